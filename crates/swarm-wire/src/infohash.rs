@@ -1,0 +1,66 @@
+//! The 20-byte v1 info-hash (SHA-1 of the bencoded `info` dictionary).
+
+use std::fmt;
+
+/// A v1 info-hash. Displayed as 40 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InfoHash(pub [u8; 20]);
+
+impl InfoHash {
+    /// SHA-1 of `bytes` (the raw bencoded info dictionary).
+    pub fn of(bytes: &[u8]) -> Self {
+        InfoHash(sha1_smol::Sha1::from(bytes).digest().bytes())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 20] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(40);
+        for b in self.0 {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    /// Parses 40 hex digits (either case).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 40 {
+            return None;
+        }
+        let mut out = [0u8; 20];
+        for (i, chunk) in bytes.chunks(2).enumerate() {
+            let hi = (chunk[0] as char).to_digit(16)?;
+            let lo = (chunk[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(InfoHash(out))
+    }
+}
+
+impl fmt::Display for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHash({})", self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let h = InfoHash::of(b"d4:name1:ae");
+        assert_eq!(InfoHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(InfoHash::from_hex(&h.to_hex().to_uppercase()), Some(h));
+        assert_eq!(InfoHash::from_hex("zz"), None);
+    }
+}
