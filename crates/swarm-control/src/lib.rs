@@ -2,12 +2,26 @@
 //!
 //! The control protocol between `swarmd` and its clients (`swarmctl`, scripts, tests):
 //! newline-delimited JSON-RPC 2.0 over a Unix socket. This crate holds the request and result
-//! types shared by both sides and a small blocking client. It does not hold the server (that lives
-//! in `swarmd`) and knows nothing of the engine's actors.
+//! types shared by both sides, the socket-path rules both sides follow, and a small blocking
+//! client. It does not hold the server (that lives in `swarmd`) and knows nothing of the engine's
+//! actors.
+//!
+//! - [`rpc`]: JSON-RPC 2.0 framing and error codes.
+//! - [`methods`]: method names, params and results.
+//! - [`types`]: the views of the daemon's state that results carry.
+//! - [`paths`]: where the socket is (user mode / system mode).
+//! - [`client`]: the blocking client and the event-stream iterator.
 //!
 //! CONTRACT: the types in [`types`] are produced by the engine and shown by swarmctl; add fields
 //! freely (with `#[serde(default)]` where a client may see an older daemon), do not rename.
 
+pub mod client;
+pub mod methods;
+pub mod paths;
+pub mod rpc;
 pub mod types;
 
+pub use client::{Client, ClientError, EventStream, StreamItem};
+pub use methods::*;
+pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use types::*;

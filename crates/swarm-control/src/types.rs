@@ -146,11 +146,28 @@ pub struct RestartCounts {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Added { info_hash: String, name: String },
-    Completed { info_hash: String, name: String },
-    Error { info_hash: String, message: String },
-    Removed { info_hash: String },
-    Progress { info_hash: String, progress: f64, download_rate: u64, upload_rate: u64, state: TorrentState },
+    Added {
+        info_hash: String,
+        name: String,
+    },
+    Completed {
+        info_hash: String,
+        name: String,
+    },
+    Error {
+        info_hash: String,
+        message: String,
+    },
+    Removed {
+        info_hash: String,
+    },
+    Progress {
+        info_hash: String,
+        progress: f64,
+        download_rate: u64,
+        upload_rate: u64,
+        state: TorrentState,
+    },
 }
 
 /// Where an added torrent comes from.

@@ -1,0 +1,423 @@
+//! A small blocking client: one Unix-socket connection, one call at a time, plus an iterator over
+//! the event stream. Used by swarmctl, scripts written in Rust and the integration tests.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::methods::{
+    names, AddResult, DaemonInfo, FilePriorityChange, LaggedParams, RemoveParams,
+    SetFilePriorityParams, SetLimitsParams, SubscribeResult, TorrentParams,
+};
+use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
+use crate::types::{
+    AddParams, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentSummary,
+    TrackerInfo,
+};
+
+/// How long a call waits for its answer by default. `torrent.verify` and friends answer as soon as
+/// the work is queued, so a daemon silent for this long is stuck.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("swarmd is not running (no socket at {})", path.display())]
+    NotRunning { path: PathBuf },
+    #[error("swarmd is not running (stale socket at {}: connection refused)", path.display())]
+    Refused { path: PathBuf },
+    #[error("permission denied opening {}: ask the daemon's owner to add you to the socket's group", path.display())]
+    SocketPermission { path: PathBuf },
+    #[error("I/O error on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("no answer from swarmd on {} within {secs} s", path.display())]
+    Timeout { path: PathBuf, secs: u64 },
+    #[error("swarmd closed the connection on {}", path.display())]
+    Closed { path: PathBuf },
+    #[error("swarmd sent a line longer than {limit} bytes")]
+    LineTooLong { limit: usize },
+    #[error("swarmd sent something that is not JSON-RPC: {0}")]
+    Protocol(String),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Rpc(RpcError),
+}
+
+impl ClientError {
+    /// The daemon's error code, when the daemon answered with an error.
+    pub fn rpc_code(&self) -> Option<i64> {
+        match self {
+            ClientError::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// True when there is no daemon to talk to at all.
+    pub fn is_not_running(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotRunning { .. } | ClientError::Refused { .. }
+        )
+    }
+}
+
+/// A connection to swarmd.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    path: PathBuf,
+    next_id: i64,
+    timeout: Option<Duration>,
+}
+
+impl Client {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        let path = path.as_ref().to_path_buf();
+        let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ClientError::NotRunning { path: path.clone() },
+            io::ErrorKind::ConnectionRefused => ClientError::Refused { path: path.clone() },
+            io::ErrorKind::PermissionDenied => ClientError::SocketPermission { path: path.clone() },
+            _ => ClientError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        let writer = stream.try_clone().map_err(|e| ClientError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut client = Client {
+            reader: BufReader::new(stream),
+            writer,
+            path,
+            next_id: 1,
+            timeout: None,
+        };
+        client.set_timeout(Some(DEFAULT_TIMEOUT))?;
+        Ok(client)
+    }
+
+    /// Connects to the daemon found the default way (see [`crate::paths::client_socket_path`]).
+    pub fn connect_default() -> Result<Client, ClientError> {
+        Self::connect(crate::paths::client_socket_path())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How long to wait for each answer; `None` waits forever (the event stream does).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        self.timeout = timeout;
+        self.reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(|e| self.io(e))
+    }
+
+    fn io(&self, source: io::Error) -> ClientError {
+        match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout {
+                path: self.path.clone(),
+                secs: self.timeout.map(|t| t.as_secs()).unwrap_or(0),
+            },
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => ClientError::Closed {
+                path: self.path.clone(),
+            },
+            _ => ClientError::Io {
+                path: self.path.clone(),
+                source,
+            },
+        }
+    }
+
+    /// Calls `method` with `params` and returns the raw result. Notifications that arrive
+    /// meanwhile (after `events.subscribe`) are dropped: use [`Client::subscribe`] for events.
+    pub fn call_value(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&Request::new(id, method, params))
+            .map_err(|e| ClientError::Protocol(format!("cannot encode request: {e}")))?;
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(|e| self.io(e))?;
+        loop {
+            match self.read_incoming()? {
+                Incoming::Response(r) if r.id == Some(Id::Num(id)) => {
+                    return r.into_result().map_err(ClientError::Rpc);
+                }
+                // An error the server could not tie to a request (e.g. our line was too long).
+                Incoming::Response(r) if r.id.is_none() => {
+                    return Err(r
+                        .into_result()
+                        .err()
+                        .map(ClientError::Rpc)
+                        .unwrap_or_else(|| ClientError::Protocol("response without id".into())));
+                }
+                Incoming::Response(r) => {
+                    return Err(ClientError::Protocol(format!(
+                        "answer to request {:?}, expected {id}",
+                        r.id
+                    )))
+                }
+                Incoming::Notification(_) => continue,
+            }
+        }
+    }
+
+    /// Calls `method` with typed params and result.
+    pub fn call<P: Serialize, R: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, ClientError> {
+        let params =
+            serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let params = if params.is_null() { None } else { Some(params) };
+        let value = self.call_value(method, params)?;
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Protocol(format!("unexpected result of {method}: {e}")))
+    }
+
+    fn read_incoming(&mut self) -> Result<Incoming, ClientError> {
+        let line = read_line_capped(&mut self.reader, MAX_RESPONSE_LINE).map_err(|e| match e {
+            LineError::Io(e) => self.io(e),
+            LineError::TooLong => ClientError::LineTooLong {
+                limit: MAX_RESPONSE_LINE,
+            },
+            LineError::Eof => ClientError::Closed {
+                path: self.path.clone(),
+            },
+        })?;
+        Incoming::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    pub fn daemon_info(&mut self) -> Result<DaemonInfo, ClientError> {
+        self.call(names::DAEMON_INFO, &())
+    }
+
+    pub fn shutdown(&mut self) -> Result<(), ClientError> {
+        self.call_value(names::DAEMON_SHUTDOWN, None).map(drop)
+    }
+
+    pub fn stats(&mut self) -> Result<SessionStats, ClientError> {
+        self.call(names::SESSION_STATS, &())
+    }
+
+    pub fn limits(&mut self) -> Result<Limits, ClientError> {
+        self.call(names::SESSION_GET_LIMITS, &())
+    }
+
+    pub fn set_limits(&mut self, params: SetLimitsParams) -> Result<Limits, ClientError> {
+        self.call(names::SESSION_SET_LIMITS, &params)
+    }
+
+    pub fn add(&mut self, params: &AddParams) -> Result<AddResult, ClientError> {
+        self.call(names::TORRENT_ADD, params)
+    }
+
+    pub fn list(&mut self) -> Result<Vec<TorrentSummary>, ClientError> {
+        self.call(names::TORRENT_LIST, &())
+    }
+
+    pub fn show(&mut self, torrent: &str) -> Result<TorrentDetail, ClientError> {
+        self.call(names::TORRENT_SHOW, &torrent_params(torrent))
+    }
+
+    /// `torrent.pause`, `.resume`, `.verify` or `.reannounce`: methods on one torrent with no result.
+    pub fn torrent_action(&mut self, method: &str, torrent: &str) -> Result<(), ClientError> {
+        self.call::<_, Value>(method, &torrent_params(torrent))
+            .map(drop)
+    }
+
+    pub fn remove(&mut self, torrent: &str, delete_data: bool) -> Result<(), ClientError> {
+        let params = RemoveParams {
+            torrent: torrent.to_owned(),
+            delete_data,
+        };
+        self.call::<_, Value>(names::TORRENT_REMOVE, &params)
+            .map(drop)
+    }
+
+    pub fn files(&mut self, torrent: &str) -> Result<Vec<FileInfo>, ClientError> {
+        self.call(names::TORRENT_FILES, &torrent_params(torrent))
+    }
+
+    pub fn set_file_priority(
+        &mut self,
+        torrent: &str,
+        priorities: Vec<FilePriorityChange>,
+    ) -> Result<Vec<FileInfo>, ClientError> {
+        let params = SetFilePriorityParams {
+            torrent: torrent.to_owned(),
+            priorities,
+        };
+        self.call(names::TORRENT_SET_FILE_PRIORITY, &params)
+    }
+
+    pub fn peers(&mut self, torrent: &str) -> Result<Vec<PeerInfo>, ClientError> {
+        self.call(names::TORRENT_PEERS, &torrent_params(torrent))
+    }
+
+    pub fn trackers(&mut self, torrent: &str) -> Result<Vec<TrackerInfo>, ClientError> {
+        self.call(names::TORRENT_TRACKERS, &torrent_params(torrent))
+    }
+
+    /// Subscribes to events and turns the connection into an event stream that waits for events
+    /// as long as it takes.
+    pub fn subscribe(mut self) -> Result<EventStream, ClientError> {
+        let r: SubscribeResult = self.call(names::EVENTS_SUBSCRIBE, &())?;
+        if !r.subscribed {
+            return Err(ClientError::Protocol(
+                "the daemon refused the subscription".into(),
+            ));
+        }
+        self.set_timeout(None)?;
+        Ok(EventStream { client: self })
+    }
+}
+
+fn torrent_params(torrent: &str) -> TorrentParams {
+    TorrentParams {
+        torrent: torrent.to_owned(),
+    }
+}
+
+/// What the event stream yields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamItem {
+    Event(Event),
+    /// This client read too slowly and the daemon dropped `missed` events for it.
+    Lagged {
+        missed: u64,
+    },
+}
+
+/// Events from `events.subscribe`, until the daemon closes the connection (then `None`).
+pub struct EventStream {
+    client: Client,
+}
+
+impl EventStream {
+    /// The underlying client, e.g. to set a timeout for tests.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = Result<StreamItem, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let incoming = match self.client.read_incoming() {
+                Ok(i) => i,
+                Err(ClientError::Closed { .. }) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let Incoming::Notification(n) = incoming else {
+                continue;
+            };
+            let item = match n.method.as_str() {
+                names::NOTIFY_EVENT => serde_json::from_value(n.params).map(StreamItem::Event),
+                names::NOTIFY_LAGGED => serde_json::from_value::<LaggedParams>(n.params)
+                    .map(|p| StreamItem::Lagged { missed: p.missed }),
+                // Newer daemons may send notifications this client does not know: skip them.
+                _ => continue,
+            };
+            return Some(item.map_err(|e| {
+                ClientError::Protocol(format!("bad {} notification: {e}", n.method))
+            }));
+        }
+    }
+}
+
+/// Why [`read_line_capped`] returned no line.
+#[derive(Debug)]
+pub enum LineError {
+    Io(io::Error),
+    TooLong,
+    Eof,
+}
+
+/// Reads one `\n`-terminated line (without the `\n`) of at most `limit` bytes, never buffering
+/// more than `limit` bytes of it. A final line without `\n` at end of stream counts as a line.
+pub fn read_line_capped<R: BufRead>(reader: &mut R, limit: usize) -> Result<Vec<u8>, LineError> {
+    let mut line = Vec::new();
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LineError::Io(e)),
+        };
+        if buf.is_empty() {
+            return if line.is_empty() {
+                Err(LineError::Eof)
+            } else {
+                Ok(line)
+            };
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if line.len() + chunk.len() > limit {
+            return Err(LineError::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        let used = done.unwrap_or(chunk.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_lines() {
+        let mut r = BufReader::with_capacity(4, &b"ab\ncdefgh\nlast"[..]);
+        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"ab");
+        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"cdefgh");
+        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"last");
+        assert!(matches!(read_line_capped(&mut r, 10), Err(LineError::Eof)));
+        let mut r = BufReader::with_capacity(4, &b"0123456789ab\n"[..]);
+        assert!(matches!(
+            read_line_capped(&mut r, 10),
+            Err(LineError::TooLong)
+        ));
+    }
+
+    #[test]
+    fn connect_errors_name_the_path() {
+        let dir = std::env::temp_dir().join(format!("swarm-control-test-{}", std::process::id()));
+        let missing = dir.join("nope.sock");
+        let err = Client::connect(&missing).err().unwrap();
+        assert!(err.is_not_running());
+        assert_eq!(
+            err.to_string(),
+            format!("swarmd is not running (no socket at {})", missing.display())
+        );
+
+        // A socket file nobody listens on: what a crashed daemon leaves behind.
+        std::fs::create_dir_all(&dir).unwrap();
+        let stale = dir.join("stale.sock");
+        let _ = std::fs::remove_file(&stale);
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let err = Client::connect(&stale).err().unwrap();
+        assert!(err.is_not_running(), "{err}");
+        assert!(err.to_string().contains("stale socket"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

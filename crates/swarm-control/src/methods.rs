@@ -1,0 +1,371 @@
+//! The methods of the control protocol: their names, their params and their results.
+//!
+//! Every method takes its params as a JSON object (or none at all where it has none). Results
+//! reuse the view types of [`crate::types`]. `docs/control-protocol.md` documents each method for
+//! people writing scripts; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{FilePriority, Limits};
+
+/// Method names, as they appear in `"method"`.
+pub mod names {
+    pub const DAEMON_INFO: &str = "daemon.info";
+    pub const DAEMON_SHUTDOWN: &str = "daemon.shutdown";
+    pub const SESSION_STATS: &str = "session.stats";
+    pub const SESSION_GET_LIMITS: &str = "session.get_limits";
+    pub const SESSION_SET_LIMITS: &str = "session.set_limits";
+    pub const TORRENT_ADD: &str = "torrent.add";
+    pub const TORRENT_LIST: &str = "torrent.list";
+    pub const TORRENT_SHOW: &str = "torrent.show";
+    pub const TORRENT_PAUSE: &str = "torrent.pause";
+    pub const TORRENT_RESUME: &str = "torrent.resume";
+    pub const TORRENT_REMOVE: &str = "torrent.remove";
+    pub const TORRENT_VERIFY: &str = "torrent.verify";
+    pub const TORRENT_REANNOUNCE: &str = "torrent.reannounce";
+    pub const TORRENT_FILES: &str = "torrent.files";
+    pub const TORRENT_SET_FILE_PRIORITY: &str = "torrent.set_file_priority";
+    pub const TORRENT_PEERS: &str = "torrent.peers";
+    pub const TORRENT_TRACKERS: &str = "torrent.trackers";
+    pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+
+    /// Notification carrying one [`crate::types::Event`] as its params.
+    pub const NOTIFY_EVENT: &str = "event";
+    /// Notification sent when a subscriber fell behind and events were dropped for it;
+    /// params are [`super::LaggedParams`].
+    pub const NOTIFY_LAGGED: &str = "lagged";
+
+    /// Every method, for documentation checks and `method not found` hints.
+    pub const ALL: &[&str] = &[
+        DAEMON_INFO,
+        DAEMON_SHUTDOWN,
+        SESSION_STATS,
+        SESSION_GET_LIMITS,
+        SESSION_SET_LIMITS,
+        TORRENT_ADD,
+        TORRENT_LIST,
+        TORRENT_SHOW,
+        TORRENT_PAUSE,
+        TORRENT_RESUME,
+        TORRENT_REMOVE,
+        TORRENT_VERIFY,
+        TORRENT_REANNOUNCE,
+        TORRENT_FILES,
+        TORRENT_SET_FILE_PRIORITY,
+        TORRENT_PEERS,
+        TORRENT_TRACKERS,
+        EVENTS_SUBSCRIBE,
+    ];
+
+    /// Methods that change the daemon's state: only the daemon's own uid, root and the users of
+    /// `[control] allow` may call them. Everything else is read-only.
+    pub fn changes_state(method: &str) -> bool {
+        matches!(
+            method,
+            DAEMON_SHUTDOWN
+                | SESSION_SET_LIMITS
+                | TORRENT_ADD
+                | TORRENT_PAUSE
+                | TORRENT_RESUME
+                | TORRENT_REMOVE
+                | TORRENT_VERIFY
+                | TORRENT_REANNOUNCE
+                | TORRENT_SET_FILE_PRIORITY
+        )
+    }
+}
+
+/// Shortest info-hash prefix accepted where a torrent is named: six hex digits are enough to tell
+/// apart the torrents of any realistic daemon, and short enough to type.
+pub const MIN_PREFIX_LEN: usize = 6;
+
+/// How a request names a torrent: the whole info-hash (40 hex digits) or a unique prefix of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TorrentRef {
+    /// 40 lowercase hex digits.
+    Exact(String),
+    /// 6 to 39 lowercase hex digits.
+    Prefix(String),
+}
+
+impl TorrentRef {
+    /// Checks the syntax only; whether a torrent matches is for the daemon to say.
+    pub fn parse(s: &str) -> Result<TorrentRef, String> {
+        let s = s.trim();
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("{s:?} is not an info-hash (expected hex digits)"));
+        }
+        let lower = s.to_ascii_lowercase();
+        match lower.len() {
+            40 => Ok(TorrentRef::Exact(lower)),
+            n if (MIN_PREFIX_LEN..40).contains(&n) => Ok(TorrentRef::Prefix(lower)),
+            n if n > 40 => Err(format!("{s:?} is longer than an info-hash (40 hex digits)")),
+            _ => Err(format!(
+                "{s:?} is too short: give at least {MIN_PREFIX_LEN} hex digits of the info-hash"
+            )),
+        }
+    }
+
+    /// True when `info_hash_hex` (lowercase) is the torrent this names.
+    pub fn matches(&self, info_hash_hex: &str) -> bool {
+        match self {
+            TorrentRef::Exact(h) => h == info_hash_hex,
+            TorrentRef::Prefix(p) => info_hash_hex.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// Params of the methods that act on one torrent: `torrent.show`, `.pause`, `.resume`,
+/// `.verify`, `.reannounce`, `.files`, `.peers`, `.trackers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorrentParams {
+    /// Info-hash in hex, or a unique prefix of at least [`MIN_PREFIX_LEN`] digits.
+    pub torrent: String,
+}
+
+/// Params of `torrent.remove`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveParams {
+    pub torrent: String,
+    /// Also delete the downloaded files (never the .torrent the user dropped anywhere).
+    #[serde(default)]
+    pub delete_data: bool,
+}
+
+/// One change of `torrent.set_file_priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePriorityChange {
+    /// Index as listed by `torrent.files`.
+    pub index: u32,
+    pub priority: FilePriority,
+}
+
+/// Params of `torrent.set_file_priority`: all changes are checked before any is applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetFilePriorityParams {
+    pub torrent: String,
+    pub priorities: Vec<FilePriorityChange>,
+}
+
+/// Params of `session.set_limits`, in bytes per second. Omitted = unchanged, 0 = unlimited.
+/// (The result, [`Limits`], uses `null` for unlimited.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLimitsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<u64>,
+}
+
+impl SetLimitsParams {
+    /// The limits after applying these changes to `current`.
+    pub fn apply_to(&self, current: Limits) -> Limits {
+        let pick = |new: Option<u64>, old: Option<u64>| match new {
+            None => old,
+            Some(0) => None,
+            Some(n) => Some(n),
+        };
+        Limits {
+            download: pick(self.download, current.download),
+            upload: pick(self.upload, current.upload),
+        }
+    }
+}
+
+/// Result of `torrent.add`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddResult {
+    pub info_hash: String,
+    /// The torrent's name; for a magnet without `dn`, the info-hash until metadata arrives.
+    pub name: String,
+}
+
+/// Result of `daemon.info`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub pid: u32,
+    /// The uid the daemon runs as: this uid and root may change state.
+    pub uid: u32,
+    /// `user` or `system`.
+    pub mode: String,
+    /// The config file read at start, if any (swarmd runs on built-in defaults without one).
+    #[serde(default)]
+    pub config_file: Option<String>,
+    pub state_dir: String,
+    pub download_dir: String,
+    #[serde(default)]
+    pub watch_dir: Option<String>,
+    pub socket: String,
+    /// Unix time (seconds) the daemon started.
+    pub started_at: i64,
+    pub uptime_secs: u64,
+}
+
+/// Result of `events.subscribe`. After it, the server writes `event` (and `lagged`)
+/// notifications on this connection until it closes; requests may still be sent on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeResult {
+    pub subscribed: bool,
+}
+
+/// Params of the `lagged` notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaggedParams {
+    /// How many events this subscriber missed because it read too slowly.
+    pub missed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{AddParams, TorrentSource};
+    use serde_json::json;
+
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: &T) {
+        let text = serde_json::to_string(v).unwrap();
+        let back: T = serde_json::from_str(&text).unwrap();
+        assert_eq!(&back, v, "{text}");
+    }
+
+    #[test]
+    fn torrent_ref_syntax() {
+        let full = "0123456789abcdef0123456789ABCDEF01234567";
+        assert_eq!(
+            TorrentRef::parse(full).unwrap(),
+            TorrentRef::Exact(full.to_ascii_lowercase())
+        );
+        assert_eq!(
+            TorrentRef::parse("ABCDEF").unwrap(),
+            TorrentRef::Prefix("abcdef".into())
+        );
+        assert!(TorrentRef::parse("abcde")
+            .unwrap_err()
+            .contains("at least 6"));
+        assert!(TorrentRef::parse("xyz123").is_err());
+        assert!(TorrentRef::parse(&format!("{full}0")).is_err());
+        assert!(TorrentRef::parse("abcdef").unwrap().matches("abcdef00"));
+        assert!(!TorrentRef::parse("abcdef").unwrap().matches("abcde000"));
+    }
+
+    #[test]
+    fn params_round_trip() {
+        round_trip(&TorrentParams {
+            torrent: "abcdef".into(),
+        });
+        round_trip(&RemoveParams {
+            torrent: "abcdef".into(),
+            delete_data: true,
+        });
+        round_trip(&SetFilePriorityParams {
+            torrent: "abcdef".into(),
+            priorities: vec![FilePriorityChange {
+                index: 3,
+                priority: FilePriority::Skip,
+            }],
+        });
+        round_trip(&SetLimitsParams {
+            download: Some(0),
+            upload: None,
+        });
+        round_trip(&AddResult {
+            info_hash: "aa".into(),
+            name: "n".into(),
+        });
+        round_trip(&SubscribeResult { subscribed: true });
+        round_trip(&LaggedParams { missed: 4 });
+        round_trip(&DaemonInfo {
+            version: "0.1.0".into(),
+            pid: 1,
+            uid: 0,
+            mode: "system".into(),
+            config_file: None,
+            state_dir: "/var/lib/swarmd".into(),
+            download_dir: "/var/lib/swarmd/downloads".into(),
+            watch_dir: Some("/var/lib/swarmd/watch".into()),
+            socket: "/run/swarmd/swarmd.sock".into(),
+            started_at: 1,
+            uptime_secs: 2,
+        });
+    }
+
+    #[test]
+    fn remove_defaults_and_unknown_fields() {
+        let p: RemoveParams = serde_json::from_value(json!({"torrent": "abcdef"})).unwrap();
+        assert!(!p.delete_data);
+        assert!(
+            serde_json::from_value::<TorrentParams>(json!({"torrent": "abcdef", "x": 1})).is_err()
+        );
+    }
+
+    #[test]
+    fn add_params_wire_forms() {
+        for (value, source) in [
+            (
+                json!({"path": "/t/a.torrent"}),
+                TorrentSource::Path("/t/a.torrent".into()),
+            ),
+            (
+                json!({"metainfo": "ZDRlZQ=="}),
+                TorrentSource::Metainfo("ZDRlZQ==".into()),
+            ),
+            (
+                json!({"magnet": "magnet:?xt=urn:btih:aa"}),
+                TorrentSource::Magnet("magnet:?xt=urn:btih:aa".into()),
+            ),
+        ] {
+            let p: AddParams = serde_json::from_value(value).unwrap();
+            assert_eq!(p.source, source);
+            assert!(!p.paused);
+            assert_eq!(p.save_dir, None);
+            round_trip(&p);
+        }
+        let p: AddParams =
+            serde_json::from_value(json!({"magnet": "m", "save_dir": "/d", "paused": true}))
+                .unwrap();
+        assert_eq!(p.save_dir.as_deref(), Some("/d"));
+        assert!(p.paused);
+    }
+
+    #[test]
+    fn set_limits_semantics() {
+        let cur = Limits {
+            download: Some(10),
+            upload: Some(20),
+        };
+        assert_eq!(SetLimitsParams::default().apply_to(cur), cur);
+        let p = SetLimitsParams {
+            download: Some(0),
+            upload: Some(5),
+        };
+        assert_eq!(
+            p.apply_to(cur),
+            Limits {
+                download: None,
+                upload: Some(5)
+            }
+        );
+        let p: SetLimitsParams = serde_json::from_value(json!({"upload": 0})).unwrap();
+        assert_eq!(
+            p.apply_to(cur),
+            Limits {
+                download: Some(10),
+                upload: None
+            }
+        );
+    }
+
+    #[test]
+    fn state_changing_methods() {
+        assert!(names::changes_state(names::TORRENT_ADD));
+        assert!(names::changes_state(names::DAEMON_SHUTDOWN));
+        assert!(!names::changes_state(names::TORRENT_LIST));
+        assert!(!names::changes_state(names::EVENTS_SUBSCRIBE));
+        assert!(!names::changes_state("no.such"));
+    }
+}
