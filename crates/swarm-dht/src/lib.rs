@@ -1,1 +1,3 @@
 //! swarm-dht
+pub mod krpc;
+pub mod node_id;
