@@ -24,3 +24,18 @@ pub mod peer;
 pub use infohash::InfoHash;
 pub use magnet::Magnet;
 pub use metainfo::{FileEntry, Info, Metainfo, MetainfoError};
+
+/// Property-test settings shared by the modules: few cases by default so `cargo test` stays
+/// fast, more with `PROPTEST_CASES` (the `make fuzz` target sets 100 000).
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
