@@ -5,3 +5,6 @@ pub mod routing;
 pub mod peer_store;
 pub mod rate_limit;
 pub mod token;
+pub mod lookup;
+pub mod persist;
+pub mod responder;

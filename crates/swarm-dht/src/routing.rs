@@ -285,10 +285,22 @@ impl RoutingTable {
 
     /// Up to `count` non-bad nodes, closest to `target` first.
     pub fn closest(&self, target: &NodeId, count: usize, now: Instant) -> Vec<NodeInfo> {
+        self.closest_where(target, count, now, |_| true)
+    }
+
+    /// [`Self::closest`] among the nodes `keep` accepts (e.g. one address family).
+    pub fn closest_where(
+        &self,
+        target: &NodeId,
+        count: usize,
+        now: Instant,
+        keep: impl Fn(&NodeInfo) -> bool,
+    ) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self
             .nodes()
             .filter(|n| n.status(now) != NodeStatus::Bad)
             .map(Node::info)
+            .filter(|n| keep(n))
             .collect();
         all.sort_by_key(|n| n.id.distance(target));
         all.truncate(count);
@@ -327,14 +339,15 @@ impl RoutingTable {
             .collect()
     }
 
-    /// For each bucket untouched for `after`, a random id inside it: a `find_node` for that
-    /// id refreshes the bucket (BEP 5). Marks those buckets as refreshed.
-    pub fn refresh_targets(&mut self, after: Duration, now: Instant) -> Vec<NodeId> {
+    /// For up to `max` buckets untouched for `after`, a random id inside each: a `find_node`
+    /// for that id refreshes the bucket (BEP 5). Marks those buckets as refreshed.
+    pub fn refresh_targets(&mut self, after: Duration, max: usize, now: Instant) -> Vec<NodeId> {
         let own = self.own_id;
         self.buckets
             .iter_mut()
             .enumerate()
             .filter(|(_, b)| now.saturating_duration_since(b.last_changed) >= after)
+            .take(max)
             .map(|(i, b)| {
                 b.last_changed = now;
                 own.random_with_common_prefix(i)

@@ -149,14 +149,14 @@ fn refresh_targets_land_in_their_bucket() {
     for i in 0..100u16 {
         t.record_response(info(NodeId::random(), 1000 + i), now);
     }
-    assert!(t.refresh_targets(QUESTIONABLE_AFTER, now).is_empty());
+    assert!(t.refresh_targets(QUESTIONABLE_AFTER, 200, now).is_empty());
     let later = now + QUESTIONABLE_AFTER;
-    let targets = t.refresh_targets(QUESTIONABLE_AFTER, later);
+    let targets = t.refresh_targets(QUESTIONABLE_AFTER, 200, later);
     assert_eq!(targets.len(), t.bucket_count());
     for (i, target) in targets.iter().enumerate() {
         assert_eq!(t.bucket_index(target), i);
     }
-    assert!(t.refresh_targets(QUESTIONABLE_AFTER, later).is_empty());
+    assert!(t.refresh_targets(QUESTIONABLE_AFTER, 200, later).is_empty());
 }
 
 #[derive(Clone, Debug)]
