@@ -72,7 +72,12 @@ mod tests {
     #[test]
     fn decodes_v4_and_v6() {
         let mut out = Vec::new();
-        decode_into(&[127, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 80], Family::V4, &mut out).unwrap();
+        decode_into(
+            &[127, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 80],
+            Family::V4,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             out,
             vec![

@@ -126,7 +126,10 @@ fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }
 
 /// Reads at most `MAX_REPLY_BYTES` of the body; one byte more means the reply is too large.
@@ -219,7 +222,10 @@ pub fn http_scrape(
 ) -> Result<ScrapeResponse, TrackerError> {
     check_scheme(url)?;
     let base = scrape_url_of(url).ok_or_else(|| {
-        TrackerError::unsupported(url, "scrape: the URL's last path segment is not `announce…`")
+        TrackerError::unsupported(
+            url,
+            "scrape: the URL's last path segment is not `announce…`",
+        )
     })?;
     let mut q = String::new();
     for (i, h) in hashes.iter().enumerate() {

@@ -149,7 +149,10 @@ impl AnnounceFields {
 
 /// The original, non-compact peer list: `[{ "ip": text, "port": int, "peer id": … }, …]`.
 /// Entries we cannot dial (a host name, a bad port) are skipped; a broken bencode structure is not.
-fn peer_dicts(mut list: ListDecoder<'_, '_>, out: &mut Vec<SocketAddr>) -> Result<(), BencodeError> {
+fn peer_dicts(
+    mut list: ListDecoder<'_, '_>,
+    out: &mut Vec<SocketAddr>,
+) -> Result<(), BencodeError> {
     while let Some(item) = list.next_object()? {
         let Object::Dict(mut peer) = item else {
             continue;

@@ -32,7 +32,9 @@ pub use tiers::{
     backoff, TrackerHealth, TrackerList, TrackerStatus, FIRST_RETRY, MAX_BACKOFF, MAX_INTERVAL,
     MIN_INTERVAL,
 };
-pub use types::{AnnounceRequest, AnnounceResponse, Event, ScrapeResponse, ScrapeStats, TrackerError};
+pub use types::{
+    AnnounceRequest, AnnounceResponse, Event, ScrapeResponse, ScrapeStats, TrackerError,
+};
 pub use udp::{UdpConfig, UdpTrackerClient};
 pub use udp_packet::MAX_SCRAPE_HASHES;
 

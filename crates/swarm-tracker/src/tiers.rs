@@ -298,8 +298,10 @@ impl TrackerList {
 
     /// One status line per tracker, in announce order.
     pub fn status(&self, now: Instant) -> Vec<TrackerStatus> {
-        let scheduled: std::collections::HashSet<&str> =
-            self.candidates().map(|(_, _, tr)| tr.url.as_str()).collect();
+        let scheduled: std::collections::HashSet<&str> = self
+            .candidates()
+            .map(|(_, _, tr)| tr.url.as_str())
+            .collect();
         self.in_order()
             .map(|(tier, _, tr)| TrackerStatus {
                 url: tr.url.clone(),
@@ -313,8 +315,12 @@ impl TrackerList {
                 last_error: tr.last_error.clone(),
                 last_warning: tr.last_warning.clone(),
                 consecutive_failures: tr.failures,
-                next_announce_in: (!tr.in_flight && scheduled.contains(tr.url.as_str()))
-                    .then(|| tr.not_before.map_or(Duration::ZERO, |t| t.saturating_duration_since(now))),
+                next_announce_in: (!tr.in_flight && scheduled.contains(tr.url.as_str())).then(
+                    || {
+                        tr.not_before
+                            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+                    },
+                ),
                 interval: tr.interval,
                 last_peers: tr.last_peers,
                 total_peers: tr.total_peers,

@@ -31,7 +31,10 @@ fn fail(url: &str) -> TrackerError {
 }
 
 fn order(l: &TrackerList) -> Vec<String> {
-    l.status(Instant::now()).into_iter().map(|s| s.url).collect()
+    l.status(Instant::now())
+        .into_iter()
+        .map(|s| s.url)
+        .collect()
 }
 
 #[test]

@@ -128,7 +128,10 @@ pub struct ScrapeResponse {
 impl ScrapeResponse {
     /// The counts for one info-hash, if the tracker reported it.
     pub fn get(&self, info_hash: &InfoHash) -> Option<ScrapeStats> {
-        self.files.iter().find(|(h, _)| h == info_hash).map(|(_, s)| *s)
+        self.files
+            .iter()
+            .find(|(h, _)| h == info_hash)
+            .map(|(_, s)| *s)
     }
 }
 

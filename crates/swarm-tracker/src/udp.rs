@@ -271,7 +271,11 @@ impl UdpTrackerClient {
             if stats.len() < chunk.len() {
                 return Err(TrackerError::bad(
                     url,
-                    format!("scrape reply has {} entries for {}", stats.len(), chunk.len()),
+                    format!(
+                        "scrape reply has {} entries for {}",
+                        stats.len(),
+                        chunk.len()
+                    ),
                 ));
             }
             files.extend(chunk.iter().copied().zip(stats));
@@ -467,7 +471,10 @@ mod tests {
 
     #[test]
     fn mapped_addresses_are_canonical() {
-        let mapped = SocketAddr::new(IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1])), 5);
+        let mapped = SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1])),
+            5,
+        );
         assert_eq!(canonical(mapped), "127.0.0.1:5".parse().unwrap());
         let v6: SocketAddr = "[::1]:5".parse().unwrap();
         assert_eq!(canonical(v6), v6);

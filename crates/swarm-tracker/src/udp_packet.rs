@@ -291,7 +291,10 @@ mod tests {
             Ok(Reply::Scrape(want))
         );
         assert!(parse_reply(&s[..19], ACTION_SCRAPE, 6, Family::V4).is_err());
-        assert_eq!(scrape_request(1, 2, &[InfoHash([0; 20]); 100]).len(), 16 + 20 * 74);
+        assert_eq!(
+            scrape_request(1, 2, &[InfoHash([0; 20]); 100]).len(),
+            16 + 20 * 74
+        );
     }
 
     proptest! {
