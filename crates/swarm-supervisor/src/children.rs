@@ -9,6 +9,71 @@
 //! way back to this field through the `access` function given to [`Children::new`].
 //!
 //! The ready-made [`Supervisor`](crate::Supervisor) actor is this plus a mailbox.
+//!
+//! ```
+//! use std::{net::SocketAddr, time::Duration};
+//! use actix::prelude::*;
+//! use swarm_supervisor::{
+//!     ChildExited, ChildHandle, ChildLink, Children, ExitOutcome, ExitReason, Restart,
+//!     RestartPolicy, Terminate,
+//! };
+//!
+//! struct Peer { link: ChildLink, addr: SocketAddr }
+//! impl Actor for Peer {
+//!     type Context = Context<Self>;
+//!     fn started(&mut self, ctx: &mut Context<Self>) {
+//!         // A refused connect is an ordinary exit: the backoff throttles the re-dial.
+//!         self.link.fail(format!("connect to {} refused", self.addr));
+//!         ctx.stop();
+//!     }
+//! }
+//! impl Handler<Terminate> for Peer {
+//!     type Result = ();
+//!     fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) { ctx.stop() }
+//! }
+//!
+//! struct Torrent {
+//!     peers: Children<SocketAddr, Torrent>, // before `link`: peers are stopped first
+//!     link: ChildLink,                      // to the root
+//!     banned: Vec<SocketAddr>,              // ... and the picker, bitfield, etc.
+//! }
+//! impl Actor for Torrent {
+//!     type Context = Context<Self>;
+//!     fn started(&mut self, ctx: &mut Context<Self>) {
+//!         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+//!         let dial = move |link| Ok(ChildHandle::new(Peer { link, addr }.start()));
+//!         self.peers.start(addr, Restart::Transient, dial, ctx).unwrap();
+//!     }
+//! }
+//! impl Handler<ChildExited<SocketAddr>> for Torrent {
+//!     type Result = ();
+//!     fn handle(&mut self, msg: ChildExited<SocketAddr>, ctx: &mut Context<Self>) {
+//!         match self.peers.handle_exit(msg, ctx) {
+//!             ExitOutcome::GaveUp { id, .. } => self.banned.push(id),
+//!             ExitOutcome::Escalate(e) => {
+//!                 self.link.set_reason(ExitReason::Escalated(Box::new(e)));
+//!                 ctx.stop();
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//!
+//! # #[actix::main] async fn main() {
+//! let policy = RestartPolicy::one_for_one()
+//!     .unlimited_intensity()                       // one bad peer never fails the torrent
+//!     .child_budget(3, Duration::from_secs(60))    // ... it is given up instead
+//!     .backoff(Duration::from_millis(5), Duration::from_secs(30), Duration::from_secs(60));
+//! let torrent = Torrent {
+//!     peers: Children::new(policy, |t: &mut Torrent| &mut t.peers).named("torrent"),
+//!     link: ChildLink::detached(),
+//!     banned: Vec::new(),
+//! }
+//! .start();
+//! # tokio::time::sleep(Duration::from_millis(200)).await; // 5 + 10 + 20 ms of re-dials
+//! # drop(torrent);
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

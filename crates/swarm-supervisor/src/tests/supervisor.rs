@@ -369,3 +369,32 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
         .collect();
     assert_eq!(stops, ["stop peer", "stop peer", "stop listener"]);
 }
+
+#[actix::test]
+async fn a_child_on_another_arbiter_is_supervised_across_threads() {
+    let probe = Probe::default();
+    let arbiter = Arbiter::new();
+    let (handle, probe2) = (arbiter.handle(), probe.clone());
+    let remote = ChildSpec::new("remote", Restart::Permanent, move |link| {
+        let probe = probe2.clone();
+        let addr = Worker::start_in_arbiter(&handle, move |_| Worker {
+            link,
+            name: "remote",
+            mode: Mode::Healthy,
+            probe,
+        });
+        Ok(ChildHandle::new(addr))
+    });
+    let sup = Supervisor::new("t", fast(RestartPolicy::one_for_one()), vec![remote]).start();
+    eventually("remote started", || probe.count("start remote") == 1).await;
+    probe.addr("remote").do_send(Boom);
+    eventually("remote restarted", || probe.count("start remote") == 2).await;
+    let s = stats(&sup).await;
+    assert!(matches!(
+        &s.child(&"remote").unwrap().last_exit,
+        Some(ExitReason::Panic(m)) if m.contains("boom in remote")
+    ));
+    sup.send(Shutdown).await.unwrap();
+    assert_eq!(probe.count("stop remote"), 2);
+    arbiter.stop();
+}
