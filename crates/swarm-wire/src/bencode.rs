@@ -154,19 +154,31 @@ pub enum BencodeError {
         "truncated string at offset {offset}: its length prefix says {declared} bytes \
          but only {available} remain"
     )]
-    TruncatedString { offset: usize, declared: u64, available: usize },
+    TruncatedString {
+        offset: usize,
+        declared: u64,
+        available: usize,
+    },
     #[error("invalid integer at offset {offset}: {reason}")]
     BadInteger { offset: usize, reason: &'static str },
     #[error("invalid string length at offset {offset}: {reason}")]
     BadLength { offset: usize, reason: &'static str },
     #[error("unexpected byte {found:?} at offset {offset}: expected {expected}")]
-    Unexpected { offset: usize, found: char, expected: &'static str },
+    Unexpected {
+        offset: usize,
+        found: char,
+        expected: &'static str,
+    },
     #[error("dictionary key at offset {offset} is not a string")]
     KeyNotString { offset: usize },
     #[error("duplicate dictionary key {key:?} at offset {offset}")]
     DuplicateKey { offset: usize, key: String },
     #[error("dictionary keys out of order at offset {offset}: {key:?} comes after {previous:?}")]
-    UnsortedKey { offset: usize, key: String, previous: String },
+    UnsortedKey {
+        offset: usize,
+        key: String,
+        previous: String,
+    },
     #[error("trailing garbage: {count} bytes after the end of the value, at offset {offset}")]
     TrailingBytes { offset: usize, count: usize },
     #[error("empty input")]
@@ -266,4 +278,4 @@ pub(crate) fn printable(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -73,7 +73,7 @@ impl Dict {
     /// Appends an entry whose key is greater than every key so far (the decoder's fast path;
     /// the caller has already checked the order).
     pub(super) fn push_sorted(&mut self, key: Vec<u8>, value: Value) {
-        debug_assert!(self.entries.last().map_or(true, |(k, _)| *k < key));
+        debug_assert!(!matches!(self.entries.last(), Some((k, _)) if *k >= key));
         self.entries.push((key, value));
     }
 

@@ -17,10 +17,7 @@ fn decodes_the_basics() {
     assert_eq!(dec(b"i42e"), Ok(Value::Int(42)));
     assert_eq!(dec(b"i-7e"), Ok(Value::Int(-7)));
     assert_eq!(dec(b"i0e"), Ok(Value::Int(0)));
-    assert_eq!(
-        dec(b"i-9223372036854775808e"),
-        Ok(Value::Int(i64::MIN))
-    );
+    assert_eq!(dec(b"i-9223372036854775808e"), Ok(Value::Int(i64::MIN)));
     assert_eq!(dec(b"i9223372036854775807e"), Ok(Value::Int(i64::MAX)));
     assert_eq!(dec(b"4:spam"), Ok(Value::string("spam")));
     assert_eq!(dec(b"0:"), Ok(Value::Bytes(vec![])));
@@ -73,7 +70,10 @@ fn limits_are_enforced() {
     };
     assert!(matches!(
         decode(&very_deep, lim),
-        Err(BencodeError::TooDeep { limit: HARD_MAX_DEPTH, .. })
+        Err(BencodeError::TooDeep {
+            limit: HARD_MAX_DEPTH,
+            ..
+        })
     ));
     let exactly = [vec![b'l'; 32], vec![b'e'; 32]].concat();
     assert!(decode(&exactly, Limits::TORRENT).is_ok());
@@ -112,7 +112,10 @@ fn spans_point_at_the_raw_value() {
     ));
     assert!(matches!(
         decode_dict_with_spans(b"de1:x", Limits::TORRENT),
-        Err(BencodeError::TrailingBytes { offset: 2, count: 3 })
+        Err(BencodeError::TrailingBytes {
+            offset: 2,
+            count: 3
+        })
     ));
 }
 
@@ -120,7 +123,10 @@ fn spans_point_at_the_raw_value() {
 fn encode_is_canonical() {
     let mut d = Dict::new();
     d.insert("zeta", Value::Int(-1));
-    d.insert("alpha", Value::List(vec![Value::string("x"), Value::Int(0)]));
+    d.insert(
+        "alpha",
+        Value::List(vec![Value::string("x"), Value::Int(0)]),
+    );
     let bytes = encode(&Value::Dict(d));
     assert_eq!(bytes, b"d5:alphal1:xi0ee4:zetai-1ee");
     // Depth well past the decoder limits still encodes (values built in code).
