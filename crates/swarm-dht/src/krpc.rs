@@ -253,20 +253,27 @@ impl Method {
 
 impl<'a> RawMessage<'a> {
     fn into_message(self) -> Result<Message, DecodeError> {
-        let tid = self.tid.ok_or(DecodeError::Malformed("no transaction id"))?;
+        let tid = self
+            .tid
+            .ok_or(DecodeError::Malformed("no transaction id"))?;
         if tid.len() > MAX_TID_LEN {
             return Err(DecodeError::Malformed("transaction id too long"));
         }
         let tid = tid.to_vec();
         let body = match self.y {
             Some(b"q") => {
-                let bad = |reason| DecodeError::BadQuery { tid: tid.clone(), reason };
+                let bad = |reason| DecodeError::BadQuery {
+                    tid: tid.clone(),
+                    reason,
+                };
                 let method = self.q.ok_or_else(|| bad("no method"))?;
                 let args = self.args.ok_or_else(|| bad("no arguments"))?;
                 Body::Query(args.into_query(method).map_err(bad)?)
             }
             Some(b"r") => {
-                let args = self.args.ok_or(DecodeError::Malformed("no response values"))?;
+                let args = self
+                    .args
+                    .ok_or(DecodeError::Malformed("no response values"))?;
                 Body::Response(args.into_response()?)
             }
             Some(b"e") => Body::Error(self.error.ok_or(DecodeError::Malformed("no error"))?),
@@ -282,7 +289,10 @@ impl<'a> RawMessage<'a> {
 
 impl<'a> RawArgs<'a> {
     fn into_query(self, method: &[u8]) -> Result<Query, &'static str> {
-        let id = self.id.and_then(NodeId::from_bytes).ok_or("bad or missing id")?;
+        let id = self
+            .id
+            .and_then(NodeId::from_bytes)
+            .ok_or("bad or missing id")?;
         let info_hash = || {
             self.info_hash
                 .and_then(NodeId::from_bytes)
@@ -292,7 +302,10 @@ impl<'a> RawArgs<'a> {
         let method = match method {
             b"ping" => Method::Ping,
             b"find_node" => Method::FindNode {
-                target: self.target.and_then(NodeId::from_bytes).ok_or("bad or missing target")?,
+                target: self
+                    .target
+                    .and_then(NodeId::from_bytes)
+                    .ok_or("bad or missing target")?,
                 want: self.want,
             },
             b"get_peers" => Method::GetPeers {
@@ -483,7 +496,11 @@ fn encode_response(r: &Response, e: SingleItemEncoder) -> Result<(), bendy::enco
         }
         if !r.values.is_empty() {
             d.emit_pair_with(b"values", |e| {
-                e.emit_list(|l| r.values.iter().try_for_each(|v| l.emit_bytes(&encode_peer(v))))
+                e.emit_list(|l| {
+                    r.values
+                        .iter()
+                        .try_for_each(|v| l.emit_bytes(&encode_peer(v)))
+                })
             })?;
         }
         Ok(())

@@ -24,7 +24,10 @@ fn sample_messages() -> Vec<Message> {
         q(Method::Ping),
         q(Method::FindNode {
             target: id(2),
-            want: Want { n4: true, n6: false },
+            want: Want {
+                n4: true,
+                n6: false,
+            },
         }),
         q(Method::GetPeers {
             info_hash: InfoHash([3; 20]),
@@ -45,10 +48,19 @@ fn sample_messages() -> Vec<Message> {
             body: Body::Response(Response {
                 id: Some(id(9)),
                 nodes: vec![
-                    NodeInfo { id: id(4), addr: addr("127.0.0.1:6881") },
-                    NodeInfo { id: id(5), addr: addr("10.1.2.3:1") },
+                    NodeInfo {
+                        id: id(4),
+                        addr: addr("127.0.0.1:6881"),
+                    },
+                    NodeInfo {
+                        id: id(5),
+                        addr: addr("10.1.2.3:1"),
+                    },
                 ],
-                nodes6: vec![NodeInfo { id: id(6), addr: addr("[::1]:7000") }],
+                nodes6: vec![NodeInfo {
+                    id: id(6),
+                    addr: addr("[::1]:7000"),
+                }],
                 values: vec![addr("1.2.3.4:5"), addr("[2001:db8::1]:80")],
                 token: Some(vec![1, 2, 3, 4, 5, 6, 7, 8]),
             }),
@@ -76,7 +88,9 @@ fn samples_round_trip() {
 fn decodes_bep5_example_ping() {
     let m = Message::decode(b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe").unwrap();
     assert_eq!(m.tid, b"aa");
-    let Body::Query(q) = m.body else { panic!("not a query") };
+    let Body::Query(q) = m.body else {
+        panic!("not a query")
+    };
     assert_eq!(q.id.as_bytes(), b"abcdefghij0123456789");
     assert_eq!(q.method, Method::Ping);
 }
@@ -87,12 +101,23 @@ fn decodes_bep5_example_announce_with_implied_port() {
         b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe",
     )
     .unwrap();
-    let Body::Query(Query { method: Method::AnnouncePeer { port, implied_port, token, .. }, .. }) =
-        m.body
+    let Body::Query(Query {
+        method:
+            Method::AnnouncePeer {
+                port,
+                implied_port,
+                token,
+                ..
+            },
+        ..
+    }) = m.body
     else {
         panic!("not an announce")
     };
-    assert_eq!((port, implied_port, token.as_slice()), (6881, true, &b"aoeusnth"[..]));
+    assert_eq!(
+        (port, implied_port, token.as_slice()),
+        (6881, true, &b"aoeusnth"[..])
+    );
 }
 
 #[test]
@@ -114,7 +139,13 @@ fn bad_queries_keep_their_tid_for_a_203() {
         b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti6881ee1:q13:announce_peer1:t2:xy1:y1:qe",
     )
     .unwrap_err();
-    assert_eq!(e, DecodeError::BadQuery { tid: b"xy".to_vec(), reason: "missing token" });
+    assert_eq!(
+        e,
+        DecodeError::BadQuery {
+            tid: b"xy".to_vec(),
+            reason: "missing token"
+        }
+    );
     // Short id.
     let e = Message::decode(b"d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe").unwrap_err();
     assert!(matches!(e, DecodeError::BadQuery { .. }));
@@ -146,9 +177,16 @@ fn malformed_is_dropped() {
         b"d1:t17:aaaaaaaaaaaaaaaaa1:y1:ee", // tid over the cap
         b"d1:ad1:ad1:ad1:ad1:ad1:aleeeeeee", // too deep
     ] {
-        assert!(Message::decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        assert!(
+            Message::decode(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
-    assert_eq!(Message::decode(&[b'l'; MAX_MESSAGE_LEN + 1]), Err(DecodeError::TooLong));
+    assert_eq!(
+        Message::decode(&[b'l'; MAX_MESSAGE_LEN + 1]),
+        Err(DecodeError::TooLong)
+    );
 }
 
 #[test]
@@ -158,15 +196,25 @@ fn values_and_nodes_are_capped() {
         values.push(SocketAddr::from(([10, 0, 0, 1], i + 1)));
     }
     let nodes: Vec<_> = (0..40u8)
-        .map(|i| NodeInfo { id: id(i), addr: SocketAddr::from(([10, 0, 0, i], 1)) })
+        .map(|i| NodeInfo {
+            id: id(i),
+            addr: SocketAddr::from(([10, 0, 0, i], 1)),
+        })
         .collect();
     let m = Message {
         tid: b"aa".to_vec(),
-        body: Body::Response(Response { id: Some(id(1)), nodes, values, ..Default::default() }),
+        body: Body::Response(Response {
+            id: Some(id(1)),
+            nodes,
+            values,
+            ..Default::default()
+        }),
         read_only: false,
     };
     let bytes = m.encode().unwrap();
-    let Body::Response(r) = Message::decode(&bytes).unwrap().body else { panic!() };
+    let Body::Response(r) = Message::decode(&bytes).unwrap().body else {
+        panic!()
+    };
     assert_eq!(r.values.len(), MAX_VALUES);
     assert_eq!(r.nodes.len(), MAX_NODES);
 }
@@ -185,7 +233,10 @@ fn compact_formats() {
     b2.extend_from_slice(&[0; 5]);
     assert_eq!(decode_nodes4(&b2), vec![n]);
     // Port 0 entries are dropped.
-    let zero = NodeInfo { id: id(7), addr: addr("1.2.3.4:0") };
+    let zero = NodeInfo {
+        id: id(7),
+        addr: addr("1.2.3.4:0"),
+    };
     assert!(decode_nodes4(&encode_nodes(&[zero], false)).is_empty());
 }
 
@@ -205,8 +256,16 @@ fn arb_message() -> impl Strategy<Value = Message> {
     let method = prop_oneof![
         Just(Method::Ping),
         (arb_id(), want.clone()).prop_map(|(target, want)| Method::FindNode { target, want }),
-        (arb_id(), want).prop_map(|(t, want)| Method::GetPeers { info_hash: t.into(), want }),
-        (arb_id(), 1u16.., any::<bool>(), prop::collection::vec(any::<u8>(), 0..MAX_TOKEN_LEN))
+        (arb_id(), want).prop_map(|(t, want)| Method::GetPeers {
+            info_hash: t.into(),
+            want
+        }),
+        (
+            arb_id(),
+            1u16..,
+            any::<bool>(),
+            prop::collection::vec(any::<u8>(), 0..MAX_TOKEN_LEN)
+        )
             .prop_map(|(t, port, implied_port, token)| Method::AnnouncePeer {
                 info_hash: t.into(),
                 port,
@@ -215,10 +274,16 @@ fn arb_message() -> impl Strategy<Value = Message> {
             }),
     ];
     let node = (arb_id(), arb_addr()).prop_map(|(id, addr)| NodeInfo { id, addr });
-    let nodes4 = prop::collection::vec(node.clone(), 0..MAX_NODES)
-        .prop_map(|v| v.into_iter().filter(|n| n.addr.is_ipv4()).collect::<Vec<_>>());
-    let nodes6 = prop::collection::vec(node, 0..MAX_NODES)
-        .prop_map(|v| v.into_iter().filter(|n| n.addr.is_ipv6()).collect::<Vec<_>>());
+    let nodes4 = prop::collection::vec(node.clone(), 0..MAX_NODES).prop_map(|v| {
+        v.into_iter()
+            .filter(|n| n.addr.is_ipv4())
+            .collect::<Vec<_>>()
+    });
+    let nodes6 = prop::collection::vec(node, 0..MAX_NODES).prop_map(|v| {
+        v.into_iter()
+            .filter(|n| n.addr.is_ipv6())
+            .collect::<Vec<_>>()
+    });
     let response = (
         arb_id(),
         nodes4,
@@ -239,8 +304,16 @@ fn arb_message() -> impl Strategy<Value = Message> {
         (200i64..300, "[a-zA-Z ]{0,40}")
             .prop_map(|(code, message)| Body::Error(ErrorBody { code, message })),
     ];
-    (prop::collection::vec(any::<u8>(), 0..MAX_TID_LEN), body, any::<bool>())
-        .prop_map(|(tid, body, read_only)| Message { tid, body, read_only })
+    (
+        prop::collection::vec(any::<u8>(), 0..MAX_TID_LEN),
+        body,
+        any::<bool>(),
+    )
+        .prop_map(|(tid, body, read_only)| Message {
+            tid,
+            body,
+            read_only,
+        })
 }
 
 proptest! {

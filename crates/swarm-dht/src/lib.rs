@@ -1,10 +1,45 @@
-//! swarm-dht
+//! # swarm-dht
+//!
+//! A mainline DHT node (BEP 5) for swarmd: it finds peers for an info-hash without a tracker
+//! and tells the DHT that we have a torrent.
+//!
+//! What it is: one UDP socket and one tokio task ([`Dht::start`]) that answers `ping`,
+//! `find_node`, `get_peers` and `announce_peer`, keeps a k-bucket routing table, runs
+//! iterative lookups (alpha = 3, k = 8), announces to the closest nodes, re-announces
+//! registered torrents, stores other peers' announces with expiry and bounds, rate-limits
+//! queries per source, supports read-only mode (BEP 43) and IPv6 `nodes6` (BEP 32) when bound
+//! to an IPv6 address, and saves its id and table to a JSON state file. A
+//! [`DhtHandle`] is the whole API; it is cheap to clone.
+//!
+//! What it is not: not an actor and not supervised here (the engine wraps the handle in its
+//! Dht service and restarts the node if it stops); no BEP 42 node-id restrictions, no BEP 44
+//! storage, no BEP 51 sampling; one address family per node (run two nodes for dual stack).
+//!
+//! Layout: pure parts with their own tests — [`krpc`] (the codec), [`node_id`], [`routing`],
+//! [`token`], [`peer_store`], [`rate_limit`], [`lookup`], [`responder`] — and the two files
+//! that do I/O: `node` (the socket task) and [`persist`] (the state file).
+//!
+//! Untrusted input: every datagram is decoded with caps on size, nesting and counts; a bad
+//! one is dropped with a `debug!` line, never a panic, and answers never exceed `k` nodes or
+//! `max_values_per_response` peers.
+
+mod config;
+mod handle;
 pub mod krpc;
-pub mod node_id;
-pub mod routing;
-pub mod peer_store;
-pub mod rate_limit;
-pub mod token;
 pub mod lookup;
+mod node;
+pub mod node_id;
+pub mod peer_store;
 pub mod persist;
+pub mod rate_limit;
 pub mod responder;
+pub mod routing;
+pub mod token;
+
+pub use config::{DhtConfig, DEFAULT_BOOTSTRAP};
+pub use handle::{AnnounceOutcome, Dht, DhtError, DhtHandle, DhtStats};
+pub use lookup::LookupParams;
+pub use node_id::{NodeId, NodeInfo};
+pub use peer_store::PeerStoreLimits;
+pub use rate_limit::RateLimit;
+pub use routing::{NodeStatus, RoutingSnapshot};

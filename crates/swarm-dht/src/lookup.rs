@@ -105,17 +105,28 @@ impl Lookup {
     /// Adds nodes to consider (from our routing table, or learnt from a response).
     pub fn add_nodes(&mut self, nodes: &[NodeInfo]) {
         for n in nodes {
-            if n.id == self.own_id || self.seen_addrs.contains(&n.addr) || !self.seen_ids.insert(n.id)
+            if n.id == self.own_id
+                || self.seen_addrs.contains(&n.addr)
+                || !self.seen_ids.insert(n.id)
             {
                 continue;
             }
             self.seen_addrs.insert(n.addr);
             let d = n.id.distance(&self.target);
-            let pos = self.candidates.partition_point(|c| c.info.id.distance(&self.target) < d);
+            let pos = self
+                .candidates
+                .partition_point(|c| c.info.id.distance(&self.target) < d);
             if pos >= MAX_CANDIDATES {
                 continue;
             }
-            self.candidates.insert(pos, Candidate { info: *n, state: State::Fresh, token: None });
+            self.candidates.insert(
+                pos,
+                Candidate {
+                    info: *n,
+                    state: State::Fresh,
+                    token: None,
+                },
+            );
             self.candidates.truncate(MAX_CANDIDATES);
         }
     }
@@ -130,7 +141,10 @@ impl Lookup {
     }
 
     fn in_flight(&self) -> usize {
-        self.candidates.iter().filter(|c| c.state == State::InFlight).count()
+        self.candidates
+            .iter()
+            .filter(|c| c.state == State::InFlight)
+            .count()
     }
 
     fn anonymous_in_flight(&self) -> bool {
@@ -157,23 +171,29 @@ impl Lookup {
             if *state == State::Fresh && budget(self.queries_sent, &self.params) {
                 *state = State::InFlight;
                 self.queries_sent += 1;
-                out.push(Contact { addr: *addr, id: None });
+                out.push(Contact {
+                    addr: *addr,
+                    id: None,
+                });
             }
         }
-        let mut in_flight = self.in_flight();
+        let room = self.params.alpha.saturating_sub(self.in_flight());
         let picks: Vec<usize> = self
             .closest_live()
             .filter(|&i| self.candidates[i].state == State::Fresh)
+            .take(room)
             .collect();
         for i in picks {
-            if in_flight >= self.params.alpha || !budget(self.queries_sent, &self.params) {
+            if !budget(self.queries_sent, &self.params) {
                 break;
             }
             let c = &mut self.candidates[i];
             c.state = State::InFlight;
-            in_flight += 1;
             self.queries_sent += 1;
-            out.push(Contact { addr: c.info.addr, id: Some(c.info.id) });
+            out.push(Contact {
+                addr: c.info.addr,
+                id: Some(c.info.id),
+            });
         }
         out
     }
@@ -198,7 +218,9 @@ impl Lookup {
             c.info.id = id;
             if id != self.own_id {
                 let d = id.distance(&self.target);
-                let at = self.candidates.partition_point(|o| o.info.id.distance(&self.target) < d);
+                let at = self
+                    .candidates
+                    .partition_point(|o| o.info.id.distance(&self.target) < d);
                 self.candidates.insert(at, c);
             }
         }
@@ -236,7 +258,9 @@ impl Lookup {
             return false;
         }
         self.queries_sent >= self.params.max_queries
-            || !self.closest_live().any(|i| self.candidates[i].state == State::Fresh)
+            || !self
+                .closest_live()
+                .any(|i| self.candidates[i].state == State::Fresh)
     }
 
     pub fn peers(&self) -> &[SocketAddr] {

@@ -16,7 +16,11 @@ impl Net {
                 addr: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1000)),
             })
             .collect();
-        Net { nodes, dead: HashSet::new(), know: 8 }
+        Net {
+            nodes,
+            dead: HashSet::new(),
+            know: 8,
+        }
     }
 
     fn closest(&self, target: &NodeId, n: usize) -> Vec<NodeInfo> {
@@ -39,7 +43,9 @@ impl Net {
             if l.is_done() {
                 return rounds;
             }
-            let Some(c) = queue.pop_front() else { panic!("stalled: not done, nothing queued") };
+            let Some(c) = queue.pop_front() else {
+                panic!("stalled: not done, nothing queued")
+            };
             rounds += 1;
             if self.dead.contains(&c.addr) {
                 l.on_failure(c.addr);
@@ -110,7 +116,11 @@ fn collects_peers_and_tokens() {
 #[test]
 fn query_budget_is_respected() {
     let net = Net::new(400);
-    let params = LookupParams { alpha: 3, k: 8, max_queries: 5 };
+    let params = LookupParams {
+        alpha: 3,
+        k: 8,
+        max_queries: 5,
+    };
     let mut l = Lookup::new(NodeId::random(), NodeId::random(), params);
     l.add_nodes(&net.nodes[..50]);
     net.run(&mut l, &HashMap::new());
@@ -124,7 +134,13 @@ fn bootstraps_from_anonymous_addresses() {
     let mut l = Lookup::new(own, own, LookupParams::default());
     l.add_anonymous(&[net.nodes[0].addr, net.nodes[0].addr]);
     let first = l.next_queries();
-    assert_eq!(first, vec![Contact { addr: net.nodes[0].addr, id: None }]);
+    assert_eq!(
+        first,
+        vec![Contact {
+            addr: net.nodes[0].addr,
+            id: None
+        }]
+    );
     l.on_response(first[0].addr, net.nodes[0].id, &net.nodes[1..4], &[], None);
     net.run(&mut l, &HashMap::new());
     assert_eq!(l.closest_responded(), net.closest(&own, 8));
@@ -135,7 +151,10 @@ fn empty_lookup_is_done_and_own_id_is_ignored() {
     let own = NodeId::random();
     let mut l = Lookup::new(NodeId::random(), own, LookupParams::default());
     assert!(l.is_done());
-    l.add_nodes(&[NodeInfo { id: own, addr: SocketAddr::from(([1, 1, 1, 1], 1)) }]);
+    l.add_nodes(&[NodeInfo {
+        id: own,
+        addr: SocketAddr::from(([1, 1, 1, 1], 1)),
+    }]);
     assert!(l.next_queries().is_empty());
     assert!(l.is_done());
 }

@@ -85,7 +85,10 @@ impl PeerStore {
         {
             return false;
         }
-        self.torrents.entry(info_hash).or_default().push(StoredPeer { addr, expires });
+        self.torrents
+            .entry(info_hash)
+            .or_default()
+            .push(StoredPeer { addr, expires });
         self.total += 1;
         true
     }
@@ -155,7 +158,11 @@ mod tests {
         assert_eq!(s.get(&ih, 10, false, now), vec![peer(1)]);
         assert!(s.get(&ih, 10, true, now).is_empty());
         // Refreshed at +10 min, so still there at +35 min, gone at +41 min.
-        assert_eq!(s.get(&ih, 10, false, now + Duration::from_secs(35 * 60)).len(), 1);
+        assert_eq!(
+            s.get(&ih, 10, false, now + Duration::from_secs(35 * 60))
+                .len(),
+            1
+        );
         let late = now + Duration::from_secs(41 * 60);
         assert!(s.get(&ih, 10, false, late).is_empty());
         s.expire(late);

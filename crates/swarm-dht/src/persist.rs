@@ -47,7 +47,10 @@ pub enum PersistError {
 }
 
 pub fn save(path: &Path, state: &SavedState) -> Result<(), PersistError> {
-    let io_err = |source| PersistError::Io { path: path.display().to_string(), source };
+    let io_err = |source| PersistError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let file = StateFile {
         version: 1,
         node_id: state.node_id.to_hex(),
@@ -55,7 +58,10 @@ pub fn save(path: &Path, state: &SavedState) -> Result<(), PersistError> {
             .nodes
             .iter()
             .take(MAX_SAVED_NODES)
-            .map(|n| SavedNode { id: n.id.to_hex(), addr: n.addr.to_string() })
+            .map(|n| SavedNode {
+                id: n.id.to_hex(),
+                addr: n.addr.to_string(),
+            })
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| io_err(io::Error::other(e)))?;
@@ -90,20 +96,30 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, PersistError> {
     let f = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(PersistError::Io { path: display(), source }),
+        Err(source) => {
+            return Err(PersistError::Io {
+                path: display(),
+                source,
+            })
+        }
     };
     let mut bytes = Vec::new();
     f.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| PersistError::Io { path: display(), source })?;
+        .map_err(|source| PersistError::Io {
+            path: display(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_FILE_LEN {
         return Err(PersistError::Format {
             path: display(),
             reason: format!("larger than {MAX_FILE_LEN} bytes"),
         });
     }
-    let file: StateFile = serde_json::from_slice(&bytes)
-        .map_err(|e| PersistError::Format { path: display(), reason: e.to_string() })?;
+    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| PersistError::Format {
+        path: display(),
+        reason: e.to_string(),
+    })?;
     let node_id = NodeId::from_hex(&file.node_id).ok_or_else(|| PersistError::Format {
         path: display(),
         reason: "node_id is not 40 hex digits".into(),
@@ -134,13 +150,22 @@ mod tests {
         let state = SavedState {
             node_id: NodeId::random(),
             nodes: vec![
-                NodeInfo { id: NodeId::random(), addr: "127.0.0.1:1".parse().unwrap() },
-                NodeInfo { id: NodeId::random(), addr: "[::1]:2".parse().unwrap() },
+                NodeInfo {
+                    id: NodeId::random(),
+                    addr: "127.0.0.1:1".parse().unwrap(),
+                },
+                NodeInfo {
+                    id: NodeId::random(),
+                    addr: "[::1]:2".parse().unwrap(),
+                },
             ],
         };
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), Some(state.clone()));
-        let second = SavedState { nodes: vec![], ..state };
+        let second = SavedState {
+            nodes: vec![],
+            ..state
+        };
         save(&path, &second).unwrap();
         assert_eq!(load(&path).unwrap(), Some(second));
         assert!(!dir.path().join("sub/dht.json.tmp").exists());

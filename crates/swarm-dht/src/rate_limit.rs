@@ -107,7 +107,13 @@ mod tests {
     #[test]
     fn burst_then_throttle_then_refill() {
         let now = Instant::now();
-        let mut l = SourceLimiter::new(RateLimit { per_second: 10.0, burst: 5.0 }, 100);
+        let mut l = SourceLimiter::new(
+            RateLimit {
+                per_second: 10.0,
+                burst: 5.0,
+            },
+            100,
+        );
         let a = src([10, 0, 0, 1], 1);
         let allowed = (0..100).filter(|_| l.allow(a, now)).count();
         assert_eq!(allowed, 5);
@@ -123,7 +129,13 @@ mod tests {
     #[test]
     fn loopback_sources_are_per_port() {
         let now = Instant::now();
-        let mut l = SourceLimiter::new(RateLimit { per_second: 1.0, burst: 1.0 }, 100);
+        let mut l = SourceLimiter::new(
+            RateLimit {
+                per_second: 1.0,
+                burst: 1.0,
+            },
+            100,
+        );
         assert!(l.allow(src([127, 0, 0, 1], 1), now));
         assert!(!l.allow(src([127, 0, 0, 1], 1), now));
         assert!(l.allow(src([127, 0, 0, 1], 2), now));
@@ -132,7 +144,13 @@ mod tests {
     #[test]
     fn source_table_is_bounded() {
         let now = Instant::now();
-        let mut l = SourceLimiter::new(RateLimit { per_second: 1.0, burst: 2.0 }, 3);
+        let mut l = SourceLimiter::new(
+            RateLimit {
+                per_second: 1.0,
+                burst: 2.0,
+            },
+            3,
+        );
         for i in 0..3 {
             assert!(l.allow(src([10, 0, 0, i], 1), now));
         }

@@ -65,7 +65,10 @@ impl Node {
     }
 
     pub fn info(&self) -> NodeInfo {
-        NodeInfo { id: self.id, addr: self.addr }
+        NodeInfo {
+            id: self.id,
+            addr: self.addr,
+        }
     }
 
     pub fn status(&self, now: Instant) -> NodeStatus {
@@ -139,7 +142,9 @@ impl RoutingTable {
     }
 
     fn bucket_index(&self, id: &NodeId) -> usize {
-        self.own_id.common_prefix_len(id).min(self.buckets.len() - 1)
+        self.own_id
+            .common_prefix_len(id)
+            .min(self.buckets.len() - 1)
     }
 
     /// The node answered one of our queries.
@@ -178,7 +183,11 @@ impl RoutingTable {
                 self.split_last(now);
                 continue;
             }
-            if let Some(pos) = bucket.nodes.iter().position(|n| n.status(now) == NodeStatus::Bad) {
+            if let Some(pos) = bucket
+                .nodes
+                .iter()
+                .position(|n| n.status(now) == NodeStatus::Bad)
+            {
                 let evicted = std::mem::replace(&mut bucket.nodes[pos], node).info();
                 bucket.last_changed = now;
                 return InsertOutcome::ReplacedBad(evicted);
@@ -205,7 +214,10 @@ impl RoutingTable {
         let moves = |n: &Node| own.common_prefix_len(&n.id) > old_last;
         let (nodes, replacements) = {
             let b = &mut self.buckets[old_last];
-            (std::mem::take(&mut b.nodes), std::mem::take(&mut b.replacements))
+            (
+                std::mem::take(&mut b.nodes),
+                std::mem::take(&mut b.replacements),
+            )
         };
         for n in nodes {
             let to = if moves(&n) { old_last + 1 } else { old_last };
@@ -276,7 +288,10 @@ impl RoutingTable {
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&Node> {
-        self.buckets[self.bucket_index(id)].nodes.iter().find(|n| n.id == *id)
+        self.buckets[self.bucket_index(id)]
+            .nodes
+            .iter()
+            .find(|n| n.id == *id)
     }
 
     pub fn contains(&self, id: &NodeId) -> bool {
@@ -407,7 +422,10 @@ impl RoutingTable {
                     return Err(format!("duplicate {:?} / {}", n.id, n.addr));
                 }
             }
-            if b.replacements.iter().any(|r| b.nodes.iter().any(|n| n.id == r.id)) {
+            if b.replacements
+                .iter()
+                .any(|r| b.nodes.iter().any(|n| n.id == r.id))
+            {
                 return Err(format!("bucket {i}: a node is also cached"));
             }
         }

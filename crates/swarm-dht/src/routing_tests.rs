@@ -14,19 +14,28 @@ fn id_at(prefix: usize, tag: u8) -> NodeId {
 }
 
 fn info(id: NodeId, port: u16) -> NodeInfo {
-    NodeInfo { id, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    NodeInfo {
+        id,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
 }
 
 #[test]
 fn rejects_own_id_and_updates_known() {
     let now = Instant::now();
     let mut t = RoutingTable::new(own(), now);
-    assert_eq!(t.record_response(info(own(), 1), now), InsertOutcome::Rejected);
+    assert_eq!(
+        t.record_response(info(own(), 1), now),
+        InsertOutcome::Rejected
+    );
     let a = info(id_at(0, 1), 2);
     assert_eq!(t.record_response(a, now), InsertOutcome::Added);
     assert_eq!(t.record_response(a, now), InsertOutcome::Updated);
     // Same id from another address is not trusted.
-    assert_eq!(t.record_response(info(a.id, 3), now), InsertOutcome::Rejected);
+    assert_eq!(
+        t.record_response(info(a.id, 3), now),
+        InsertOutcome::Rejected
+    );
     assert_eq!(t.get(&a.id).unwrap().addr, a.addr);
     assert_eq!(t.len(), 1);
 }
@@ -37,10 +46,16 @@ fn splits_only_the_bucket_holding_our_id() {
     let mut t = RoutingTable::new(own(), now);
     // Eight far nodes (prefix 0) fill bucket 0; a ninth near one forces a split.
     for i in 0..8u8 {
-        assert_eq!(t.record_response(info(id_at(0, i), 100 + i as u16), now), InsertOutcome::Added);
+        assert_eq!(
+            t.record_response(info(id_at(0, i), 100 + i as u16), now),
+            InsertOutcome::Added
+        );
     }
     assert_eq!(t.bucket_count(), 1);
-    assert_eq!(t.record_response(info(id_at(5, 0), 200), now), InsertOutcome::Added);
+    assert_eq!(
+        t.record_response(info(id_at(5, 0), 200), now),
+        InsertOutcome::Added
+    );
     assert_eq!(t.bucket_count(), 2);
     // Bucket 0 is full and no longer ours: a ninth far node is cached, never split.
     let out = t.record_response(info(id_at(0, 9), 300), now);
@@ -93,7 +108,10 @@ fn bad_node_is_evicted_by_a_newcomer() {
     t.record_failure(&id_at(0, 2), now);
     t.record_failure(&id_at(0, 2), now);
     assert_eq!(t.get(&id_at(0, 2)).unwrap().status(now), NodeStatus::Bad);
-    assert!(!t.closest(&id_at(0, 2), 8, now).iter().any(|n| n.id == id_at(0, 2)));
+    assert!(!t
+        .closest(&id_at(0, 2), 8, now)
+        .iter()
+        .any(|n| n.id == id_at(0, 2)));
     let out = t.record_response(info(id_at(0, 30), 50), now);
     assert_eq!(out, InsertOutcome::ReplacedBad(info(id_at(0, 2), 12)));
     t.check_invariants().unwrap();
@@ -109,7 +127,10 @@ fn answering_resets_failures_and_queries_keep_nodes_good() {
     t.record_response(a, now);
     assert_eq!(t.get(&a.id).unwrap().failures, 0);
     let later = now + QUESTIONABLE_AFTER * 2;
-    assert_eq!(t.get(&a.id).unwrap().status(later), NodeStatus::Questionable);
+    assert_eq!(
+        t.get(&a.id).unwrap().status(later),
+        NodeStatus::Questionable
+    );
     assert!(t.record_query(&a.id, a.addr, later));
     assert_eq!(t.get(&a.id).unwrap().status(later), NodeStatus::Good);
     assert!(!t.record_query(&id_at(2, 2), a.addr, later));
@@ -135,7 +156,9 @@ fn closest_is_sorted_and_bounded() {
     let target = NodeId::random();
     let c = t.closest(&target, 8, now);
     assert_eq!(c.len(), 8);
-    assert!(c.windows(2).all(|w| w[0].id.distance(&target) <= w[1].id.distance(&target)));
+    assert!(c
+        .windows(2)
+        .all(|w| w[0].id.distance(&target) <= w[1].id.distance(&target)));
     // Nothing in the table is closer than the eighth returned.
     let worst = c[7].id.distance(&target);
     let closer = t.nodes().filter(|n| n.id.distance(&target) < worst).count();

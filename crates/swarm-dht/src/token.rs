@@ -43,7 +43,11 @@ impl TokenSecrets {
         }
         let mut rng = rand::thread_rng();
         // Two periods or more without traffic: both old secrets have expired.
-        self.previous = if elapsed >= self.rotate_every * 2 { rng.gen() } else { self.current };
+        self.previous = if elapsed >= self.rotate_every * 2 {
+            rng.gen()
+        } else {
+            self.current
+        };
         self.current = rng.gen();
         self.rotated_at = now;
     }
