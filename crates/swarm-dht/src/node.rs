@@ -526,11 +526,11 @@ impl Node {
         }
     }
 
-    /// Pings a node that queried us, so that it can enter the table once it answers. Leaves
-    /// half the query slots to our own lookups.
+    /// Pings a node that queried us, so that it can enter the table once it answers, if it
+    /// would find a place there. Leaves half the query slots to our own lookups.
     fn verify(&mut self, id: NodeId, addr: SocketAddr, now: Instant) {
         let room = self.pending.len() < self.cfg.max_pending_queries / 2;
-        if id != self.table.own_id() && room {
+        if room && self.table.would_admit(&id, now) {
             self.ping(addr, Some(id), now);
         }
     }

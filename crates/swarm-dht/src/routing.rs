@@ -240,6 +240,21 @@ impl RoutingTable {
         }
     }
 
+    /// Whether a node with this id, once it answers, could take a slot or a cache place:
+    /// pinging strangers who query us is only worth it then.
+    pub fn would_admit(&self, id: &NodeId, now: Instant) -> bool {
+        if *id == self.own_id {
+            return false;
+        }
+        let idx = self.bucket_index(id);
+        let b = &self.buckets[idx];
+        let can_split = idx == self.buckets.len() - 1 && self.buckets.len() < ID_BITS;
+        b.nodes.len() < self.k
+            || can_split
+            || b.replacements.len() < self.k
+            || b.nodes.iter().any(|n| n.status(now) != NodeStatus::Good)
+    }
+
     /// The node sent us a query. Returns whether it is in the table (if not, the caller may
     /// ping it to verify it before it is admitted).
     pub fn record_query(&mut self, id: &NodeId, addr: SocketAddr, now: Instant) -> bool {

@@ -98,6 +98,23 @@ fn full_bucket_caches_and_pings_questionable_nodes() {
 }
 
 #[test]
+fn would_admit_only_where_there_is_room() {
+    let now = Instant::now();
+    let mut t = RoutingTable::with_k(own(), 2, now);
+    assert!(!t.would_admit(&own(), now));
+    assert!(t.would_admit(&id_at(0, 1), now));
+    t.record_response(info(id_at(4, 0), 1), now); // bucket 0 stops being the last
+    for i in 0..4u8 {
+        t.record_response(info(id_at(0, i), 10 + i as u16), now);
+    }
+    // Bucket 0: two good nodes and a full replacement cache.
+    assert_eq!(t.replacement_count(), 2);
+    assert!(!t.would_admit(&id_at(0, 9), now));
+    // Once its nodes turn questionable a newcomer is worth a ping again.
+    assert!(t.would_admit(&id_at(0, 9), now + QUESTIONABLE_AFTER));
+}
+
+#[test]
 fn bad_node_is_evicted_by_a_newcomer() {
     let now = Instant::now();
     let mut t = RoutingTable::new(own(), now);

@@ -90,17 +90,6 @@ impl Node {
         }
     }
 
-    fn method_for(&self, kind: &LookupKind, target: NodeId) -> Method {
-        let want = Want::default();
-        match kind {
-            LookupKind::GetPeers { .. } | LookupKind::Announce { .. } => Method::GetPeers {
-                info_hash: target.into(),
-                want,
-            },
-            _ => Method::FindNode { target, want },
-        }
-    }
-
     /// Sends whatever lookup `lid` wants sent, and finishes it when it is done.
     pub(super) fn advance(&mut self, lid: u64, now: Instant) {
         loop {
@@ -111,8 +100,7 @@ impl Node {
             if queries.is_empty() {
                 break;
             }
-            let method =
-                self.method_for(&self.lookups[&lid].kind, self.lookups[&lid].lookup.target());
+            let method = method_for(&run.kind, run.lookup.target());
             let failed: Vec<_> = queries
                 .into_iter()
                 .filter(|c| {
@@ -260,5 +248,17 @@ impl Node {
             let kind = LookupKind::Announce { port, done: None };
             self.start_lookup(info_hash.into(), kind, None, now);
         }
+    }
+}
+
+/// find_node for routing-table work, get_peers when peers are wanted.
+fn method_for(kind: &LookupKind, target: NodeId) -> Method {
+    let want = Want::default();
+    match kind {
+        LookupKind::GetPeers { .. } | LookupKind::Announce { .. } => Method::GetPeers {
+            info_hash: target.into(),
+            want,
+        },
+        _ => Method::FindNode { target, want },
     }
 }
