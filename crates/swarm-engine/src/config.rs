@@ -1,0 +1,60 @@
+//! The engine's settings, filled in by the daemon from its configuration file (or by the
+//! one-shot `download` command from its flags).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Peer port; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where torrents are saved unless told otherwise.
+    pub download_dir: PathBuf,
+    pub max_peers_per_torrent: usize,
+    /// Connections being dialled or in handshake, per torrent and at the listener.
+    pub max_half_open: usize,
+    /// Upload slots per torrent (until the global choker takes over).
+    pub unchoke_slots: usize,
+    pub disk_threads: usize,
+    pub max_open_files: usize,
+    /// Bytes of whole pieces cached for uploads.
+    pub read_cache_bytes: usize,
+    /// Complete pieces waiting for the disk, per torrent, before requesting pauses.
+    pub max_pending_writes: usize,
+    /// Threads (actix arbiters) that torrents and their peers are spread over.
+    pub torrent_threads: usize,
+    pub max_frame: u32,
+    pub max_upload_queue: usize,
+    pub max_write_queue_bytes: usize,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// UDP tracker timeouts (BEP 15 suggests 15 s doubling).
+    pub udp_tracker_timeout: Duration,
+    pub udp_tracker_retries: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        EngineConfig {
+            listen: ([0, 0, 0, 0], 6881).into(),
+            download_dir: PathBuf::from("."),
+            max_peers_per_torrent: 50,
+            max_half_open: 16,
+            unchoke_slots: 8,
+            disk_threads: cores.clamp(2, 4),
+            max_open_files: 128,
+            read_cache_bytes: 8 << 20,
+            max_pending_writes: 16,
+            torrent_threads: cores.clamp(1, 4),
+            max_frame: 64 * 1024,
+            max_upload_queue: 500,
+            max_write_queue_bytes: 1 << 20,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(180),
+            udp_tracker_timeout: Duration::from_secs(15),
+            udp_tracker_retries: 2,
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! # Root — the root supervisor
+//!
+//! Owns: the session — configuration, peer id, the torrent registry, the disk pool handle, the
+//! listening socket (bound before anything starts, reused across listener restarts), and the
+//! torrent threads (arbiters) torrents are placed on by info-hash.
+//!
+//! Supervises (one_for_one, a per-child restart budget with backoff):
+//! - global services, `Permanent`: the listener and the announcer;
+//! - one `Torrent` per torrent, `Transient`: a crashed torrent is restarted (it rechecks its
+//!   data); removing a torrent is a normal exit. A torrent that exhausts its budget is given up
+//!   and reported as an error event; other torrents never notice.
+//!
+//! Takes: `AddTorrent`, `RemoveTorrent`, `GetTorrent`, `ListTorrents`, `GetRootStats`,
+//! `ShutdownSession` from the [`Session`](crate::Session) handle.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use swarm_control::{Event, RestartCounts};
+use swarm_supervisor::{ChildExited, ChildHandle, Children, ExitOutcome, Restart, RestartPolicy};
+use swarm_tracker::UdpConfig;
+use swarm_wire::{InfoHash, Metainfo};
+
+use crate::bitfield::Bitfield;
+use crate::config::EngineConfig;
+use crate::disk::DiskPool;
+use crate::error::EngineError;
+use crate::services::announcer::{Announcer, StopAll};
+use crate::services::listener::Listener;
+use crate::storage::Storage;
+use crate::torrent::actor::Services;
+use crate::torrent::shared::TorrentShared;
+use crate::torrent::{Torrent, TorrentConfig};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RootChild {
+    Listener,
+    Announcer,
+    Torrent(InfoHash),
+}
+
+struct TorrentEntry {
+    shared: Arc<TorrentShared>,
+}
+
+pub struct Root {
+    cfg: EngineConfig,
+    peer_id: [u8; 20],
+    listen_port: u16,
+    socket: std::net::TcpListener,
+    disk: DiskPool,
+    services: Services,
+    arbiters: Vec<ArbiterHandle>,
+    torrents: HashMap<InfoHash, TorrentEntry>,
+    children: Children<RootChild, Root>,
+    next_storage_id: u64,
+    started_at: Instant,
+    restarts: RestartCounts,
+}
+
+impl Root {
+    pub(crate) fn new(
+        cfg: EngineConfig,
+        socket: std::net::TcpListener,
+        events: tokio::sync::broadcast::Sender<Event>,
+    ) -> Self {
+        let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let policy = RestartPolicy::one_for_one()
+            .unlimited_intensity()
+            .child_budget(5, Duration::from_secs(60))
+            .backoff(
+                Duration::from_millis(200),
+                Duration::from_secs(30),
+                Duration::from_secs(120),
+            );
+        let arbiters = (0..cfg.torrent_threads.max(1))
+            .map(|_| Arbiter::new().handle())
+            .collect();
+        Root {
+            peer_id: crate::peer_id::generate(),
+            listen_port,
+            socket,
+            disk: DiskPool::start(cfg.disk_threads, cfg.max_open_files, cfg.read_cache_bytes),
+            services: Services {
+                announcer: Default::default(),
+                listener: Default::default(),
+                events,
+            },
+            arbiters,
+            torrents: HashMap::new(),
+            children: Children::new(policy, |r: &mut Root| &mut r.children).named("root"),
+            next_storage_id: 1,
+            started_at: Instant::now(),
+            restarts: RestartCounts::default(),
+            cfg,
+        }
+    }
+
+    fn start_services(&mut self, ctx: &mut Context<Self>) {
+        let (socket, half_open, service) = (
+            self.socket.try_clone(),
+            self.cfg.max_half_open * 4,
+            self.services.listener.clone(),
+        );
+        match socket {
+            Ok(socket) => {
+                let start = move |link| {
+                    let sock = socket.try_clone().map_err(|e| e.to_string())?;
+                    let addr = Listener::new(sock, half_open, link).start();
+                    service.set(Some(addr.clone()));
+                    Ok(ChildHandle::new(addr))
+                };
+                if let Err(e) =
+                    self.children
+                        .start(RootChild::Listener, Restart::Permanent, start, ctx)
+                {
+                    tracing::error!("listener: {e}");
+                }
+            }
+            Err(e) => tracing::error!("listener socket: {e}"),
+        }
+        let (peer_id, port, service) = (
+            self.peer_id,
+            self.listen_port,
+            self.services.announcer.clone(),
+        );
+        let udp = UdpConfig {
+            base_timeout: self.cfg.udp_tracker_timeout,
+            max_retries: self.cfg.udp_tracker_retries,
+            ..UdpConfig::default()
+        };
+        let start = move |link| {
+            let addr = Announcer::new(peer_id, port, udp, link).start();
+            service.set(Some(addr.clone()));
+            Ok(ChildHandle::new(addr))
+        };
+        if let Err(e) = self
+            .children
+            .start(RootChild::Announcer, Restart::Permanent, start, ctx)
+        {
+            tracing::error!("announcer: {e}");
+        }
+    }
+
+    fn add_torrent(
+        &mut self,
+        msg: AddTorrent,
+        ctx: &mut Context<Self>,
+    ) -> Result<InfoHash, EngineError> {
+        let ih = msg.meta.info_hash;
+        if self.torrents.contains_key(&ih) {
+            return Err(EngineError::Duplicate(ih.to_hex()));
+        }
+        let meta = Arc::new(msg.meta);
+        let save_dir = msg
+            .save_dir
+            .unwrap_or_else(|| self.cfg.download_dir.clone());
+        let id = self.next_storage_id;
+        self.next_storage_id += 1;
+        let storage = Arc::new(Storage::new(
+            id,
+            save_dir.clone(),
+            Arc::new(meta.info.clone()),
+        ));
+        let shared = Arc::new(TorrentShared {
+            info_hash: ih,
+            peer_id: self.peer_id,
+            storage,
+            disk: self.disk.clone(),
+            listen_port: self.listen_port,
+            max_frame: self.cfg.max_frame,
+            max_upload_queue: self.cfg.max_upload_queue,
+            max_write_queue_bytes: self.cfg.max_write_queue_bytes,
+            connect_timeout: self.cfg.connect_timeout,
+            idle_timeout: self.cfg.idle_timeout,
+        });
+        let tcfg = TorrentConfig {
+            save_dir,
+            max_peers: self.cfg.max_peers_per_torrent,
+            max_half_open: self.cfg.max_half_open,
+            unchoke_slots: self.cfg.unchoke_slots,
+            max_pending_writes: self.cfg.max_pending_writes,
+            paused: msg.paused,
+            known_have: msg.known_have,
+        };
+        // Spread torrents over the torrent threads by info-hash.
+        let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
+        let (services, sh) = (self.services.clone(), shared.clone());
+        let mut first = Some(tcfg.clone());
+        let start = move |link| {
+            // A restart rechecks the data instead of trusting what the crashed incarnation knew.
+            let cfg = first.take().unwrap_or_else(|| TorrentConfig {
+                known_have: None,
+                ..tcfg.clone()
+            });
+            let (meta, sh, services) = (meta.clone(), sh.clone(), services.clone());
+            let addr = Torrent::start_in_arbiter(&arbiter, move |_| {
+                Torrent::new(meta, sh, cfg, services, link)
+            });
+            Ok(ChildHandle::new(addr))
+        };
+        self.children
+            .start(RootChild::Torrent(ih), Restart::Transient, start, ctx)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.torrents.insert(ih, TorrentEntry { shared });
+        Ok(ih)
+    }
+}
+
+impl Actor for Root {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_services(ctx);
+    }
+}
+
+impl Handler<ChildExited<RootChild>> for Root {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited<RootChild>, ctx: &mut Context<Self>) {
+        let id = msg.id.clone();
+        let reason = msg.reason.clone();
+        let is_torrent = matches!(id, RootChild::Torrent(_));
+        match self.children.handle_exit(msg, ctx) {
+            ExitOutcome::Restarting { after, .. } => {
+                tracing::warn!(child = ?id, %reason, ?after, "restarting");
+                if is_torrent {
+                    self.restarts.torrents += 1;
+                } else {
+                    self.restarts.services += 1;
+                }
+            }
+            ExitOutcome::GaveUp { .. } | ExitOutcome::Removed { .. } => {
+                if let RootChild::Torrent(ih) = id {
+                    if let Some(e) = self.torrents.remove(&ih) {
+                        self.disk.forget(e.shared.storage.id);
+                    }
+                    if reason.is_abnormal() {
+                        let _ = self.services.events.send(Event::Error {
+                            info_hash: ih.to_hex(),
+                            message: format!("torrent gave up after repeated crashes: {reason}"),
+                        });
+                    }
+                } else if reason.is_abnormal() {
+                    tracing::error!(child = ?id, %reason, "a global service gave up; stopping");
+                    System::current().stop_with_code(1);
+                }
+            }
+            ExitOutcome::Escalate(e) => {
+                tracing::error!("root supervisor gave up: {e}");
+                System::current().stop_with_code(1);
+            }
+            ExitOutcome::Ignored | ExitOutcome::SiblingStopped { .. } => {}
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<InfoHash, EngineError>")]
+pub struct AddTorrent {
+    pub meta: Metainfo,
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+    /// Pieces known good (from resume data); `None` checks the data on disk.
+    pub known_have: Option<Bitfield>,
+}
+
+impl Handler<AddTorrent> for Root {
+    type Result = Result<InfoHash, EngineError>;
+
+    fn handle(&mut self, msg: AddTorrent, ctx: &mut Context<Self>) -> Self::Result {
+        let name = msg.meta.info.name.clone();
+        let ih = self.add_torrent(msg, ctx)?;
+        tracing::info!(torrent = %name, info_hash = %ih, "added");
+        let _ = self.services.events.send(Event::Added {
+            info_hash: ih.to_hex(),
+            name,
+        });
+        Ok(ih)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Option<Addr<Torrent>>")]
+pub struct GetTorrent(pub InfoHash);
+
+impl Handler<GetTorrent> for Root {
+    type Result = Option<Addr<Torrent>>;
+
+    fn handle(&mut self, msg: GetTorrent, _: &mut Context<Self>) -> Self::Result {
+        self.children.addr::<Torrent>(&RootChild::Torrent(msg.0))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<(InfoHash, Addr<Torrent>)>")]
+pub struct ListTorrents;
+
+impl Handler<ListTorrents> for Root {
+    type Result = MessageResult<ListTorrents>;
+
+    fn handle(&mut self, _: ListTorrents, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.torrents
+                .keys()
+                .filter_map(|ih| {
+                    Some((
+                        *ih,
+                        self.children.addr::<Torrent>(&RootChild::Torrent(*ih))?,
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct RemoveTorrent {
+    pub info_hash: InfoHash,
+    pub delete_data: bool,
+}
+
+impl Handler<RemoveTorrent> for Root {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: RemoveTorrent, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.info_hash;
+        let Some(entry) = self.torrents.remove(&ih) else {
+            return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
+        };
+        let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
+        let (disk, storage, events) = (
+            self.disk.clone(),
+            entry.shared.storage.clone(),
+            self.services.events.clone(),
+        );
+        let delete = msg.delete_data;
+        Box::pin(
+            async move {
+                if let Ok(rx) = stopped {
+                    let _ = rx.await;
+                }
+                disk.forget(storage.id);
+                if delete {
+                    disk.delete_files(storage)
+                        .await
+                        .map_err(|e| EngineError::Io(format!("deleting data: {e}")))?;
+                }
+                let _ = events.send(Event::Removed {
+                    info_hash: ih.to_hex(),
+                });
+                Ok(())
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+pub struct RootStats {
+    pub restarts: RestartCounts,
+    pub uptime: Duration,
+    pub listen_port: u16,
+    pub disk_jobs_panicked: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "RootStats")]
+pub struct GetRootStats;
+
+impl Handler<GetRootStats> for Root {
+    type Result = MessageResult<GetRootStats>;
+
+    fn handle(&mut self, _: GetRootStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(RootStats {
+            restarts: self.restarts.clone(),
+            uptime: self.started_at.elapsed(),
+            listen_port: self.listen_port,
+            disk_jobs_panicked: self.disk.jobs_panicked(),
+        })
+    }
+}
+
+/// Graceful stop: `stopped` to the trackers (bounded), then every child in reverse order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutdownSession {
+    pub announce_timeout: Duration,
+}
+
+impl Handler<ShutdownSession> for Root {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: ShutdownSession, _: &mut Context<Self>) -> Self::Result {
+        let announcer = self.services.announcer.get();
+        let timeout = msg.announce_timeout;
+        Box::pin(
+            async move {
+                if let Some(a) = announcer {
+                    let _ = tokio::time::timeout(
+                        timeout + Duration::from_secs(1),
+                        a.send(StopAll { timeout }),
+                    )
+                    .await;
+                }
+            }
+            .into_actor(self)
+            .then(|_, act, ctx| {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                act.children.shutdown(ctx, move |_, _| {
+                    let _ = tx.send(());
+                });
+                async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+                }
+                .into_actor(act)
+            }),
+        )
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<swarm_control::TrackerInfo>")]
+pub struct GetTrackers(pub InfoHash);
+
+impl Handler<GetTrackers> for Root {
+    type Result = ResponseFuture<Vec<swarm_control::TrackerInfo>>;
+
+    fn handle(&mut self, msg: GetTrackers, _: &mut Context<Self>) -> Self::Result {
+        let announcer = self.services.announcer.get();
+        Box::pin(async move {
+            match announcer {
+                Some(a) => a
+                    .send(crate::services::announcer::GetTrackers { info_hash: msg.0 })
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        })
+    }
+}

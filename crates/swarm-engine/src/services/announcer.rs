@@ -1,0 +1,393 @@
+//! # Announcer — global service
+//!
+//! Owns: for every tracked torrent, its tracker list (BEP 12 tiers, per-tracker backoff and
+//! intervals, in `swarm_tracker::TrackerList`), the last transfer counters the torrent reported,
+//! and which trackers have heard `started`. One UDP socket shared by all UDP trackers.
+//!
+//! Takes: `Track` / `Untrack` / `Progress` / `Completed` / `Reannounce` from torrents,
+//! `GetTrackers` from the control path, `StopAll` at shutdown. Sends: `PeersFound` to torrents.
+//! HTTP announces run on blocking threads (`ureq`), UDP ones on tokio; neither blocks the actor.
+//! A broken tracker reply is logged with the tracker's URL and costs that tracker a backoff.
+//!
+//! Supervised by: the root (permanent). A crash loses the schedule: after the restart every
+//! torrent is tracked again from its next `Progress` report... and `started` goes out again, which
+//! trackers accept.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use swarm_control::TrackerInfo;
+use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_tracker::{
+    http_announce, AnnounceRequest, AnnounceResponse, Event, TrackerError, TrackerHealth,
+    TrackerKind, TrackerList, UdpConfig, UdpTrackerClient,
+};
+use swarm_wire::InfoHash;
+
+use crate::torrent::actor::PeersFound;
+use crate::torrent::swarm::PeerSource;
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+struct Tracked {
+    list: TrackerList,
+    to: Recipient<PeersFound>,
+    uploaded: u64,
+    downloaded: u64,
+    left: u64,
+    /// `completed` still owed to the trackers (sent with the next announce).
+    completed_pending: bool,
+}
+
+pub struct Announcer {
+    peer_id: [u8; 20],
+    port: u16,
+    key: u32,
+    numwant: u32,
+    udp: Option<UdpTrackerClient>,
+    udp_config: UdpConfig,
+    torrents: HashMap<InfoHash, Tracked>,
+    link: ChildLink,
+}
+
+impl Announcer {
+    pub fn new(peer_id: [u8; 20], port: u16, udp_config: UdpConfig, link: ChildLink) -> Self {
+        Announcer {
+            peer_id,
+            port,
+            key: rand::random(),
+            numwant: 80,
+            udp: None,
+            udp_config,
+            torrents: HashMap::new(),
+            link,
+        }
+    }
+
+    fn request(&self, ih: InfoHash, t: &Tracked, url: &str, event: Event) -> AnnounceRequest {
+        let mut req = AnnounceRequest::new(ih, self.peer_id, self.port);
+        req.uploaded = t.uploaded;
+        req.downloaded = t.downloaded;
+        req.left = t.left;
+        req.event = event;
+        req.key = self.key;
+        req.numwant = (event != Event::Stopped).then_some(self.numwant);
+        req.tracker_id = t.list.tracker_id(url).map(str::to_owned);
+        req
+    }
+
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in hashes {
+            let Some(t) = self.torrents.get_mut(&ih) else {
+                continue;
+            };
+            let Some((_, _, url)) = t.list.next_due(now) else {
+                continue;
+            };
+            let event = if !t.list.announced().contains(&url) {
+                Event::Started
+            } else if t.completed_pending {
+                Event::Completed
+            } else {
+                Event::None
+            };
+            let req = self.request(ih, &self.torrents[&ih], &url, event);
+            let fut = self.announce(url.clone(), req);
+            ctx.spawn(
+                fut.into_actor(self)
+                    .map(move |res, act, _| act.on_result(ih, &url, event, res)),
+            );
+        }
+    }
+
+    fn announce(
+        &self,
+        url: String,
+        req: AnnounceRequest,
+    ) -> impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>> + 'static {
+        let udp = self.udp.clone();
+        async move {
+            match TrackerKind::of(&url)? {
+                TrackerKind::Http => {
+                    let u = url.clone();
+                    tokio::task::spawn_blocking(move || http_announce(&u, &req, HTTP_TIMEOUT))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(TrackerError::Io {
+                                url,
+                                source: std::io::Error::other(format!("announce task failed: {e}")),
+                            })
+                        })
+                }
+                TrackerKind::Udp => match udp {
+                    Some(c) => c.announce(&url, &req).await,
+                    None => Err(TrackerError::Io {
+                        url,
+                        source: std::io::Error::other("no UDP socket"),
+                    }),
+                },
+            }
+        }
+    }
+
+    fn on_result(
+        &mut self,
+        ih: InfoHash,
+        url: &str,
+        event: Event,
+        res: Result<AnnounceResponse, TrackerError>,
+    ) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let now = Instant::now();
+        match res {
+            Ok(resp) => {
+                tracing::debug!(
+                    tracker = url,
+                    peers = resp.peers.len(),
+                    ?event,
+                    "announce ok"
+                );
+                if let Some(w) = &resp.warning {
+                    tracing::warn!(tracker = url, "tracker warning: {w}");
+                }
+                t.list.on_success(url, &resp, now);
+                if event == Event::Completed {
+                    t.completed_pending = false;
+                }
+                if !resp.peers.is_empty() {
+                    let _ = t.to.do_send(PeersFound {
+                        addrs: resp.peers,
+                        source: PeerSource::Tracker,
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tracker = url, "announce failed: {e}");
+                t.list.on_failure(url, &e, now);
+            }
+        }
+    }
+
+    /// Sends `stopped` to every tracker that heard from us, waiting at most `timeout`.
+    fn send_stopped(
+        &self,
+        ih: InfoHash,
+        t: &Tracked,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let futs: Vec<_> = t
+            .list
+            .announced()
+            .into_iter()
+            .map(|url| {
+                let req = self.request(ih, t, &url, Event::Stopped);
+                self.announce(url, req)
+            })
+            .collect();
+        async move {
+            let _ = tokio::time::timeout(timeout, futures::future::join_all(futs)).await;
+        }
+    }
+}
+
+impl Actor for Announcer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let cfg = self.udp_config;
+        let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
+        ctx.wait(
+            async move { UdpTrackerClient::with_config(bind, cfg).await }
+                .into_actor(self)
+                .map(|res, act, _| match res {
+                    Ok(c) => act.udp = Some(c),
+                    Err(e) => tracing::warn!("no UDP tracker socket: {e}"),
+                }),
+        );
+        ctx.run_interval(Duration::from_millis(500), |act, ctx| act.poll(ctx));
+    }
+}
+
+/// Start announcing a torrent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Track {
+    pub info_hash: InfoHash,
+    pub tiers: Vec<Vec<String>>,
+    pub to: Recipient<PeersFound>,
+    pub left: u64,
+    pub private: bool,
+}
+
+impl Handler<Track> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Track, ctx: &mut Context<Self>) {
+        if self.torrents.contains_key(&msg.info_hash) {
+            return;
+        }
+        let t = Tracked {
+            list: TrackerList::new(msg.tiers),
+            to: msg.to,
+            uploaded: 0,
+            downloaded: 0,
+            left: msg.left,
+            completed_pending: false,
+        };
+        self.torrents.insert(msg.info_hash, t);
+        self.poll(ctx);
+    }
+}
+
+/// Stop announcing a torrent; the trackers that heard `started` get `stopped`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Untrack {
+    pub info_hash: InfoHash,
+}
+
+impl Handler<Untrack> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Untrack, ctx: &mut Context<Self>) {
+        if let Some(t) = self.torrents.remove(&msg.info_hash) {
+            ctx.spawn(
+                self.send_stopped(msg.info_hash, &t, Duration::from_secs(5))
+                    .into_actor(self),
+            );
+        }
+    }
+}
+
+/// A torrent's transfer counters, reported every few seconds.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Progress {
+    pub info_hash: InfoHash,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+}
+
+impl Handler<Progress> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Progress, _: &mut Context<Self>) {
+        if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
+            t.uploaded = msg.uploaded;
+            t.downloaded = msg.downloaded;
+            t.left = msg.left;
+        }
+    }
+}
+
+/// The torrent finished downloading: `completed` goes out now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Completed {
+    pub info_hash: InfoHash,
+}
+
+impl Handler<Completed> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Completed, ctx: &mut Context<Self>) {
+        if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
+            t.left = 0;
+            t.completed_pending = true;
+            t.list.reannounce_now(Instant::now());
+        }
+        self.poll(ctx);
+    }
+}
+
+/// The user asked for an announce now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reannounce {
+    pub info_hash: InfoHash,
+}
+
+impl Handler<Reannounce> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reannounce, ctx: &mut Context<Self>) {
+        if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
+            t.list.reannounce_now(Instant::now());
+        }
+        self.poll(ctx);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<TrackerInfo>")]
+pub struct GetTrackers {
+    pub info_hash: InfoHash,
+}
+
+impl Handler<GetTrackers> for Announcer {
+    type Result = Vec<TrackerInfo>;
+
+    fn handle(&mut self, msg: GetTrackers, _: &mut Context<Self>) -> Vec<TrackerInfo> {
+        let Some(t) = self.torrents.get(&msg.info_hash) else {
+            return Vec::new();
+        };
+        t.list
+            .status(Instant::now())
+            .into_iter()
+            .map(|s| TrackerInfo {
+                url: s.url,
+                tier: s.tier as u32,
+                status: match s.health {
+                    TrackerHealth::NotContacted => "not_contacted",
+                    TrackerHealth::Announcing => "pending",
+                    TrackerHealth::Working => "ok",
+                    TrackerHealth::Failing => "error",
+                }
+                .into(),
+                message: s.last_error.or(s.last_warning),
+                seeders: s.seeders,
+                leechers: s.leechers,
+                peers_received: s.last_peers as u32,
+                next_announce_secs: s.next_announce_in.map(|d| d.as_secs()),
+            })
+            .collect()
+    }
+}
+
+/// Shutdown: `stopped` to every tracker of every torrent, bounded by `timeout`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAll {
+    pub timeout: Duration,
+}
+
+impl Handler<StopAll> for Announcer {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: StopAll, _: &mut Context<Self>) -> ResponseFuture<()> {
+        let torrents = std::mem::take(&mut self.torrents);
+        let futs: Vec<_> = torrents
+            .iter()
+            .map(|(ih, t)| self.send_stopped(*ih, t, msg.timeout))
+            .collect();
+        Box::pin(async move {
+            futures::future::join_all(futs).await;
+        })
+    }
+}
+
+impl Handler<Terminate> for Announcer {
+    type Result = ();
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        self.link.set_reason(ExitReason::Shutdown);
+        ctx.stop();
+    }
+}

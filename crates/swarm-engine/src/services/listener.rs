@@ -1,0 +1,186 @@
+//! # Listener — global service
+//!
+//! Owns: the TCP listening socket on the peer port and the routing table info-hash → torrent.
+//! Each accepted connection gets a short-lived task that reads the 68-byte handshake (with a
+//! timeout, and a bound on how many such tasks run at once), then the connection is routed to
+//! its torrent as an `IncomingPeer`, or dropped when no torrent has that info-hash.
+//!
+//! Takes: `Route` from torrents (add or remove themselves). Sends: `IncomingPeer` to torrents.
+//! Supervised by: the root (permanent). A crash drops connections mid-handshake and the routes;
+//! the root restarts it on the same port and torrents route themselves again on their next tick.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_wire::peer::Handshake;
+use swarm_wire::InfoHash;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::torrent::actor::IncomingPeer;
+use crate::torrent::peer::Dial;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Listener {
+    listener: Option<std::net::TcpListener>,
+    routes: HashMap<InfoHash, Recipient<IncomingPeer>>,
+    max_half_open: usize,
+    half_open: Arc<AtomicUsize>,
+    link: ChildLink,
+}
+
+impl Listener {
+    /// Takes an already bound socket, so that binding errors surface at start-up, before any
+    /// actor exists, and a restart can reuse the same port.
+    pub fn new(listener: std::net::TcpListener, max_half_open: usize, link: ChildLink) -> Self {
+        Listener {
+            listener: Some(listener),
+            routes: HashMap::new(),
+            max_half_open,
+            half_open: Arc::default(),
+            link,
+        }
+    }
+}
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(std_listener) = self.listener.take() else {
+            return ctx.stop();
+        };
+        let listener = match std_listener
+            .set_nonblocking(true)
+            .and_then(|_| TcpListener::from_std(std_listener))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                self.link.fail(format!("listener socket: {e}"));
+                return ctx.stop();
+            }
+        };
+        let me = ctx.address();
+        let half_open = self.half_open.clone();
+        let max = self.max_half_open;
+        ctx.spawn(
+            async move {
+                loop {
+                    let (stream, addr) = match listener.accept().await {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    if half_open.load(Ordering::Relaxed) >= max {
+                        tracing::debug!(peer = %addr, "too many connections in handshake; dropped");
+                        continue;
+                    }
+                    half_open.fetch_add(1, Ordering::Relaxed);
+                    let (me, half_open) = (me.clone(), half_open.clone());
+                    actix::spawn(async move {
+                        let res =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, read_handshake(stream)).await;
+                        half_open.fetch_sub(1, Ordering::Relaxed);
+                        match res {
+                            Ok(Ok((stream, handshake))) => me.do_send(Accepted {
+                                stream,
+                                addr,
+                                handshake,
+                            }),
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = %addr, "bad incoming handshake: {e}")
+                            }
+                            Err(_) => tracing::debug!(peer = %addr, "incoming handshake timed out"),
+                        }
+                    });
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+async fn read_handshake(mut stream: TcpStream) -> std::io::Result<(TcpStream, Handshake)> {
+    let mut buf = [0u8; 68];
+    stream.read_exact(&mut buf).await?;
+    let hs = Handshake::decode(&buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok((stream, hs))
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Accepted {
+    stream: TcpStream,
+    addr: SocketAddr,
+    handshake: Handshake,
+}
+
+impl Handler<Accepted> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, msg: Accepted, _: &mut Context<Self>) {
+        let Some(to) = self.routes.get(&msg.handshake.info_hash) else {
+            tracing::debug!(peer = %msg.addr, info_hash = %msg.handshake.info_hash, "incoming peer for an unknown torrent");
+            return;
+        };
+        // Torrents live on other arbiters, each with its own reactor: hand over a plain socket
+        // and let the peer actor register it where it runs.
+        let stream = match msg.stream.into_std() {
+            Ok(s) => s,
+            Err(e) => return tracing::debug!(peer = %msg.addr, "incoming socket lost: {e}"),
+        };
+        let dial = Dial::Incoming {
+            stream,
+            handshake: msg.handshake,
+            leftover: BytesMut::new(),
+        };
+        if to
+            .try_send(IncomingPeer {
+                addr: msg.addr,
+                dial,
+            })
+            .is_err()
+        {
+            tracing::debug!(peer = %msg.addr, "torrent busy or gone; incoming peer dropped");
+        }
+    }
+}
+
+/// A torrent adds (`to: Some`) or removes (`to: None`) its route.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route {
+    pub info_hash: InfoHash,
+    pub to: Option<Recipient<IncomingPeer>>,
+}
+
+impl Handler<Route> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
+        match msg.to {
+            Some(to) => self.routes.insert(msg.info_hash, to),
+            None => self.routes.remove(&msg.info_hash),
+        };
+    }
+}
+
+impl Handler<Terminate> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        self.link.set_reason(ExitReason::Shutdown);
+        ctx.stop();
+    }
+}

@@ -1,0 +1,229 @@
+//! [`Session`]: the engine's public handle. The daemon's control server, the one-shot
+//! `download` command and the tests talk to the actor tree only through it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix::prelude::*;
+use swarm_control::{
+    Event, FileInfo, FilePriority, PeerInfo, SessionStats, TorrentDetail, TorrentState,
+    TorrentSummary, TrackerInfo,
+};
+use swarm_wire::{InfoHash, Metainfo};
+use tokio::sync::broadcast;
+
+use crate::bitfield::Bitfield;
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+use crate::root::{
+    AddTorrent, GetRootStats, GetTorrent, ListTorrents, RemoveTorrent, Root, ShutdownSession,
+};
+use crate::torrent::control::{
+    GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
+};
+use crate::torrent::Torrent;
+
+/// Options for adding a torrent.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+    pub known_have: Option<Vec<u8>>,
+}
+
+/// A running engine. Cheap to clone; every method is a message to the actor tree.
+#[derive(Clone)]
+pub struct Session {
+    root: Addr<Root>,
+    events: broadcast::Sender<Event>,
+    listen: SocketAddr,
+}
+
+fn gone<E>(_: E) -> EngineError {
+    EngineError::ShuttingDown
+}
+
+impl Session {
+    /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
+    pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
+        let socket = std::net::TcpListener::bind(cfg.listen).map_err(|e| EngineError::Listen {
+            addr: cfg.listen.to_string(),
+            message: e.to_string(),
+        })?;
+        let listen = socket
+            .local_addr()
+            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let (events, _) = broadcast::channel(1024);
+        let root = Root::new(cfg, socket, events.clone()).start();
+        Ok(Session {
+            root,
+            events,
+            listen,
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub async fn add(&self, meta: Metainfo, opts: AddOptions) -> Result<InfoHash, EngineError> {
+        let n = meta.info.num_pieces();
+        let known_have = opts.known_have.and_then(|b| Bitfield::from_wire(&b, n));
+        let msg = AddTorrent {
+            meta,
+            save_dir: opts.save_dir,
+            paused: opts.paused,
+            known_have,
+        };
+        self.root.send(msg).await.map_err(gone)?
+    }
+
+    async fn torrent(&self, ih: InfoHash) -> Result<Addr<Torrent>, EngineError> {
+        self.root
+            .send(GetTorrent(ih))
+            .await
+            .map_err(gone)?
+            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+    }
+
+    pub async fn list(&self) -> Result<Vec<TorrentSummary>, EngineError> {
+        let torrents = self.root.send(ListTorrents).await.map_err(gone)?;
+        let replies =
+            futures::future::join_all(torrents.iter().map(|(_, a)| a.send(GetSummary))).await;
+        let mut out: Vec<TorrentSummary> = replies.into_iter().filter_map(Result::ok).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {
+        self.torrent(ih).await?.send(GetSummary).await.map_err(gone)
+    }
+
+    pub async fn detail(&self, ih: InfoHash) -> Result<TorrentDetail, EngineError> {
+        self.torrent(ih).await?.send(GetDetail).await.map_err(gone)
+    }
+
+    pub async fn peers(&self, ih: InfoHash) -> Result<Vec<PeerInfo>, EngineError> {
+        self.torrent(ih).await?.send(GetPeers).await.map_err(gone)
+    }
+
+    pub async fn files(&self, ih: InfoHash) -> Result<Vec<FileInfo>, EngineError> {
+        self.torrent(ih).await?.send(GetFiles).await.map_err(gone)
+    }
+
+    pub async fn set_file_priorities(
+        &self,
+        ih: InfoHash,
+        prios: Vec<(u32, FilePriority)>,
+    ) -> Result<(), EngineError> {
+        self.torrent(ih)
+            .await?
+            .send(SetFilePriorities(prios))
+            .await
+            .map_err(gone)?
+            .map_err(EngineError::Invalid)
+    }
+
+    pub async fn pause(&self, ih: InfoHash) -> Result<(), EngineError> {
+        self.torrent(ih)
+            .await?
+            .send(SetPaused(true))
+            .await
+            .map_err(gone)
+    }
+
+    pub async fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
+        self.torrent(ih)
+            .await?
+            .send(SetPaused(false))
+            .await
+            .map_err(gone)
+    }
+
+    pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
+        self.torrent(ih).await?.send(Verify).await.map_err(gone)
+    }
+
+    pub async fn reannounce(&self, ih: InfoHash) -> Result<(), EngineError> {
+        self.torrent(ih).await?.send(Reannounce).await.map_err(gone)
+    }
+
+    pub async fn trackers(&self, ih: InfoHash) -> Result<Vec<TrackerInfo>, EngineError> {
+        self.torrent(ih).await?;
+        self.root
+            .send(crate::root::GetTrackers(ih))
+            .await
+            .map_err(gone)
+    }
+
+    pub async fn remove(&self, ih: InfoHash, delete_data: bool) -> Result<(), EngineError> {
+        self.root
+            .send(RemoveTorrent {
+                info_hash: ih,
+                delete_data,
+            })
+            .await
+            .map_err(gone)?
+    }
+
+    pub async fn stats(&self) -> Result<SessionStats, EngineError> {
+        let root = self.root.send(GetRootStats).await.map_err(gone)?;
+        let list = self.list().await?;
+        let torrents = self.root.send(ListTorrents).await.map_err(gone)?;
+        let mut peer_restarts = 0;
+        for (_, t) in &torrents {
+            if let Ok(d) = t.send(GetDetail).await {
+                peer_restarts += d.peer_restarts;
+            }
+        }
+        let mut restarts = root.restarts;
+        restarts.peers = peer_restarts;
+        Ok(SessionStats {
+            torrents: list.len() as u32,
+            downloading: list
+                .iter()
+                .filter(|t| t.state == TorrentState::Downloading)
+                .count() as u32,
+            seeding: list
+                .iter()
+                .filter(|t| t.state == TorrentState::Seeding)
+                .count() as u32,
+            peers: list.iter().map(|t| t.peers).sum(),
+            download_rate: list.iter().map(|t| t.download_rate).sum(),
+            upload_rate: list.iter().map(|t| t.upload_rate).sum(),
+            downloaded: list.iter().map(|t| t.downloaded).sum(),
+            uploaded: list.iter().map(|t| t.uploaded).sum(),
+            restarts,
+            uptime_secs: root.uptime.as_secs(),
+            limits: Default::default(),
+            listen_port: root.listen_port,
+            dht_nodes: None,
+        })
+    }
+
+    /// Answers when the root and one torrent thread answer: the watchdog's heartbeat.
+    pub async fn ping(&self, within: Duration) -> bool {
+        let root = self.root.clone();
+        tokio::time::timeout(within, async move {
+            let list = root.send(ListTorrents).await.ok()?;
+            for (_, t) in list.iter().take(8) {
+                t.send(GetSummary).await.ok()?;
+            }
+            Some(())
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    }
+
+    /// Graceful stop: announce `stopped` (bounded by `announce_timeout`), stop every actor.
+    pub async fn shutdown(&self, announce_timeout: Duration) {
+        let _ = self.root.send(ShutdownSession { announce_timeout }).await;
+    }
+}

@@ -1,0 +1,201 @@
+//! Where a torrent's bytes live: the mapping of pieces onto files under the save directory, and
+//! positional reads and writes across file boundaries. Blocking code, run only on disk-pool
+//! threads. Owns no file handles itself: they come from the pool's [`FileCache`].
+//!
+//! Safety of paths: metainfo validation already rejects `..`, absolute paths and odd elements.
+//! Here we also refuse to follow a symlink planted inside the save directory, so a torrent can
+//! never write outside it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use swarm_wire::Info;
+
+use crate::file_cache::FileCache;
+
+/// One torrent's payload on disk. Cheap to share (`Arc`) with disk jobs.
+#[derive(Debug)]
+pub struct Storage {
+    /// Unique per torrent instance, keys the open-file cache.
+    pub id: u64,
+    pub save_dir: PathBuf,
+    pub info: Arc<Info>,
+    paths: Vec<PathBuf>,
+}
+
+impl Storage {
+    pub fn new(id: u64, save_dir: PathBuf, info: Arc<Info>) -> Self {
+        let paths = info
+            .files
+            .iter()
+            .map(|f| {
+                let mut p = save_dir.clone();
+                if !info.single_file {
+                    p.push(&info.name);
+                }
+                for part in &f.path {
+                    p.push(part);
+                }
+                p
+            })
+            .collect();
+        Storage {
+            id,
+            save_dir,
+            info,
+            paths,
+        }
+    }
+
+    pub fn path(&self, file_index: usize) -> &Path {
+        &self.paths[file_index]
+    }
+
+    pub fn num_files(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Writes a whole verified piece.
+    pub fn write_piece(&self, cache: &FileCache, index: u32, data: &[u8]) -> io::Result<()> {
+        let mut done = 0usize;
+        for span in self.info.spans(index, 0, data.len() as u32) {
+            let chunk = &data[done..done + span.len as usize];
+            done += span.len as usize;
+            if self.info.files[span.file_index].pad {
+                continue;
+            }
+            let file = cache.get(self, span.file_index, true)?;
+            file.write_all_at(chunk, span.file_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `begin` inside piece `index`. Padding reads as zeros.
+    pub fn read(
+        &self,
+        cache: &FileCache,
+        index: u32,
+        begin: u32,
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        let mut done = 0usize;
+        for span in self.info.spans(index, begin, buf.len() as u32) {
+            let chunk = &mut buf[done..done + span.len as usize];
+            done += span.len as usize;
+            if self.info.files[span.file_index].pad {
+                chunk.fill(0);
+                continue;
+            }
+            let file = cache.get(self, span.file_index, false)?;
+            file.read_exact_at(chunk, span.file_offset)?;
+        }
+        if done != buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read past the end of the torrent",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether every byte piece `index` needs exists on disk (files present and long enough):
+    /// a cheap test that lets the initial check skip pieces that cannot be there.
+    pub fn piece_present(&self, index: u32) -> bool {
+        let len = self.info.piece_len(index);
+        self.info.spans(index, 0, len).iter().all(|s| {
+            self.info.files[s.file_index].pad
+                || std::fs::symlink_metadata(&self.paths[s.file_index])
+                    .is_ok_and(|m| m.is_file() && m.len() >= s.file_offset + s.len)
+        })
+    }
+
+    /// Sizes and modification times of the payload files (for resume records).
+    pub fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
+        use std::os::unix::fs::MetadataExt;
+        self.paths
+            .iter()
+            .map(|p| std::fs::metadata(p).ok().map(|m| (m.len(), m.mtime())))
+            .collect()
+    }
+
+    /// Opens file `i`, creating it (and its directories) for writing. Refuses symlinks anywhere
+    /// between the save directory and the file.
+    pub(crate) fn open(&self, i: usize, write: bool) -> io::Result<File> {
+        let path = &self.paths[i];
+        self.check_no_symlinks(path)?;
+        if write {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+                self.check_no_symlinks(path)?;
+            }
+        }
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        if write {
+            opts.write(true).create(true).truncate(false);
+        }
+        opts.open(path)
+    }
+
+    fn check_no_symlinks(&self, path: &Path) -> io::Result<()> {
+        let Ok(rel) = path.strip_prefix(&self.save_dir) else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "path outside the save directory",
+            ));
+        };
+        let mut cur = self.save_dir.clone();
+        let parts: Vec<_> = rel.components().collect();
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            cur.push(part);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("refusing to follow symlink {}", cur.display()),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the payload files and the torrent's directory if it became empty.
+    pub fn delete_files(&self) -> io::Result<()> {
+        for p in &self.paths {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.info.single_file {
+            let top = self.save_dir.join(&self.info.name);
+            // Remove now-empty directories bottom-up; non-empty ones (user files) stay.
+            let mut dirs: Vec<PathBuf> = self
+                .paths
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .collect();
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            dirs.dedup();
+            for d in dirs {
+                let mut cur = d;
+                while cur.starts_with(&top) {
+                    if std::fs::remove_dir(&cur).is_err() {
+                        break;
+                    }
+                    if !cur.pop() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,713 @@
+//! # Torrent — one actor per torrent, supervisor of its peers
+//!
+//! Owns: the piece picker, our have-bitfield (inside the picker), piece availability, the piece
+//! buffers being assembled, the peer set (address book, slots, bans), the state machine
+//! (checking → downloading → seeding; paused; error) and the torrent's counters.
+//!
+//! Takes: [`FromPeer`] from its peer actors (the hot path: blocks), `IncomingPeer` from the
+//! listener, `PeersFound` from the announcer (and later DHT/PEX), control queries and orders
+//! from the root. Sends: [`ToPeer`] orders, pieces to the disk pool, progress to the announcer,
+//! events to the session's event stream.
+//!
+//! Supervises: its peer actors, one child each. An outgoing peer is `Transient`: a crash (I/O
+//! error, protocol violation, panic) re-dials it after a backoff, within a per-peer restart
+//! budget; past the budget the address is given up (and may come back later from a tracker).
+//! An incoming peer is `Temporary`: it cannot be re-dialled.
+//!
+//! Supervised by: the root. A crash here costs this torrent's in-memory state (partial pieces,
+//! peers); the root restarts it from its resume state and other torrents do not notice.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use swarm_control::{Event, TorrentState};
+use swarm_supervisor::{
+    ChildExited, ChildHandle, ChildSpec, Children, ExitOutcome, ExitReason, Restart, RestartPolicy,
+    Terminate,
+};
+use swarm_wire::Metainfo;
+
+use crate::bitfield::Bitfield;
+use crate::picker::Picker;
+use crate::rate::Rate;
+use crate::services::announcer::{Announcer, Progress as AnnounceProgress, Track, Untrack};
+use crate::services::listener::{Listener, Route};
+use crate::services::ServiceRef;
+use crate::torrent::download::PieceBuf;
+use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
+use crate::torrent::peer::{Dial, PeerConn};
+use crate::torrent::shared::TorrentShared;
+use crate::torrent::swarm::{fixed_slots, AddressBook, PeerSlot, PeerSource};
+
+#[derive(Clone, Debug)]
+pub struct TorrentConfig {
+    pub save_dir: PathBuf,
+    pub max_peers: usize,
+    pub max_half_open: usize,
+    /// Upload slots until the global choker takes over.
+    pub unchoke_slots: usize,
+    /// Complete pieces waiting for the disk before we stop requesting more (memory bound).
+    pub max_pending_writes: usize,
+    pub paused: bool,
+    /// Whether the initial check may trust `known_have` without hashing.
+    pub known_have: Option<Bitfield>,
+}
+
+/// The torrent's links to global services and the session.
+#[derive(Clone)]
+pub struct Services {
+    pub announcer: ServiceRef<Announcer>,
+    pub listener: ServiceRef<Listener>,
+    pub events: tokio::sync::broadcast::Sender<Event>,
+}
+
+#[derive(Default)]
+pub struct TorrentStats {
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub wasted: u64,
+    pub down: Rate,
+    pub up: Rate,
+    pub hash_failures: u64,
+    pub bans: u64,
+    pub peer_restarts: u64,
+    pub added_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+/// Progress of the initial check (or `verify`).
+pub(super) struct Checking {
+    next: u32,
+    done: u32,
+    in_flight: usize,
+    have: Bitfield,
+    /// File sizes on disk when the check began: pieces beyond them are known missing.
+    sizes: Vec<u64>,
+}
+
+pub struct Torrent {
+    pub(super) shared: Arc<TorrentShared>,
+    pub(super) meta: Arc<Metainfo>,
+    pub(super) cfg: TorrentConfig,
+    pub(super) services: Services,
+    pub(super) picker: Picker,
+    pub(super) state: TorrentState,
+    pub(super) error: Option<String>,
+    pub(super) peers: HashMap<PeerKey, PeerSlot>,
+    pub(super) banned_keys: HashSet<PeerKey>,
+    pub(super) book: AddressBook,
+    pub(super) buffers: HashMap<u32, PieceBuf>,
+    pub(super) pending_writes: usize,
+    pub(super) endgame: bool,
+    pub(super) stats: TorrentStats,
+    checking: Option<Checking>,
+    next_key: PeerKey,
+    children: Children<PeerKey, Torrent>,
+    ticks: u64,
+    pub(super) file_priorities: Vec<swarm_control::FilePriority>,
+    /// Our link to the root supervisor (reports our exit, panics included).
+    link: swarm_supervisor::ChildLink,
+}
+
+impl Torrent {
+    pub fn new(
+        meta: Arc<Metainfo>,
+        shared: Arc<TorrentShared>,
+        cfg: TorrentConfig,
+        services: Services,
+        link: swarm_supervisor::ChildLink,
+    ) -> Self {
+        let info = &meta.info;
+        let picker = Picker::new(
+            info.piece_length,
+            info.total_length,
+            Bitfield::new(info.num_pieces()),
+        );
+        let policy = RestartPolicy::one_for_one()
+            .unlimited_intensity()
+            .child_budget(3, Duration::from_secs(60))
+            .backoff(
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+            );
+        Torrent {
+            shared,
+            cfg,
+            services,
+            picker,
+            state: TorrentState::Checking,
+            error: None,
+            peers: HashMap::new(),
+            banned_keys: HashSet::new(),
+            book: AddressBook::default(),
+            buffers: HashMap::new(),
+            pending_writes: 0,
+            endgame: false,
+            stats: TorrentStats {
+                added_at: crate::now_unix(),
+                ..Default::default()
+            },
+            checking: None,
+            next_key: 1,
+            children: Children::new(policy, |t: &mut Torrent| &mut t.children)
+                .named(format!("torrent {}", meta.info.name)),
+            ticks: 0,
+            file_priorities: Vec::new(),
+            link,
+            meta,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.meta.info.name.clone()
+    }
+
+    // ---- checking -----------------------------------------------------------------------------
+
+    pub(super) fn start_check(&mut self, ctx: &mut Context<Self>) {
+        self.state = TorrentState::Checking;
+        let sizes = self
+            .shared
+            .storage
+            .file_stats()
+            .iter()
+            .map(|s| s.map_or(0, |(len, _)| len))
+            .collect();
+        let n = self.picker.num_pieces();
+        self.checking = Some(Checking {
+            next: 0,
+            done: 0,
+            in_flight: 0,
+            have: Bitfield::new(n),
+            sizes,
+        });
+        self.pump_check(ctx);
+    }
+
+    fn pump_check(&mut self, ctx: &mut Context<Self>) {
+        let n = self.picker.num_pieces();
+        let limit = self.cfg.max_pending_writes.max(2);
+        loop {
+            let Some(c) = &mut self.checking else { return };
+            if c.in_flight >= limit || c.next >= n {
+                break;
+            }
+            let index = c.next;
+            c.next += 1;
+            let info = &self.meta.info;
+            let len = info.piece_len(index);
+            let present = info.spans(index, 0, len).iter().all(|s| {
+                info.files[s.file_index].pad
+                    || c.sizes
+                        .get(s.file_index)
+                        .is_some_and(|&sz| sz >= s.file_offset + s.len)
+            });
+            if !present {
+                c.done += 1;
+                continue;
+            }
+            c.in_flight += 1;
+            let (disk, storage) = (self.shared.disk.clone(), self.shared.storage.clone());
+            let fut = async move { disk.check_piece(storage, index).await };
+            ctx.spawn(fut.into_actor(self).map(move |ok, act, ctx| {
+                if let Some(c) = &mut act.checking {
+                    c.in_flight -= 1;
+                    c.done += 1;
+                    if ok {
+                        c.have.set(index);
+                    }
+                }
+                act.pump_check(ctx);
+            }));
+        }
+        if self.checking.as_ref().is_some_and(|c| c.done == n) {
+            let have = self
+                .checking
+                .take()
+                .map(|c| c.have)
+                .unwrap_or_else(|| Bitfield::new(n));
+            self.finish_check(have, ctx);
+        }
+    }
+
+    fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
+        let info = &self.meta.info;
+        let mut picker = Picker::new(info.piece_length, info.total_length, have);
+        for p in self.peers.values() {
+            picker.add_peer_bitfield(&p.bitfield);
+        }
+        self.picker = picker;
+        self.apply_file_priorities();
+        let n = self.picker.num_pieces();
+        tracing::info!(torrent = %self.name(), have = self.picker.have().count(), of = n, "check done");
+        if self.cfg.paused {
+            self.state = TorrentState::Paused;
+            return;
+        }
+        self.go_live(ctx);
+    }
+
+    /// Start (or resume) trading: register with the listener and the announcer, dial peers.
+    pub(super) fn go_live(&mut self, ctx: &mut Context<Self>) {
+        self.error = None;
+        self.state = if self.picker.is_complete() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+        let ih = self.shared.info_hash;
+        self.services.listener.do_send(Route {
+            info_hash: ih,
+            to: Some(ctx.address().recipient()),
+        });
+        self.services.announcer.do_send(Track {
+            info_hash: ih,
+            tiers: self.meta.tracker_tiers(),
+            to: ctx.address().recipient(),
+            left: self.picker.bytes_left(),
+            private: self.meta.info.private,
+        });
+        self.connect_more(ctx);
+        for p in self.peers.values_mut() {
+            let interesting = self.picker.is_interesting(&p.bitfield);
+            if interesting != p.am_interested {
+                p.am_interested = interesting;
+                if let Some(a) = &p.addr {
+                    a.do_send(ToPeer::Interested(interesting));
+                }
+            }
+        }
+        self.fill_all();
+    }
+
+    /// Leave the swarm: stop announcing, drop every peer.
+    pub(super) fn go_quiet(&mut self, ctx: &mut Context<Self>) {
+        let ih = self.shared.info_hash;
+        self.services.listener.do_send(Route {
+            info_hash: ih,
+            to: None,
+        });
+        self.services.announcer.do_send(Untrack { info_hash: ih });
+        self.disconnect_all("torrent paused", ctx);
+    }
+
+    /// Stops every peer actor for good (no re-dial).
+    pub(super) fn disconnect_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        tracing::debug!(torrent = %self.name(), reason, "disconnecting all peers");
+        let ids: Vec<PeerKey> = self.children.ids().copied().collect();
+        for id in ids {
+            let _ = self.children.terminate(&id, ctx);
+        }
+    }
+
+    // ---- peers --------------------------------------------------------------------------------
+
+    /// Dials known addresses while there is room.
+    fn connect_more(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        ) {
+            return;
+        }
+        let connecting = self.peers.values().filter(|p| p.addr.is_none()).count();
+        let room = self.cfg.max_peers.saturating_sub(self.peers.len());
+        let half_open = self.cfg.max_half_open.saturating_sub(connecting);
+        for sock in self.book.candidates(room.min(half_open)) {
+            if let Some(k) = self.book.known.get_mut(&sock) {
+                k.connected = true;
+            }
+            let source = self
+                .book
+                .known
+                .get(&sock)
+                .map_or(PeerSource::Tracker, |k| k.source);
+            let key = self.next_key;
+            self.next_key += 1;
+            self.peers.insert(
+                key,
+                PeerSlot::new(sock, true, source, self.picker.num_pieces()),
+            );
+            let (shared, me) = (self.shared.clone(), ctx.address());
+            // Called again for every re-dial, after the supervisor's backoff.
+            let start = move |link| {
+                let peer =
+                    PeerConn::new(key, sock, Dial::Outgoing, shared.clone(), me.clone(), link);
+                Ok(ChildHandle::new(peer.start()))
+            };
+            if let Err(e) = self.children.start(key, Restart::Transient, start, ctx) {
+                tracing::warn!(peer = %sock, "could not start peer: {e}");
+                self.peers.remove(&key);
+            }
+        }
+    }
+
+    fn on_peer_exit(&mut self, key: PeerKey, reason: &ExitReason, will_restart: bool) {
+        self.release_requests(key);
+        if let Some(p) = self.peers.get_mut(&key) {
+            if p.addr.is_some() {
+                self.picker.remove_peer_bitfield(&p.bitfield);
+            }
+            p.addr = None;
+            p.bitfield = Bitfield::new(self.picker.num_pieces());
+            p.am_choking = true;
+            p.peer_choking = true;
+            p.am_interested = false;
+            p.peer_interested = false;
+        }
+        self.picker.on_peer_gone(key);
+        if will_restart {
+            self.stats.peer_restarts += 1;
+            return;
+        }
+        if let Some(p) = self.peers.remove(&key) {
+            if p.outgoing {
+                self.book.disconnected(p.sock, reason.is_abnormal());
+            }
+        }
+        self.banned_keys.remove(&key);
+    }
+
+    fn on_peer_event(&mut self, key: PeerKey, event: PeerEvent, ctx: &mut Context<Self>) {
+        if let PeerEvent::Block { block, data } = event {
+            return self.on_block(key, block, data, ctx);
+        }
+        let Some(slot) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match event {
+            PeerEvent::Block { .. } => {}
+            PeerEvent::Connected {
+                addr,
+                peer_id,
+                fast,
+                extensions,
+            } => {
+                slot.addr = Some(addr);
+                slot.fast = fast;
+                slot.client = crate::peer_id::client_name(&peer_id);
+                slot.last_block = Instant::now();
+                if let Some(ext) = extensions {
+                    if let Some(q) = ext.reqq {
+                        slot.reqq = q as usize;
+                    }
+                }
+                if let Some(k) = self.book.known.get_mut(&slot.sock) {
+                    k.failures = 0;
+                }
+            }
+            PeerEvent::Extensions(ext) => {
+                if let Some(q) = ext.reqq {
+                    slot.reqq = (q as usize).max(1);
+                }
+                if let Some(v) = ext.v {
+                    slot.client = v;
+                }
+            }
+            PeerEvent::Bitfield(bf) => {
+                self.picker.remove_peer_bitfield(&slot.bitfield);
+                self.picker.add_peer_bitfield(&bf);
+                slot.bitfield = bf;
+                self.update_interest(key);
+                if self.state == TorrentState::Seeding
+                    && self
+                        .peers
+                        .get(&key)
+                        .is_some_and(|p| p.bitfield.is_complete())
+                {
+                    self.disconnect(key, "both seeding");
+                }
+            }
+            PeerEvent::Have(i) => {
+                if slot.bitfield.set(i) {
+                    self.picker.add_have(i);
+                    if !slot.am_interested && self.picker.wants(i) {
+                        self.update_interest(key);
+                    }
+                }
+            }
+            PeerEvent::Choked => {
+                slot.peer_choking = true;
+                if !slot.fast {
+                    // Without the fast extension a choke discards every pending request.
+                    self.release_requests(key);
+                }
+            }
+            PeerEvent::Unchoked => {
+                slot.peer_choking = false;
+                self.fill_requests(key);
+            }
+            PeerEvent::Interested(on) => {
+                slot.peer_interested = on;
+                self.rechoke();
+            }
+            PeerEvent::Rejected(r) => {
+                if slot.take_request(&r) {
+                    self.picker.on_request_dropped(&r);
+                }
+            }
+            PeerEvent::Uploaded(n) => {
+                slot.uploaded += n;
+                slot.up.add(n);
+                self.stats.uploaded += n;
+                self.stats.up.add(n);
+            }
+            PeerEvent::Pex(addrs) => {
+                for a in addrs {
+                    self.book.add(a, PeerSource::Pex);
+                }
+            }
+            PeerEvent::DhtPort(_) => {}
+        }
+    }
+
+    fn disconnect(&mut self, key: PeerKey, reason: &str) {
+        if let Some(a) = self.peers.get(&key).and_then(|p| p.addr.clone()) {
+            a.do_send(ToPeer::Disconnect(reason.to_string()));
+        }
+    }
+
+    fn update_interest(&mut self, key: PeerKey) {
+        let Some(slot) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let interesting =
+            self.state == TorrentState::Downloading && self.picker.is_interesting(&slot.bitfield);
+        if interesting != slot.am_interested {
+            slot.am_interested = interesting;
+            if let Some(a) = &slot.addr {
+                a.do_send(ToPeer::Interested(interesting));
+            }
+        }
+        if interesting {
+            self.fill_requests(key);
+        }
+    }
+
+    /// The choking seam: fixed upload slots until the global choker takes over.
+    fn rechoke(&mut self) {
+        if !matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        ) {
+            return;
+        }
+        for (k, choke) in fixed_slots(&self.peers, self.cfg.unchoke_slots) {
+            if let Some(p) = self.peers.get_mut(&k) {
+                p.am_choking = choke;
+                if let Some(a) = &p.addr {
+                    a.do_send(ToPeer::Choke(choke));
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.ticks += 1;
+        self.stats.down.tick();
+        self.stats.up.tick();
+        for p in self.peers.values_mut() {
+            p.down.tick();
+            p.up.tick();
+            p.adapt_depth();
+        }
+        if self.state == TorrentState::Downloading {
+            self.expire_requests();
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for k in keys {
+                self.update_interest(k);
+            }
+            self.fill_all();
+        }
+        self.rechoke();
+        if self.ticks % 5 == 0 {
+            self.connect_more(ctx);
+            self.services.announcer.do_send(AnnounceProgress {
+                info_hash: self.shared.info_hash,
+                uploaded: self.stats.uploaded,
+                downloaded: self.stats.downloaded,
+                left: self.picker.bytes_left(),
+            });
+        }
+        if self.ticks % 2 == 0 {
+            let _ = self.services.events.send(Event::Progress {
+                info_hash: self.shared.info_hash.to_hex(),
+                progress: self.progress(),
+                download_rate: self.stats.down.per_second(),
+                upload_rate: self.stats.up.per_second(),
+                state: self.state,
+            });
+        }
+    }
+
+    pub fn progress(&self) -> f64 {
+        if let Some(c) = &self.checking {
+            return c.done as f64 / self.picker.num_pieces().max(1) as f64;
+        }
+        let total = self.meta.info.total_length.max(1);
+        let left = self.picker.bytes_left();
+        let wanted_total = total; // file priorities refine this in the daemon
+        1.0 - left as f64 / wanted_total as f64
+    }
+}
+
+impl Actor for Torrent {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Blocks from all peers arrive here: a deep but bounded mailbox. Peers that find it full
+        // stop reading their sockets until there is room.
+        ctx.set_mailbox_capacity(4096);
+        match self.cfg.known_have.take() {
+            Some(have) if have.len() == self.picker.num_pieces() => self.finish_check(have, ctx),
+            _ => self.start_check(ctx),
+        }
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        self.go_quiet(ctx);
+        Running::Stop
+    }
+}
+
+impl Handler<FromPeer> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromPeer, ctx: &mut Context<Self>) {
+        if self.banned_keys.contains(&msg.key) {
+            return;
+        }
+        self.on_peer_event(msg.key, msg.event, ctx);
+    }
+}
+
+impl Handler<ChildExited<PeerKey>> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited<PeerKey>, ctx: &mut Context<Self>) {
+        let key = msg.id;
+        let reason = msg.reason.clone();
+        match self.children.handle_exit(msg, ctx) {
+            ExitOutcome::Ignored => return,
+            ExitOutcome::Restarting { after, .. } => {
+                tracing::info!(torrent = %self.name(), peer = key, %reason, ?after, "peer crashed; re-dialling");
+                self.on_peer_exit(key, &reason, true);
+            }
+            ExitOutcome::SiblingStopped { .. } => self.on_peer_exit(key, &reason, true),
+            ExitOutcome::GaveUp { .. } => {
+                tracing::info!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
+                self.on_peer_exit(key, &reason, false);
+            }
+            ExitOutcome::Removed { .. } => self.on_peer_exit(key, &reason, false),
+            ExitOutcome::Escalate(e) => {
+                // Peers are one_for_one with unlimited intensity: escalation is not expected,
+                // but if the policy ever changes, the torrent crashes as OTP would have it.
+                self.link.set_reason(ExitReason::Escalated(Box::new(e)));
+                ctx.stop();
+                return;
+            }
+        }
+        self.connect_more(ctx);
+    }
+}
+
+/// A peer actor asks for our have-bitfield right after its handshake.
+#[derive(Message)]
+#[rtype(result = "Bitfield")]
+pub struct GetHave;
+
+impl Handler<GetHave> for Torrent {
+    type Result = MessageResult<GetHave>;
+
+    fn handle(&mut self, _: GetHave, _: &mut Context<Self>) -> MessageResult<GetHave> {
+        MessageResult(self.picker.have().clone())
+    }
+}
+
+impl Handler<Terminate> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        self.link.set_reason(ExitReason::Shutdown);
+        self.go_quiet(ctx);
+        ctx.stop();
+    }
+}
+
+/// A connection the listener accepted for this torrent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingPeer {
+    pub addr: SocketAddr,
+    pub dial: Dial,
+}
+
+impl Handler<IncomingPeer> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingPeer, ctx: &mut Context<Self>) {
+        let live = matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        );
+        if !live || self.peers.len() >= self.cfg.max_peers || self.book.is_banned(msg.addr) {
+            return; // dropping the socket closes it
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        self.peers.insert(
+            key,
+            PeerSlot::new(
+                msg.addr,
+                false,
+                PeerSource::Incoming,
+                self.picker.num_pieces(),
+            ),
+        );
+        let (shared, me, addr, dial) = (self.shared.clone(), ctx.address(), msg.addr, msg.dial);
+        // An incoming connection is a temporary child: its socket can be used once.
+        let spec = ChildSpec::once(key, move |link| {
+            Ok(ChildHandle::new(
+                PeerConn::new(key, addr, dial, shared, me, link).start(),
+            ))
+        });
+        if let Err(e) = self.children.start_spec(spec, ctx) {
+            tracing::warn!(peer = %addr, "could not start incoming peer: {e}");
+            self.peers.remove(&key);
+        }
+    }
+}
+
+/// Peer addresses from a tracker, the DHT or the user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeersFound {
+    pub addrs: Vec<SocketAddr>,
+    pub source: PeerSource,
+}
+
+impl Handler<PeersFound> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: PeersFound, ctx: &mut Context<Self>) {
+        let mut fresh = 0;
+        for a in msg.addrs {
+            // Trackers list us too; a self-connection would only be caught after the handshake.
+            let ourselves = a.port() == self.shared.listen_port
+                && (a.ip().is_loopback() || a.ip().is_unspecified());
+            if !ourselves && self.book.add(a, msg.source) {
+                fresh += 1;
+            }
+        }
+        if fresh > 0 {
+            tracing::debug!(torrent = %self.name(), fresh, source = msg.source.as_str(), "new peer addresses");
+            self.connect_more(ctx);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Control queries and orders a torrent answers: views for `swarmctl`, pause/resume, verify,
+//! file priorities, removal.
+
+use actix::prelude::*;
+use swarm_control::{
+    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
+};
+
+use crate::picker::{Priority, PRIORITY_SKIP};
+use crate::torrent::actor::Torrent;
+
+impl Torrent {
+    pub fn summary(&self) -> TorrentSummary {
+        TorrentSummary {
+            info_hash: self.shared.info_hash.to_hex(),
+            name: self.name(),
+            state: self.state,
+            progress: self.progress(),
+            total_bytes: self.meta.info.total_length,
+            have_bytes: self.have_bytes(),
+            download_rate: self.stats.down.per_second(),
+            upload_rate: self.stats.up.per_second(),
+            downloaded: self.stats.downloaded,
+            uploaded: self.stats.uploaded,
+            peers: self.peers.values().filter(|p| p.addr.is_some()).count() as u32,
+            save_dir: self.cfg.save_dir.display().to_string(),
+            error: self.error.clone(),
+        }
+    }
+
+    fn have_bytes(&self) -> u64 {
+        self.picker
+            .have()
+            .iter_ones()
+            .map(|i| self.picker.piece_len(i) as u64)
+            .sum()
+    }
+
+    fn detail(&self) -> TorrentDetail {
+        let rate = self.stats.down.per_second();
+        let left = self.picker.bytes_left();
+        TorrentDetail {
+            summary: self.summary(),
+            piece_length: self.meta.info.piece_length,
+            pieces: self.meta.info.num_pieces(),
+            pieces_have: self.picker.have().count(),
+            private: self.meta.info.private,
+            comment: self.meta.comment.clone(),
+            added_at: self.stats.added_at,
+            completed_at: self.stats.completed_at,
+            peer_restarts: self.stats.peer_restarts,
+            hash_failures: self.stats.hash_failures,
+            eta_secs: (rate > 0 && left > 0).then(|| left / rate),
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let n = self.picker.num_pieces().max(1) as f64;
+        self.peers
+            .values()
+            .filter(|p| p.addr.is_some())
+            .map(|p| PeerInfo {
+                addr: p.sock.to_string(),
+                client: p.client.clone(),
+                direction: if p.outgoing { "outgoing" } else { "incoming" }.into(),
+                source: p.source.as_str().into(),
+                progress: p.bitfield.count() as f64 / n,
+                download_rate: p.down.per_second(),
+                upload_rate: p.up.per_second(),
+                downloaded: p.downloaded,
+                uploaded: p.uploaded,
+                am_choking: p.am_choking,
+                am_interested: p.am_interested,
+                peer_choking: p.peer_choking,
+                peer_interested: p.peer_interested,
+                requests_in_flight: p.in_flight.len() as u32,
+            })
+            .collect()
+    }
+
+    fn file_infos(&self) -> Vec<FileInfo> {
+        let info = &self.meta.info;
+        let have = self.picker.have();
+        info.files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.pad)
+            .map(|(i, f)| {
+                let mut have_bytes = 0;
+                if f.length > 0 {
+                    let pl = info.piece_length as u64;
+                    let (first, last) = (f.offset / pl, (f.offset + f.length - 1) / pl);
+                    for p in first..=last {
+                        if have.get(p as u32) {
+                            let (ps, pe) =
+                                (p * pl, p * pl + self.picker.piece_len(p as u32) as u64);
+                            have_bytes += pe.min(f.offset + f.length) - ps.max(f.offset);
+                        }
+                    }
+                }
+                FileInfo {
+                    index: i as u32,
+                    path: f.path.join("/"),
+                    length: f.length,
+                    have_bytes,
+                    priority: self
+                        .file_priorities
+                        .get(i)
+                        .copied()
+                        .unwrap_or(FilePriority::Normal),
+                }
+            })
+            .collect()
+    }
+
+    /// Piece priorities from file priorities: a piece takes the highest priority of its files;
+    /// only a piece all of whose files are skipped is skipped.
+    pub(super) fn apply_file_priorities(&mut self) {
+        let info = &self.meta.info;
+        let mut prio: Vec<Priority> = vec![PRIORITY_SKIP; info.num_pieces() as usize];
+        let pl = info.piece_length as u64;
+        for (i, f) in info.files.iter().enumerate() {
+            if f.length == 0 || f.pad {
+                continue;
+            }
+            let fp = match self
+                .file_priorities
+                .get(i)
+                .copied()
+                .unwrap_or(FilePriority::Normal)
+            {
+                FilePriority::Skip => 0,
+                FilePriority::Low => 1,
+                FilePriority::Normal => 2,
+                FilePriority::High => 3,
+            };
+            for p in f.offset / pl..=(f.offset + f.length - 1) / pl {
+                if let Some(x) = prio.get_mut(p as usize) {
+                    *x = (*x).max(fp);
+                }
+            }
+        }
+        self.picker.set_priorities(prio);
+    }
+}
+
+macro_rules! query {
+    ($msg:ident, $ret:ty, |$t:ident| $body:expr) => {
+        pub struct $msg;
+
+        impl Message for $msg {
+            type Result = $ret;
+        }
+
+        impl Handler<$msg> for Torrent {
+            type Result = MessageResult<$msg>;
+
+            fn handle(&mut self, _: $msg, _: &mut Context<Self>) -> MessageResult<$msg> {
+                let $t = &*self;
+                MessageResult($body)
+            }
+        }
+    };
+}
+
+query!(GetSummary, TorrentSummary, |t| t.summary());
+query!(GetDetail, TorrentDetail, |t| t.detail());
+query!(GetPeers, Vec<PeerInfo>, |t| t.peer_infos());
+query!(GetFiles, Vec<FileInfo>, |t| t.file_infos());
+
+/// Sets file priorities: `(file index, priority)` pairs.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SetFilePriorities(pub Vec<(u32, FilePriority)>);
+
+impl Handler<SetFilePriorities> for Torrent {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: SetFilePriorities, _: &mut Context<Self>) -> Result<(), String> {
+        let n = self.meta.info.files.len();
+        if let Some((i, _)) = msg.0.iter().find(|(i, _)| *i as usize >= n) {
+            return Err(format!("no file {i} (the torrent has {n})"));
+        }
+        self.file_priorities.resize(n, FilePriority::Normal);
+        for (i, p) in msg.0 {
+            self.file_priorities[i as usize] = p;
+        }
+        self.apply_file_priorities();
+        if self.state == TorrentState::Downloading && self.picker.is_complete() {
+            self.state = TorrentState::Seeding;
+        } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
+            self.state = TorrentState::Downloading;
+        }
+        self.fill_all();
+        Ok(())
+    }
+}
+
+/// Pause (stop trading, keep everything) or resume (also: retry after an error).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPaused(pub bool);
+
+impl Handler<SetPaused> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPaused, ctx: &mut Context<Self>) {
+        match (msg.0, self.state) {
+            (true, TorrentState::Paused)
+            | (false, TorrentState::Downloading | TorrentState::Seeding) => {}
+            (true, TorrentState::Checking) => self.cfg.paused = true,
+            (true, _) => {
+                self.go_quiet(ctx);
+                self.state = TorrentState::Paused;
+            }
+            (false, TorrentState::Checking) => self.cfg.paused = false,
+            (false, _) => {
+                self.cfg.paused = false;
+                self.go_live(ctx);
+            }
+        }
+    }
+}
+
+/// Hash everything on disk again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Verify;
+
+impl Handler<Verify> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, _: Verify, ctx: &mut Context<Self>) {
+        if self.state == TorrentState::Checking {
+            return;
+        }
+        let was_paused = self.state == TorrentState::Paused;
+        self.go_quiet(ctx);
+        self.cfg.paused = was_paused;
+        self.buffers.clear();
+        self.start_check(ctx);
+    }
+}
+
+/// Ask the trackers for peers now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reannounce;
+
+impl Handler<Reannounce> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, _: Reannounce, _: &mut Context<Self>) {
+        self.services
+            .announcer
+            .do_send(crate::services::announcer::Reannounce {
+                info_hash: self.shared.info_hash,
+            });
+    }
+}

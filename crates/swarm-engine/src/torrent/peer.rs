@@ -1,0 +1,548 @@
+//! # PeerConn — one actor per peer connection
+//!
+//! Owns: the TCP socket (a read stream decoded by `PeerCodec`, a writer task with a byte count),
+//! the peer's view of our pieces (a copy of the torrent's have-bitfield, updated by `Have`
+//! orders), the queue of blocks the peer asked us for, keep-alive and idle timers.
+//!
+//! Takes: [`ToPeer`] orders from its torrent. Sends: [`FromPeer`] events to its torrent.
+//! Supervised by: its torrent (a child with a supervision link). Outgoing connections are
+//! re-dialled with backoff when this actor crashes; incoming ones are simply dropped.
+//! A crash costs: the requests in flight on this connection (the torrent hands them to other
+//! peers) and nothing else.
+//!
+//! The download decisions (what to request, interest) are the torrent's: this actor is the
+//! socket's shell. Uploads are served here directly from the disk pool, within bounds: at most
+//! `max_upload_queue` requests queued (the advertised `reqq`) and `max_write_queue_bytes` bytes
+//! waiting on the socket; a peer that goes past the request bound is disconnected.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_wire::peer::extension::ExtendedHandshake;
+use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{Encoder, FramedRead};
+
+use crate::bitfield::Bitfield;
+use crate::torrent::actor::{GetHave, Torrent};
+use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
+use crate::torrent::shared::TorrentShared;
+
+/// How the connection comes to be.
+pub enum Dial {
+    /// We connect and send our handshake first.
+    Outgoing,
+    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
+    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
+    Incoming {
+        stream: std::net::TcpStream,
+        handshake: Handshake,
+        leftover: BytesMut,
+    },
+}
+
+pub struct PeerConn {
+    key: PeerKey,
+    addr: SocketAddr,
+    shared: Arc<TorrentShared>,
+    torrent: Addr<Torrent>,
+    link: ChildLink,
+    dial: Option<Dial>,
+    have: Bitfield,
+    am_choking: bool,
+    peer_fast: bool,
+    uploads: VecDeque<BlockRef>,
+    reads_in_flight: usize,
+    writer: Option<Writer>,
+    last_recv: Instant,
+    last_send: Instant,
+    uploaded_unreported: u64,
+}
+
+/// Handle to the writer task: frames go through an unbounded channel but are counted, and the
+/// actor stops producing (uploads wait) when the count is over the bound. actix's FramedWrite has
+/// no such bound (ARCHITECTURE §7).
+struct Writer {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    codec: PeerCodec,
+    buf: BytesMut,
+}
+
+impl Writer {
+    fn send(&mut self, msg: Message) {
+        if self.codec.encode(msg, &mut self.buf).is_ok() {
+            let frame = self.buf.split().freeze();
+            self.queued.fetch_add(frame.len(), Ordering::Relaxed);
+            let _ = self.tx.send(frame);
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl PeerConn {
+    pub fn new(
+        key: PeerKey,
+        addr: SocketAddr,
+        dial: Dial,
+        shared: Arc<TorrentShared>,
+        torrent: Addr<Torrent>,
+        link: ChildLink,
+    ) -> Self {
+        // The real bitfield comes from the torrent once the handshake is done (`GetHave`).
+        let have = Bitfield::new(shared.storage.info.num_pieces());
+        let now = Instant::now();
+        PeerConn {
+            key,
+            addr,
+            shared,
+            torrent,
+            link,
+            dial: Some(dial),
+            have,
+            am_choking: true,
+            peer_fast: false,
+            uploads: VecDeque::new(),
+            reads_in_flight: 0,
+            writer: None,
+            last_recv: now,
+            last_send: now,
+            uploaded_unreported: 0,
+        }
+    }
+
+    fn fail(&mut self, ctx: &mut Context<Self>, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::debug!(peer = %self.addr, %reason, "peer connection ends");
+        self.link.set_reason(ExitReason::Error(reason));
+        ctx.stop();
+    }
+
+    fn emit(&self, event: PeerEvent) {
+        self.torrent.do_send(FromPeer {
+            key: self.key,
+            event,
+        });
+    }
+
+    fn send(&mut self, msg: Message) {
+        if let Some(w) = &mut self.writer {
+            w.send(msg);
+            self.last_send = Instant::now();
+        }
+    }
+
+    /// Connects (when outgoing), exchanges handshakes, and returns the socket ready for frames.
+    async fn establish(
+        addr: SocketAddr,
+        dial: Dial,
+        ours: Handshake,
+        connect_timeout: Duration,
+    ) -> io::Result<(TcpStream, Handshake, BytesMut)> {
+        match dial {
+            Dial::Outgoing => {
+                let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+                stream.set_nodelay(true)?;
+                stream.write_all(&ours.encode()).await?;
+                let mut buf = [0u8; 68];
+                tokio::time::timeout(connect_timeout, stream.read_exact(&mut buf))
+                    .await
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
+                    })??;
+                let theirs = Handshake::decode(&buf)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if theirs.info_hash != ours.info_hash {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "peer answered with another info-hash",
+                    ));
+                }
+                Ok((stream, theirs, BytesMut::new()))
+            }
+            Dial::Incoming {
+                stream,
+                handshake,
+                leftover,
+            } => {
+                let mut stream = TcpStream::from_std(stream)?;
+                stream.set_nodelay(true)?;
+                stream.write_all(&ours.encode()).await?;
+                Ok((stream, handshake, leftover))
+            }
+        }
+    }
+
+    fn on_established(
+        &mut self,
+        ctx: &mut Context<Self>,
+        stream: TcpStream,
+        theirs: Handshake,
+        leftover: BytesMut,
+    ) {
+        if theirs.peer_id == self.shared.peer_id {
+            return self.fail(ctx, "connected to ourselves");
+        }
+        let (read, write) = stream.into_split();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let drained = ctx.address().recipient();
+        ctx.spawn(
+            write_loop(write, rx, queued.clone(), drained)
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    if let Err(e) = res {
+                        act.fail(ctx, format!("write failed: {e}"));
+                    }
+                }),
+        );
+        self.writer = Some(Writer {
+            tx,
+            queued,
+            codec: PeerCodec::new(self.shared.max_frame),
+            buf: BytesMut::new(),
+        });
+        let mut framed = FramedRead::new(read, PeerCodec::new(self.shared.max_frame));
+        framed.read_buffer_mut().extend_from_slice(&leftover);
+        ctx.add_stream(framed);
+
+        self.peer_fast = theirs.supports_fast();
+        if theirs.supports_extensions() {
+            let ext = ExtendedHandshake {
+                v: Some(format!("swarmd {}", env!("CARGO_PKG_VERSION"))),
+                reqq: Some(self.shared.max_upload_queue as u32),
+                p: Some(self.shared.listen_port),
+                ..Default::default()
+            };
+            self.send(Message::Extended {
+                id: 0,
+                payload: ext.encode(),
+            });
+        }
+        self.send_have_state();
+        self.emit(PeerEvent::Connected {
+            addr: ctx.address(),
+            peer_id: theirs.peer_id,
+            fast: self.peer_fast,
+            extensions: None,
+        });
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+    }
+
+    fn send_have_state(&mut self) {
+        let (count, len) = (self.have.count(), self.have.len());
+        if self.peer_fast && count == len {
+            self.send(Message::HaveAll);
+        } else if self.peer_fast && count == 0 {
+            self.send(Message::HaveNone);
+        } else if count > 0 {
+            self.send(Message::Bitfield(self.have.to_bytes()));
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        if now.duration_since(self.last_recv) > self.shared.idle_timeout {
+            return self.fail(ctx, "idle timeout");
+        }
+        if now.duration_since(self.last_send) > Duration::from_secs(90) {
+            self.send(Message::KeepAlive);
+        }
+        if self.uploaded_unreported > 0 {
+            let n = std::mem::take(&mut self.uploaded_unreported);
+            self.emit(PeerEvent::Uploaded(n));
+        }
+    }
+
+    fn on_message(&mut self, msg: Message, ctx: &mut Context<Self>) {
+        match msg {
+            Message::KeepAlive => {}
+            Message::Piece { index, begin, data } => {
+                crate::fault::maybe_panic("peer.block");
+                let block = BlockRef {
+                    index,
+                    begin,
+                    length: data.len() as u32,
+                };
+                let event = FromPeer {
+                    key: self.key,
+                    event: PeerEvent::Block { block, data },
+                };
+                // The hot path: a bounded mailbox; when the torrent lags, stop reading this socket
+                // until it has room (back-pressure instead of buffering).
+                match self.torrent.try_send(event) {
+                    Ok(()) => {}
+                    Err(SendError::Full(event)) => {
+                        ctx.wait(
+                            self.torrent
+                                .send(event)
+                                .into_actor(self)
+                                .map(|res, act, ctx| {
+                                    if res.is_err() {
+                                        act.fail(ctx, "torrent is gone");
+                                    }
+                                }),
+                        );
+                    }
+                    Err(SendError::Closed(_)) => self.fail(ctx, "torrent is gone"),
+                }
+            }
+            Message::Choke => self.emit(PeerEvent::Choked),
+            Message::Unchoke => self.emit(PeerEvent::Unchoked),
+            Message::Interested => self.emit(PeerEvent::Interested(true)),
+            Message::NotInterested => self.emit(PeerEvent::Interested(false)),
+            Message::Have(i) => {
+                if i >= self.have.len() {
+                    return self.fail(ctx, format!("have for piece {i} out of range"));
+                }
+                self.emit(PeerEvent::Have(i));
+            }
+            Message::Bitfield(bytes) => match Bitfield::from_wire(&bytes, self.have.len()) {
+                Some(bf) => self.emit(PeerEvent::Bitfield(bf)),
+                None => self.fail(ctx, "malformed bitfield"),
+            },
+            Message::HaveAll if self.peer_fast => {
+                self.emit(PeerEvent::Bitfield(Bitfield::full(self.have.len())))
+            }
+            Message::HaveNone if self.peer_fast => {
+                self.emit(PeerEvent::Bitfield(Bitfield::new(self.have.len())))
+            }
+            Message::Request(r) => self.on_request(r, ctx),
+            Message::Cancel(r) => self.uploads.retain(|q| *q != r),
+            Message::Reject(r) if self.peer_fast => self.emit(PeerEvent::Rejected(r)),
+            Message::Port(p) => self.emit(PeerEvent::DhtPort(p)),
+            Message::Suggest(_) | Message::AllowedFast(_) if self.peer_fast => {}
+            Message::Extended { id: 0, payload } => match ExtendedHandshake::decode(&payload) {
+                Ok(ext) => self.emit(PeerEvent::Extensions(ext)),
+                Err(e) => self.fail(ctx, format!("bad extension handshake: {e}")),
+            },
+            Message::Extended { .. } => {}
+            other => self.fail(
+                ctx,
+                format!("fast-extension message {other:?} without the fast bit"),
+            ),
+        }
+    }
+
+    fn on_request(&mut self, r: BlockRef, ctx: &mut Context<Self>) {
+        let valid = r.length > 0
+            && r.length <= BLOCK_SIZE * 2
+            && self.have.get(r.index)
+            && r.begin
+                .checked_add(r.length)
+                .is_some_and(|end| end <= self.shared.storage.info.piece_len(r.index));
+        if self.am_choking || !valid {
+            if self.peer_fast {
+                self.send(Message::Reject(r));
+            }
+            return;
+        }
+        if self.uploads.len() >= self.shared.max_upload_queue {
+            return self.fail(
+                ctx,
+                format!("more than {} requests queued", self.shared.max_upload_queue),
+            );
+        }
+        self.uploads.push_back(r);
+        self.pump_uploads(ctx);
+    }
+
+    /// Moves queued requests to the socket while the write queue has room.
+    fn pump_uploads(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            let Some(w) = &self.writer else { return };
+            if w.queued() >= self.shared.max_write_queue_bytes || self.reads_in_flight >= 4 {
+                return;
+            }
+            let Some(r) = self.uploads.pop_front() else {
+                return;
+            };
+            let sid = self.shared.storage.id;
+            if let Some(data) = self
+                .shared
+                .disk
+                .cached_block(sid, r.index, r.begin, r.length)
+            {
+                self.send_block(r, data);
+                continue;
+            }
+            self.reads_in_flight += 1;
+            let (disk, storage) = (self.shared.disk.clone(), self.shared.storage.clone());
+            let read = async move { disk.read_block(storage, r.index, r.begin, r.length).await };
+            ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
+                act.reads_in_flight -= 1;
+                match res {
+                    Ok(data) if !act.am_choking => act.send_block(r, data),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(peer = %act.addr, piece = r.index, "reading a block to upload failed: {e}");
+                        if act.peer_fast {
+                            act.send(Message::Reject(r));
+                        }
+                    }
+                }
+                act.pump_uploads(ctx);
+            }));
+        }
+    }
+
+    fn send_block(&mut self, r: BlockRef, data: Bytes) {
+        self.uploaded_unreported += data.len() as u64;
+        self.send(Message::Piece {
+            index: r.index,
+            begin: r.begin,
+            data,
+        });
+    }
+}
+
+impl Actor for PeerConn {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Bounded mailbox for orders from the torrent; they are few per block.
+        ctx.set_mailbox_capacity(1024);
+        let Some(dial) = self.dial.take() else {
+            return self.fail(ctx, "started twice");
+        };
+        let ours = Handshake::new(self.shared.info_hash, self.shared.peer_id)
+            .with_extensions()
+            .with_fast();
+        let fut = Self::establish(self.addr, dial, ours, self.shared.connect_timeout);
+        let torrent = self.torrent.clone();
+        let fut = async move {
+            let conn = fut.await?;
+            let have = torrent
+                .send(GetHave)
+                .await
+                .map_err(|_| io::Error::other("torrent is gone"))?;
+            Ok::<_, io::Error>((conn, have))
+        };
+        ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok(((stream, theirs, leftover), have)) => {
+                act.have = have;
+                act.on_established(ctx, stream, theirs, leftover)
+            }
+            Err(e) => act.fail(ctx, format!("connecting: {e}")),
+        }));
+    }
+}
+
+impl StreamHandler<Result<Message, WireError>> for PeerConn {
+    fn handle(&mut self, item: Result<Message, WireError>, ctx: &mut Context<Self>) {
+        self.last_recv = Instant::now();
+        match item {
+            Ok(msg) => self.on_message(msg, ctx),
+            Err(e) => self.fail(ctx, format!("protocol error: {e}")),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.fail(ctx, "connection closed by peer");
+    }
+}
+
+impl Handler<Terminate> for PeerConn {
+    type Result = ();
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        self.link.set_reason(ExitReason::Shutdown);
+        ctx.stop();
+    }
+}
+
+impl Handler<ToPeer> for PeerConn {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToPeer, ctx: &mut Context<Self>) {
+        match msg {
+            ToPeer::Request(blocks) => {
+                for b in blocks {
+                    self.send(Message::Request(b));
+                }
+            }
+            ToPeer::Cancel(b) => self.send(Message::Cancel(b)),
+            ToPeer::Interested(true) => self.send(Message::Interested),
+            ToPeer::Interested(false) => self.send(Message::NotInterested),
+            ToPeer::Choke(choke) => {
+                if choke == self.am_choking {
+                    return;
+                }
+                self.am_choking = choke;
+                if choke {
+                    self.send(Message::Choke);
+                    // BEP 6: with the fast extension, queued requests are rejected explicitly.
+                    for r in std::mem::take(&mut self.uploads) {
+                        if self.peer_fast {
+                            self.send(Message::Reject(r));
+                        }
+                    }
+                } else {
+                    self.send(Message::Unchoke);
+                }
+            }
+            ToPeer::Have(i) => {
+                if self.have.set(i) {
+                    self.send(Message::Have(i));
+                }
+            }
+            ToPeer::Disconnect(reason) => {
+                self.link.set_reason(ExitReason::Normal);
+                tracing::debug!(peer = %self.addr, %reason, "disconnecting");
+                ctx.stop();
+            }
+        }
+    }
+}
+
+/// The writer task told the actor that the socket took what was queued: time to upload more.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drained;
+
+impl Handler<Drained> for PeerConn {
+    type Result = ();
+
+    fn handle(&mut self, _: Drained, ctx: &mut Context<Self>) {
+        if !self.uploads.is_empty() {
+            self.pump_uploads(ctx);
+        }
+    }
+}
+
+async fn write_loop(
+    write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+    drained: Recipient<Drained>,
+) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(64 * 1024, write);
+    while let Some(frame) = rx.recv().await {
+        let mut n = frame.len();
+        out.write_all(&frame).await?;
+        // Drain what is already queued before flushing: one syscall for many small frames.
+        while let Ok(frame) = rx.try_recv() {
+            n += frame.len();
+            out.write_all(&frame).await?;
+        }
+        out.flush().await?;
+        queued.fetch_sub(n, Ordering::Relaxed);
+        drained.do_send(Drained);
+    }
+    Ok(())
+}

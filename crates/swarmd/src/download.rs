@@ -1,0 +1,156 @@
+//! `swarmd download TORRENT -o DIR`: the one-shot mode, without daemon state. Checks what is in
+//! DIR, downloads the rest, shows progress, exits 0 once every piece is verified on disk; with
+//! `--seed` it keeps seeding until SIGINT/SIGTERM and announces `stopped` on the way out.
+//! The same engine as the daemon, with one torrent and no control socket.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use swarm_control::TorrentState;
+use swarm_engine::{AddOptions, EngineConfig, Session};
+use swarm_wire::Metainfo;
+
+#[derive(clap::Args, Debug)]
+pub struct DownloadArgs {
+    /// The .torrent file to download.
+    pub torrent: PathBuf,
+    /// Directory to save into (the payload goes to DIR/<name>).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Address for incoming peer connections.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:6881")]
+    pub listen: SocketAddr,
+    /// Keep seeding after the download until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub seed: bool,
+    /// Give up (exit 1) if not complete after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.torrent)
+        .with_context(|| format!("reading {}", args.torrent.display()))?;
+    let meta = Metainfo::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a valid torrent", args.torrent.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let system = actix::System::new();
+    let code = system.block_on(download(args, meta))?;
+    drop(system);
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
+    let cfg = EngineConfig {
+        listen: args.listen,
+        download_dir: args.output.clone(),
+        ..EngineConfig::default()
+    };
+    let session = Session::start(cfg)?;
+    let name = meta.info.name.clone();
+    let total = meta.info.total_length;
+    let ih = session.add(meta, AddOptions::default()).await?;
+    tracing::info!(torrent = %name, info_hash = %ih, listen = %session.listen_addr(), "downloading");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let mut progress = Progress::new(total);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut complete = false;
+    let code = loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break if complete { 0 } else { 130 },
+            _ = sigterm.recv() => break if complete { 0 } else { 143 },
+        }
+        let s = session.summary(ih).await?;
+        if s.state == TorrentState::Error {
+            eprintln!("swarmd: {}: {}", name, s.error.unwrap_or_default());
+            break 1;
+        }
+        progress.show(&s, false);
+        if s.state == TorrentState::Seeding && !complete {
+            complete = true;
+            progress.show(&s, true);
+            if !args.seed {
+                break 0;
+            }
+            eprintln!("swarmd: {name} complete; seeding until interrupted");
+        }
+        if !complete && deadline.is_some_and(|d| Instant::now() > d) {
+            eprintln!(
+                "swarmd: {name}: not complete after {}s",
+                args.timeout.unwrap_or(0)
+            );
+            break 1;
+        }
+    };
+    session.shutdown(Duration::from_secs(3)).await;
+    actix::System::current().stop();
+    Ok(code)
+}
+
+/// A progress bar on a terminal, a log line every few seconds otherwise.
+struct Progress {
+    total: u64,
+    tty: bool,
+    last: Instant,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Progress {
+            total,
+            tty,
+            last: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, s: &swarm_control::TorrentSummary, done: bool) {
+        let every = if self.tty {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(5)
+        };
+        if !done && self.last.elapsed() < every {
+            return;
+        }
+        self.last = Instant::now();
+        let pct = s.progress * 100.0;
+        let rate = s.download_rate as f64 / 1e6;
+        let state = format!("{:?}", s.state).to_lowercase();
+        if self.tty {
+            let width = 30;
+            let filled = ((s.progress * width as f64) as usize).min(width);
+            eprint!(
+                "\r[{}{}] {pct:5.1}% {rate:7.1} MB/s  {} peers  {state}   ",
+                "#".repeat(filled),
+                "-".repeat(width - filled),
+                s.peers
+            );
+            if done {
+                eprintln!();
+            }
+        } else {
+            eprintln!(
+                "{} {pct:.1}% of {} bytes, {rate:.1} MB/s, {} peers, {state}, {:.1}s",
+                s.name,
+                self.total,
+                s.peers,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
