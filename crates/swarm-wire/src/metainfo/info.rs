@@ -170,7 +170,7 @@ fn pieces(d: &Dict) -> Result<Vec<[u8; 20]>, MetainfoError> {
 fn file_length(v: &Value) -> Result<u64, String> {
     let n = v
         .as_int()
-        .ok_or_else(|| format!("`length` is a {} instead of an integer", v.type_name()))?;
+        .ok_or_else(|| format!("`length` must be an integer, found {}", v.type_name()))?;
     u64::try_from(n).map_err(|_| format!("`length` is negative ({n})"))
 }
 
@@ -190,7 +190,7 @@ fn files(list: &Value) -> Result<Vec<FileEntry>, MetainfoError> {
         let bad = |reason: String| MetainfoError::InvalidFile { index, reason };
         let d = v
             .as_dict()
-            .ok_or_else(|| bad(format!("is a {} instead of a dictionary", v.type_name())))?;
+            .ok_or_else(|| bad(format!("expected a dictionary, found {}", v.type_name())))?;
         let length = file_length(
             d.get(b"length")
                 .ok_or_else(|| bad("missing `length`".into()))?,
@@ -258,13 +258,13 @@ fn file_path(d: &Dict) -> Result<Vec<String>, PathError> {
 /// `Ok(None)` when some element is not UTF-8; an error when the shape is wrong.
 fn utf8_path(v: &Value) -> Result<Option<Vec<String>>, PathError> {
     let list = v.as_list().ok_or_else(|| {
-        PathError::Malformed(format!("`path` is a {} instead of a list", v.type_name()))
+        PathError::Malformed(format!("`path` must be a list, found {}", v.type_name()))
     })?;
     let mut out = Vec::with_capacity(list.len());
     for element in list {
         let bytes = element.as_bytes().ok_or_else(|| {
             PathError::Malformed(format!(
-                "a `path` element is a {} instead of a string",
+                "a `path` element must be a string, found {}",
                 element.type_name()
             ))
         })?;

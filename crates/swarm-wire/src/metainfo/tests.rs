@@ -261,7 +261,7 @@ fn refuses_bad_lengths_and_pieces() {
                 "files",
                 Value::List(vec![Value::Int(3)]),
             ),
-            "file #0 in `files`: is a integer instead of a dictionary",
+            "file #0 in `files`: expected a dictionary, found integer",
         ),
     ];
     for (info, expected) in cases {
