@@ -168,21 +168,36 @@ fn get(url: &str, full_url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), T
             Ok((status, read_body(url, resp, timeout)?))
         }
         Err(ureq::Error::Status(status, resp)) => Ok((status, read_body(url, resp, timeout)?)),
-        Err(ureq::Error::Transport(t)) => {
-            let io_source = std::error::Error::source(&t)
-                .and_then(|s| s.downcast_ref::<io::Error>())
-                .map(|e| io::Error::new(e.kind(), t.to_string()));
-            match io_source {
-                Some(e) => Err(io_error(url, e, timeout)),
-                None => match t.kind() {
-                    ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => {
-                        Err(TrackerError::unsupported(url, t))
-                    }
-                    _ => Err(TrackerError::io(url, io::Error::other(t.to_string()))),
-                },
-            }
-        }
+        Err(ureq::Error::Transport(t)) => Err(transport_error(url, &t, timeout)),
     }
+}
+
+/// Maps a `ureq` transport failure. Its own text starts with the full request URL (our query
+/// included); ours names the tracker URL once, so that is left out.
+fn transport_error(url: &str, t: &ureq::Transport, timeout: Duration) -> TrackerError {
+    let mut what = t.kind().to_string();
+    if let Some(m) = t.message() {
+        what.push_str(": ");
+        what.push_str(m);
+    }
+    let source = std::error::Error::source(t);
+    if let Some(s) = source {
+        what.push_str(": ");
+        what.push_str(&s.to_string());
+    }
+    match t.kind() {
+        ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => {
+            return TrackerError::unsupported(url, what)
+        }
+        ureq::ErrorKind::BadStatus | ureq::ErrorKind::BadHeader => {
+            return TrackerError::bad(url, what)
+        }
+        _ => {}
+    }
+    let kind = source
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .map_or(io::ErrorKind::Other, io::Error::kind);
+    io_error(url, io::Error::new(kind, what), timeout)
 }
 
 /// Turns a reply-parser result into the transport's error, taking the HTTP status into account: a

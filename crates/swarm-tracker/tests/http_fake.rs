@@ -253,7 +253,12 @@ fn refused_connection_is_an_io_error() {
     let url = format!("http://127.0.0.1:{port}/announce");
     let err = http_announce(&url, &request(), TIMEOUT).unwrap_err();
     assert!(matches!(err, TrackerError::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains(&url));
+    let msg = err.to_string();
+    assert!(msg.contains(&url), "{msg}");
+    assert!(
+        !msg.contains("info_hash"),
+        "the query is not repeated: {msg}"
+    );
 }
 
 #[test]

@@ -49,6 +49,10 @@ fn free_port() -> u16 {
 impl Opentracker {
     fn start(whitelist: &[InfoHash]) -> Self {
         assert!(
+            !whitelist.is_empty(),
+            "opentracker needs a whitelisted hash"
+        );
+        assert!(
             Path::new(OPENTRACKER).exists(),
             "{OPENTRACKER} is missing: this test needs the real opentracker \
              (install it with `apt-get install opentracker` or `make test-deps`)"
@@ -89,12 +93,18 @@ impl Opentracker {
             port,
             _dir: dir,
         };
-        tracker.wait_ready();
+        tracker.wait_ready(whitelist[0]);
         tracker
     }
 
-    fn wait_ready(&mut self) {
+    /// Ready means: listening, and the whitelist loaded. opentracker reads the whitelist in a
+    /// thread of its own after it starts listening, so an open port alone is not enough: probe
+    /// with a `stopped` announce (which adds no peer) until it is no longer refused.
+    fn wait_ready(&mut self, probe_hash: InfoHash) {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut probe = AnnounceRequest::new(probe_hash, [b'P'; 20], 1);
+        probe.event = Event::Stopped;
+        let mut last = String::from("never tried");
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let mut err = String::new();
@@ -104,12 +114,15 @@ impl Opentracker {
                 panic!("opentracker exited at start ({status}): {err}");
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                match http_announce(&self.http_url(), &probe, TIMEOUT) {
+                    Ok(_) => return,
+                    Err(e) => last = e.to_string(),
+                }
             }
             thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "opentracker did not listen on 127.0.0.1:{} within 10 s",
+            "opentracker on 127.0.0.1:{} not ready within 10 s (last probe: {last})",
             self.port
         );
     }

@@ -314,6 +314,24 @@ async fn concurrent_announces_share_the_socket() {
     assert_eq!((a.connects(), b.connects()), (1, 1));
 }
 
+/// A dual-stack client (bound to `[::]:0`) reaches an IPv4 tracker through an IPv4-mapped address
+/// and still reads 6-byte IPv4 peer entries.
+#[tokio::test]
+async fn dual_stack_client_talks_to_an_ipv4_tracker() {
+    let t = FakeTracker::start(Behaviour::default()).await;
+    let bind: SocketAddr = "[::]:0".parse().unwrap();
+    let c = match UdpTrackerClient::with_config(bind, fast()).await {
+        Ok(c) => c,
+        Err(e) => panic!("this test needs IPv6 sockets (dual-stack bind of [::]:0 failed: {e})"),
+    };
+    let resp = c.announce(&t.url, &request()).await.expect("announce");
+    assert_eq!(resp.peers, vec!["10.1.2.3:6881".parse().unwrap()]);
+    c.announce(&t.url, &request())
+        .await
+        .expect("second announce");
+    assert_eq!(t.connects(), 1);
+}
+
 #[tokio::test]
 async fn bad_urls_are_unsupported() {
     let c = client().await;
