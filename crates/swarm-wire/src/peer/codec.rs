@@ -130,7 +130,7 @@ impl Encoder<Message> for PeerCodec {
 mod tests {
     use super::*;
     use crate::peer::message::id;
-    use crate::peer::message::tests::{arb_message, config};
+    use crate::peer::message::tests::arb_message;
     use crate::peer::{encode_piece_header, BLOCK_SIZE};
     use bytes::Bytes;
     use proptest::prelude::*;
@@ -283,10 +283,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(128))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn stream_round_trip_in_any_chunking(
+        fn proptest_stream_round_trip_in_any_chunking(
             msgs in proptest::collection::vec(arb_message(), 0..40),
             chunks in proptest::collection::vec(1usize..200, 1..10),
         ) {
@@ -297,7 +297,7 @@ mod tests {
         }
 
         #[test]
-        fn random_streams_are_bounded(
+        fn proptest_random_streams_are_bounded(
             input in proptest::collection::vec(any::<u8>(), 0..4096),
             chunks in proptest::collection::vec(1usize..600, 1..10),
             max_frame in 0u32..100_000,
@@ -311,7 +311,7 @@ mod tests {
         /// Well-framed streams (valid prefixes, random ids and bodies, cut anywhere) reach the
         /// reserve path that random bytes rarely do.
         #[test]
-        fn framed_streams_are_bounded(
+        fn proptest_framed_streams_are_bounded(
             frames in proptest::collection::vec(
                 (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..3000)), 1..12),
             cut in any::<prop::sample::Index>(),
@@ -334,7 +334,7 @@ mod tests {
         }
 
         #[test]
-        fn mutated_streams_never_panic(
+        fn proptest_mutated_streams_never_panic(
             msgs in proptest::collection::vec(arb_message(), 1..20),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
             chunks in proptest::collection::vec(1usize..64, 1..5),

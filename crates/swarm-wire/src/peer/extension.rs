@@ -206,7 +206,6 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::message::tests::config;
     use proptest::prelude::*;
 
     #[test]
@@ -299,20 +298,20 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(256))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn round_trip(hs in arb_handshake()) {
+        fn proptest_round_trip(hs in arb_handshake()) {
             prop_assert_eq!(ExtendedHandshake::decode(&hs.encode())?, hs);
         }
 
         #[test]
-        fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn proptest_random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = ExtendedHandshake::decode(&input);
         }
 
         #[test]
-        fn mutated_handshakes_never_panic(
+        fn proptest_mutated_handshakes_never_panic(
             hs in arb_handshake(),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         ) {

@@ -188,7 +188,6 @@ impl Encoder<&Handshake> for HandshakeCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::message::tests::config;
     use crate::peer::{Message, PeerCodec};
     use proptest::prelude::*;
 
@@ -254,10 +253,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(256))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn round_trip(reserved in any::<[u8; 8]>(), ih in any::<[u8; 20]>(), id in any::<[u8; 20]>()) {
+        fn proptest_round_trip(reserved in any::<[u8; 8]>(), ih in any::<[u8; 20]>(), id in any::<[u8; 20]>()) {
             let hs = Handshake { reserved, info_hash: InfoHash(ih), peer_id: id };
             prop_assert_eq!(Handshake::decode(&hs.encode())?, hs);
             let mut buf = BytesMut::new();
@@ -267,7 +266,7 @@ mod tests {
         }
 
         #[test]
-        fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..100)) {
+        fn proptest_random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = Handshake::decode(&input);
             let mut buf = BytesMut::from(&input[..]);
             let _ = HandshakeCodec.decode(&mut buf);

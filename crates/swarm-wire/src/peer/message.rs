@@ -276,15 +276,6 @@ pub(crate) mod tests {
         ]
     }
 
-    /// Case count: `PROPTEST_CASES` when set, otherwise `default` (kept modest for CI).
-    pub(crate) fn config(default: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default);
-        ProptestConfig::with_cases(cases)
-    }
-
     fn decode_body(frame: &[u8]) -> Result<Message, WireError> {
         match frame.split_first() {
             None => Ok(Message::KeepAlive),
@@ -384,10 +375,10 @@ pub(crate) mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(256))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn body_round_trip(msg in arb_message()) {
+        fn proptest_body_round_trip(msg in arb_message()) {
             let mut buf = BytesMut::new();
             msg.encode_into(&mut buf).expect("encodes");
             prop_assert_eq!(buf.len(), msg.wire_len());
@@ -397,7 +388,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn random_bodies_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn proptest_random_bodies_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_body(&frame);
         }
     }

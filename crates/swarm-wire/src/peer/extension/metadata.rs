@@ -143,7 +143,6 @@ impl MetadataMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::message::tests::config;
     use proptest::prelude::*;
 
     fn decode(raw: &[u8]) -> Result<MetadataMsg, WireError> {
@@ -230,20 +229,20 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(128))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn round_trip(msg in arb_msg()) {
+        fn proptest_round_trip(msg in arb_msg()) {
             prop_assert_eq!(MetadataMsg::decode(&msg.encode())?, msg);
         }
 
         #[test]
-        fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn proptest_random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&input);
         }
 
         #[test]
-        fn mutated_messages_never_panic(
+        fn proptest_mutated_messages_never_panic(
             msg in arb_msg(),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         ) {

@@ -219,7 +219,6 @@ impl PexMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::message::tests::config;
     use proptest::prelude::*;
 
     #[test]
@@ -299,20 +298,20 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config(256))]
+        #![proptest_config(crate::proptest_config())]
 
         #[test]
-        fn round_trip(msg in arb_pex()) {
+        fn proptest_round_trip(msg in arb_pex()) {
             prop_assert_eq!(PexMessage::decode(&msg.encode())?, msg);
         }
 
         #[test]
-        fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn proptest_random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = PexMessage::decode(&input);
         }
 
         #[test]
-        fn mutated_messages_never_panic(
+        fn proptest_mutated_messages_never_panic(
             msg in arb_pex(),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         ) {
