@@ -11,11 +11,13 @@
 //! - [`types`]: the views of the daemon's state that results carry.
 //! - [`paths`]: where the socket is (user mode / system mode).
 //! - [`client`]: the blocking client and the event-stream iterator.
+//! - [`human`]: sizes and rates for people (`4M`, `1.2 MiB/s`).
 //!
 //! CONTRACT: the types in [`types`] are produced by the engine and shown by swarmctl; add fields
 //! freely (with `#[serde(default)]` where a client may see an older daemon), do not rename.
 
 pub mod client;
+pub mod human;
 pub mod methods;
 pub mod paths;
 pub mod rpc;

@@ -69,14 +69,22 @@ fn load(cli: &Cli) -> anyhow::Result<Loaded> {
     let default_file = paths::default_config_file(mode, &process_env);
     let (config, used) = config::load(cli.config.as_deref(), &default_file)?;
     let paths = Paths::resolve(&config, mode, &process_env);
-    Ok(Loaded { config, used, default_file, paths })
+    Ok(Loaded {
+        config,
+        used,
+        default_file,
+        paths,
+    })
 }
 
 fn check_config(cli: &Cli) -> anyhow::Result<()> {
     let loaded = load(cli)?;
     match loaded.used {
         Some(file) => println!("{}: OK", file.display()),
-        None => println!("no config file at {}: the built-in defaults apply", loaded.default_file.display()),
+        None => println!(
+            "no config file at {}: the built-in defaults apply",
+            loaded.default_file.display()
+        ),
     }
     Ok(())
 }
@@ -89,16 +97,26 @@ fn print_config(cli: &Cli) -> anyhow::Result<()> {
     };
     let effective = paths::with_resolved_paths(&loaded.config, &loaded.paths);
     let text = toml::to_string(&effective).context("cannot print the configuration")?;
-    println!("# Effective swarmd configuration ({} mode). Config file: {source}\n", loaded.paths.mode.as_str());
+    println!(
+        "# Effective swarmd configuration ({} mode). Config file: {source}\n",
+        loaded.paths.mode.as_str()
+    );
     print!("{text}");
     Ok(())
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let Loaded { config, used, default_file, paths } = load(cli)?;
+    let Loaded {
+        config,
+        used,
+        default_file,
+        paths,
+    } = load(cli)?;
     let log = logging::init(&config.daemon.log_level)?;
     match &used {
-        Some(file) => tracing::info!(file = %file.display(), mode = paths.mode.as_str(), "configuration read"),
+        Some(file) => {
+            tracing::info!(file = %file.display(), mode = paths.mode.as_str(), "configuration read")
+        }
         None => tracing::info!(
             mode = paths.mode.as_str(),
             "no config file at {}; using the built-in defaults",
@@ -113,7 +131,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         paths,
         log: Some(log),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         // Wiring point for the engine (engine_adapter.rs): build it from `daemon.config` and
         // `daemon.paths`, then `swarmd::serve(daemon, engine).await?`.

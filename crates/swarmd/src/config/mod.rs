@@ -1,0 +1,277 @@
+//! swarmd's configuration: the TOML schema, its built-in defaults, loading and validation.
+//!
+//! `Config::default()` is the daemon's behaviour with no file at all, and `config/swarmd.toml`
+//! spells out exactly those values (a test keeps the two equal). Paths left unset here are filled
+//! in by [`crate::paths`] from the mode (user: XDG directories; system: `/var/lib/swarmd` …).
+//! Unknown keys and bad values are errors that name the key and the line ([`load`]).
+//! The daemon reads its config file; it never writes it.
+
+mod load;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use swarm_control::Limits;
+
+pub use load::{load, load_file, parse, ConfigError};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonSection,
+    pub network: NetworkSection,
+    pub limits: LimitsSection,
+    pub watch: WatchSection,
+    pub control: ControlSection,
+    pub dht: DhtSection,
+    pub trackers: TrackersSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    /// Resume state and the daemon's own bookkeeping. Unset: by mode (see `paths`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// Where torrents are saved unless `torrent.add` says otherwise. Unset: by mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_dir: Option<PathBuf>,
+    /// A tracing filter: `info`, `debug`, `swarmd=debug,swarm_engine=info` … `RUST_LOG` wins.
+    pub log_level: String,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            state_dir: None,
+            download_dir: None,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// TCP address for incoming peer connections.
+    pub listen: SocketAddr,
+    pub max_peers_per_torrent: u32,
+    pub max_peers_global: u32,
+    /// Outgoing connects in progress at once, over all torrents.
+    pub max_half_open: u32,
+    pub connect_timeout_secs: NonZeroU64,
+    /// Time a new connection has to complete the BitTorrent handshake.
+    pub handshake_timeout_secs: NonZeroU64,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            max_peers_per_torrent: 50,
+            max_peers_global: 500,
+            max_half_open: 32,
+            connect_timeout_secs: nonzero(10),
+            handshake_timeout_secs: nonzero(20),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// KiB/s over all torrents; 0 = unlimited.
+    pub download_kib_s: u64,
+    /// KiB/s over all torrents; 0 = unlimited.
+    pub upload_kib_s: u64,
+    pub upload_slots_per_torrent: u32,
+    pub upload_slots_global: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            download_kib_s: 0,
+            upload_kib_s: 0,
+            upload_slots_per_torrent: 4,
+            upload_slots_global: 20,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The rate limits in the control protocol's terms (bytes/s, `None` = unlimited).
+    pub fn rate_limits(&self) -> Limits {
+        let bytes = |kib: u64| (kib > 0).then(|| kib.saturating_mul(1024));
+        Limits {
+            download: bytes(self.download_kib_s),
+            upload: bytes(self.upload_kib_s),
+        }
+    }
+}
+
+/// What the watch directory does with a file once its torrent is added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAdded {
+    /// Rename to `<name>.added`.
+    #[default]
+    Rename,
+    Delete,
+    /// Leave it; the daemon remembers it (in the state directory) so it is not added again.
+    Keep,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchSection {
+    pub enabled: bool,
+    /// Unset: `<state_dir>/watch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    pub on_added: OnAdded,
+    /// Full rescan period; inotify makes most pickups immediate, this catches the rest
+    /// (network file systems, inotify queue overflows).
+    pub rescan_secs: NonZeroU64,
+    /// Add the torrents found here paused.
+    pub paused: bool,
+}
+
+impl Default for WatchSection {
+    fn default() -> Self {
+        WatchSection {
+            enabled: true,
+            dir: None,
+            on_added: OnAdded::Rename,
+            rescan_secs: nonzero(10),
+            paused: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSection {
+    /// Unset: `$XDG_RUNTIME_DIR/swarmd/swarmd.sock` (user) or `/run/swarmd/swarmd.sock` (system).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    /// Permissions of the socket file.
+    pub mode: FileMode,
+    /// Group given to the socket file (name or gid); unset: the daemon's group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Users (names or uids) besides the daemon's own and root that may change state.
+    pub allow: Vec<String>,
+    /// Clients connected at once; more are turned away with a `busy` error.
+    pub max_clients: u32,
+    /// Longest request line, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            socket: None,
+            mode: FileMode(0o660),
+            group: None,
+            allow: Vec::new(),
+            max_clients: 64,
+            max_request_bytes: swarm_control::rpc::MAX_REQUEST_LINE,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DhtSection {
+    pub enabled: bool,
+    /// UDP port; unset: the port of `network.listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `host:port` of well-known nodes to join the DHT through.
+    pub bootstrap: Vec<String>,
+}
+
+impl Default for DhtSection {
+    fn default() -> Self {
+        DhtSection {
+            enabled: true,
+            port: None,
+            bootstrap: [
+                "router.bittorrent.com:6881",
+                "dht.transmissionbt.com:6881",
+                "router.utorrent.com:6881",
+                "dht.libtorrent.org:25401",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackersSection {
+    /// One HTTP or UDP announce, start to answer.
+    pub announce_timeout_secs: NonZeroU64,
+    /// How long shutdown waits for the `stopped` announces.
+    pub stopped_timeout_secs: u64,
+    /// Peers asked for per announce.
+    pub numwant: u32,
+    /// Never announce more often than this, whatever a tracker's `min interval` says.
+    pub min_interval_secs: u64,
+}
+
+impl Default for TrackersSection {
+    fn default() -> Self {
+        TrackersSection {
+            announce_timeout_secs: nonzero(30),
+            stopped_timeout_secs: 5,
+            numwant: 50,
+            min_interval_secs: 60,
+        }
+    }
+}
+
+/// Unix permission bits, written as an octal string (`"0660"`) or a TOML octal integer (`0o660`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMode(pub u32);
+
+impl Serialize for FileMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:04o}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for FileMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Str(String),
+            Int(u32),
+        }
+        let bits = match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected an octal mode such as \"0660\""))?
+        {
+            Raw::Int(n) => n,
+            Raw::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| {
+                serde::de::Error::custom(format!("{s:?} is not an octal mode such as \"0660\""))
+            })?,
+        };
+        if bits > 0o777 {
+            return Err(serde::de::Error::custom(format!(
+                "mode {bits:o} has bits beyond 0777"
+            )));
+        }
+        Ok(FileMode(bits))
+    }
+}
+
+fn nonzero(n: u64) -> NonZeroU64 {
+    NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN)
+}

@@ -1,0 +1,421 @@
+//! One request line in, one response out: JSON-RPC validation, the permission check, params
+//! decoding, torrent-prefix resolution and the call into the [`Engine`].
+//!
+//! Nothing here touches the socket; `connection.rs` owns that and carries out the [`Action`] a
+//! reply asks for (start streaming events, stop the daemon once the answer is written).
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use swarm_control::methods::names;
+use swarm_control::rpc::{codes, Id, Request, Response, RpcError, JSONRPC_VERSION};
+use swarm_control::{
+    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, SubscribeResult,
+    TorrentParams, TorrentRef, TorrentSource,
+};
+use swarm_wire::InfoHash;
+
+use crate::engine::{AddTorrent, Engine, EngineError};
+use crate::intake;
+
+/// Who may change state: the daemon's own uid, root, and the uids of `[control] allow`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessPolicy {
+    pub owner_uid: u32,
+    pub extra_uids: Vec<u32>,
+}
+
+impl AccessPolicy {
+    pub fn may_change_state(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.owner_uid || self.extra_uids.contains(&uid)
+    }
+}
+
+/// The parts of `daemon.info` that do not change while the daemon runs.
+#[derive(Clone, Debug)]
+pub struct StaticInfo {
+    pub mode: String,
+    pub config_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub download_dir: PathBuf,
+    pub watch_dir: Option<PathBuf>,
+    pub socket: PathBuf,
+    pub started_at: SystemTime,
+    pub started: Instant,
+}
+
+impl StaticInfo {
+    fn snapshot(&self) -> DaemonInfo {
+        let show = |p: &PathBuf| p.display().to_string();
+        DaemonInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uid: swarm_control::paths::current_uid(),
+            mode: self.mode.clone(),
+            config_file: self.config_file.as_ref().map(show),
+            state_dir: show(&self.state_dir),
+            download_dir: show(&self.download_dir),
+            watch_dir: self.watch_dir.as_ref().map(show),
+            socket: show(&self.socket),
+            started_at: self
+                .started_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            uptime_secs: self.started.elapsed().as_secs(),
+        }
+    }
+}
+
+/// The calling process, from the socket's peer credentials.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// `None` when the kernel did not tell (then the caller may only read).
+    pub uid: Option<u32>,
+}
+
+/// What the connection does after writing the response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Subscribe,
+    StopDaemon,
+}
+
+pub struct Reply {
+    /// `None` for JSON-RPC notifications (requests without id).
+    pub response: Option<Response>,
+    pub action: Action,
+}
+
+pub struct Dispatcher<E> {
+    pub engine: E,
+    pub info: StaticInfo,
+    pub access: AccessPolicy,
+}
+
+impl<E: Engine> Dispatcher<E> {
+    pub async fn handle_line(&self, caller: Caller, line: &[u8]) -> Reply {
+        let request = match parse_request(line) {
+            Ok(r) => r,
+            Err((id, error)) => {
+                return Reply {
+                    response: Some(Response::err(id, error)),
+                    action: Action::None,
+                }
+            }
+        };
+        let method = request.method.as_str();
+        let outcome = self.checked_call(caller, method, request.params).await;
+        let action = match (&outcome, method) {
+            (Ok(_), names::EVENTS_SUBSCRIBE) => Action::Subscribe,
+            (Ok(_), names::DAEMON_SHUTDOWN) => Action::StopDaemon,
+            _ => Action::None,
+        };
+        if let Err(e) = &outcome {
+            tracing::debug!(method, code = e.code, error = %e.message, "control request failed");
+        }
+        let response = request.id.map(|id| match outcome {
+            Ok(v) => Response::ok(Some(id), v),
+            Err(e) => Response::err(Some(id), e),
+        });
+        Reply { response, action }
+    }
+
+    async fn checked_call(
+        &self,
+        caller: Caller,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, RpcError> {
+        if !names::ALL.contains(&method) {
+            return Err(RpcError::method_not_found(method));
+        }
+        if names::changes_state(method)
+            && !caller.uid.is_some_and(|u| self.access.may_change_state(u))
+        {
+            return Err(self.permission_denied(caller, method));
+        }
+        self.call(method, params).await
+    }
+
+    fn permission_denied(&self, caller: Caller, method: &str) -> RpcError {
+        let who = caller
+            .uid
+            .map(|u| format!("uid {u}"))
+            .unwrap_or_else(|| "a caller of unknown uid".into());
+        RpcError::new(
+            codes::PERMISSION_DENIED,
+            format!(
+                "permission denied: {who} may read swarmd's state but not call {method} \
+                 (allowed: uid {}, root and the users of [control] allow)",
+                self.access.owner_uid
+            ),
+        )
+    }
+
+    async fn call(&self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
+        let e = &self.engine;
+        match method {
+            names::DAEMON_INFO => {
+                no_params(method, params)?;
+                to_json(Ok(self.info.snapshot()))
+            }
+            names::DAEMON_SHUTDOWN => no_params(method, params).map(|_| Value::Null),
+            names::SESSION_STATS => {
+                no_params(method, params)?;
+                to_json(e.stats().await)
+            }
+            names::SESSION_GET_LIMITS => {
+                no_params(method, params)?;
+                to_json(e.limits().await)
+            }
+            names::SESSION_SET_LIMITS => {
+                let p: SetLimitsParams = decode(method, params)?;
+                let current = e.limits().await.map_err(engine_error)?;
+                to_json(e.set_limits(p.apply_to(current)).await)
+            }
+            names::TORRENT_ADD => self.add(decode(method, params)?).await,
+            names::TORRENT_LIST => {
+                no_params(method, params)?;
+                to_json(e.list().await)
+            }
+            names::TORRENT_REMOVE => {
+                let p: RemoveParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                to_json(e.remove(id, p.delete_data).await)
+            }
+            names::TORRENT_SET_FILE_PRIORITY => {
+                let p: SetFilePriorityParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                to_json(e.set_file_priority(id, p.priorities).await)
+            }
+            names::EVENTS_SUBSCRIBE => {
+                no_params(method, params)?;
+                to_json(Ok(SubscribeResult { subscribed: true }))
+            }
+            _ => {
+                let p: TorrentParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                self.on_torrent(method, id).await
+            }
+        }
+    }
+
+    /// The methods whose only param is the torrent.
+    async fn on_torrent(&self, method: &str, id: InfoHash) -> Result<Value, RpcError> {
+        let e = &self.engine;
+        match method {
+            names::TORRENT_SHOW => to_json(e.show(id).await),
+            names::TORRENT_PAUSE => to_json(e.pause(id).await),
+            names::TORRENT_RESUME => to_json(e.resume(id).await),
+            names::TORRENT_VERIFY => to_json(e.verify(id).await),
+            names::TORRENT_REANNOUNCE => to_json(e.reannounce(id).await),
+            names::TORRENT_FILES => to_json(e.files(id).await),
+            names::TORRENT_PEERS => to_json(e.peers(id).await),
+            names::TORRENT_TRACKERS => to_json(e.trackers(id).await),
+            _ => Err(RpcError::method_not_found(method)),
+        }
+    }
+
+    async fn add(&self, p: AddParams) -> Result<Value, RpcError> {
+        let method = names::TORRENT_ADD;
+        let torrent = match p.source {
+            TorrentSource::Path(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_absolute() {
+                    return Err(RpcError::invalid_params(
+                        method,
+                        format!("{} is not an absolute path", path.display()),
+                    ));
+                }
+                let bytes = intake::read_capped(&path)
+                    .await
+                    .map_err(|e| RpcError::invalid_params(method, e))?;
+                intake::parse_metainfo(&bytes)
+                    .map_err(|e| invalid_torrent(&format!("{}: {e}", path.display())))?
+            }
+            TorrentSource::Metainfo(b64) => {
+                let bytes = decode_base64(&b64).map_err(|e| {
+                    RpcError::invalid_params(method, format!("metainfo is not valid base64: {e}"))
+                })?;
+                intake::parse_metainfo(&bytes).map_err(|e| invalid_torrent(&e))?
+            }
+            TorrentSource::Magnet(uri) => intake::parse_magnet(&uri)
+                .map_err(|e| invalid_torrent(&format!("magnet link: {e}")))?,
+        };
+        let save_dir = p.save_dir.map(PathBuf::from);
+        if let Some(dir) = save_dir.as_ref().filter(|d| !d.is_absolute()) {
+            return Err(RpcError::invalid_params(
+                method,
+                format!("save_dir {} is not an absolute path", dir.display()),
+            ));
+        }
+        to_json(
+            self.engine
+                .add(AddTorrent {
+                    torrent,
+                    save_dir,
+                    paused: p.paused,
+                })
+                .await,
+        )
+    }
+
+    /// An info-hash or a unique prefix of one, to the torrent's info-hash.
+    async fn resolve(&self, torrent: &str) -> Result<InfoHash, RpcError> {
+        let r = TorrentRef::parse(torrent).map_err(|e| RpcError::new(codes::INVALID_PARAMS, e))?;
+        if let TorrentRef::Exact(hex) = &r {
+            return InfoHash::from_hex(hex)
+                .ok_or_else(|| RpcError::internal("hex check disagrees"));
+        }
+        let list = self.engine.list().await.map_err(engine_error)?;
+        let matches: Vec<_> = list
+            .iter()
+            .filter(|t| r.matches(&t.info_hash.to_ascii_lowercase()))
+            .collect();
+        match matches.as_slice() {
+            [] => Err(RpcError::new(
+                codes::TORRENT_NOT_FOUND,
+                format!("no torrent matches {}", torrent.trim()),
+            )),
+            [one] => InfoHash::from_hex(&one.info_hash).ok_or_else(|| {
+                RpcError::internal(format!("engine listed a bad info-hash {:?}", one.info_hash))
+            }),
+            many => {
+                let list: Vec<Value> = many
+                    .iter()
+                    .map(|t| json!({"info_hash": t.info_hash, "name": t.name}))
+                    .collect();
+                Err(RpcError::new(
+                    codes::AMBIGUOUS_TORRENT,
+                    format!(
+                        "{} matches {} torrents; give more digits",
+                        torrent.trim(),
+                        many.len()
+                    ),
+                )
+                .with_data(json!({ "matches": list })))
+            }
+        }
+    }
+}
+
+/// Validates the envelope. On failure returns the id (when it could be read) with the error.
+fn parse_request(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
+    let value: Value =
+        serde_json::from_slice(line).map_err(|e| (None, RpcError::parse_error(e)))?;
+    let Value::Object(map) = &value else {
+        let why = if value.is_array() {
+            "batch requests are not supported; send one request per line"
+        } else {
+            "a request must be a JSON object"
+        };
+        return Err((None, RpcError::invalid_request(why)));
+    };
+    let id = map.get("id").and_then(|v| Id::deserialize(v).ok());
+    if map.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
+        return Err((id, RpcError::invalid_request("\"jsonrpc\" must be \"2.0\"")));
+    }
+    let request: Request =
+        serde_json::from_value(value).map_err(|e| (id.clone(), RpcError::invalid_request(e)))?;
+    match &request.params {
+        None | Some(Value::Object(_)) | Some(Value::Null) => Ok(request),
+        Some(_) => Err((
+            id,
+            RpcError::invalid_params(&request.method, "params must be an object (by name)"),
+        )),
+    }
+}
+
+fn decode<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
+    let value = match params {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v,
+    };
+    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(method, e))
+}
+
+/// Methods without params accept none, `null` or `{}`: anything else is most likely a mistake.
+fn no_params(method: &str, params: Option<Value>) -> Result<(), RpcError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoParams {}
+    decode::<NoParams>(method, params).map(drop)
+}
+
+fn to_json<T: Serialize>(r: Result<T, EngineError>) -> Result<Value, RpcError> {
+    let v = r.map_err(engine_error)?;
+    serde_json::to_value(v).map_err(RpcError::internal)
+}
+
+pub fn engine_error(e: EngineError) -> RpcError {
+    let message = e.to_string();
+    match e {
+        EngineError::NotFound(h) => RpcError::new(codes::TORRENT_NOT_FOUND, message)
+            .with_data(json!({"info_hash": h.to_hex()})),
+        EngineError::AlreadyExists(h) => RpcError::new(codes::TORRENT_EXISTS, message)
+            .with_data(json!({"info_hash": h.to_hex()})),
+        EngineError::Invalid(_) => RpcError::new(codes::INVALID_PARAMS, message),
+        EngineError::ShuttingDown => RpcError::new(codes::SHUTTING_DOWN, message),
+        EngineError::Internal(_) => RpcError::internal(message),
+    }
+}
+
+fn invalid_torrent(detail: &str) -> RpcError {
+    RpcError::new(codes::INVALID_TORRENT, format!("invalid torrent: {detail}"))
+}
+
+/// Standard base64, padded or not, ignoring line breaks (as `base64` the tool writes them).
+fn decode_base64(text: &str) -> Result<Vec<u8>, data_encoding::DecodeError> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let trimmed = compact.trim_end_matches('=');
+    data_encoding::BASE64_NOPAD.decode(trimmed.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors() {
+        let (id, e) = parse_request(b"{not json").unwrap_err();
+        assert_eq!((id, e.code), (None, codes::PARSE_ERROR));
+        let (_, e) = parse_request(b"[1,2]").unwrap_err();
+        assert_eq!(e.code, codes::INVALID_REQUEST);
+        assert!(e.message.contains("batch"));
+        let (_, e) = parse_request(b"42").unwrap_err();
+        assert_eq!(e.code, codes::INVALID_REQUEST);
+        let (id, e) = parse_request(br#"{"jsonrpc":"1.0","id":5,"method":"x"}"#).unwrap_err();
+        assert_eq!((id, e.code), (Some(Id::Num(5)), codes::INVALID_REQUEST));
+        let (id, e) = parse_request(br#"{"jsonrpc":"2.0","id":"k","method":7}"#).unwrap_err();
+        assert_eq!(
+            (id, e.code),
+            (Some(Id::Str("k".into())), codes::INVALID_REQUEST)
+        );
+        let (_, e) =
+            parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#).unwrap_err();
+        assert_eq!(e.code, codes::INVALID_PARAMS);
+        assert!(parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#).is_ok());
+    }
+
+    #[test]
+    fn base64_forms() {
+        assert_eq!(decode_base64("ZDRlZQ==").unwrap(), b"d4ee");
+        assert_eq!(decode_base64("ZDRl\nZQ").unwrap(), b"d4ee");
+        assert!(decode_base64("!!!").is_err());
+    }
+
+    #[test]
+    fn access_policy() {
+        let p = AccessPolicy {
+            owner_uid: 1000,
+            extra_uids: vec![1001],
+        };
+        assert!(p.may_change_state(0) && p.may_change_state(1000) && p.may_change_state(1001));
+        assert!(!p.may_change_state(1002));
+    }
+}

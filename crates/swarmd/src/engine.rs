@@ -1,0 +1,104 @@
+//! The seam between the daemon's faces (control socket, watch directory, systemd) and the engine.
+//!
+//! Everything in swarmd except `engine_adapter.rs` talks to the engine only through [`Engine`], so
+//! the faces can be built and tested against an in-memory fake and the actor tree plugged in with a
+//! small adapter. Torrents are named by [`InfoHash`]: prefix matching, base64 decoding and parsing
+//! of `.torrent`/magnet input happen before the engine is called, so it only sees valid input.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use swarm_control::{
+    AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentSummary, TrackerInfo,
+};
+use swarm_wire::{InfoHash, Magnet, Metainfo};
+use tokio::sync::broadcast;
+
+/// A torrent to add, already parsed and validated.
+#[derive(Clone, Debug)]
+pub enum NewTorrent {
+    Metainfo(Box<Metainfo>),
+    /// The engine fetches the metadata from peers (BEP 9).
+    Magnet(Box<Magnet>),
+}
+
+impl NewTorrent {
+    pub fn info_hash(&self) -> InfoHash {
+        match self {
+            NewTorrent::Metainfo(m) => m.info_hash,
+            NewTorrent::Magnet(m) => m.info_hash,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AddTorrent {
+    pub torrent: NewTorrent,
+    /// Absolute; `None` = the configured download directory.
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+}
+
+/// What can go wrong in an engine call, as the control protocol reports it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("no torrent {0}")]
+    NotFound(InfoHash),
+    #[error("torrent {0} is already present")]
+    AlreadyExists(InfoHash),
+    /// A request the engine cannot carry out as asked (file index out of range, save directory
+    /// not writable …); the message is shown to the user as is.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("swarmd is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// The engine as the daemon's faces see it. Cheap to clone (an actor address, a channel sender):
+/// every control connection and the watch directory hold a clone.
+///
+/// The futures must be `Send` because each control connection is its own tokio task.
+pub trait Engine: Clone + Send + Sync + 'static {
+    fn add(&self, add: AddTorrent) -> impl Future<Output = EngineResult<AddResult>> + Send;
+    fn list(&self) -> impl Future<Output = EngineResult<Vec<TorrentSummary>>> + Send;
+    fn show(&self, id: InfoHash) -> impl Future<Output = EngineResult<TorrentDetail>> + Send;
+    fn pause(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    fn resume(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Removes the torrent (announcing `stopped`); with `delete_data`, deletes its files too.
+    fn remove(
+        &self,
+        id: InfoHash,
+        delete_data: bool,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Starts a full recheck; answers once it is queued, not when it is done.
+    fn verify(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    fn reannounce(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    fn files(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
+    /// Applies all changes or none (an index out of range is `Invalid`); returns the new file list.
+    fn set_file_priority(
+        &self,
+        id: InfoHash,
+        changes: Vec<FilePriorityChange>,
+    ) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
+    fn peers(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<PeerInfo>>> + Send;
+    fn trackers(&self, id: InfoHash)
+        -> impl Future<Output = EngineResult<Vec<TrackerInfo>>> + Send;
+    fn stats(&self) -> impl Future<Output = EngineResult<SessionStats>> + Send;
+    fn limits(&self) -> impl Future<Output = EngineResult<Limits>> + Send;
+    /// Sets both global rates (bytes/s, `None` = unlimited); returns the limits now in force.
+    fn set_limits(&self, limits: Limits) -> impl Future<Output = EngineResult<Limits>> + Send;
+    /// A new receiver of the engine's event channel. The channel is bounded: a receiver that falls
+    /// behind gets `RecvError::Lagged`, the engine never waits for it.
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// Completes once the actor system has answered a ping. The systemd watchdog is fed only
+    /// while this answers within its deadline.
+    fn heartbeat(&self) -> impl Future<Output = ()> + Send;
+    /// Graceful stop: announce `stopped` (with the configured timeout), flush resume state, stop
+    /// the actors. Called once, after the control socket and watch directory have stopped.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,348 @@
+//! An in-memory [`Engine`] for testing the daemon's faces: torrents are entries in a map, events
+//! are sent only when a test (or an add/remove) sends them, and every call is recorded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use swarm_control::{
+    AddResult, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+};
+use swarm_wire::InfoHash;
+use tokio::sync::broadcast;
+
+use crate::engine::{AddTorrent, Engine, EngineError, EngineResult, NewTorrent};
+
+#[derive(Clone)]
+pub struct FakeEngine {
+    state: Arc<Mutex<State>>,
+    events: broadcast::Sender<Event>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub torrents: BTreeMap<String, FakeTorrent>,
+    pub limits: Limits,
+    /// Every call, as `method hash…`.
+    pub calls: Vec<String>,
+    /// Returned by the next `add` calls instead of adding.
+    pub fail_add: Option<EngineError>,
+    pub heartbeat_hangs: bool,
+    pub shutdown_called: bool,
+}
+
+pub struct FakeTorrent {
+    pub summary: TorrentSummary,
+    pub files: Vec<FileInfo>,
+    pub save_dir: Option<std::path::PathBuf>,
+    pub paused_at_add: bool,
+}
+
+impl FakeEngine {
+    pub fn new() -> Self {
+        Self::with_event_capacity(64)
+    }
+
+    pub fn with_event_capacity(capacity: usize) -> Self {
+        let (events, _) = broadcast::channel(capacity);
+        FakeEngine {
+            state: Arc::new(Mutex::new(State::default())),
+            events,
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a torrent with two files directly, as if it had been loaded from resume state.
+    pub fn insert(&self, hex: &str, name: &str) {
+        let files = ["a.bin", "b.bin"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FileInfo {
+                index: i as u32,
+                path: format!("{name}/{f}"),
+                length: 100,
+                have_bytes: 0,
+                priority: FilePriority::Normal,
+            })
+            .collect();
+        let t = FakeTorrent {
+            summary: summary(hex, name),
+            files,
+            save_dir: None,
+            paused_at_add: false,
+        };
+        self.state().torrents.insert(hex.to_owned(), t);
+    }
+
+    pub fn emit(&self, e: Event) -> usize {
+        self.events.send(e).unwrap_or(0)
+    }
+
+    fn record(&self, call: String) {
+        self.state().calls.push(call);
+    }
+
+    fn with_torrent<T>(
+        &self,
+        id: InfoHash,
+        f: impl FnOnce(&mut FakeTorrent) -> T,
+    ) -> EngineResult<T> {
+        let mut s = self.state();
+        s.torrents
+            .get_mut(&id.to_hex())
+            .map(f)
+            .ok_or(EngineError::NotFound(id))
+    }
+
+    fn set_state(&self, id: InfoHash, state: TorrentState) -> EngineResult<()> {
+        self.with_torrent(id, |t| t.summary.state = state)
+    }
+}
+
+pub fn summary(hex: &str, name: &str) -> TorrentSummary {
+    TorrentSummary {
+        info_hash: hex.to_owned(),
+        name: name.to_owned(),
+        state: TorrentState::Downloading,
+        progress: 0.25,
+        total_bytes: 200,
+        have_bytes: 50,
+        download_rate: 1000,
+        upload_rate: 10,
+        downloaded: 50,
+        uploaded: 5,
+        peers: 3,
+        save_dir: "/downloads".into(),
+        error: None,
+    }
+}
+
+impl Engine for FakeEngine {
+    async fn add(&self, add: AddTorrent) -> EngineResult<AddResult> {
+        let id = add.torrent.info_hash();
+        self.record(format!("add {id}"));
+        let mut s = self.state();
+        if let Some(e) = s.fail_add.clone() {
+            return Err(e);
+        }
+        let hex = id.to_hex();
+        if s.torrents.contains_key(&hex) {
+            return Err(EngineError::AlreadyExists(id));
+        }
+        let (name, files) = match &add.torrent {
+            NewTorrent::Metainfo(m) => {
+                let files = m
+                    .info
+                    .files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| FileInfo {
+                        index: i as u32,
+                        path: f.path.join("/"),
+                        length: f.length,
+                        have_bytes: 0,
+                        priority: FilePriority::Normal,
+                    })
+                    .collect();
+                (m.info.name.clone(), files)
+            }
+            NewTorrent::Magnet(m) => (
+                m.display_name.clone().unwrap_or_else(|| hex.clone()),
+                Vec::new(),
+            ),
+        };
+        let mut summary = summary(&hex, &name);
+        if add.paused {
+            summary.state = TorrentState::Paused;
+        }
+        s.torrents.insert(
+            hex.clone(),
+            FakeTorrent {
+                summary,
+                files,
+                save_dir: add.save_dir.clone(),
+                paused_at_add: add.paused,
+            },
+        );
+        drop(s);
+        self.emit(Event::Added {
+            info_hash: hex.clone(),
+            name: name.clone(),
+        });
+        Ok(AddResult {
+            info_hash: hex,
+            name,
+        })
+    }
+
+    async fn list(&self) -> EngineResult<Vec<TorrentSummary>> {
+        self.record("list".into());
+        Ok(self
+            .state()
+            .torrents
+            .values()
+            .map(|t| t.summary.clone())
+            .collect())
+    }
+
+    async fn show(&self, id: InfoHash) -> EngineResult<TorrentDetail> {
+        self.record(format!("show {id}"));
+        self.with_torrent(id, |t| TorrentDetail {
+            summary: t.summary.clone(),
+            piece_length: 16384,
+            pieces: 13,
+            pieces_have: 3,
+            private: false,
+            comment: None,
+            added_at: 1_700_000_000,
+            completed_at: None,
+            peer_restarts: 1,
+            hash_failures: 0,
+            eta_secs: Some(150),
+        })
+    }
+
+    async fn pause(&self, id: InfoHash) -> EngineResult<()> {
+        self.record(format!("pause {id}"));
+        self.set_state(id, TorrentState::Paused)
+    }
+
+    async fn resume(&self, id: InfoHash) -> EngineResult<()> {
+        self.record(format!("resume {id}"));
+        self.set_state(id, TorrentState::Downloading)
+    }
+
+    async fn remove(&self, id: InfoHash, delete_data: bool) -> EngineResult<()> {
+        self.record(format!("remove {id} delete_data={delete_data}"));
+        self.state()
+            .torrents
+            .remove(&id.to_hex())
+            .ok_or(EngineError::NotFound(id))?;
+        self.emit(Event::Removed {
+            info_hash: id.to_hex(),
+        });
+        Ok(())
+    }
+
+    async fn verify(&self, id: InfoHash) -> EngineResult<()> {
+        self.record(format!("verify {id}"));
+        self.set_state(id, TorrentState::Checking)
+    }
+
+    async fn reannounce(&self, id: InfoHash) -> EngineResult<()> {
+        self.record(format!("reannounce {id}"));
+        self.with_torrent(id, |_| ())
+    }
+
+    async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {
+        self.record(format!("files {id}"));
+        self.with_torrent(id, |t| t.files.clone())
+    }
+
+    async fn set_file_priority(
+        &self,
+        id: InfoHash,
+        changes: Vec<FilePriorityChange>,
+    ) -> EngineResult<Vec<FileInfo>> {
+        self.record(format!("set_file_priority {id}"));
+        self.with_torrent(id, |t| {
+            if let Some(bad) = changes.iter().find(|c| c.index as usize >= t.files.len()) {
+                return Err(EngineError::Invalid(format!(
+                    "file index {} out of range (the torrent has {} files)",
+                    bad.index,
+                    t.files.len()
+                )));
+            }
+            for c in &changes {
+                t.files[c.index as usize].priority = c.priority;
+            }
+            Ok(t.files.clone())
+        })?
+    }
+
+    async fn peers(&self, id: InfoHash) -> EngineResult<Vec<PeerInfo>> {
+        self.record(format!("peers {id}"));
+        self.with_torrent(id, |_| {
+            vec![PeerInfo {
+                addr: "192.0.2.7:51413".into(),
+                client: "Transmission 4.0".into(),
+                direction: "outgoing".into(),
+                source: "tracker".into(),
+                progress: 1.0,
+                download_rate: 1000,
+                upload_rate: 0,
+                downloaded: 50,
+                uploaded: 0,
+                am_choking: true,
+                am_interested: true,
+                peer_choking: false,
+                peer_interested: false,
+                requests_in_flight: 12,
+            }]
+        })
+    }
+
+    async fn trackers(&self, id: InfoHash) -> EngineResult<Vec<TrackerInfo>> {
+        self.record(format!("trackers {id}"));
+        self.with_torrent(id, |_| {
+            vec![TrackerInfo {
+                url: "http://tracker.example/announce".into(),
+                tier: 0,
+                status: "ok".into(),
+                message: None,
+                seeders: Some(4),
+                leechers: Some(1),
+                peers_received: 5,
+                next_announce_secs: Some(1700),
+            }]
+        })
+    }
+
+    async fn stats(&self) -> EngineResult<SessionStats> {
+        self.record("stats".into());
+        let s = self.state();
+        Ok(SessionStats {
+            torrents: s.torrents.len() as u32,
+            downloading: s
+                .torrents
+                .values()
+                .filter(|t| t.summary.state == TorrentState::Downloading)
+                .count() as u32,
+            limits: s.limits,
+            listen_port: 6881,
+            ..Default::default()
+        })
+    }
+
+    async fn limits(&self) -> EngineResult<Limits> {
+        Ok(self.state().limits)
+    }
+
+    async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
+        self.record(format!(
+            "set_limits {:?} {:?}",
+            limits.download, limits.upload
+        ));
+        self.state().limits = limits;
+        Ok(limits)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn heartbeat(&self) {
+        let hangs = self.state().heartbeat_hangs;
+        if hangs {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    async fn shutdown(&self) {
+        self.record("shutdown".into());
+        self.state().shutdown_called = true;
+    }
+}
