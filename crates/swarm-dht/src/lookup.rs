@@ -208,20 +208,35 @@ impl Lookup {
         values: &[SocketAddr],
         token: Option<Vec<u8>>,
     ) -> Vec<SocketAddr> {
-        if let Some((_, state)) = self.anonymous.iter_mut().find(|(a, _)| *a == addr) {
+        let answered = if let Some((_, state)) = self.anonymous.iter_mut().find(|(a, _)| *a == addr)
+        {
+            // Now that it has an id, a bootstrap contact competes like any other node (it
+            // may well be among the closest).
             *state = State::Responded;
+            Some(Candidate {
+                info: NodeInfo { id, addr },
+                state: State::Responded,
+                token,
+            })
         } else if let Some(pos) = self.candidates.iter().position(|c| c.info.addr == addr) {
             let mut c = self.candidates.remove(pos);
             c.state = State::Responded;
             c.token = token;
             // It may have been listed under a stale id; sort it by the one it answered with.
             c.info.id = id;
-            if id != self.own_id {
-                let d = id.distance(&self.target);
-                let at = self
-                    .candidates
-                    .partition_point(|o| o.info.id.distance(&self.target) < d);
+            Some(c)
+        } else {
+            None
+        };
+        if let Some(c) = answered.filter(|c| c.info.id != self.own_id) {
+            self.seen_ids.insert(c.info.id);
+            let d = c.info.id.distance(&self.target);
+            let at = self
+                .candidates
+                .partition_point(|o| o.info.id.distance(&self.target) < d);
+            if at < MAX_CANDIDATES {
                 self.candidates.insert(at, c);
+                self.candidates.truncate(MAX_CANDIDATES);
             }
         }
         self.add_nodes(nodes);

@@ -147,6 +147,27 @@ fn bootstraps_from_anonymous_addresses() {
 }
 
 #[test]
+fn an_anonymous_contact_that_is_among_the_closest_counts() {
+    let net = Net::new(50);
+    let target = NodeId::random();
+    let truth = net.closest(&target, 8);
+    let mut l = Lookup::new(target, NodeId::random(), LookupParams::default());
+    // The bootstrap contact is the closest node of all.
+    l.add_anonymous(&[truth[0].addr]);
+    let first = l.next_queries();
+    l.on_response(
+        first[0].addr,
+        truth[0].id,
+        &net.nodes[..5],
+        &[],
+        Some(vec![9]),
+    );
+    net.run(&mut l, &HashMap::new());
+    assert_eq!(l.closest_responded(), truth);
+    assert_eq!(l.announce_targets()[0], (truth[0], vec![9]));
+}
+
+#[test]
 fn empty_lookup_is_done_and_own_id_is_ignored() {
     let own = NodeId::random();
     let mut l = Lookup::new(NodeId::random(), own, LookupParams::default());

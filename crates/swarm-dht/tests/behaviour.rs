@@ -265,3 +265,39 @@ async fn wire_errors_and_bounds() {
     assert!(matches!(reply.body, Body::Error(e) if e.code == ERR_PROTOCOL));
     shutdown(&nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_nodes_use_nodes6() {
+    init_tracing();
+    let v6 = |bootstrap: Vec<String>| DhtConfig {
+        bind: "[::1]:0".parse().unwrap(),
+        ..config(bootstrap)
+    };
+    let Ok(seed) = Dht::start(v6(vec![])).await else {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    };
+    let mut nodes = vec![seed.clone()];
+    for _ in 0..7 {
+        nodes.push(
+            Dht::start(v6(vec![seed.local_addr().to_string()]))
+                .await
+                .unwrap(),
+        );
+    }
+    let ready = eventually(Duration::from_secs(5), || async {
+        for n in &nodes {
+            if n.stats().await.unwrap().nodes < 3 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(ready, "IPv6 network did not form");
+    let x = InfoHash::of(b"over ipv6");
+    let peer: SocketAddr = "[::1]:6000".parse().unwrap();
+    nodes[2].announce(x, Some(peer.port())).await.unwrap();
+    assert!(nodes[6].get_peers(x).await.unwrap().contains(&peer));
+    shutdown(&nodes).await;
+}
