@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{FilePriority, Limits};
+use crate::types::{FilePriority, Limits, TorrentSource};
 
 /// Method names, as they appear in `"method"`.
 pub mod names {
@@ -177,6 +177,22 @@ impl SetLimitsParams {
     }
 }
 
+impl TorrentSource {
+    /// The bytes of a `.torrent` file, as `torrent.add` carries them (standard base64).
+    pub fn from_metainfo_bytes(bytes: &[u8]) -> TorrentSource {
+        TorrentSource::Metainfo(data_encoding::BASE64.encode(bytes))
+    }
+}
+
+/// Decodes the base64 of a `metainfo` source: standard alphabet, padded or not, line breaks
+/// ignored (as the `base64` tool writes it).
+pub fn decode_metainfo_base64(text: &str) -> Result<Vec<u8>, String> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    data_encoding::BASE64_NOPAD
+        .decode(compact.trim_end_matches('=').as_bytes())
+        .map_err(|e| e.to_string())
+}
+
 /// Result of `torrent.add`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddResult {
@@ -224,7 +240,7 @@ pub struct LaggedParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{AddParams, TorrentSource};
+    use crate::types::AddParams;
     use serde_json::json;
 
     fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: &T) {
@@ -330,6 +346,17 @@ mod tests {
                 .unwrap();
         assert_eq!(p.save_dir.as_deref(), Some("/d"));
         assert!(p.paused);
+    }
+
+    #[test]
+    fn metainfo_base64() {
+        let TorrentSource::Metainfo(text) = TorrentSource::from_metainfo_bytes(b"d4:infodee")
+        else {
+            panic!()
+        };
+        assert_eq!(decode_metainfo_base64(&text).unwrap(), b"d4:infodee");
+        assert_eq!(decode_metainfo_base64("ZDRl\nZQ").unwrap(), b"d4ee");
+        assert!(decode_metainfo_base64("!!!").is_err());
     }
 
     #[test]

@@ -239,7 +239,7 @@ impl<E: Engine> Dispatcher<E> {
                     .map_err(|e| invalid_torrent(&format!("{}: {e}", path.display())))?
             }
             TorrentSource::Metainfo(b64) => {
-                let bytes = decode_base64(&b64).map_err(|e| {
+                let bytes = swarm_control::decode_metainfo_base64(&b64).map_err(|e| {
                     RpcError::invalid_params(method, format!("metainfo is not valid base64: {e}"))
                 })?;
                 intake::parse_metainfo(&bytes).map_err(|e| invalid_torrent(&e))?
@@ -369,13 +369,6 @@ fn invalid_torrent(detail: &str) -> RpcError {
     RpcError::new(codes::INVALID_TORRENT, format!("invalid torrent: {detail}"))
 }
 
-/// Standard base64, padded or not, ignoring line breaks (as `base64` the tool writes them).
-fn decode_base64(text: &str) -> Result<Vec<u8>, data_encoding::DecodeError> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let trimmed = compact.trim_end_matches('=');
-    data_encoding::BASE64_NOPAD.decode(trimmed.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,13 +393,6 @@ mod tests {
             parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#).unwrap_err();
         assert_eq!(e.code, codes::INVALID_PARAMS);
         assert!(parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#).is_ok());
-    }
-
-    #[test]
-    fn base64_forms() {
-        assert_eq!(decode_base64("ZDRlZQ==").unwrap(), b"d4ee");
-        assert_eq!(decode_base64("ZDRl\nZQ").unwrap(), b"d4ee");
-        assert!(decode_base64("!!!").is_err());
     }
 
     #[test]
