@@ -57,7 +57,9 @@ pub mod prelude {
     pub use crate::payload::{
         compare_paths, files_equal, verify_dir_against_torrent, Payload, Torrent, KIB, MIB,
     };
-    pub use crate::swarmd::{swarmctl, swarmctl_bin, swarmd_bin, Swarmd};
+    pub use crate::swarmd::{
+        swarmctl, swarmctl_bin, swarmctl_with_home, swarmd_bin, Swarmd, SwarmdProcess,
+    };
     pub use crate::tracker::{FakeHttpTracker, Opentracker};
     pub use crate::transmission::TransmissionDaemon;
     pub use crate::util::{

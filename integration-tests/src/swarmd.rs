@@ -14,16 +14,21 @@
 //! # let torrent = std::path::Path::new("t.torrent");
 //! let leecher = Swarmd::download(torrent).out(&env.subdir("out")).spawn(&env);
 //! // ... leecher.port() is its listen port on 127.0.0.1 ...
-//! let out = swarmctl(&env, &["--help"]);
-//! # let _ = (leecher, out);
+//! let status = leecher.wait_exit(Duration::from_secs(60)); // exits 0 once complete
+//! assert!(status.success());
+//!
+//! let daemon = Swarmd::command(&["run"]).name("daemon").spawn(&env);
+//! let out = swarmctl(&env, &["--help"]); // same HOME/XDG dirs as the daemon
+//! # let _ = (daemon, out);
 //! ```
 
 use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::{free_tcp_port, loopback, ChildGuard, TestEnv};
 
@@ -103,47 +108,118 @@ pub fn swarmctl_bin() -> PathBuf {
     bin("SWARMCTL_BIN", "swarmctl")
 }
 
-/// Builder for `swarmd download TORRENT -o DIR --listen 127.0.0.1:PORT [--seed] [args...]`.
+/// Environment variables through which systemd puts swarmd into system mode (`/etc/swarmd`,
+/// `/var/lib/swarmd`): removed for every child, so a test can never touch system directories.
+const SYSTEMD_VARS: &[&str] = &[
+    "STATE_DIRECTORY",
+    "RUNTIME_DIRECTORY",
+    "CONFIGURATION_DIRECTORY",
+    "CACHE_DIRECTORY",
+    "LOGS_DIRECTORY",
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
+
+/// The default per-test home of swarmd and swarmctl: `<env>/home`. Sharing it is what lets
+/// `swarmctl` find the daemon's control socket (`$XDG_RUNTIME_DIR/swarmd/...`).
+pub fn default_home(env: &TestEnv) -> PathBuf {
+    env.subdir("home")
+}
+
+/// Points `cmd` at `home` for everything swarmd/swarmctl read or write: `HOME` and the XDG
+/// directories (config, data, state, cache, runtime), and drops systemd's directory variables.
+pub fn isolate(cmd: &mut Command, home: &Path) {
+    for v in SYSTEMD_VARS {
+        cmd.env_remove(v);
+    }
+    let runtime = home.join("run");
+    let _ = std::fs::create_dir_all(&runtime);
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_RUNTIME_DIR", runtime);
+}
+
+#[derive(Clone, Debug)]
+enum Mode {
+    Download {
+        torrent: PathBuf,
+        out: Option<PathBuf>,
+        seed: bool,
+    },
+    Raw,
+}
+
+/// Builder for a guarded `swarmd` process: either the one-shot
+/// `swarmd download TORRENT -o DIR --listen 127.0.0.1:PORT [--seed] [args...]`
+/// ([`Swarmd::download`]), or any other invocation ([`Swarmd::command`], e.g. the daemon).
+/// HOME and the XDG directories point into the test env (see [`isolate`]); `RUST_LOG` defaults
+/// to `info`.
 #[derive(Clone, Debug)]
 pub struct Swarmd {
-    torrent: PathBuf,
-    out: Option<PathBuf>,
+    mode: Mode,
     port: Option<u16>,
-    seed: bool,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    home: Option<PathBuf>,
     name: String,
+    bin: Option<PathBuf>,
 }
 
 impl Swarmd {
     /// Starts building a `swarmd download` of `torrent`.
     pub fn download(torrent: &Path) -> Swarmd {
         Swarmd {
-            torrent: torrent.to_path_buf(),
-            out: None,
+            mode: Mode::Download {
+                torrent: torrent.to_path_buf(),
+                out: None,
+                seed: false,
+            },
             port: None,
-            seed: false,
             args: Vec::new(),
             envs: Vec::new(),
+            home: None,
             name: "swarmd".into(),
+            bin: None,
         }
     }
 
-    /// Output (save) directory; default: a fresh `swarmd-out` subdirectory of the test env.
+    /// Starts building `swarmd ARGS` (no arguments added), e.g. `["--config", "c.toml", "run"]`.
+    pub fn command<S: AsRef<OsStr>>(args: &[S]) -> Swarmd {
+        Swarmd {
+            mode: Mode::Raw,
+            port: None,
+            args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
+            envs: Vec::new(),
+            home: None,
+            name: "swarmd".into(),
+            bin: None,
+        }
+    }
+
+    /// Download mode: output (save) directory; default: a fresh `swarmd-out` subdirectory.
     pub fn out(mut self, dir: &Path) -> Self {
-        self.out = Some(dir.to_path_buf());
+        if let Mode::Download { out, .. } = &mut self.mode {
+            *out = Some(dir.to_path_buf());
+        }
         self
     }
 
-    /// Listen port on 127.0.0.1; default: a free one.
+    /// Download mode: the listen port on 127.0.0.1 (default: a free one). Command mode: only
+    /// records the port for [`SwarmdProcess::port`] (put it in the config yourself).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
     }
 
-    /// Pass `--seed`.
-    pub fn seed(mut self, seed: bool) -> Self {
-        self.seed = seed;
+    /// Download mode: pass `--seed` (keep seeding after completion).
+    pub fn seed(mut self, yes: bool) -> Self {
+        if let Mode::Download { seed, .. } = &mut self.mode {
+            *seed = yes;
+        }
         self
     }
 
@@ -160,39 +236,49 @@ impl Swarmd {
         self
     }
 
+    /// HOME for the process (default [`default_home`]).
+    pub fn home(mut self, dir: &Path) -> Self {
+        self.home = Some(dir.to_path_buf());
+        self
+    }
+
     /// Name of the log file / guard (default `swarmd`).
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.to_string();
         self
     }
 
-    /// Spawns the daemon as a guarded child. Does not wait for anything.
+    /// Run this binary instead of [`swarmd_bin`] (e.g. a `fault-injection` build).
+    pub fn bin(mut self, path: &Path) -> Self {
+        self.bin = Some(path.to_path_buf());
+        self
+    }
+
+    /// Spawns the process as a guarded child. Does not wait for anything.
     pub fn spawn(self, env: &TestEnv) -> SwarmdProcess {
-        let out = self
-            .out
-            .clone()
-            .unwrap_or_else(|| env.unique_subdir("swarmd-out"));
-        let port = self.port.unwrap_or_else(free_tcp_port);
-        let mut cmd = Command::new(swarmd_bin());
-        cmd.arg("download")
-            .arg(&self.torrent)
-            .arg("-o")
-            .arg(&out)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"));
-        if self.seed {
-            cmd.arg("--seed");
+        let mut cmd = Command::new(self.bin.clone().unwrap_or_else(swarmd_bin));
+        let mut port = self.port;
+        let mut out_dir = None;
+        if let Mode::Download { torrent, out, seed } = &self.mode {
+            let out = out
+                .clone()
+                .unwrap_or_else(|| env.unique_subdir("swarmd-out"));
+            let p = *port.get_or_insert_with(free_tcp_port);
+            cmd.arg("download")
+                .arg(torrent)
+                .arg("-o")
+                .arg(&out)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{p}"));
+            if *seed {
+                cmd.arg("--seed");
+            }
+            out_dir = Some(out);
         }
         cmd.args(&self.args);
-        // Keep the daemon's config/state out of the real home directory.
-        let home = env.unique_subdir(&format!("{}-home", self.name));
-        cmd.env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .env("XDG_RUNTIME_DIR", &home)
-            .current_dir(env.path());
+        let home = self.home.clone().unwrap_or_else(|| default_home(env));
+        isolate(&mut cmd, &home);
+        cmd.current_dir(env.path());
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
@@ -200,30 +286,45 @@ impl Swarmd {
             cmd.env(k, v);
         }
         let guard = ChildGuard::spawn(env, &self.name, cmd);
-        SwarmdProcess { guard, port, out }
+        SwarmdProcess {
+            guard,
+            port,
+            out: out_dir,
+            home,
+        }
     }
 }
 
 /// A running swarmd. Killed (SIGTERM, then SIGKILL) on drop.
 pub struct SwarmdProcess {
     guard: ChildGuard,
-    port: u16,
-    out: PathBuf,
+    port: Option<u16>,
+    out: Option<PathBuf>,
+    home: PathBuf,
 }
 
 impl SwarmdProcess {
-    /// The listen port on 127.0.0.1.
+    /// The peer listen port on 127.0.0.1. Panics if unknown (command mode without `.port()`).
     pub fn port(&self) -> u16 {
         self.port
+            .expect("swarmd's listen port is unknown: set it with Swarmd::port")
     }
 
+    /// `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
-        loopback(self.port)
+        loopback(self.port())
     }
 
-    /// The output directory.
+    /// The output directory (download mode).
     pub fn out_dir(&self) -> &Path {
-        &self.out
+        self.out
+            .as_deref()
+            .expect("not a `swarmd download` process")
+    }
+
+    /// The HOME the process runs with (pass it to [`swarmctl_with_home`]).
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     pub fn guard(&self) -> &ChildGuard {
@@ -234,7 +335,7 @@ impl SwarmdProcess {
         &mut self.guard
     }
 
-    /// Waits until the daemon accepts TCP connections on its listen port.
+    /// Waits until the process accepts TCP connections on its listen port.
     pub fn wait_listening(&self, timeout: Duration) {
         crate::util::wait_until(
             &format!("swarmd to listen on {}", self.addr()),
@@ -248,35 +349,46 @@ impl SwarmdProcess {
         )
         .unwrap_or_else(|e| panic!("{e}\n{}", self.guard.log_tail(30)));
     }
+
+    /// Waits for the process to exit by itself (e.g. `swarmd download` without `--seed` once the
+    /// download is complete) and returns its status; panics with the log on timeout.
+    pub fn wait_exit(&self, timeout: Duration) -> ExitStatus {
+        self.guard
+            .wait_exit(timeout)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.guard.log_tail(30)))
+    }
 }
 
-/// Runs `swarmctl ARGS` to completion (30 s limit, with HOME inside the test env) and returns
-/// its output. Panics if it cannot be run or does not finish in time.
+/// Runs `swarmctl ARGS` with the test's default home (shared with [`Swarmd`], so it finds the
+/// daemon's socket). See [`swarmctl_with_home`].
 pub fn swarmctl(env: &TestEnv, args: &[&str]) -> Output {
-    let home = env.subdir("swarmctl-home");
+    swarmctl_with_home(env, &default_home(env), args)
+}
+
+/// Runs `swarmctl ARGS` to completion with HOME/XDG dirs in `home`, at most 30 s (then it is
+/// killed and the test panics), and returns its output. Output is also kept in
+/// `logs/swarmctl*.log`.
+pub fn swarmctl_with_home(env: &TestEnv, home: &Path, args: &[&str]) -> Output {
     let log = env.new_log_path("swarmctl");
-    let mut cmd = Command::new(swarmctl_bin());
-    cmd.args(args)
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &home)
-        .current_dir(env.path());
-    // Run as a guarded child so a hung swarmctl cannot hang the test: stdout/stderr are captured
-    // through files rather than pipes (the guard owns the process).
     let stdout_path = log.with_extension("stdout");
     let stderr_path = log.with_extension("stderr");
-    cmd.stdout(std::fs::File::create(&stdout_path).unwrap())
+    let mut cmd = Command::new(swarmctl_bin());
+    cmd.args(args).current_dir(env.path());
+    isolate(&mut cmd, home);
+    // Files rather than pipes: nothing to drain while we poll with a deadline.
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .process_group(0);
-    use std::os::unix::process::CommandExt as _;
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("running swarmctl {args:?}: {e}"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(st) = child.try_wait().expect("waiting for swarmctl") {
             break st;
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             // SAFETY: the child is unreaped, so its pgid still names its own group.
             unsafe {
                 libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
@@ -302,4 +414,50 @@ pub fn swarmctl(env: &TestEnv, args: &[&str]) -> Output {
     let _ = std::fs::remove_file(stdout_path);
     let _ = std::fs::remove_file(stderr_path);
     output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The spawning plumbing, with a stand-in script for swarmd: arguments, isolation, guard.
+    #[test]
+    fn download_command_line_and_isolation() {
+        let env = TestEnv::new("swarmd-spawn");
+        let fake = env.path().join("fake-swarmd");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho \"ARGS $*\"\necho \"HOME $HOME RUNTIME $XDG_RUNTIME_DIR\"\nexec sleep 60\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let torrent = env.path().join("x.torrent");
+        let p = Swarmd::download(&torrent)
+            .seed(true)
+            .arg("--timeout")
+            .arg("5")
+            .bin(&fake)
+            .spawn(&env);
+        crate::util::wait_until(
+            "the stand-in to print",
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            || p.guard().log_contents().contains("\nHOME "),
+        )
+        .unwrap();
+        let log = p.guard().log_contents();
+        let expected = format!(
+            "ARGS download {} -o {} --listen 127.0.0.1:{} --seed --timeout 5",
+            torrent.display(),
+            p.out_dir().display(),
+            p.port()
+        );
+        assert!(log.contains(&expected), "{log}");
+        assert!(
+            log.contains(&format!("HOME {}", default_home(&env).display())),
+            "{log}"
+        );
+        assert!(p.guard().is_running());
+    }
 }

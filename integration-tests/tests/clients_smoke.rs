@@ -110,3 +110,86 @@ fn transmission_seeds_to_libtorrent() {
         st.uploaded_ever
     );
 }
+
+/// The libtorrent driver's control and status surface, and the fake tracker with a real client:
+/// the leecher finds the seeder only through `FakeHttpTracker`, the seeder has no tracker and is
+/// observed through its per-peer flags and wire log, and stopping the leecher sends
+/// `event=stopped`.
+#[test]
+fn libtorrent_driver_surface_with_fake_tracker() {
+    let env = TestEnv::new("smoke-lt-surface");
+    let fake = FakeHttpTracker::start();
+    let payload = Payload::single(&env.subdir("seed"), "surface.bin", 2 * MIB + 99, 44);
+    let torrent = payload.make_torrent(
+        &env.path().join("surface.torrent"),
+        15,
+        &[&fake.announce_url()],
+    );
+
+    let seeder = LibtorrentPeer::spawn(
+        &env,
+        &torrent.path,
+        &payload.dir,
+        LtOptions {
+            no_announce: true,
+            peer_log: true,
+            // Slow enough that the transfer is observable mid-way, fast enough for the time budget.
+            upload_limit: Some(1024 * 1024),
+            ..LtOptions::seed()
+        },
+    );
+    seeder.wait_seeding();
+    fake.set_peers(&[std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        seeder.port(),
+    )]);
+
+    let leech_dir = env.subdir("leech");
+    let mut leecher = LibtorrentPeer::leech(&env, &torrent.path, &leech_dir);
+    let started = fake.wait_for_announce("event=started", Duration::from_secs(10), |a| {
+        a.event() == Some("started")
+    });
+    assert_eq!(started.info_hash(), Some(torrent.info_hash));
+    assert_eq!(started.port(), Some(leecher.port()));
+
+    // The seeder unchokes the interested leecher; the leecher sees an unchoking seed.
+    let from_seeder = seeder.wait_peer(
+        "an interested, unchoked leecher",
+        Duration::from_secs(10),
+        |p| p.flags.remote_interested && !p.flags.choked && !p.flags.local_connection,
+    );
+    assert!(from_seeder.flags.supports_extensions);
+    let from_leecher =
+        leecher.wait_peer("the seeder, unchoking us", Duration::from_secs(10), |p| {
+            p.port == seeder.port() && p.flags.seed && !p.flags.remote_choked && p.flags.interesting
+        });
+    assert!(
+        from_leecher.source.contains(&"tracker".to_string()),
+        "{from_leecher:?}"
+    );
+
+    // Commands run and are acknowledged.
+    seeder.command("upload_limit 0");
+    leecher.wait_finished(Duration::from_secs(30));
+    torrent.verify_dir(&leech_dir).unwrap();
+    let fin = fake.wait_for_announce("event=completed", Duration::from_secs(10), |a| {
+        a.event() == Some("completed")
+    });
+    assert_eq!(fin.left(), Some(0));
+
+    // The wire log has the fast-extension and extension handshakes the seeder sent.
+    let log = seeder.peer_log();
+    assert!(
+        log.contains("==> HAVE_ALL"),
+        "no HAVE_ALL in the seeder's wire log"
+    );
+    assert!(
+        log.contains("<== EXTENDED_HANDSHAKE"),
+        "no extension handshake received"
+    );
+
+    leecher.stop();
+    fake.wait_for_announce("event=stopped", Duration::from_secs(10), |a| {
+        a.event() == Some("stopped")
+    });
+}
