@@ -135,6 +135,20 @@ fn encode_is_canonical() {
         v = Value::List(vec![v]);
     }
     assert_eq!(encode(&v).len(), 200 * 2 + 3);
+    // A decoded value at the hard depth limit, dicts and lists mixed, re-encodes exactly.
+    let mut deep = b"i7e".to_vec();
+    for level in 0..HARD_MAX_DEPTH {
+        deep = if level % 2 == 0 {
+            [&b"d1:k"[..], &deep, b"e"].concat()
+        } else {
+            [&b"l"[..], &deep, b"e"].concat()
+        };
+    }
+    let lim = Limits {
+        max_depth: HARD_MAX_DEPTH,
+        ..Limits::TORRENT
+    };
+    assert_eq!(encode(&decode(&deep, lim).unwrap()), deep);
 }
 
 /// bendy's decoder as an independent opinion on what is valid bencode. Returns `None` when
