@@ -19,6 +19,33 @@
 //! [`token`], [`peer_store`], [`rate_limit`], [`lookup`], [`responder`] — and the two files
 //! that do I/O: `node` (the socket task) and [`persist`] (the state file).
 //!
+//! Using it from an engine (one node per process, shared by every torrent):
+//!
+//! ```no_run
+//! # async fn engine() -> Result<(), Box<dyn std::error::Error>> {
+//! use swarm_dht::{Dht, DhtConfig};
+//! use swarm_wire::InfoHash;
+//!
+//! let dht = Dht::start(DhtConfig {
+//!     state_file: Some("/var/lib/swarmd/dht.json".into()),
+//!     ..DhtConfig::default()
+//! })
+//! .await?;
+//! let info_hash = InfoHash([0; 20]);
+//! // A torrent starts: keep it announced (now, then every reannounce interval) ...
+//! dht.register(info_hash, Some(6881)).await?;
+//! // ... and ask for peers whenever it wants more (or stream them as they come).
+//! let peers = dht.get_peers(info_hash).await?;
+//! let mut stream = dht.get_peers_stream(info_hash).await?;
+//! while let Some(peer) = stream.recv().await { /* dial peer */ }
+//! // A peer sent a PORT message: a DHT node worth trying.
+//! dht.add_node("203.0.113.7:6881".parse()?)?;
+//! // The torrent stops; the daemon stops.
+//! dht.unregister(info_hash).await?;
+//! dht.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Untrusted input: every datagram is decoded with caps on size, nesting and counts; a bad
 //! one is dropped with a `debug!` line, never a panic, and answers never exceed `k` nodes or
 //! `max_values_per_response` peers.

@@ -251,6 +251,7 @@ impl Node {
             Command::AddNode(addr) => self.ping(addr, None, now),
             Command::Bootstrap(addrs) => {
                 if let Some(mut addrs) = addrs {
+                    addrs.sort();
                     addrs.dedup();
                     addrs.truncate(32);
                     self.bootstrap_addrs = addrs;

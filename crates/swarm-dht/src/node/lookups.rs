@@ -25,8 +25,12 @@ impl Node {
     ) {
         let mut lookup = Lookup::new(target, self.table.own_id(), self.cfg.lookup);
         // A few more than k seeds, so that dead ones near the target do not stall it.
-        lookup.add_nodes(&self.table.closest(&target, self.cfg.lookup.k * 2, now));
-        if matches!(kind, LookupKind::Bootstrap) {
+        let seeds = self.table.closest(&target, self.cfg.lookup.k * 2, now);
+        let thin = seeds.len() < self.cfg.lookup.k;
+        lookup.add_nodes(&seeds);
+        // Bootstraps, and any lookup started before the table has filled (a get_peers right
+        // after start), also ask the saved nodes and the bootstrap routers.
+        if thin || matches!(kind, LookupKind::Bootstrap) {
             lookup.add_nodes(&self.saved_seeds);
             lookup.add_anonymous(&self.bootstrap_addrs);
         }
