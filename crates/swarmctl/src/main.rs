@@ -10,6 +10,7 @@
 //! This file only wires: parse the command line, run the subcommand, turn an error into a
 //! message on stderr and a non-zero exit status.
 
+mod daemon_cmds;
 mod torrent_cmds;
 
 use std::process::ExitCode;
@@ -31,14 +32,20 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Torrent(torrent_cmds::TorrentCommand),
-    // Daemon commands go here, as `#[command(flatten)] Daemon(daemon_cmds::DaemonCommand)`.
+    #[command(flatten)]
+    Daemon(daemon_cmds::DaemonCommand),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Torrent(cmd) => torrent_cmds::run(cmd),
-    };
+    // Usage errors exit with status 2 (clap's default); each family picks its other codes.
+    match Cli::parse().command {
+        Command::Torrent(cmd) => report(torrent_cmds::run(cmd)),
+        Command::Daemon(cmd) => daemon_cmds::run(cmd),
+    }
+}
+
+/// create/inspect: 0 on success, 1 with the error chain on stderr otherwise.
+fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
