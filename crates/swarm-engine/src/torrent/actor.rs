@@ -34,6 +34,7 @@ use swarm_wire::Metainfo;
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
 use crate::rate::Rate;
+use crate::resume::{hex_encode, write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, Progress as AnnounceProgress, Track, Untrack};
 use crate::services::listener::{Listener, Route};
 use crate::services::ServiceRef;
@@ -53,8 +54,11 @@ pub struct TorrentConfig {
     /// Complete pieces waiting for the disk before we stop requesting more (memory bound).
     pub max_pending_writes: usize,
     pub paused: bool,
-    /// Whether the initial check may trust `known_have` without hashing.
+    /// Pieces known good without hashing (trusted: e.g. a fresh add of data we created).
     pub known_have: Option<Bitfield>,
+    /// Where to keep resume state, and the record found there at start-up.
+    pub resume: Option<StatePaths>,
+    pub record: Option<ResumeRecord>,
 }
 
 /// The torrent's links to global services and the session.
@@ -109,6 +113,8 @@ pub struct Torrent {
     children: Children<PeerKey, Torrent>,
     ticks: u64,
     pub(super) file_priorities: Vec<swarm_control::FilePriority>,
+    /// Something worth saving changed since the last resume write.
+    pub(super) dirty: bool,
     /// Our link to the root supervisor (reports our exit, panics included).
     link: swarm_supervisor::ChildLink,
 }
@@ -158,6 +164,7 @@ impl Torrent {
                 .named(format!("torrent {}", meta.info.name)),
             ticks: 0,
             file_priorities: Vec::new(),
+            dirty: false,
             link,
             meta,
         }
@@ -534,6 +541,9 @@ impl Torrent {
                 left: self.picker.bytes_left(),
             });
         }
+        if self.ticks % 10 == 0 && self.dirty && self.checking.is_none() {
+            self.save_resume();
+        }
         if self.ticks % 2 == 0 {
             let _ = self.services.events.send(Event::Progress {
                 info_hash: self.shared.info_hash.to_hex(),
@@ -541,6 +551,57 @@ impl Torrent {
                 download_rate: self.stats.down.per_second(),
                 upload_rate: self.stats.up.per_second(),
                 state: self.state,
+            });
+        }
+    }
+
+    /// The resume record's bitfield, if the files on disk are as the record left them.
+    fn trusted_record(&mut self) -> Option<Bitfield> {
+        let rec = self.cfg.record.take()?;
+        self.stats.downloaded = rec.downloaded;
+        self.stats.uploaded = rec.uploaded;
+        if rec.added_at > 0 {
+            self.stats.added_at = rec.added_at;
+        }
+        self.stats.completed_at = rec.completed_at;
+        if !rec.priorities.is_empty() {
+            self.file_priorities = rec.priorities.clone();
+        }
+        let bytes = rec.have_bytes()?;
+        if self.shared.storage.file_stats() != rec.files {
+            tracing::info!(torrent = %self.name(), "data changed since the last run; rechecking");
+            return None;
+        }
+        Bitfield::from_wire(&bytes, self.picker.num_pieces())
+    }
+
+    fn resume_bytes(&self) -> Option<(std::path::PathBuf, Vec<u8>)> {
+        let paths = self.cfg.resume.as_ref()?;
+        let rec = ResumeRecord {
+            info_hash: self.shared.info_hash.to_hex(),
+            save_dir: self.cfg.save_dir.clone(),
+            paused: self.state == TorrentState::Paused || self.cfg.paused,
+            have: hex_encode(self.picker.have().as_bytes()),
+            files: self.shared.storage.file_stats(),
+            priorities: self.file_priorities.clone(),
+            downloaded: self.stats.downloaded,
+            uploaded: self.stats.uploaded,
+            added_at: self.stats.added_at,
+            completed_at: self.stats.completed_at,
+            trackers: Vec::new(),
+        };
+        Some((paths.resume.clone(), serde_json::to_vec_pretty(&rec).ok()?))
+    }
+
+    /// Saves the resume record off the actor thread.
+    pub(super) fn save_resume(&mut self) {
+        self.dirty = false;
+        if let Some((path, bytes)) = self.resume_bytes() {
+            let name = self.name();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = write_atomic(&path, &bytes) {
+                    tracing::warn!(torrent = %name, "saving resume state: {e}");
+                }
             });
         }
     }
@@ -563,7 +624,8 @@ impl Actor for Torrent {
         // Blocks from all peers arrive here: a deep but bounded mailbox. Peers that find it full
         // stop reading their sockets until there is room.
         ctx.set_mailbox_capacity(4096);
-        match self.cfg.known_have.take() {
+        let known = self.cfg.known_have.take().or_else(|| self.trusted_record());
+        match known {
             Some(have) if have.len() == self.picker.num_pieces() => self.finish_check(have, ctx),
             _ => self.start_check(ctx),
         }
@@ -572,6 +634,14 @@ impl Actor for Torrent {
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
         self.go_quiet(ctx);
+        // A last, synchronous save: small, and the only chance before the actor is gone.
+        if self.checking.is_none() {
+            if let Some((path, bytes)) = self.resume_bytes() {
+                if let Err(e) = write_atomic(&path, &bytes) {
+                    tracing::warn!(torrent = %self.name(), "saving resume state: {e}");
+                }
+            }
+        }
         Running::Stop
     }
 }

@@ -186,6 +186,7 @@ impl Handler<SetFilePriorities> for Torrent {
             self.file_priorities[i as usize] = p;
         }
         self.apply_file_priorities();
+        self.dirty = true;
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
@@ -212,6 +213,7 @@ impl Handler<SetPaused> for Torrent {
             (true, _) => {
                 self.go_quiet(ctx);
                 self.state = TorrentState::Paused;
+                self.cfg.paused = true;
             }
             (false, TorrentState::Checking) => self.cfg.paused = false,
             (false, _) => {
@@ -219,6 +221,7 @@ impl Handler<SetPaused> for Torrent {
                 self.go_live(ctx);
             }
         }
+        self.save_resume();
     }
 }
 

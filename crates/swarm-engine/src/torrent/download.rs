@@ -110,6 +110,7 @@ impl Torrent {
         match outcome {
             WriteOutcome::Written => {
                 self.picker.on_piece_verified(index);
+                self.dirty = true;
                 for p in self.peers.values() {
                     if let Some(a) = &p.addr {
                         a.do_send(ToPeer::Have(index));
@@ -169,6 +170,7 @@ impl Torrent {
         self.endgame = false;
         self.stats.completed_at = Some(crate::now_unix());
         tracing::info!(torrent = %self.name(), "download complete; seeding");
+        self.save_resume();
         let _ = self.services.events.send(Event::Completed {
             info_hash: self.shared.info_hash.to_hex(),
             name: self.name(),
