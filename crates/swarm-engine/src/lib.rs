@@ -26,6 +26,7 @@ pub mod hash;
 pub mod peer_id;
 pub mod picker;
 pub mod rate;
+pub mod resume;
 pub mod root;
 pub mod services;
 pub mod session;
