@@ -2,7 +2,7 @@
 """libtorrent peer for swarmd's integration tests (Debian python3-libtorrent 2.0.x).
 
 Runs ONE torrent as a seeder or a leecher, on 127.0.0.1 only, TCP only, with DHT,
-LSD, UPnP and NAT-PMP off, until SIGTERM/SIGINT, an `exit` command, or until the
+LSD, UPnP and NAT-PMP off (PEX stays on unless --no-pex: tests observe it), until SIGTERM/SIGINT, an `exit` command, or until the
 process that started it goes away. The Rust side (`swarm_integration_tests::libtorrent`)
 starts it and talks to it through two files in `--state-dir`:
 
@@ -127,6 +127,8 @@ def main():
     ap.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
     ap.add_argument("--download-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
     ap.add_argument("--no-announce", action="store_true", help="drop the torrent's trackers")
+    ap.add_argument("--no-pex", action="store_true",
+                    help="disable ut_pex for this torrent (on by default, unlike DHT/LSD)")
     ap.add_argument("--on-finish", choices=["seed", "pause", "exit"], default="seed",
                     help="leech role: what to do once the download is complete")
     ap.add_argument("--peer-log", default=None, help="append peer_log alerts to this file")
@@ -180,6 +182,8 @@ def main():
     atp.save_path = a.dir
     if a.role == "seed" and not a.recheck and a.torrent:
         atp.flags |= lt.torrent_flags.seed_mode
+    if a.no_pex:
+        atp.flags |= lt.torrent_flags.disable_pex
     h = ses.add_torrent(atp)
     if a.no_announce:
         h.replace_trackers([])

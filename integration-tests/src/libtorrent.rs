@@ -1,8 +1,9 @@
 //! A libtorrent peer (Debian `python3-libtorrent` 2.0) driven through
 //! `integration-tests/drivers/lt_driver.py`.
 //!
-//! The driver runs one torrent on 127.0.0.1 (TCP only; DHT, LSD, UPnP, NAT-PMP off; several
-//! connections per IP allowed; plaintext unless [`LtOptions::encryption`] says otherwise). It
+//! The driver runs one torrent on 127.0.0.1 (TCP only; DHT, LSD, UPnP, NAT-PMP off; PEX on unless
+//! [`LtOptions::no_pex`]; several connections per IP allowed; plaintext unless
+//! [`LtOptions::encryption`] says otherwise). It
 //! writes `status.json` atomically about every 100 ms ([`LtStatus`], with a [`LtPeer`] per
 //! connection carrying libtorrent's `peer_info` flags) and executes commands dropped into its
 //! `commands/` directory ([`LibtorrentPeer::command`]). Seeders trust their data (`seed_mode`,
@@ -117,6 +118,9 @@ pub struct LtOptions {
     pub recheck: bool,
     /// Drop the torrent's trackers: peers only come from `connect` / [`LibtorrentPeer::connect`].
     pub no_announce: bool,
+    /// Disable PEX (ut_pex) for the torrent. PEX is on by default, unlike DHT and LSD, so tests
+    /// can observe PEX between libtorrent and swarmd.
+    pub no_pex: bool,
     pub on_finish: OnFinish,
     pub encryption: Encryption,
     /// Record every wire message in `peer_log.txt` (see [`LibtorrentPeer::peer_log`]).
@@ -138,6 +142,7 @@ impl LtOptions {
             download_limit: None,
             recheck: false,
             no_announce: false,
+            no_pex: false,
             on_finish: OnFinish::Seed,
             encryption: Encryption::Disabled,
             peer_log: false,
@@ -377,6 +382,9 @@ impl LibtorrentPeer {
         if opts.no_announce {
             cmd.arg("--no-announce");
         }
+        if opts.no_pex {
+            cmd.arg("--no-pex");
+        }
         let peer_log = opts.peer_log.then(|| state_dir.join("peer_log.txt"));
         if let Some(pl) = &peer_log {
             cmd.arg("--peer-log").arg(pl);
@@ -398,8 +406,12 @@ impl LibtorrentPeer {
             |_| true,
         );
         assert_eq!(
-            st.listen_port, port,
-            "libtorrent listens on another port than asked"
+            st.listen_port,
+            port,
+            "libtorrent could not listen on 127.0.0.1:{port} (listen_port {}); errors: {:?}\n{}",
+            st.listen_port,
+            st.errors,
+            peer.guard.log_tail(20)
         );
         peer
     }

@@ -8,7 +8,7 @@
 //!   third file in a `sub/` directory to exercise multi-component paths.
 //! * Torrents are made by `mktorrent` (an independent implementation; piece size `2^15..=2^28`)
 //!   or, for other piece sizes, by [`Payload::make_torrent_native`].
-//! * [`Torrent`] is parsed with this crate's own [`bencode`](crate::bencode) reader, so verifying
+//! * [`Torrent`] is parsed with this crate's own [`crate::bencode`] reader, so verifying
 //!   swarmd never trusts swarmd's own parser; [`Torrent::cross_check_swarm_wire`] compares the two.
 //!
 //! ```no_run

@@ -3,8 +3,15 @@
 //! Binaries: `$SWARMD_BIN` / `$SWARMCTL_BIN` if set, else `<target>/release/{swarmd,swarmctl}`
 //! where `<target>` is `$CARGO_TARGET_DIR` or the workspace's `target/`. If a binary is missing,
 //! `cargo build --release --bin swarmd --bin swarmctl` runs once per test process. An existing
-//! binary is used as is, even if stale: `make test` builds first; when iterating run
-//! `cargo build --release --bin swarmd --bin swarmctl` before the tests.
+//! binary is used as is, even if stale (a build on every run would queue behind every other
+//! build on the shared target dir): `make test` builds first; when iterating, run
+//! `cargo build --release --bin swarmd --bin swarmctl` before the tests, or set
+//! `SWARM_IT_REBUILD=1` to have the tests run that build once per process.
+//!
+//! Every process gets HOME and the XDG directories inside the test env ([`isolate`]) and never
+//! sees systemd's directory variables, so swarmd runs in user mode and touches nothing outside
+//! the test's temp dir. `swarmd` and `swarmctl` share [`default_home`], so `swarmctl` finds the
+//! daemon's control socket.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -54,10 +61,15 @@ fn release_dir() -> PathBuf {
     target.join("release")
 }
 
-/// Runs the release build once per process, only if a binary is missing.
+/// Environment variable: set (not `0`) to run the release build once per process even when the
+/// binaries exist.
+pub const REBUILD_ENV: &str = "SWARM_IT_REBUILD";
+
+/// Runs the release build once per process if a binary is missing (or `SWARM_IT_REBUILD` is set).
 fn ensure_built(path: &Path) {
     static BUILD: OnceLock<Result<(), String>> = OnceLock::new();
-    if path.exists() {
+    let forced = std::env::var(REBUILD_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+    if path.exists() && !forced {
         return;
     }
     let r = BUILD.get_or_init(|| {

@@ -101,6 +101,12 @@ fn transmission_seeds_to_libtorrent() {
             ..LtOptions::leech()
         },
     );
+    // Transmission lists the incoming libtorrent peer (it unchokes it only at its next 10 s
+    // rechoke, so the download itself starts late).
+    let seen = tr.wait_status(id, "the leecher to connect", Duration::from_secs(15), |s| {
+        s.peers.iter().any(|p| p.is_incoming)
+    });
+    assert_eq!(seen.peers[0].address, "127.0.0.1");
     leecher.wait_finished(Duration::from_secs(45));
     torrent.verify_dir(&leech_dir).unwrap();
     let st = tr.status(id);
