@@ -28,6 +28,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum ClientError {
     #[error("swarmd is not running (no socket at {})", path.display())]
     NotRunning { path: PathBuf },
+    #[error("swarmd is not running (no socket at {})", list_paths(tried))]
+    NoSocket { tried: Vec<PathBuf> },
     #[error("swarmd is not running (stale socket at {}: connection refused)", path.display())]
     Refused { path: PathBuf },
     #[error("permission denied opening {}: ask the daemon's owner to add you to the socket's group", path.display())]
@@ -60,7 +62,9 @@ impl ClientError {
     pub fn is_not_running(&self) -> bool {
         matches!(
             self,
-            ClientError::NotRunning { .. } | ClientError::Refused { .. }
+            ClientError::NotRunning { .. }
+                | ClientError::NoSocket { .. }
+                | ClientError::Refused { .. }
         )
     }
 }
@@ -102,9 +106,14 @@ impl Client {
         Ok(client)
     }
 
-    /// Connects to the daemon found the default way (see [`crate::paths::client_socket_path`]).
+    /// Connects to the daemon found the default way: `$SWARMD_SOCKET`, else the user daemon's
+    /// socket, else the system daemon's (see [`crate::paths::client_socket_candidates`]).
     pub fn connect_default() -> Result<Client, ClientError> {
-        Self::connect(crate::paths::client_socket_path())
+        let tried = crate::paths::client_socket_candidates(&crate::paths::process_env);
+        match tried.iter().find(|p| p.exists()) {
+            Some(path) => Self::connect(path),
+            None => Err(ClientError::NoSocket { tried }),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -285,6 +294,11 @@ impl Client {
     }
 }
 
+fn list_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(" nor at ")
+}
+
 fn torrent_params(torrent: &str) -> TorrentParams {
     TorrentParams {
         torrent: torrent.to_owned(),
@@ -418,6 +432,15 @@ mod tests {
         let err = Client::connect(&stale).err().unwrap();
         assert!(err.is_not_running(), "{err}");
         assert!(err.to_string().contains("stale socket"));
+
+        let err = ClientError::NoSocket {
+            tried: vec!["/a.sock".into(), "/b.sock".into()],
+        };
+        assert!(err.is_not_running());
+        assert_eq!(
+            err.to_string(),
+            "swarmd is not running (no socket at /a.sock nor at /b.sock)"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,649 @@
+//! The subcommands that talk to a running swarmd over its control socket: add, list, show,
+//! pause, resume, remove, verify, reannounce, files, peers, trackers, limits, stats, watch,
+//! shutdown.
+//!
+//! Each one is a call or two through [`swarm_control::Client`]; output is a readable table by
+//! default and the daemon's JSON with `--json`. These commands exit with their own status codes
+//! (documented in `docs/operations.md` and in `swarmctl --help`), so scripts can tell "the
+//! daemon is not running" from "no such torrent":
+//!
+//! | code | meaning                                        |
+//! |------|------------------------------------------------|
+//! | 0    | success                                        |
+//! | 1    | the daemon answered with another error         |
+//! | 2    | usage error (bad arguments)                    |
+//! | 3    | swarmd is not running (no socket / refused)    |
+//! | 4    | no such torrent (or an ambiguous prefix)       |
+//! | 5    | permission denied                              |
+//! | 6    | the torrent is already in the daemon (`add`)   |
+
+mod render;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use swarm_control::methods::names;
+use swarm_control::rpc::MAX_REQUEST_LINE;
+use swarm_control::{
+    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, SetLimitsParams,
+    TorrentSource,
+};
+
+/// Exit statuses of the daemon commands.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const DAEMON_ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOT_RUNNING: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    pub const PERMISSION: u8 = 5;
+    pub const EXISTS: u8 = 6;
+}
+
+/// Options every daemon command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The daemon's control socket. Default: $SWARMD_SOCKET, else the user daemon's
+    /// ($XDG_RUNTIME_DIR/swarmd/swarmd.sock), else the system daemon's (/run/swarmd/swarmd.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print the daemon's answer as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaemonCommand {
+    /// Add torrents: .torrent files, .magnet files or magnet links.
+    Add {
+        /// Paths to .torrent/.magnet files, or magnet:?… links.
+        #[arg(required = true, value_name = "TORRENT")]
+        sources: Vec<String>,
+        /// Save into this directory instead of the daemon's download directory.
+        #[arg(short = 'o', long = "save-dir", value_name = "DIR")]
+        save_dir: Option<PathBuf>,
+        /// Add without starting.
+        #[arg(long)]
+        paused: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the daemon's torrents.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one torrent in detail. TORRENT is its info-hash or a unique prefix (6+ hex digits).
+    Show {
+        torrent: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Pause torrents.
+    Pause(Targets),
+    /// Resume paused (or failed) torrents.
+    Resume(Targets),
+    /// Remove torrents from the daemon.
+    Remove {
+        #[arg(required = true, value_name = "TORRENT")]
+        torrents: Vec<String>,
+        /// Also delete the downloaded files.
+        #[arg(long)]
+        delete_data: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-check torrents' data on disk.
+    Verify(Targets),
+    /// Announce to the trackers now.
+    Reannounce(Targets),
+    /// List a torrent's files; change their priorities with --priority.
+    Files {
+        torrent: String,
+        /// IDX=PRIORITY with PRIORITY one of skip, low, normal, high; IDX a file index, a range
+        /// (2-5) or a list (1,3,7-9). Repeat for more.
+        #[arg(long = "priority", value_name = "IDX=PRIORITY")]
+        priorities: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List a torrent's connected peers.
+    Peers {
+        torrent: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List a torrent's trackers and their state.
+    Trackers {
+        torrent: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show or set the global rate limits.
+    Limits {
+        /// Download limit: 4M, 500K, 1.5MiB, a number of bytes/s, or 0/unlimited.
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        down: Option<u64>,
+        /// Upload limit, same forms as --down.
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        up: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the daemon's totals and where it keeps things.
+    Stats {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Follow progress live (progress bars on a terminal, one line per event otherwise).
+    Watch {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop the daemon gracefully.
+    Shutdown {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct Targets {
+    /// Info-hashes or unique prefixes (6+ hex digits).
+    #[arg(required = true, value_name = "TORRENT")]
+    torrents: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    swarm_control::human::parse_rate(s)
+}
+
+/// Runs one daemon command; prints its output and errors, and returns its exit status.
+pub fn run(command: DaemonCommand) -> ExitCode {
+    let code = match execute(command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("swarmctl: error: {}", e.message());
+            e.code
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// An error with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            _ if e.is_not_running() => exit::NOT_RUNNING,
+            ClientError::SocketPermission { .. } => exit::PERMISSION,
+            ClientError::Rpc(r) => match r.code {
+                codes::TORRENT_NOT_FOUND | codes::AMBIGUOUS_TORRENT => exit::NOT_FOUND,
+                codes::PERMISSION_DENIED => exit::PERMISSION,
+                codes::TORRENT_EXISTS => exit::EXISTS,
+                codes::INVALID_PARAMS | codes::INVALID_TORRENT => exit::USAGE,
+                _ => exit::DAEMON_ERROR,
+            },
+            _ => exit::DAEMON_ERROR,
+        };
+        let message = match &e {
+            // The daemon's message is meant for people; its code is for scripts (exit status).
+            ClientError::Rpc(r) => r.message.clone(),
+            _ => e.to_string(),
+        };
+        Failure { code, message }
+    }
+}
+
+fn connect(common: &Common) -> Result<Client, Failure> {
+    Ok(match &common.socket {
+        Some(path) => Client::connect(path)?,
+        None => Client::connect_default()?,
+    })
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("swarmctl: error: cannot print JSON: {e}"),
+    }
+}
+
+fn execute(command: DaemonCommand) -> Result<u8, Failure> {
+    match command {
+        DaemonCommand::Add {
+            sources,
+            save_dir,
+            paused,
+            common,
+        } => add(&sources, save_dir, paused, &common),
+        DaemonCommand::List { common } => {
+            let list = connect(&common)?.list()?;
+            if common.json {
+                print_json(&list);
+            } else {
+                print!("{}", render::torrent_table(&list));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Show { torrent, common } => {
+            let detail = connect(&common)?.show(&torrent)?;
+            if common.json {
+                print_json(&detail);
+            } else {
+                print!("{}", render::torrent_detail(&detail));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Pause(t) => for_each(&t.torrents, &t.common, names::TORRENT_PAUSE, "paused"),
+        DaemonCommand::Resume(t) => {
+            for_each(&t.torrents, &t.common, names::TORRENT_RESUME, "resumed")
+        }
+        DaemonCommand::Verify(t) => {
+            for_each(&t.torrents, &t.common, names::TORRENT_VERIFY, "verifying")
+        }
+        DaemonCommand::Reannounce(t) => for_each(
+            &t.torrents,
+            &t.common,
+            names::TORRENT_REANNOUNCE,
+            "announcing",
+        ),
+        DaemonCommand::Remove {
+            torrents,
+            delete_data,
+            common,
+        } => {
+            let mut client = connect(&common)?;
+            each(&torrents, |t| {
+                client.remove(t, delete_data)?;
+                let what = if delete_data {
+                    "removed, data deleted"
+                } else {
+                    "removed"
+                };
+                report(&common, t, what);
+                Ok(())
+            })
+        }
+        DaemonCommand::Files {
+            torrent,
+            priorities,
+            common,
+        } => files(&torrent, &priorities, &common),
+        DaemonCommand::Peers { torrent, common } => {
+            let peers = connect(&common)?.peers(&torrent)?;
+            if common.json {
+                print_json(&peers);
+            } else {
+                print!("{}", render::peer_table(&peers));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Trackers { torrent, common } => {
+            let trackers = connect(&common)?.trackers(&torrent)?;
+            if common.json {
+                print_json(&trackers);
+            } else {
+                print!("{}", render::tracker_table(&trackers));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Limits { down, up, common } => {
+            let mut client = connect(&common)?;
+            let limits = if down.is_none() && up.is_none() {
+                client.limits()?
+            } else {
+                client.set_limits(SetLimitsParams {
+                    download: down,
+                    upload: up,
+                })?
+            };
+            if common.json {
+                print_json(&limits);
+            } else {
+                print!("{}", render::limits(&limits));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Stats { common } => {
+            let mut client = connect(&common)?;
+            let info = client.daemon_info()?;
+            let stats = client.stats()?;
+            if common.json {
+                print_json(&serde_json::json!({"daemon": info, "session": stats}));
+            } else {
+                print!("{}", render::stats(&info, &stats));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Watch { common } => {
+            watch::run(connect(&common)?, common.json).map_err(Failure::from)
+        }
+        DaemonCommand::Shutdown { common } => {
+            connect(&common)?.shutdown()?;
+            if !common.json {
+                println!("swarmd is shutting down");
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Runs `f` for each torrent, going on after failures; the exit status is the first failure's.
+fn each(
+    torrents: &[String],
+    mut f: impl FnMut(&str) -> Result<(), Failure>,
+) -> Result<u8, Failure> {
+    let mut status = exit::OK;
+    for t in torrents {
+        if let Err(e) = f(t) {
+            eprintln!("swarmctl: error: {}", e.message());
+            if status == exit::OK {
+                status = e.code;
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn for_each(torrents: &[String], common: &Common, method: &str, done: &str) -> Result<u8, Failure> {
+    let mut client = connect(common)?;
+    each(torrents, |t| {
+        client.torrent_action(method, t)?;
+        report(common, t, done);
+        Ok(())
+    })
+}
+
+fn report(common: &Common, torrent: &str, what: &str) {
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"torrent": torrent, "result": what})
+        );
+    } else {
+        println!("{torrent}: {what}");
+    }
+}
+
+fn add(
+    sources: &[String],
+    save_dir: Option<PathBuf>,
+    paused: bool,
+    common: &Common,
+) -> Result<u8, Failure> {
+    let save_dir = match save_dir {
+        // The daemon resolves nothing against our working directory.
+        Some(dir) => Some(absolute(&dir)?.display().to_string()),
+        None => None,
+    };
+    let mut client = connect(common)?;
+    each(sources, |s| {
+        let params = AddParams {
+            source: source_of(s)?,
+            save_dir: save_dir.clone(),
+            paused,
+        };
+        let added = client.add(&params)?;
+        if common.json {
+            println!("{}", serde_json::to_string(&added).unwrap_or_default());
+        } else {
+            println!("added {} {}", added.info_hash, added.name);
+        }
+        Ok(())
+    })
+}
+
+/// A magnet link as is; a `.magnet` file's link; a `.torrent` file's bytes in base64, so the
+/// daemon need not be able to read the file. A torrent too large for one request line is sent
+/// by path instead (then the daemon must be able to read it).
+fn source_of(arg: &str) -> Result<TorrentSource, Failure> {
+    if arg.len() >= 7 && arg[..7].eq_ignore_ascii_case("magnet:") {
+        return Ok(TorrentSource::Magnet(arg.to_owned()));
+    }
+    let path = Path::new(arg);
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {arg}: {e}")))?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("magnet"))
+    {
+        let text =
+            String::from_utf8(bytes).map_err(|_| Failure::usage(format!("{arg} is not text")))?;
+        let uri = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        return uri
+            .map(|u| TorrentSource::Magnet(u.to_owned()))
+            .ok_or_else(|| Failure::usage(format!("{arg} holds no magnet link")));
+    }
+    // Base64 grows 4/3; keep well clear of the daemon's default line limit.
+    if bytes.len() / 3 * 4 > MAX_REQUEST_LINE - 64 * 1024 {
+        return Ok(TorrentSource::Path(absolute(path)?.display().to_string()));
+    }
+    Ok(TorrentSource::from_metainfo_bytes(&bytes))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+fn files(torrent: &str, priorities: &[String], common: &Common) -> Result<u8, Failure> {
+    let changes = priorities
+        .iter()
+        .map(|p| parse_priority(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut client = connect(common)?;
+    let files = if changes.is_empty() {
+        client.files(torrent)?
+    } else {
+        client.set_file_priority(torrent, changes.into_iter().flatten().collect())?
+    };
+    if common.json {
+        print_json(&files);
+    } else {
+        print!("{}", render::file_table(&files));
+    }
+    Ok(exit::OK)
+}
+
+/// `1,3-5=skip` → changes for files 1, 3, 4 and 5.
+fn parse_priority(spec: &str) -> Result<Vec<FilePriorityChange>, Failure> {
+    let bad = |why: &str| {
+        Failure::usage(format!(
+            "--priority {spec:?}: {why} (expected IDX=skip|low|normal|high)"
+        ))
+    };
+    let (indices, prio) = spec.split_once('=').ok_or_else(|| bad("no `=`"))?;
+    let priority = match prio.trim().to_ascii_lowercase().as_str() {
+        "skip" | "off" => FilePriority::Skip,
+        "low" => FilePriority::Low,
+        "normal" => FilePriority::Normal,
+        "high" => FilePriority::High,
+        _ => return Err(bad("unknown priority")),
+    };
+    let mut out = Vec::new();
+    for part in indices.split(',').map(str::trim) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>(), b.trim().parse::<u32>()),
+            None => (part.parse::<u32>(), part.parse::<u32>()),
+        };
+        let (lo, hi) = match (lo, hi) {
+            (Ok(lo), Ok(hi)) if lo <= hi => (lo, hi),
+            _ => return Err(bad("bad file index or range")),
+        };
+        if hi - lo >= 1_000_000 {
+            return Err(bad("range too large"));
+        }
+        out.extend((lo..=hi).map(|index| FilePriorityChange { index, priority }));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_control::RpcError;
+
+    #[test]
+    fn priorities() {
+        let c = parse_priority("1,3-5=skip").unwrap();
+        assert_eq!(
+            c.iter().map(|c| c.index).collect::<Vec<_>>(),
+            vec![1, 3, 4, 5]
+        );
+        assert!(c.iter().all(|c| c.priority == FilePriority::Skip));
+        assert_eq!(
+            parse_priority("0=HIGH").unwrap()[0].priority,
+            FilePriority::High
+        );
+        for bad in ["1", "x=skip", "1=max", "5-3=low", "0-99999999=low"] {
+            assert_eq!(parse_priority(bad).unwrap_err().code, exit::USAGE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        let rpc = |code| Failure::from(ClientError::Rpc(RpcError::new(code, "m")));
+        assert_eq!(rpc(codes::TORRENT_NOT_FOUND).code, exit::NOT_FOUND);
+        assert_eq!(rpc(codes::AMBIGUOUS_TORRENT).code, exit::NOT_FOUND);
+        assert_eq!(rpc(codes::PERMISSION_DENIED).code, exit::PERMISSION);
+        assert_eq!(rpc(codes::TORRENT_EXISTS).code, exit::EXISTS);
+        assert_eq!(rpc(codes::INTERNAL_ERROR).code, exit::DAEMON_ERROR);
+        assert_eq!(rpc(codes::TORRENT_NOT_FOUND).message(), "m");
+        let nr = Failure::from(ClientError::NotRunning {
+            path: "/x.sock".into(),
+        });
+        assert_eq!(nr.code, exit::NOT_RUNNING);
+        assert_eq!(nr.message(), "swarmd is not running (no socket at /x.sock)");
+    }
+
+    /// A scripted daemon: answers every request with `reply(method, params)`.
+    fn fake_daemon(
+        reply: impl Fn(&str, &serde_json::Value) -> Result<serde_json::Value, RpcError> + Send + 'static,
+    ) -> (PathBuf, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, BufReader, Write};
+        let path = std::env::temp_dir().join(format!(
+            "swarmctl-fake-{}-{:?}.sock",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let handle = std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut w = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let req: swarm_control::Request = serde_json::from_str(&line).unwrap();
+                    let params = req.params.clone().unwrap_or_default();
+                    let resp = match reply(&req.method, &params) {
+                        Ok(v) => swarm_control::Response::ok(req.id, v),
+                        Err(e) => swarm_control::Response::err(req.id, e),
+                    };
+                    let _ = writeln!(w, "{}", serde_json::to_string(&resp).unwrap());
+                }
+            }
+        });
+        (path, handle)
+    }
+
+    #[test]
+    fn commands_against_a_scripted_daemon() {
+        let (path, handle) = fake_daemon(|method, params| match method {
+            names::TORRENT_PAUSE if params["torrent"] == "aaaaaa" => Ok(serde_json::Value::Null),
+            names::TORRENT_PAUSE => Err(RpcError::new(
+                codes::TORRENT_NOT_FOUND,
+                "no torrent matches bbbbbb",
+            )),
+            names::SESSION_SET_LIMITS => {
+                assert_eq!(
+                    params,
+                    &serde_json::json!({"download": 4 << 20, "upload": 0})
+                );
+                Ok(serde_json::json!({"download": 4 << 20, "upload": null}))
+            }
+            _ => Err(RpcError::new(
+                codes::PERMISSION_DENIED,
+                "permission denied: uid 1",
+            )),
+        });
+        let common = Common {
+            socket: Some(path.clone()),
+            json: true,
+        };
+        // The first failure decides the status; the other torrents are still tried.
+        let targets = Targets {
+            torrents: vec!["bbbbbb".into(), "aaaaaa".into()],
+            common: common.clone(),
+        };
+        assert_eq!(
+            execute(DaemonCommand::Pause(targets)).unwrap(),
+            exit::NOT_FOUND
+        );
+        let limits = DaemonCommand::Limits {
+            down: Some(4 << 20),
+            up: Some(0),
+            common: common.clone(),
+        };
+        assert_eq!(execute(limits).unwrap(), exit::OK);
+        let err = execute(DaemonCommand::Shutdown { common }).unwrap_err();
+        assert_eq!(err.code, exit::PERMISSION);
+        std::fs::remove_file(&path).unwrap();
+        drop(handle);
+    }
+
+    #[test]
+    fn sources() {
+        let m = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(source_of(m).unwrap(), TorrentSource::Magnet(m.into()));
+        let dir = std::env::temp_dir().join(format!("swarmctl-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = dir.join("a.torrent");
+        std::fs::write(&t, b"d4:infodee").unwrap();
+        assert_eq!(
+            source_of(t.to_str().unwrap()).unwrap(),
+            TorrentSource::from_metainfo_bytes(b"d4:infodee")
+        );
+        let mf = dir.join("a.magnet");
+        std::fs::write(&mf, format!("# saved\n{m}\n")).unwrap();
+        assert_eq!(
+            source_of(mf.to_str().unwrap()).unwrap(),
+            TorrentSource::Magnet(m.into())
+        );
+        let big = dir.join("big.torrent");
+        std::fs::write(&big, vec![b'x'; MAX_REQUEST_LINE]).unwrap();
+        assert_eq!(
+            source_of(big.to_str().unwrap()).unwrap(),
+            TorrentSource::Path(big.display().to_string())
+        );
+        assert_eq!(
+            source_of("/nonexistent.torrent").unwrap_err().code,
+            exit::USAGE
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

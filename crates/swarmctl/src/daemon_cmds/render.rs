@@ -1,0 +1,404 @@
+//! Tables and detail views of the daemon's answers, for people. (`--json` bypasses all this.)
+
+use std::fmt::Write as _;
+
+use swarm_control::human::{bytes, duration, limit, rate};
+use swarm_control::{
+    DaemonInfo, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentState, TorrentSummary, TrackerInfo,
+};
+
+/// Left-aligned text columns, right-aligned where `right[i]`; two spaces between columns.
+fn table(headers: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == row.len();
+            if right.get(i).copied().unwrap_or(false) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if !last {
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+            if !last {
+                line.push_str("  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Cuts `s` to `max` characters, marking the cut with `…`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+pub fn short_hash(h: &str) -> &str {
+    h.get(..8).unwrap_or(h)
+}
+
+pub fn state(s: TorrentState) -> &'static str {
+    match s {
+        TorrentState::FetchingMetadata => "metadata",
+        TorrentState::Checking => "checking",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Seeding => "seeding",
+        TorrentState::Paused => "paused",
+        TorrentState::Error => "error",
+    }
+}
+
+fn percent(p: f64) -> String {
+    format!("{:.1}%", (p * 100.0).clamp(0.0, 100.0))
+}
+
+pub fn torrent_table(list: &[TorrentSummary]) -> String {
+    if list.is_empty() {
+        return "no torrents\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|t| {
+            vec![
+                short_hash(&t.info_hash).to_owned(),
+                state(t.state).to_owned(),
+                percent(t.progress),
+                bytes(t.total_bytes),
+                rate(t.download_rate),
+                rate(t.upload_rate),
+                t.peers.to_string(),
+                truncate(&t.name, 60),
+            ]
+        })
+        .collect();
+    let right = [false, false, true, true, true, true, true, false];
+    table(
+        &["ID", "STATE", "DONE", "SIZE", "DOWN", "UP", "PEERS", "NAME"],
+        &right,
+        &rows,
+    )
+}
+
+pub fn torrent_detail(d: &TorrentDetail) -> String {
+    let s = &d.summary;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<14}{v}");
+    };
+    line("Name:", s.name.clone());
+    line("Info-hash:", s.info_hash.clone());
+    line("State:", state(s.state).to_owned());
+    if let Some(e) = &s.error {
+        line("Error:", e.clone());
+    }
+    line(
+        "Progress:",
+        format!(
+            "{} ({} of {})",
+            percent(s.progress),
+            bytes(s.have_bytes),
+            bytes(s.total_bytes)
+        ),
+    );
+    line("Save dir:", s.save_dir.clone());
+    line(
+        "Rates:",
+        format!("down {}, up {}", rate(s.download_rate), rate(s.upload_rate)),
+    );
+    line(
+        "Transferred:",
+        format!("down {}, up {}", bytes(s.downloaded), bytes(s.uploaded)),
+    );
+    line("Peers:", s.peers.to_string());
+    line(
+        "Pieces:",
+        format!(
+            "{} of {} × {}",
+            d.pieces_have,
+            d.pieces,
+            bytes(d.piece_length as u64)
+        ),
+    );
+    line(
+        "ETA:",
+        d.eta_secs.map(duration).unwrap_or_else(|| "-".into()),
+    );
+    line("Private:", if d.private { "yes" } else { "no" }.to_owned());
+    line("Added:", utc(d.added_at));
+    line(
+        "Completed:",
+        d.completed_at.map(utc).unwrap_or_else(|| "-".into()),
+    );
+    if let Some(c) = &d.comment {
+        line("Comment:", c.clone());
+    }
+    line(
+        "Health:",
+        format!(
+            "{} peer restarts, {} hash failures",
+            d.peer_restarts, d.hash_failures
+        ),
+    );
+    out
+}
+
+fn priority(p: FilePriority) -> &'static str {
+    match p {
+        FilePriority::Skip => "skip",
+        FilePriority::Low => "low",
+        FilePriority::Normal => "normal",
+        FilePriority::High => "high",
+    }
+}
+
+pub fn file_table(files: &[FileInfo]) -> String {
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            let done = if f.length == 0 {
+                1.0
+            } else {
+                f.have_bytes as f64 / f.length as f64
+            };
+            vec![
+                f.index.to_string(),
+                priority(f.priority).to_owned(),
+                percent(done),
+                bytes(f.length),
+                f.path.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["IDX", "PRIORITY", "DONE", "SIZE", "PATH"],
+        &[true, false, true, true, false],
+        &rows,
+    )
+}
+
+/// uTorrent's letters: D/d we download / want to but are choked; U/u we upload / they want to
+/// but we choke them; I incoming connection.
+fn peer_flags(p: &PeerInfo) -> String {
+    let mut f = String::new();
+    match (p.am_interested, p.peer_choking) {
+        (true, false) => f.push('D'),
+        (true, true) => f.push('d'),
+        _ => {}
+    }
+    match (p.peer_interested, p.am_choking) {
+        (true, false) => f.push('U'),
+        (true, true) => f.push('u'),
+        _ => {}
+    }
+    if p.direction == "incoming" {
+        f.push('I');
+    }
+    f
+}
+
+pub fn peer_table(peers: &[PeerInfo]) -> String {
+    if peers.is_empty() {
+        return "no peers\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.addr.clone(),
+                peer_flags(p),
+                percent(p.progress),
+                rate(p.download_rate),
+                rate(p.upload_rate),
+                p.requests_in_flight.to_string(),
+                p.source.clone(),
+                truncate(&p.client, 30),
+            ]
+        })
+        .collect();
+    let right = [false, false, true, true, true, true, false, false];
+    table(
+        &[
+            "ADDRESS", "FLAGS", "DONE", "DOWN", "UP", "REQS", "SOURCE", "CLIENT",
+        ],
+        &right,
+        &rows,
+    )
+}
+
+pub fn tracker_table(trackers: &[TrackerInfo]) -> String {
+    if trackers.is_empty() {
+        return "no trackers\n".to_owned();
+    }
+    let opt = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = trackers
+        .iter()
+        .map(|t| {
+            let status = match &t.message {
+                Some(m) => format!("{}: {}", t.status, truncate(m, 50)),
+                None => t.status.clone(),
+            };
+            vec![
+                t.tier.to_string(),
+                opt(t.seeders),
+                opt(t.leechers),
+                t.peers_received.to_string(),
+                t.next_announce_secs
+                    .map(duration)
+                    .unwrap_or_else(|| "-".into()),
+                t.url.clone(),
+                status,
+            ]
+        })
+        .collect();
+    let right = [true, true, true, true, true, false, false];
+    table(
+        &["TIER", "SEEDS", "LEECH", "PEERS", "NEXT", "URL", "STATUS"],
+        &right,
+        &rows,
+    )
+}
+
+pub fn limits(l: &Limits) -> String {
+    format!(
+        "download: {}\nupload:   {}\n",
+        limit(l.download),
+        limit(l.upload)
+    )
+}
+
+pub fn stats(info: &DaemonInfo, s: &SessionStats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "swarmd {}, pid {}, uid {}, {} mode, up {}",
+        info.version,
+        info.pid,
+        info.uid,
+        info.mode,
+        duration(info.uptime_secs)
+    );
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<12}{v}");
+    };
+    line("socket:", info.socket.clone());
+    line(
+        "config:",
+        info.config_file
+            .clone()
+            .unwrap_or_else(|| "built-in defaults".into()),
+    );
+    line("state:", info.state_dir.clone());
+    line("downloads:", info.download_dir.clone());
+    line(
+        "watch:",
+        info.watch_dir.clone().unwrap_or_else(|| "off".into()),
+    );
+    line(
+        "torrents:",
+        format!(
+            "{} ({} downloading, {} seeding), {} peers",
+            s.torrents, s.downloading, s.seeding, s.peers
+        ),
+    );
+    line(
+        "rates:",
+        format!("down {}, up {}", rate(s.download_rate), rate(s.upload_rate)),
+    );
+    line(
+        "limits:",
+        format!(
+            "down {}, up {}",
+            limit(s.limits.download),
+            limit(s.limits.upload)
+        ),
+    );
+    line(
+        "total:",
+        format!("down {}, up {}", bytes(s.downloaded), bytes(s.uploaded)),
+    );
+    line("port:", s.listen_port.to_string());
+    line(
+        "dht nodes:",
+        s.dht_nodes
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "off".into()),
+    );
+    let r = &s.restarts;
+    line(
+        "restarts:",
+        format!(
+            "{} peers, {} torrents, {} services",
+            r.peers, r.torrents, r.services
+        ),
+    );
+    out
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (no time-zone database needed).
+pub fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["A", "BB"],
+            &[true, false],
+            &[
+                vec!["100".into(), "x".into()],
+                vec!["2".into(), "yy".into()],
+            ],
+        );
+        assert_eq!(t, "  A  BB\n100  x\n  2  yy\n");
+    }
+
+    #[test]
+    fn dates_and_truncation() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(short_hash("0123456789"), "01234567");
+    }
+}
