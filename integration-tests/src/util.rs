@@ -138,6 +138,7 @@ fn is_executable(p: &Path) -> bool {
 /// Panics unless the external tool `name` is installed. Tests call this (drivers do it for them)
 /// so that a missing dependency FAILS the test with an actionable message instead of producing a
 /// confusing spawn error, and never silently skips it.
+#[track_caller]
 pub fn require_tool(name: &str) -> PathBuf {
     find_tool(name).unwrap_or_else(|| {
         panic!(
