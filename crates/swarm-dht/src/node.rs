@@ -87,6 +87,7 @@ struct Running {
 /// An announce whose announce_peer queries are out: the caller hears back once each was
 /// answered or timed out.
 struct AnnounceWait {
+    info_hash: InfoHash,
     outstanding: usize,
     acknowledged: usize,
     peers: Vec<SocketAddr>,

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub udp_tracker_retries: u32,
     /// Where resume state lives; `None` (the one-shot `download`) keeps nothing.
     pub state_dir: Option<PathBuf>,
+    /// The DHT node's settings; `None` runs without DHT.
+    pub dht: Option<swarm_dht::DhtConfig>,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +60,7 @@ impl Default for EngineConfig {
             udp_tracker_timeout: Duration::from_secs(15),
             udp_tracker_retries: 2,
             state_dir: None,
+            dht: None,
         }
     }
 }

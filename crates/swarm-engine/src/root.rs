@@ -30,6 +30,7 @@ use crate::disk::DiskPool;
 use crate::error::EngineError;
 use crate::resume::{write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, StopAll};
+use crate::services::dht::{DhtService, DhtSlot};
 use crate::services::listener::Listener;
 use crate::storage::Storage;
 use crate::torrent::actor::Services;
@@ -40,6 +41,7 @@ use crate::torrent::{Torrent, TorrentConfig};
 pub enum RootChild {
     Listener,
     Announcer,
+    Dht,
     Torrent(InfoHash),
 }
 
@@ -61,6 +63,7 @@ pub struct Root {
     next_storage_id: u64,
     started_at: Instant,
     restarts: RestartCounts,
+    dht: DhtSlot,
 }
 
 impl Root {
@@ -97,6 +100,7 @@ impl Root {
             next_storage_id: 1,
             started_at: Instant::now(),
             restarts: RestartCounts::default(),
+            dht: DhtSlot::default(),
             cfg,
         }
     }
@@ -145,6 +149,19 @@ impl Root {
         {
             tracing::error!("announcer: {e}");
         }
+        if let Some(dht_cfg) = self.cfg.dht.clone() {
+            let slot = self.dht.clone();
+            let start = move |link| {
+                let addr = DhtService::new(dht_cfg.clone(), slot.clone(), link).start();
+                Ok(ChildHandle::new(addr))
+            };
+            if let Err(e) = self
+                .children
+                .start(RootChild::Dht, Restart::Permanent, start, ctx)
+            {
+                tracing::error!("dht: {e}");
+            }
+        }
     }
 
     fn add_torrent(
@@ -191,6 +208,7 @@ impl Root {
             max_write_queue_bytes: self.cfg.max_write_queue_bytes,
             connect_timeout: self.cfg.connect_timeout,
             idle_timeout: self.cfg.idle_timeout,
+            dht: self.dht.clone(),
         });
         let tcfg = TorrentConfig {
             save_dir,

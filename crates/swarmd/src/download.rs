@@ -26,12 +26,23 @@ pub struct DownloadArgs {
     /// Keep seeding after the download until SIGINT/SIGTERM.
     #[arg(long)]
     pub seed: bool,
+    /// Join the DHT (BEP 5) to find peers; always on for a magnet link.
+    #[arg(long)]
+    pub dht: bool,
+    /// DHT node to join through (host:port, repeatable); default: the well-known routers.
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node (default: the peer port).
+    #[arg(long = "dht-port", value_name = "PORT")]
+    pub dht_port: Option<u16>,
     /// Give up (exit 1) if not complete after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 }
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
+    // Warnings and errors by default (progress has its own lines); RUST_LOG for more.
+    let _log = swarmd::logging::init("warn")?;
     let bytes = std::fs::read(&args.torrent)
         .with_context(|| format!("reading {}", args.torrent.display()))?;
     let meta = Metainfo::from_bytes(&bytes)
@@ -48,9 +59,23 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
 }
 
 async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
+    let dht = args.dht.then(|| {
+        let mut d = swarm_dht::DhtConfig {
+            bind: SocketAddr::new(
+                args.listen.ip(),
+                args.dht_port.unwrap_or(args.listen.port()),
+            ),
+            ..swarm_dht::DhtConfig::default()
+        };
+        if !args.dht_bootstrap.is_empty() {
+            d.bootstrap = args.dht_bootstrap.clone();
+        }
+        d
+    });
     let cfg = EngineConfig {
         listen: args.listen,
         download_dir: args.output.clone(),
+        dht,
         ..EngineConfig::default()
     };
     let session = Session::start(cfg)?;

@@ -1,6 +1,7 @@
 //! The daemon's [`Engine`] over the actor tree of `swarm-engine`: builds the engine's settings
 //! from the configuration and maps each control method onto a [`Session`] call.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarm_control::{
@@ -25,6 +26,15 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         unchoke_slots: config.limits.upload_slots_per_torrent as usize,
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         state_dir: Some(paths.state_dir.clone()),
+        dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
+            bind: SocketAddr::new(
+                net.listen.ip(),
+                config.dht.port.unwrap_or(net.listen.port()),
+            ),
+            bootstrap: config.dht.bootstrap.clone(),
+            state_file: Some(paths.state_dir.join("dht.json")),
+            ..swarm_dht::DhtConfig::default()
+        }),
         ..EngineConfig::default()
     }
 }

@@ -169,6 +169,7 @@ impl Node {
                     }
                 }
                 let wait = AnnounceWait {
+                    info_hash: target.into(),
                     outstanding,
                     acknowledged: 0,
                     peers: run.lookup.peers().to_vec(),
@@ -199,6 +200,14 @@ impl Node {
         let Some(wait) = self.announces.remove(&aid) else {
             return;
         };
+        // An announce that reached nobody (an empty or stale table, e.g. right after start-up)
+        // is retried soon rather than after the full re-announce interval.
+        if wait.acknowledged == 0 {
+            if let Some(r) = self.registered.get_mut(&wait.info_hash) {
+                let retry = Instant::now() + ANNOUNCE_RETRY.min(self.cfg.reannounce_interval);
+                r.next_announce = r.next_announce.min(retry);
+            }
+        }
         if let Some(done) = wait.done {
             let _ = done.send(AnnounceOutcome {
                 peers: wait.peers,
@@ -254,6 +263,9 @@ impl Node {
         }
     }
 }
+
+/// Wait before re-announcing a torrent whose last announce reached no node.
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(20);
 
 /// find_node for routing-table work, get_peers when peers are wanted.
 fn method_for(kind: &LookupKind, target: NodeId) -> Method {

@@ -1,6 +1,7 @@
 //! Global services: one actor each, serving every torrent, supervised by the root.
 
 pub mod announcer;
+pub mod dht;
 pub mod listener;
 
 use std::sync::{Arc, RwLock};

@@ -279,6 +279,7 @@ impl Torrent {
             left: self.picker.bytes_left(),
             private: self.meta.info.private,
         });
+        self.dht_lookup(ctx);
         self.connect_more(ctx);
         for p in self.peers.values_mut() {
             let interesting = self.picker.is_interesting(&p.bitfield);
@@ -300,7 +301,58 @@ impl Torrent {
             to: None,
         });
         self.services.announcer.do_send(Untrack { info_hash: ih });
+        if let Some(dht) = self.dht() {
+            actix::spawn(async move {
+                let _ = dht.unregister(ih).await;
+            });
+        }
         self.disconnect_all("torrent paused", ctx);
+    }
+
+    /// Remembers new peer addresses and dials them if there is room.
+    pub(super) fn add_peers(
+        &mut self,
+        addrs: Vec<SocketAddr>,
+        source: PeerSource,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut fresh = 0;
+        for a in addrs {
+            // Trackers list us too; a self-connection would only be caught after the handshake.
+            let ourselves = a.port() == self.shared.listen_port
+                && (a.ip().is_loopback() || a.ip().is_unspecified());
+            if !ourselves && self.book.add(a, source) {
+                fresh += 1;
+            }
+        }
+        if fresh > 0 {
+            tracing::debug!(torrent = %self.name(), fresh, source = source.as_str(), "new peer addresses");
+            self.connect_more(ctx);
+        }
+    }
+
+    /// The DHT node, unless the torrent is private (BEP 27: private torrents use their trackers
+    /// only).
+    fn dht(&self) -> Option<swarm_dht::DhtHandle> {
+        if self.meta.info.private {
+            return None;
+        }
+        self.shared.dht.get()
+    }
+
+    /// Asks the DHT for peers (and registers us, so we are announced and re-announced).
+    fn dht_lookup(&mut self, ctx: &mut Context<Self>) {
+        let Some(dht) = self.dht() else { return };
+        let (ih, port) = (self.shared.info_hash, self.shared.listen_port);
+        let fut = async move {
+            let _ = dht.register(ih, Some(port)).await;
+            dht.get_peers(ih).await.unwrap_or_default()
+        };
+        ctx.spawn(fut.into_actor(self).map(|addrs, act, ctx| {
+            if !addrs.is_empty() {
+                act.add_peers(addrs, PeerSource::Dht, ctx);
+            }
+        }));
     }
 
     /// Stops every peer actor for good (no re-dial).
@@ -469,7 +521,12 @@ impl Torrent {
                     self.book.add(a, PeerSource::Pex);
                 }
             }
-            PeerEvent::DhtPort(_) => {}
+            PeerEvent::DhtPort(port) => {
+                let node = SocketAddr::new(slot.sock.ip(), port);
+                if let Some(dht) = self.dht() {
+                    let _ = dht.add_node(node);
+                }
+            }
         }
     }
 
@@ -532,6 +589,12 @@ impl Torrent {
             self.fill_all();
         }
         self.rechoke();
+        // While downloading with room for peers, ask the DHT every minute.
+        let wants_peers =
+            self.state == TorrentState::Downloading && self.peers.len() < self.cfg.max_peers / 2;
+        if self.ticks % 60 == 0 && wants_peers {
+            self.dht_lookup(ctx);
+        }
         if self.ticks % 5 == 0 {
             self.connect_more(ctx);
             self.services.announcer.do_send(AnnounceProgress {
@@ -766,18 +829,6 @@ impl Handler<PeersFound> for Torrent {
     type Result = ();
 
     fn handle(&mut self, msg: PeersFound, ctx: &mut Context<Self>) {
-        let mut fresh = 0;
-        for a in msg.addrs {
-            // Trackers list us too; a self-connection would only be caught after the handshake.
-            let ourselves = a.port() == self.shared.listen_port
-                && (a.ip().is_loopback() || a.ip().is_unspecified());
-            if !ourselves && self.book.add(a, msg.source) {
-                fresh += 1;
-            }
-        }
-        if fresh > 0 {
-            tracing::debug!(torrent = %self.name(), fresh, source = msg.source.as_str(), "new peer addresses");
-            self.connect_more(ctx);
-        }
+        self.add_peers(msg.addrs, msg.source, ctx);
     }
 }

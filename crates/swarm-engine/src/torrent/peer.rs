@@ -235,6 +235,11 @@ impl PeerConn {
             });
         }
         self.send_have_state();
+        if theirs.supports_dht() {
+            if let Some(port) = self.shared.dht.port() {
+                self.send(Message::Port(port));
+            }
+        }
         self.emit(PeerEvent::Connected {
             addr: ctx.address(),
             peer_id: theirs.peer_id,
@@ -420,9 +425,12 @@ impl Actor for PeerConn {
         let Some(dial) = self.dial.take() else {
             return self.fail(ctx, "started twice");
         };
-        let ours = Handshake::new(self.shared.info_hash, self.shared.peer_id)
+        let mut ours = Handshake::new(self.shared.info_hash, self.shared.peer_id)
             .with_extensions()
             .with_fast();
+        if self.shared.dht.port().is_some() && !self.shared.storage.info.private {
+            ours = ours.with_dht();
+        }
         let fut = Self::establish(self.addr, dial, ours, self.shared.connect_timeout);
         let torrent = self.torrent.clone();
         let fut = async move {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;
+use crate::services::dht::DhtSlot;
 use crate::storage::Storage;
 
 pub struct TorrentShared {
@@ -23,4 +24,6 @@ pub struct TorrentShared {
     pub max_write_queue_bytes: usize,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The DHT node, if any (never for private torrents: see `Torrent::dht`).
+    pub dht: DhtSlot,
 }
