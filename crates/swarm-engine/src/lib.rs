@@ -16,6 +16,7 @@
 //! The public entry point is [`Session`]. What this crate is not: a configuration file reader
 //! or a control server (those are the daemon's), nor a protocol codec library.
 
+pub mod allowed_fast;
 pub mod bitfield;
 pub mod config;
 pub mod disk;
@@ -23,7 +24,9 @@ pub mod error;
 mod fault;
 mod file_cache;
 pub mod hash;
+pub mod metadata;
 pub mod peer_id;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod resume;
