@@ -18,6 +18,7 @@
 
 pub mod allowed_fast;
 pub mod bitfield;
+pub mod choke;
 pub mod config;
 pub mod disk;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod root;
 pub mod services;
 pub mod session;
 pub mod storage;
+pub mod token_bucket;
 pub mod torrent;
 
 pub use config::EngineConfig;

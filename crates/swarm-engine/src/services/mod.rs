@@ -1,8 +1,10 @@
 //! Global services: one actor each, serving every torrent, supervised by the root.
 
 pub mod announcer;
+pub mod choker;
 pub mod dht;
 pub mod listener;
+pub mod rate_limiter;
 
 use std::sync::{Arc, RwLock};
 
