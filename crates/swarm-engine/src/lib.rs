@@ -25,6 +25,7 @@ pub mod error;
 mod fault;
 mod file_cache;
 pub mod hash;
+pub mod magnet;
 pub mod metadata;
 pub mod peer_id;
 pub mod pex;

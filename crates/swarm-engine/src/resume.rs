@@ -65,6 +65,8 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
 pub struct StatePaths {
     pub torrent: PathBuf,
     pub resume: PathBuf,
+    /// A magnet link whose metadata is not fetched yet.
+    pub magnet: PathBuf,
 }
 
 impl StatePaths {
@@ -73,12 +75,14 @@ impl StatePaths {
         StatePaths {
             torrent: dir.join(format!("{info_hash_hex}.torrent")),
             resume: dir.join(format!("{info_hash_hex}.resume")),
+            magnet: dir.join(format!("{info_hash_hex}.magnet")),
         }
     }
 
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.resume);
         let _ = std::fs::remove_file(&self.torrent);
+        let _ = std::fs::remove_file(&self.magnet);
     }
 }
 
@@ -102,6 +106,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Magnet links saved in `state_dir` whose metadata was not fetched yet.
+pub fn load_magnets(state_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("torrents")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("magnet"))
+        // A .torrent next to it means the metadata arrived; the magnet is only a leftover.
+        .filter(|e| !e.path().with_extension("torrent").exists())
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|s| s.trim().to_string())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Every torrent saved in `state_dir`: its `.torrent` bytes and its record (if readable).

@@ -28,13 +28,16 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::disk::DiskPool;
 use crate::error::EngineError;
+use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, StopAll};
 use crate::services::dht::{DhtService, DhtSlot};
 use crate::services::listener::Listener;
 use crate::storage::Storage;
+use crate::torrent::actor::PeersFound;
 use crate::torrent::actor::Services;
 use crate::torrent::shared::TorrentShared;
+use crate::torrent::swarm::PeerSource;
 use crate::torrent::{Torrent, TorrentConfig};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +46,7 @@ pub enum RootChild {
     Announcer,
     Dht,
     Torrent(InfoHash),
+    Magnet(InfoHash),
 }
 
 struct TorrentEntry {
@@ -64,6 +68,7 @@ pub struct Root {
     started_at: Instant,
     restarts: RestartCounts,
     dht: DhtSlot,
+    magnets: HashMap<InfoHash, MagnetEntry>,
 }
 
 impl Root {
@@ -101,6 +106,7 @@ impl Root {
             started_at: Instant::now(),
             restarts: RestartCounts::default(),
             dht: DhtSlot::default(),
+            magnets: HashMap::new(),
             cfg,
         }
     }
@@ -170,7 +176,7 @@ impl Root {
         ctx: &mut Context<Self>,
     ) -> Result<InfoHash, EngineError> {
         let ih = msg.meta.info_hash;
-        if self.torrents.contains_key(&ih) {
+        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
             return Err(EngineError::Duplicate(ih.to_hex()));
         }
         let state = self
@@ -209,6 +215,7 @@ impl Root {
             connect_timeout: self.cfg.connect_timeout,
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
+            info_bytes: bytes::Bytes::from(meta.info_bytes.clone()),
         });
         let tcfg = TorrentConfig {
             save_dir,
@@ -271,7 +278,15 @@ impl Handler<ChildExited<RootChild>> for Root {
                 }
             }
             ExitOutcome::GaveUp { .. } | ExitOutcome::Removed { .. } => {
-                if let RootChild::Torrent(ih) = id {
+                if let RootChild::Magnet(ih) = id {
+                    if reason.is_abnormal() {
+                        self.magnets.remove(&ih);
+                        let _ = self.services.events.send(Event::Error {
+                            info_hash: ih.to_hex(),
+                            message: format!("fetching the magnet's metadata failed: {reason}"),
+                        });
+                    }
+                } else if let RootChild::Torrent(ih) = id {
                     if let Some(e) = self.torrents.remove(&ih) {
                         self.disk.forget(e.shared.storage.id);
                     }
@@ -368,6 +383,16 @@ impl Handler<RemoveTorrent> for Root {
 
     fn handle(&mut self, msg: RemoveTorrent, ctx: &mut Context<Self>) -> Self::Result {
         let ih = msg.info_hash;
+        if self.magnets.remove(&ih).is_some() {
+            let _ = self.children.terminate(&RootChild::Magnet(ih), ctx);
+            if let Some(d) = &self.cfg.state_dir {
+                StatePaths::new(d, &ih.to_hex()).remove();
+            }
+            let _ = self.services.events.send(Event::Removed {
+                info_hash: ih.to_hex(),
+            });
+            return Box::pin(fut::ready(Ok(())));
+        }
         let Some(entry) = self.torrents.remove(&ih) else {
             return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
         };
@@ -483,5 +508,138 @@ impl Handler<GetTrackers> for Root {
                 None => Vec::new(),
             }
         })
+    }
+}
+
+/// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
+/// normal torrent.
+#[derive(Message)]
+#[rtype(result = "Result<(InfoHash, String), EngineError>")]
+pub struct AddMagnet {
+    pub magnet: swarm_wire::Magnet,
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+}
+
+impl Handler<AddMagnet> for Root {
+    type Result = Result<(InfoHash, String), EngineError>;
+
+    fn handle(&mut self, msg: AddMagnet, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.magnet.info_hash;
+        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
+            return Err(EngineError::Duplicate(ih.to_hex()));
+        }
+        if let Some(d) = &self.cfg.state_dir {
+            let paths = StatePaths::new(d, &ih.to_hex());
+            write_atomic(&paths.magnet, msg.magnet.to_uri().as_bytes())
+                .map_err(|e| EngineError::Io(format!("saving {}: {e}", paths.magnet.display())))?;
+        }
+        let name = msg
+            .magnet
+            .display_name
+            .clone()
+            .unwrap_or_else(|| ih.to_hex());
+        let (magnet, peer_id, port) = (msg.magnet.clone(), self.peer_id, self.listen_port);
+        let (announcer, dht, done) = (
+            self.services.announcer.clone(),
+            self.dht.clone(),
+            ctx.address().recipient(),
+        );
+        let start = move |link| {
+            let f = MagnetFetch::new(
+                magnet.clone(),
+                peer_id,
+                port,
+                announcer.clone(),
+                dht.clone(),
+                done.clone(),
+                link,
+            );
+            Ok(ChildHandle::new(f.start()))
+        };
+        self.children
+            .start(RootChild::Magnet(ih), Restart::Transient, start, ctx)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let entry = MagnetEntry {
+            magnet: msg.magnet,
+            save_dir: msg.save_dir,
+            paused: msg.paused,
+            added_at: crate::now_unix(),
+        };
+        self.magnets.insert(ih, entry);
+        let _ = self.services.events.send(Event::Added {
+            info_hash: ih.to_hex(),
+            name: name.clone(),
+        });
+        Ok((ih, name))
+    }
+}
+
+impl Handler<MetadataFetched> for Root {
+    type Result = ();
+
+    fn handle(&mut self, msg: MetadataFetched, ctx: &mut Context<Self>) {
+        let ih = msg.meta.info_hash;
+        let Some(entry) = self.magnets.remove(&ih) else {
+            return;
+        };
+        let add = AddTorrent {
+            meta: msg.meta,
+            save_dir: entry.save_dir,
+            paused: entry.paused,
+            known_have: None,
+            record: None,
+        };
+        match self.add_torrent(add, ctx) {
+            Ok(_) => {
+                if let Some(d) = &self.cfg.state_dir {
+                    let _ = std::fs::remove_file(StatePaths::new(d, &ih.to_hex()).magnet);
+                }
+                if let Some(t) = self.children.addr::<Torrent>(&RootChild::Torrent(ih)) {
+                    t.do_send(PeersFound {
+                        addrs: msg.peers,
+                        source: PeerSource::Magnet,
+                    });
+                }
+            }
+            Err(e) => tracing::error!(info_hash = %ih, "adding the fetched torrent: {e}"),
+        }
+    }
+}
+
+/// Magnet links still fetching their metadata, as list entries.
+#[derive(Message)]
+#[rtype(result = "Vec<swarm_control::TorrentSummary>")]
+pub struct ListMagnets;
+
+impl Handler<ListMagnets> for Root {
+    type Result = MessageResult<ListMagnets>;
+
+    fn handle(&mut self, _: ListMagnets, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.magnets
+                .iter()
+                .map(|(ih, e)| swarm_control::TorrentSummary {
+                    info_hash: ih.to_hex(),
+                    name: e.magnet.display_name.clone().unwrap_or_else(|| ih.to_hex()),
+                    state: swarm_control::TorrentState::FetchingMetadata,
+                    progress: 0.0,
+                    total_bytes: 0,
+                    have_bytes: 0,
+                    download_rate: 0,
+                    upload_rate: 0,
+                    downloaded: 0,
+                    uploaded: 0,
+                    peers: 0,
+                    save_dir: e
+                        .save_dir
+                        .as_ref()
+                        .unwrap_or(&self.cfg.download_dir)
+                        .display()
+                        .to_string(),
+                    error: None,
+                })
+                .collect(),
+        )
     }
 }

@@ -81,11 +81,12 @@ impl Session {
         save_dir: Option<PathBuf>,
         paused: bool,
     ) -> Result<(InfoHash, String), EngineError> {
-        let _ = (save_dir, paused);
-        Err(EngineError::Invalid(format!(
-            "magnet {}: fetching metadata from peers is not available in this build",
-            magnet.info_hash
-        )))
+        let msg = crate::root::AddMagnet {
+            magnet,
+            save_dir,
+            paused,
+        };
+        self.root.send(msg).await.map_err(gone)?
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -134,6 +135,15 @@ impl Session {
                 Err(_) => break,
             }
         }
+        for uri in crate::resume::load_magnets(state_dir) {
+            match swarm_wire::Magnet::parse(&uri) {
+                Ok(m) => match self.add_magnet(m, None, false).await {
+                    Ok(_) => n += 1,
+                    Err(e) => tracing::warn!(magnet = %uri, "cannot restore: {e}"),
+                },
+                Err(e) => tracing::warn!(magnet = %uri, "saved magnet is invalid, skipped: {e}"),
+            }
+        }
         n
     }
 
@@ -150,6 +160,12 @@ impl Session {
         let replies =
             futures::future::join_all(torrents.iter().map(|(_, a)| a.send(GetSummary))).await;
         let mut out: Vec<TorrentSummary> = replies.into_iter().filter_map(Result::ok).collect();
+        out.extend(
+            self.root
+                .send(crate::root::ListMagnets)
+                .await
+                .map_err(gone)?,
+        );
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use swarm_control::TorrentState;
 use swarm_engine::{AddOptions, EngineConfig, Session};
-use swarm_wire::Metainfo;
+use swarm_wire::{Magnet, Metainfo};
 
 #[derive(clap::Args, Debug)]
 pub struct DownloadArgs {
-    /// The .torrent file to download.
-    pub torrent: PathBuf,
+    /// The .torrent file (or magnet link) to download.
+    pub torrent: String,
     /// Directory to save into (the payload goes to DIR/<name>).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -43,14 +43,20 @@ pub struct DownloadArgs {
 pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     // Warnings and errors by default (progress has its own lines); RUST_LOG for more.
     let _log = swarmd::logging::init("warn")?;
-    let bytes = std::fs::read(&args.torrent)
-        .with_context(|| format!("reading {}", args.torrent.display()))?;
-    let meta = Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a valid torrent", args.torrent.display()))?;
+    let source = if args.torrent.starts_with("magnet:") {
+        let magnet = Magnet::parse(&args.torrent).context("invalid magnet link")?;
+        Source::Magnet(magnet)
+    } else {
+        let bytes =
+            std::fs::read(&args.torrent).with_context(|| format!("reading {}", args.torrent))?;
+        let meta = Metainfo::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a valid torrent", args.torrent))?;
+        Source::Torrent(meta)
+    };
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let system = actix::System::new();
-    let code = system.block_on(download(args, meta))?;
+    let code = system.block_on(download(args, source))?;
     drop(system);
     if code != 0 {
         std::process::exit(code);
@@ -58,8 +64,15 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
-    let dht = args.dht.then(|| {
+enum Source {
+    Torrent(Metainfo),
+    Magnet(Magnet),
+}
+
+async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
+    // A magnet link without trackers or peers has only the DHT to go by.
+    let use_dht = args.dht || matches!(source, Source::Magnet(_));
+    let dht = use_dht.then(|| {
         let mut d = swarm_dht::DhtConfig {
             bind: SocketAddr::new(
                 args.listen.ip(),
@@ -79,16 +92,20 @@ async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
         ..EngineConfig::default()
     };
     let session = Session::start(cfg)?;
-    let name = meta.info.name.clone();
-    let total = meta.info.total_length;
-    let ih = session.add(meta, AddOptions::default()).await?;
+    let (ih, name) = match source {
+        Source::Torrent(meta) => {
+            let name = meta.info.name.clone();
+            (session.add(meta, AddOptions::default()).await?, name)
+        }
+        Source::Magnet(m) => session.add_magnet(m, None, false).await?,
+    };
     tracing::info!(torrent = %name, info_hash = %ih, listen = %session.listen_addr(), "downloading");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut complete = false;
     let code = loop {
@@ -97,7 +114,16 @@ async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
             _ = tokio::signal::ctrl_c() => break if complete { 0 } else { 130 },
             _ = sigterm.recv() => break if complete { 0 } else { 143 },
         }
-        let s = session.summary(ih).await?;
+        // A magnet is listed (fetching metadata) before it becomes a torrent.
+        let Some(s) = session
+            .list()
+            .await?
+            .into_iter()
+            .find(|s| s.info_hash == ih.to_hex())
+        else {
+            eprintln!("swarmd: {name}: fetching the metadata failed");
+            break 1;
+        };
         if s.state == TorrentState::Error {
             eprintln!("swarmd: {}: {}", name, s.error.unwrap_or_default());
             break 1;
@@ -126,17 +152,15 @@ async fn download(args: DownloadArgs, meta: Metainfo) -> anyhow::Result<i32> {
 
 /// A progress bar on a terminal, a log line every few seconds otherwise.
 struct Progress {
-    total: u64,
     tty: bool,
     last: Instant,
     started: Instant,
 }
 
 impl Progress {
-    fn new(total: u64) -> Self {
+    fn new() -> Self {
         let tty = std::io::stderr().is_terminal();
         Progress {
-            total,
             tty,
             last: Instant::now(),
             started: Instant::now(),
@@ -172,7 +196,7 @@ impl Progress {
             eprintln!(
                 "{} {pct:.1}% of {} bytes, {rate:.1} MB/s, {} peers, {state}, {:.1}s",
                 s.name,
-                self.total,
+                s.total_bytes,
                 s.peers,
                 self.started.elapsed().as_secs_f64()
             );

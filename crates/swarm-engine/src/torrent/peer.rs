@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
-use swarm_wire::peer::extension::ExtendedHandshake;
+use swarm_wire::peer::extension::{
+    ExtendedHandshake, MetadataMsg, PexMessage, LOCAL_UT_METADATA, LOCAL_UT_PEX, UT_METADATA,
+    UT_PEX,
+};
 use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -61,6 +64,8 @@ pub struct PeerConn {
     have: Bitfield,
     am_choking: bool,
     peer_fast: bool,
+    /// The peer's id for `ut_metadata`, from its extension handshake.
+    their_metadata_id: Option<u8>,
     uploads: VecDeque<BlockRef>,
     reads_in_flight: usize,
     writer: Option<Writer>,
@@ -115,6 +120,7 @@ impl PeerConn {
             have,
             am_choking: true,
             peer_fast: false,
+            their_metadata_id: None,
             uploads: VecDeque::new(),
             reads_in_flight: 0,
             writer: None,
@@ -223,12 +229,15 @@ impl PeerConn {
 
         self.peer_fast = theirs.supports_fast();
         if theirs.supports_extensions() {
-            let ext = ExtendedHandshake {
-                v: Some(format!("swarmd {}", env!("CARGO_PKG_VERSION"))),
-                reqq: Some(self.shared.max_upload_queue as u32),
-                p: Some(self.shared.listen_port),
-                ..Default::default()
-            };
+            let mut ext = ExtendedHandshake::ours();
+            if self.shared.storage.info.private {
+                // BEP 27: no peer exchange on private torrents.
+                ext.m.remove(UT_PEX);
+            }
+            ext.v = Some(format!("swarmd {}", env!("CARGO_PKG_VERSION")));
+            ext.reqq = Some(self.shared.max_upload_queue as u32);
+            ext.p = Some(self.shared.listen_port);
+            ext.metadata_size = crate::metadata::announced_size(Some(&self.shared.info_bytes));
             self.send(Message::Extended {
                 id: 0,
                 payload: ext.encode(),
@@ -333,14 +342,50 @@ impl PeerConn {
             Message::Port(p) => self.emit(PeerEvent::DhtPort(p)),
             Message::Suggest(_) | Message::AllowedFast(_) if self.peer_fast => {}
             Message::Extended { id: 0, payload } => match ExtendedHandshake::decode(&payload) {
-                Ok(ext) => self.emit(PeerEvent::Extensions(ext)),
+                Ok(ext) => {
+                    self.their_metadata_id = ext.id_of(UT_METADATA);
+                    self.emit(PeerEvent::Extensions(ext));
+                }
                 Err(e) => self.fail(ctx, format!("bad extension handshake: {e}")),
             },
+            Message::Extended { id, payload } if id == LOCAL_UT_METADATA => {
+                self.on_metadata_message(&payload, ctx)
+            }
+            Message::Extended { id, payload }
+                if id == LOCAL_UT_PEX && !self.shared.storage.info.private =>
+            {
+                match PexMessage::decode(&payload) {
+                    Ok(pex) => self.emit(PeerEvent::Pex(
+                        pex.added.into_iter().map(|(a, _)| a).collect(),
+                    )),
+                    Err(e) => tracing::debug!(peer = %self.addr, "bad ut_pex message: {e}"),
+                }
+            }
+            // Extensions we did not offer: ignored, as BEP 10 allows.
             Message::Extended { .. } => {}
             other => self.fail(
                 ctx,
                 format!("fast-extension message {other:?} without the fast bit"),
             ),
+        }
+    }
+
+    /// BEP 9: we serve our info dictionary to peers that ask (magnet-link users).
+    fn on_metadata_message(&mut self, payload: &Bytes, ctx: &mut Context<Self>) {
+        match MetadataMsg::decode(payload) {
+            Ok(MetadataMsg::Request { piece }) => {
+                let Some(id) = self.their_metadata_id else {
+                    return;
+                };
+                let reply = crate::metadata::serve_request(Some(&self.shared.info_bytes), piece);
+                self.send(Message::Extended {
+                    id,
+                    payload: reply.encode(),
+                });
+            }
+            // We have the metadata already: data and rejects are not for us.
+            Ok(_) => {}
+            Err(e) => self.fail(ctx, format!("bad ut_metadata message: {e}")),
         }
     }
 

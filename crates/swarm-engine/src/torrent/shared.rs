@@ -26,4 +26,6 @@ pub struct TorrentShared {
     pub idle_timeout: Duration,
     /// The DHT node, if any (never for private torrents: see `Torrent::dht`).
     pub dht: DhtSlot,
+    /// The raw info dictionary, served over `ut_metadata`.
+    pub info_bytes: bytes::Bytes,
 }

@@ -21,6 +21,8 @@ pub enum PeerSource {
     Pex,
     Dht,
     Manual,
+    /// Peers that served a magnet link's metadata.
+    Magnet,
 }
 
 impl PeerSource {
@@ -31,6 +33,7 @@ impl PeerSource {
             PeerSource::Pex => "pex",
             PeerSource::Dht => "dht",
             PeerSource::Manual => "manual",
+            PeerSource::Magnet => "magnet",
         }
     }
 }

@@ -1,0 +1,363 @@
+//! # MagnetFetch — one actor per magnet link still without metadata
+//!
+//! Owns: the magnet (info-hash, `tr=` trackers, `x.pe` peers), the BEP 9 state machine
+//! ([`MetadataFetch`]) and a few light connections that speak only the handshake, the extension
+//! handshake and `ut_metadata` (tokio tasks, one per peer, bounded in number and time).
+//!
+//! Takes: `PeersFound` (from the announcer, for the `tr=` trackers) and the events of its
+//! connections. Peers also come from `x.pe` and the DHT. Sends: `MetadataFetched` to the root,
+//! which replaces this actor by a normal torrent (keeping the peers found), then it stops.
+//! Supervised by: the root (transient). A crash costs the pieces fetched so far; the root
+//! restarts it and it starts over.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_wire::peer::extension::{ExtendedHandshake, MetadataMsg, LOCAL_UT_METADATA, UT_METADATA};
+use swarm_wire::peer::{Handshake, Message, PeerCodec};
+use swarm_wire::{InfoHash, Magnet, Metainfo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+
+use crate::metadata::MetadataFetch;
+use crate::services::announcer::{Announcer, Track, Untrack};
+use crate::services::dht::DhtSlot;
+use crate::services::ServiceRef;
+use crate::torrent::actor::PeersFound;
+
+/// Connections at once while fetching metadata.
+const MAX_CONNECTIONS: usize = 8;
+/// A metadata connection gives up after this long.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(90);
+
+pub struct MagnetFetch {
+    magnet: Magnet,
+    peer_id: [u8; 20],
+    listen_port: u16,
+    fetch: MetadataFetch,
+    known: HashSet<SocketAddr>,
+    queue: Vec<SocketAddr>,
+    conns: HashMap<u64, (SocketAddr, mpsc::UnboundedSender<u32>)>,
+    next_key: u64,
+    announcer: ServiceRef<Announcer>,
+    dht: DhtSlot,
+    done: Recipient<MetadataFetched>,
+    link: ChildLink,
+}
+
+/// The verified metadata of a magnet link, for the root.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MetadataFetched {
+    pub meta: Metainfo,
+    pub peers: Vec<SocketAddr>,
+}
+
+impl MagnetFetch {
+    pub fn new(
+        magnet: Magnet,
+        peer_id: [u8; 20],
+        listen_port: u16,
+        announcer: ServiceRef<Announcer>,
+        dht: DhtSlot,
+        done: Recipient<MetadataFetched>,
+        link: ChildLink,
+    ) -> Self {
+        let fetch = MetadataFetch::new(magnet.info_hash.0);
+        MagnetFetch {
+            magnet,
+            peer_id,
+            listen_port,
+            fetch,
+            known: HashSet::new(),
+            queue: Vec::new(),
+            conns: HashMap::new(),
+            next_key: 1,
+            announcer,
+            dht,
+            done,
+            link,
+        }
+    }
+
+    fn add_peers(&mut self, addrs: impl IntoIterator<Item = SocketAddr>, ctx: &mut Context<Self>) {
+        for a in addrs {
+            let ourselves = a.port() == self.listen_port && a.ip().is_loopback();
+            if !ourselves && a.port() != 0 && self.known.len() < 1000 && self.known.insert(a) {
+                self.queue.push(a);
+            }
+        }
+        self.connect_more(ctx);
+    }
+
+    fn connect_more(&mut self, ctx: &mut Context<Self>) {
+        while self.conns.len() < MAX_CONNECTIONS {
+            let Some(addr) = self.queue.pop() else { return };
+            let key = self.next_key;
+            self.next_key += 1;
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.conns.insert(key, (addr, tx));
+            let (ih, id, me) = (self.magnet.info_hash, self.peer_id, ctx.address());
+            actix::spawn(async move {
+                let res = tokio::time::timeout(
+                    CONNECTION_LIFETIME,
+                    talk(addr, ih, id, key, me.clone(), rx),
+                )
+                .await;
+                let reason = match res {
+                    Ok(Ok(())) => "closed".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "timed out".to_string(),
+                };
+                me.do_send(ConnEvent {
+                    key,
+                    event: Event::Gone(reason),
+                });
+            });
+        }
+    }
+
+    fn request_more(&mut self, key: u64) {
+        let Some((_, tx)) = self.conns.get(&key) else {
+            return;
+        };
+        for piece in self.fetch.next_requests(key, 4, Instant::now()) {
+            let _ = tx.send(piece);
+        }
+    }
+
+    fn lookup_dht(&mut self, ctx: &mut Context<Self>) {
+        let Some(dht) = self.dht.get() else { return };
+        let ih = self.magnet.info_hash;
+        ctx.spawn(
+            async move { dht.get_peers(ih).await.unwrap_or_default() }
+                .into_actor(self)
+                .map(|addrs, act, ctx| act.add_peers(addrs, ctx)),
+        );
+    }
+}
+
+impl Actor for MagnetFetch {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let ih = self.magnet.info_hash;
+        tracing::info!(info_hash = %ih, "fetching metadata for a magnet link");
+        if !self.magnet.trackers.is_empty() {
+            let tiers = self
+                .magnet
+                .trackers
+                .iter()
+                .map(|t| vec![t.clone()])
+                .collect();
+            self.announcer.do_send(Track {
+                info_hash: ih,
+                tiers,
+                to: ctx.address().recipient(),
+                left: 1,
+                private: false,
+            });
+        }
+        let direct = self.magnet.peers.clone();
+        self.add_peers(direct, ctx);
+        self.lookup_dht(ctx);
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
+            let keys: Vec<u64> = act.fetch.askable_peers(Instant::now());
+            for k in keys {
+                act.request_more(k);
+            }
+            act.connect_more(ctx);
+        });
+        ctx.run_interval(Duration::from_secs(30), |act, ctx| act.lookup_dht(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.announcer.do_send(Untrack {
+            info_hash: self.magnet.info_hash,
+        });
+    }
+}
+
+impl Handler<PeersFound> for MagnetFetch {
+    type Result = ();
+
+    fn handle(&mut self, msg: PeersFound, ctx: &mut Context<Self>) {
+        self.add_peers(msg.addrs, ctx);
+    }
+}
+
+impl Handler<Terminate> for MagnetFetch {
+    type Result = ();
+
+    fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        self.link.set_reason(ExitReason::Shutdown);
+        ctx.stop();
+    }
+}
+
+enum Event {
+    /// Extension handshake: the peer's metadata size (if it has the metadata).
+    Ready(Option<u32>),
+    Data {
+        piece: u32,
+        total: u32,
+        data: Bytes,
+    },
+    Reject(u32),
+    Gone(String),
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ConnEvent {
+    key: u64,
+    event: Event,
+}
+
+impl Handler<ConnEvent> for MagnetFetch {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnEvent, ctx: &mut Context<Self>) {
+        let key = msg.key;
+        match msg.event {
+            Event::Ready(Some(size)) => {
+                if self.fetch.on_peer_metadata_size(key, size) {
+                    self.request_more(key);
+                }
+            }
+            Event::Ready(None) => {}
+            Event::Data { piece, total, data } => {
+                match self.fetch.on_data(key, piece, total, &data) {
+                    Ok(Some(info)) => {
+                        let trackers = self
+                            .magnet
+                            .trackers
+                            .iter()
+                            .map(|t| vec![t.clone()])
+                            .collect();
+                        match Metainfo::from_info_bytes(&info, trackers) {
+                            Ok(meta) => {
+                                tracing::info!(torrent = %meta.info.name, "metadata fetched");
+                                let peers = self.known.iter().copied().collect();
+                                let _ = self.done.do_send(MetadataFetched { meta, peers });
+                                self.link.set_reason(ExitReason::Normal);
+                                ctx.stop();
+                            }
+                            Err(e) => {
+                                // The hash matched, so this is what the magnet names: a bad torrent.
+                                self.link
+                                    .fail(format!("the magnet's metadata is invalid: {e}"));
+                                ctx.stop();
+                            }
+                        }
+                    }
+                    Ok(None) => self.request_more(key),
+                    Err(e) => {
+                        tracing::debug!(peer = key, "metadata: {e}");
+                        self.conns.remove(&key);
+                        self.fetch.on_peer_gone(key);
+                    }
+                }
+            }
+            Event::Reject(piece) => self.fetch.on_reject(key, piece, Instant::now()),
+            Event::Gone(reason) => {
+                if let Some((addr, _)) = self.conns.remove(&key) {
+                    tracing::debug!(peer = %addr, %reason, "metadata connection ended");
+                }
+                self.fetch.on_peer_gone(key);
+                self.connect_more(ctx);
+            }
+        }
+    }
+}
+
+/// One metadata connection: handshake, extension handshake, then `ut_metadata` requests as the
+/// actor hands them out, and data back.
+async fn talk(
+    addr: SocketAddr,
+    ih: InfoHash,
+    peer_id: [u8; 20],
+    key: u64,
+    actor: Addr<MagnetFetch>,
+    mut requests: mpsc::UnboundedReceiver<u32>,
+) -> std::io::Result<()> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    let ours = Handshake::new(ih, peer_id).with_extensions().with_fast();
+    stream.write_all(&ours.encode()).await?;
+    let mut buf = [0u8; 68];
+    stream.read_exact(&mut buf).await?;
+    let theirs = Handshake::decode(&buf).map_err(|e| bad(&e.to_string()))?;
+    if theirs.info_hash != ih || !theirs.supports_extensions() {
+        return Err(bad(
+            "peer without the extension protocol or for another torrent",
+        ));
+    }
+    let mut framed = Framed::new(stream, PeerCodec::new(64 * 1024));
+    let mut ext = ExtendedHandshake::ours();
+    ext.v = Some(format!("swarmd {}", env!("CARGO_PKG_VERSION")));
+    framed
+        .send(Message::Extended {
+            id: 0,
+            payload: ext.encode(),
+        })
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    // Some clients only answer to interested peers.
+    framed
+        .send(Message::Interested)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    let mut their_id: Option<u8> = None;
+    loop {
+        tokio::select! {
+            frame = framed.next() => {
+                let Some(frame) = frame else { return Ok(()) };
+                match frame.map_err(|e| bad(&e.to_string()))? {
+                    Message::Extended { id: 0, payload } => {
+                        let hs = ExtendedHandshake::decode(&payload).map_err(|e| bad(&e.to_string()))?;
+                        their_id = hs.id_of(UT_METADATA);
+                        if their_id.is_none() {
+                            return Err(bad("peer does not offer ut_metadata"));
+                        }
+                        actor.do_send(ConnEvent { key, event: Event::Ready(hs.metadata_size) });
+                    }
+                    Message::Extended { id, payload } if id == LOCAL_UT_METADATA => {
+                        let event = match MetadataMsg::decode(&payload).map_err(|e| bad(&e.to_string()))? {
+                            MetadataMsg::Data { piece, total_size, data } => Event::Data { piece, total: total_size, data },
+                            MetadataMsg::Reject { piece } => Event::Reject(piece),
+                            MetadataMsg::Request { .. } => continue,
+                        };
+                        actor.do_send(ConnEvent { key, event });
+                    }
+                    _ => {}
+                }
+            }
+            piece = requests.recv() => {
+                let Some(piece) = piece else { return Ok(()) };
+                let Some(id) = their_id else { continue };
+                let payload = MetadataMsg::Request { piece }.encode();
+                framed.send(Message::Extended { id, payload }).await.map_err(|e| bad(&e.to_string()))?;
+            }
+        }
+    }
+}
+
+/// What the root keeps of a magnet link being fetched.
+#[derive(Clone, Debug)]
+pub struct MagnetEntry {
+    pub magnet: Magnet,
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+    pub added_at: i64,
+}
