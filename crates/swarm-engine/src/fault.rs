@@ -1,10 +1,12 @@
-//! Fault injection for tests (feature `fault-injection`): named points in the actors that panic
+//! Fault injection for tests (feature `fault-injection`): named points in the actors that fail
 //! when the environment variable `SWARMD_FAULTS` asks them to, e.g.
-//! `SWARMD_FAULTS=peer.block:0.01,disk.write:0.001` (probability per pass). Compiled to nothing
-//! without the feature.
+//! `SWARMD_FAULTS=peer.block:0.01,disk.write:0.001` (probability of a panic per pass), or
+//! `root.freeze_after:5` (the root's thread blocks for good after 5 s: a frozen actor system, for
+//! the watchdog test). Compiled to nothing without the feature.
 
+/// The value given to `point` in `SWARMD_FAULTS`, if any.
 #[cfg(feature = "fault-injection")]
-pub fn maybe_panic(point: &str) {
+pub fn value(point: &str) -> Option<f64> {
     use std::sync::OnceLock;
     static FAULTS: OnceLock<Vec<(String, f64)>> = OnceLock::new();
     let faults = FAULTS.get_or_init(|| {
@@ -17,13 +19,21 @@ pub fn maybe_panic(point: &str) {
             })
             .collect()
     });
-    for (name, p) in faults {
-        if name == point && rand::random::<f64>() < *p {
-            panic!("injected fault at {point}");
-        }
-    }
+    faults.iter().find(|(name, _)| name == point).map(|(_, v)| *v)
 }
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn maybe_panic(_point: &str) {}
+pub fn value(_point: &str) -> Option<f64> {
+    None
+}
+
+/// Panics with the probability configured for `point`.
+#[inline(always)]
+pub fn maybe_panic(point: &str) {
+    if let Some(p) = value(point) {
+        if rand::random::<f64>() < p {
+            panic!("injected fault at {point}");
+        }
+    }
+}

@@ -258,6 +258,14 @@ impl Actor for Root {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_services(ctx);
+        if let Some(secs) = crate::fault::value("root.freeze_after") {
+            ctx.run_later(Duration::from_secs_f64(secs), |_, _| {
+                tracing::warn!("fault injection: freezing the root's thread");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            });
+        }
     }
 }
 

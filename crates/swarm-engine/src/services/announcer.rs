@@ -79,6 +79,7 @@ impl Announcer {
     }
 
     fn poll(&mut self, ctx: &mut Context<Self>) {
+        crate::fault::maybe_panic("announcer.poll");
         let now = Instant::now();
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in hashes {

@@ -69,6 +69,7 @@ impl Actor for DhtService {
                 }),
         );
         ctx.run_interval(Duration::from_secs(30), |act, ctx| {
+            crate::fault::maybe_panic("dht.check");
             let Some(h) = act.slot.get() else { return };
             ctx.spawn(async move { h.stats().await.is_ok() }.into_actor(act).map(
                 |alive, act, ctx| {

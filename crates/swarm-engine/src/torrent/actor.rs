@@ -572,6 +572,7 @@ impl Torrent {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        crate::fault::maybe_panic("torrent.tick");
         self.ticks += 1;
         self.stats.down.tick();
         self.stats.up.tick();
