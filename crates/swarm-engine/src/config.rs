@@ -36,6 +36,10 @@ pub struct EngineConfig {
     pub state_dir: Option<PathBuf>,
     /// The DHT node's settings; `None` runs without DHT.
     pub dht: Option<swarm_dht::DhtConfig>,
+    /// Global rate limits at start-up (changeable at run time through the session).
+    pub limits: swarm_control::Limits,
+    /// Upload slots, optimistic unchoke, seeding mode, snubbing.
+    pub choker: crate::services::choker::ChokerConfig,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +65,8 @@ impl Default for EngineConfig {
             udp_tracker_retries: 2,
             state_dir: None,
             dht: None,
+            limits: swarm_control::Limits::default(),
+            choker: crate::services::choker::ChokerConfig::default(),
         }
     }
 }

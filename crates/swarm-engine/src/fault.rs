@@ -19,7 +19,10 @@ pub fn value(point: &str) -> Option<f64> {
             })
             .collect()
     });
-    faults.iter().find(|(name, _)| name == point).map(|(_, v)| *v)
+    faults
+        .iter()
+        .find(|(name, _)| name == point)
+        .map(|(_, v)| *v)
 }
 
 #[cfg(not(feature = "fault-injection"))]

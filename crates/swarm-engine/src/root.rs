@@ -31,8 +31,10 @@ use crate::error::EngineError;
 use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, StopAll};
+use crate::services::choker::Choker;
 use crate::services::dht::{DhtService, DhtSlot};
 use crate::services::listener::Listener;
+use crate::services::rate_limiter::{QuotaBoard, RateLimiter, SetLimits};
 use crate::storage::Storage;
 use crate::torrent::actor::PeersFound;
 use crate::torrent::actor::Services;
@@ -44,6 +46,8 @@ use crate::torrent::{Torrent, TorrentConfig};
 pub enum RootChild {
     Listener,
     Announcer,
+    Choker,
+    RateLimiter,
     Dht,
     Torrent(InfoHash),
     Magnet(InfoHash),
@@ -69,6 +73,8 @@ pub struct Root {
     restarts: RestartCounts,
     dht: DhtSlot,
     magnets: HashMap<InfoHash, MagnetEntry>,
+    /// Rate limits and the per-torrent "limited?" gates, shared by every limiter incarnation.
+    board: QuotaBoard,
 }
 
 impl Root {
@@ -97,8 +103,11 @@ impl Root {
             services: Services {
                 announcer: Default::default(),
                 listener: Default::default(),
+                choker: Default::default(),
+                limiter: Default::default(),
                 events,
             },
+            board: QuotaBoard::new(),
             arbiters,
             torrents: HashMap::new(),
             children: Children::new(policy, |r: &mut Root| &mut r.children).named("root"),
@@ -154,6 +163,34 @@ impl Root {
             .start(RootChild::Announcer, Restart::Permanent, start, ctx)
         {
             tracing::error!("announcer: {e}");
+        }
+        let (cfg, service) = (self.cfg.choker.clone(), self.services.choker.clone());
+        let start = move |link| {
+            let addr = Choker::new(cfg.clone(), link).start();
+            service.set(Some(addr.clone()));
+            Ok(ChildHandle::new(addr))
+        };
+        if let Err(e) = self
+            .children
+            .start(RootChild::Choker, Restart::Permanent, start, ctx)
+        {
+            tracing::error!("choker: {e}");
+        }
+        let (board, service) = (self.board.clone(), self.services.limiter.clone());
+        let start = move |link| {
+            let addr = RateLimiter::new(board.clone(), link).start();
+            service.set(Some(addr.clone()));
+            Ok(ChildHandle::new(addr))
+        };
+        match self
+            .children
+            .start(RootChild::RateLimiter, Restart::Permanent, start, ctx)
+        {
+            Ok(()) => self.services.limiter.do_send(SetLimits {
+                global_down: self.cfg.limits.download,
+                global_up: self.cfg.limits.upload,
+            }),
+            Err(e) => tracing::error!("rate limiter: {e}"),
         }
         if let Some(dht_cfg) = self.cfg.dht.clone() {
             let slot = self.dht.clone();
@@ -216,6 +253,8 @@ impl Root {
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
             info_bytes: bytes::Bytes::from(meta.info_bytes.clone()),
+            gate: self.board.gate(ih),
+            limiter: self.services.limiter.clone(),
         });
         let tcfg = TorrentConfig {
             save_dir,
@@ -649,5 +688,33 @@ impl Handler<ListMagnets> for Root {
                 })
                 .collect(),
         )
+    }
+}
+
+/// The global limits in force, and a way to change them at run time.
+#[derive(Message)]
+#[rtype(result = "swarm_control::Limits")]
+pub struct GlobalLimits(pub Option<swarm_control::Limits>);
+
+impl Handler<GlobalLimits> for Root {
+    type Result = MessageResult<GlobalLimits>;
+
+    fn handle(&mut self, msg: GlobalLimits, _: &mut Context<Self>) -> Self::Result {
+        if let Some(l) = msg.0 {
+            self.services.limiter.do_send(SetLimits {
+                global_down: l.download,
+                global_up: l.upload,
+            });
+            // Answer with what was asked: the limiter applies it on its next message.
+            return MessageResult(swarm_control::Limits {
+                download: l.download.filter(|r| *r > 0),
+                upload: l.upload.filter(|r| *r > 0),
+            });
+        }
+        let g = self.board.settings().global;
+        MessageResult(swarm_control::Limits {
+            download: g.down,
+            upload: g.up,
+        })
     }
 }

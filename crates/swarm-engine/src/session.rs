@@ -38,7 +38,6 @@ pub struct Session {
     root: Addr<Root>,
     events: broadcast::Sender<Event>,
     listen: SocketAddr,
-    limits: std::sync::Arc<std::sync::Mutex<Limits>>,
 }
 
 fn gone<E>(_: E) -> EngineError {
@@ -61,17 +60,23 @@ impl Session {
             root,
             events,
             listen,
-            limits: Default::default(),
         })
     }
 
     /// The global rate limits in force.
-    pub fn limits(&self) -> Limits {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    pub async fn limits(&self) -> Result<Limits, EngineError> {
+        self.root
+            .send(crate::root::GlobalLimits(None))
+            .await
+            .map_err(gone)
     }
 
-    pub fn set_limits(&self, limits: Limits) {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    /// Changes the global rate limits at run time (`None` or 0: unlimited).
+    pub async fn set_limits(&self, limits: Limits) -> Result<Limits, EngineError> {
+        self.root
+            .send(crate::root::GlobalLimits(Some(limits)))
+            .await
+            .map_err(gone)
     }
 
     /// Adds a magnet link: the metadata is fetched from peers first.
@@ -270,8 +275,8 @@ impl Session {
             uploaded: list.iter().map(|t| t.uploaded).sum(),
             restarts,
             uptime_secs: root.uptime.as_secs(),
-            limits: Default::default(),
             listen_port: root.listen_port,
+            limits: self.limits().await?,
             dht_nodes: None,
         })
     }

@@ -8,6 +8,8 @@ use swarm_control::{
     AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
     TorrentSummary, TrackerInfo,
 };
+use swarm_engine::choke::ChokeConfig;
+use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_wire::InfoHash;
 use swarmd::config::Config;
@@ -24,6 +26,19 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         max_peers_per_torrent: net.max_peers_per_torrent as usize,
         max_half_open: net.max_half_open as usize,
         unchoke_slots: config.limits.upload_slots_per_torrent as usize,
+        limits: Limits {
+            download: (config.limits.download_kib_s > 0)
+                .then(|| config.limits.download_kib_s * 1024),
+            upload: (config.limits.upload_kib_s > 0).then(|| config.limits.upload_kib_s * 1024),
+        },
+        choker: ChokerConfig {
+            choke: ChokeConfig {
+                slots_per_torrent: config.limits.upload_slots_per_torrent as usize,
+                global_slots: Some(config.limits.upload_slots_global as usize).filter(|n| *n > 0),
+                ..ChokeConfig::default()
+            },
+            ..ChokerConfig::default()
+        },
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
@@ -150,18 +165,15 @@ impl Engine for SessionEngine {
     }
 
     async fn stats(&self) -> EngineResult<SessionStats> {
-        let mut stats = self.session.stats().await.map_err(map)?;
-        stats.limits = self.session.limits();
-        Ok(stats)
+        self.session.stats().await.map_err(map)
     }
 
     async fn limits(&self) -> EngineResult<Limits> {
-        Ok(self.session.limits())
+        self.session.limits().await.map_err(map)
     }
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
-        self.session.set_limits(limits);
-        Ok(self.session.limits())
+        self.session.set_limits(limits).await.map_err(map)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

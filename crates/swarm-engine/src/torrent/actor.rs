@@ -36,13 +36,18 @@ use crate::picker::Picker;
 use crate::rate::Rate;
 use crate::resume::{hex_encode, write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, Progress as AnnounceProgress, Track, Untrack};
+use crate::services::choker::{
+    ChokeDecision, Choker, CollectPeers, PeersReport, RechokeNow, RegisterTorrent,
+    UnregisterTorrent,
+};
 use crate::services::listener::{Listener, Route};
+use crate::services::rate_limiter::RateLimiter;
 use crate::services::ServiceRef;
 use crate::torrent::download::PieceBuf;
 use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
 use crate::torrent::peer::{Dial, PeerConn};
 use crate::torrent::shared::TorrentShared;
-use crate::torrent::swarm::{fixed_slots, AddressBook, PeerSlot, PeerSource};
+use crate::torrent::swarm::{AddressBook, PeerSlot, PeerSource};
 
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
@@ -66,6 +71,8 @@ pub struct TorrentConfig {
 pub struct Services {
     pub announcer: ServiceRef<Announcer>,
     pub listener: ServiceRef<Listener>,
+    pub choker: ServiceRef<Choker>,
+    pub limiter: ServiceRef<RateLimiter>,
     pub events: tokio::sync::broadcast::Sender<Event>,
 }
 
@@ -280,11 +287,13 @@ impl Torrent {
             private: self.meta.info.private,
         });
         self.dht_lookup(ctx);
+        self.register_with_choker(ctx);
         self.connect_more(ctx);
         for p in self.peers.values_mut() {
             let interesting = self.picker.is_interesting(&p.bitfield);
             if interesting != p.am_interested {
                 p.am_interested = interesting;
+                p.interested_at = interesting.then(Instant::now);
                 if let Some(a) = &p.addr {
                     a.do_send(ToPeer::Interested(interesting));
                 }
@@ -301,6 +310,9 @@ impl Torrent {
             to: None,
         });
         self.services.announcer.do_send(Untrack { info_hash: ih });
+        self.services
+            .choker
+            .do_send(UnregisterTorrent { info_hash: ih });
         if let Some(dht) = self.dht() {
             actix::spawn(async move {
                 let _ = dht.unregister(ih).await;
@@ -420,6 +432,7 @@ impl Torrent {
             p.peer_interested = false;
         }
         self.picker.on_peer_gone(key);
+        self.rechoke();
         if will_restart {
             self.stats.peer_restarts += 1;
             return;
@@ -459,6 +472,8 @@ impl Torrent {
                 if let Some(k) = self.book.known.get_mut(&slot.sock) {
                     k.failures = 0;
                 }
+                slot.connected_at = Instant::now();
+                self.rechoke();
             }
             PeerEvent::Extensions(ext) => {
                 if let Some(q) = ext.reqq {
@@ -492,6 +507,7 @@ impl Torrent {
             }
             PeerEvent::Choked => {
                 slot.peer_choking = true;
+                slot.unchoked_us_at = None;
                 if !slot.fast {
                     // Without the fast extension a choke discards every pending request.
                     self.release_requests(key);
@@ -499,6 +515,7 @@ impl Torrent {
             }
             PeerEvent::Unchoked => {
                 slot.peer_choking = false;
+                slot.unchoked_us_at = Some(Instant::now());
                 self.fill_requests(key);
             }
             PeerEvent::Interested(on) => {
@@ -544,6 +561,7 @@ impl Torrent {
             self.state == TorrentState::Downloading && self.picker.is_interesting(&slot.bitfield);
         if interesting != slot.am_interested {
             slot.am_interested = interesting;
+            slot.interested_at = interesting.then(Instant::now);
             if let Some(a) = &slot.addr {
                 a.do_send(ToPeer::Interested(interesting));
             }
@@ -553,22 +571,23 @@ impl Torrent {
         }
     }
 
-    /// The choking seam: fixed upload slots until the global choker takes over.
+    /// Something changed that the choker should look at soon (peer joined or left, interest
+    /// changed). A full mailbox means a round is coming anyway.
     fn rechoke(&mut self) {
-        if !matches!(
-            self.state,
-            TorrentState::Downloading | TorrentState::Seeding
-        ) {
-            return;
+        if let Some(c) = self.services.choker.get() {
+            let _ = c.try_send(RechokeNow);
         }
-        for (k, choke) in fixed_slots(&self.peers, self.cfg.unchoke_slots) {
-            if let Some(p) = self.peers.get_mut(&k) {
-                p.am_choking = choke;
-                if let Some(a) = &p.addr {
-                    a.do_send(ToPeer::Choke(choke));
-                }
-            }
-        }
+    }
+
+    /// Joins the choker's rounds (idempotent: re-sent every 10 s, which also refills the
+    /// choker's registry after it restarts).
+    fn register_with_choker(&self, ctx: &mut Context<Self>) {
+        self.services.choker.do_send(RegisterTorrent {
+            info_hash: self.shared.info_hash,
+            seeding: self.state == TorrentState::Seeding,
+            to: ctx.address().recipient(),
+            collect: ctx.address().recipient(),
+        });
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -589,7 +608,14 @@ impl Torrent {
             }
             self.fill_all();
         }
-        self.rechoke();
+        if self.ticks % 10 == 0
+            && matches!(
+                self.state,
+                TorrentState::Downloading | TorrentState::Seeding
+            )
+        {
+            self.register_with_choker(ctx);
+        }
         // While downloading with room for peers, ask the DHT every minute.
         let wants_peers =
             self.state == TorrentState::Downloading && self.peers.len() < self.cfg.max_peers / 2;
@@ -831,5 +857,54 @@ impl Handler<PeersFound> for Torrent {
 
     fn handle(&mut self, msg: PeersFound, ctx: &mut Context<Self>) {
         self.add_peers(msg.addrs, msg.source, ctx);
+    }
+}
+
+impl Handler<CollectPeers> for Torrent {
+    type Result = MessageResult<CollectPeers>;
+
+    fn handle(&mut self, _: CollectPeers, _: &mut Context<Self>) -> MessageResult<CollectPeers> {
+        let now = Instant::now();
+        let peers = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr.is_some())
+            .map(|(k, p)| p.snapshot(*k, now))
+            .collect();
+        MessageResult(PeersReport {
+            seeding: self.state == TorrentState::Seeding,
+            peers,
+        })
+    }
+}
+
+impl Handler<ChokeDecision> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChokeDecision, _: &mut Context<Self>) {
+        if !matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        ) {
+            return;
+        }
+        let current: Vec<(PeerKey, bool)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr.is_some())
+            .map(|(k, p)| (*k, p.am_choking))
+            .collect();
+        for (k, choke) in msg.changes(current) {
+            if let Some(p) = self.peers.get_mut(&k) {
+                p.am_choking = choke;
+                if let Some(a) = &p.addr {
+                    a.do_send(ToPeer::Choke(choke));
+                }
+            }
+        }
+        for (k, p) in self.peers.iter_mut() {
+            p.optimistic = msg.optimistic == Some(*k);
+            p.snubbed_by_choker = msg.snubbed.binary_search(k).is_ok();
+        }
     }
 }

@@ -47,6 +47,7 @@ impl Torrent {
         self.stats.down.add(len);
         if requested {
             slot.last_block = Instant::now();
+            slot.last_piece_at = Some(slot.last_block);
             slot.snubbed = false;
             slot.on_block_in_time();
         }

@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedRead};
 
 use crate::bitfield::Bitfield;
+use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::actor::{GetHave, Torrent};
 use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
 use crate::torrent::shared::TorrentShared;
@@ -66,6 +67,11 @@ pub struct PeerConn {
     peer_fast: bool,
     /// The peer's id for `ut_metadata`, from its extension handshake.
     their_metadata_id: Option<u8>,
+    /// Rate-limit quota, spent locally and topped up by the limiter in batches.
+    up_quota: Allowance,
+    down_quota: Allowance,
+    /// Requests ordered by the torrent, waiting for download quota.
+    held_requests: VecDeque<BlockRef>,
     uploads: VecDeque<BlockRef>,
     reads_in_flight: usize,
     writer: Option<Writer>,
@@ -109,6 +115,7 @@ impl PeerConn {
     ) -> Self {
         // The real bitfield comes from the torrent once the handshake is done (`GetHave`).
         let have = Bitfield::new(shared.storage.info.num_pieces());
+        let gate = shared.gate.clone();
         let now = Instant::now();
         PeerConn {
             key,
@@ -121,6 +128,9 @@ impl PeerConn {
             am_choking: true,
             peer_fast: false,
             their_metadata_id: None,
+            up_quota: Allowance::new(gate.clone(), Direction::Up),
+            down_quota: Allowance::new(gate, Direction::Down),
+            held_requests: VecDeque::new(),
             uploads: VecDeque::new(),
             reads_in_flight: 0,
             writer: None,
@@ -316,7 +326,13 @@ impl PeerConn {
                     Err(SendError::Closed(_)) => self.fail(ctx, "torrent is gone"),
                 }
             }
-            Message::Choke => self.emit(PeerEvent::Choked),
+            Message::Choke => {
+                if !self.peer_fast {
+                    // The torrent forgets every request on a choke; so do we.
+                    self.held_requests.clear();
+                }
+                self.emit(PeerEvent::Choked)
+            }
             Message::Unchoke => self.emit(PeerEvent::Unchoked),
             Message::Interested => self.emit(PeerEvent::Interested(true)),
             Message::NotInterested => self.emit(PeerEvent::Interested(false)),
@@ -422,6 +438,17 @@ impl PeerConn {
             let Some(r) = self.uploads.pop_front() else {
                 return;
             };
+            match self.up_quota.spend(r.length as u64) {
+                Spend::Go => {}
+                Spend::Ask(want) => {
+                    self.uploads.push_front(r);
+                    return self.ask_quota(Direction::Up, want, ctx);
+                }
+                Spend::Wait => {
+                    self.uploads.push_front(r);
+                    return;
+                }
+            }
             let sid = self.shared.storage.id;
             if let Some(data) = self
                 .shared
@@ -449,6 +476,53 @@ impl PeerConn {
                 act.pump_uploads(ctx);
             }));
         }
+    }
+
+    /// Sends the requests the download quota pays for; the rest wait for the next grant.
+    fn flush_requests(&mut self, ctx: &mut Context<Self>) {
+        while let Some(b) = self.held_requests.front().copied() {
+            match self.down_quota.spend(b.length as u64) {
+                Spend::Go => {
+                    self.held_requests.pop_front();
+                    self.send(Message::Request(b));
+                }
+                Spend::Ask(want) => return self.ask_quota(Direction::Down, want, ctx),
+                Spend::Wait => return,
+            }
+        }
+    }
+
+    /// Asks the rate limiter for a batch of quota; held transfers resume on the answer. Not
+    /// `ctx.wait`: the socket keeps being read while we wait.
+    fn ask_quota(&mut self, dir: Direction, want: u64, ctx: &mut Context<Self>) {
+        let limiter = self.shared.limiter.get();
+        let msg = RequestQuota {
+            info_hash: self.shared.info_hash,
+            dir,
+            want,
+        };
+        let fut = async move {
+            match limiter {
+                Some(l) => l.send(msg).await.ok(),
+                None => None,
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |grant, act, ctx| {
+            let quota = match dir {
+                Direction::Up => &mut act.up_quota,
+                Direction::Down => &mut act.down_quota,
+            };
+            let resume = move |act: &mut PeerConn, ctx: &mut Context<PeerConn>| match dir {
+                Direction::Up => act.pump_uploads(ctx),
+                Direction::Down => act.flush_requests(ctx),
+            };
+            match quota.granted(grant) {
+                None => resume(act, ctx),
+                Some(delay) => {
+                    ctx.run_later(delay, move |act, ctx| resume(act, ctx));
+                }
+            }
+        }));
     }
 
     fn send_block(&mut self, r: BlockRef, data: Bytes) {
@@ -525,11 +599,16 @@ impl Handler<ToPeer> for PeerConn {
     fn handle(&mut self, msg: ToPeer, ctx: &mut Context<Self>) {
         match msg {
             ToPeer::Request(blocks) => {
-                for b in blocks {
-                    self.send(Message::Request(b));
-                }
+                self.held_requests.extend(blocks);
+                self.flush_requests(ctx);
             }
-            ToPeer::Cancel(b) => self.send(Message::Cancel(b)),
+            ToPeer::Cancel(b) => match self.held_requests.iter().position(|r| *r == b) {
+                // Never sent: nothing to cancel on the wire.
+                Some(i) => {
+                    self.held_requests.remove(i);
+                }
+                None => self.send(Message::Cancel(b)),
+            },
             ToPeer::Interested(true) => self.send(Message::Interested),
             ToPeer::Interested(false) => self.send(Message::NotInterested),
             ToPeer::Choke(choke) => {

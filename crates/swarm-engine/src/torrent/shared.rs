@@ -28,4 +28,7 @@ pub struct TorrentShared {
     pub dht: DhtSlot,
     /// The raw info dictionary, served over `ut_metadata`.
     pub info_bytes: bytes::Bytes,
+    /// Whether a rate limit applies to this torrent (one atomic load per check).
+    pub gate: crate::services::rate_limiter::QuotaGate,
+    pub limiter: crate::services::ServiceRef<crate::services::rate_limiter::RateLimiter>,
 }

@@ -63,7 +63,16 @@ pub struct PeerSlot {
     pub downloaded: u64,
     pub uploaded: u64,
     pub hash_failures: u32,
+    /// No block within the request timeout: no new requests until one arrives.
     pub snubbed: bool,
+    /// The choker's view (60 s without a block while unchoked and wanted).
+    pub snubbed_by_choker: bool,
+    /// Holds our optimistic unchoke.
+    pub optimistic: bool,
+    pub connected_at: Instant,
+    pub unchoked_us_at: Option<Instant>,
+    pub interested_at: Option<Instant>,
+    pub last_piece_at: Option<Instant>,
 }
 
 impl PeerSlot {
@@ -90,6 +99,30 @@ impl PeerSlot {
             uploaded: 0,
             hash_failures: 0,
             snubbed: false,
+            snubbed_by_choker: false,
+            optimistic: false,
+            connected_at: Instant::now(),
+            unchoked_us_at: None,
+            interested_at: None,
+            last_piece_at: None,
+        }
+    }
+
+    /// What the choker needs to know of this peer.
+    pub fn snapshot(&self, key: PeerKey, now: Instant) -> crate::choke::PeerSnapshot {
+        crate::choke::PeerSnapshot {
+            key,
+            interested: self.peer_interested,
+            am_choking: self.am_choking,
+            is_optimistic: self.optimistic,
+            download_rate: self.down.per_second(),
+            upload_rate: self.up.per_second(),
+            connected_for: now.saturating_duration_since(self.connected_at),
+            last_piece_ago: self.last_piece_at.map(|t| now.saturating_duration_since(t)),
+            unchoked_us_for: self
+                .unchoked_us_at
+                .map(|t| now.saturating_duration_since(t)),
+            interested_for: self.interested_at.map(|t| now.saturating_duration_since(t)),
         }
     }
 
@@ -209,32 +242,4 @@ impl AddressBook {
             }
         }
     }
-}
-
-/// The choking seam until the global choker takes over: unchoke interested peers up to a fixed
-/// number of slots, keep them while they stay interested. Returns the peers whose choke state
-/// must change: (key, choke).
-pub fn fixed_slots(peers: &HashMap<PeerKey, PeerSlot>, slots: usize) -> Vec<(PeerKey, bool)> {
-    let mut changes = Vec::new();
-    let mut unchoked = 0;
-    for (k, p) in peers {
-        if p.addr.is_none() {
-            continue;
-        }
-        if !p.am_choking && !p.peer_interested {
-            changes.push((*k, true));
-        } else if !p.am_choking {
-            unchoked += 1;
-        }
-    }
-    for (k, p) in peers {
-        if unchoked >= slots {
-            break;
-        }
-        if p.addr.is_some() && p.am_choking && p.peer_interested {
-            changes.push((*k, false));
-            unchoked += 1;
-        }
-    }
-    changes
 }
