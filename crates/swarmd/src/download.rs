@@ -145,6 +145,15 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
             break 1;
         }
     };
+    // What each peer still connected gave and took, for the curious (and the tests).
+    if let Ok(peers) = session.peers(ih).await {
+        for p in peers {
+            eprintln!(
+                "swarmd: peers: {} client={} downloaded={} uploaded={}",
+                p.addr, p.client, p.downloaded, p.uploaded
+            );
+        }
+    }
     session.shutdown(Duration::from_secs(3)).await;
     actix::System::current().stop();
     Ok(code)

@@ -32,6 +32,7 @@ use swarm_supervisor::{
 use swarm_wire::Metainfo;
 
 use crate::bitfield::Bitfield;
+use crate::pex::{PexInbox, PexState};
 use crate::picker::Picker;
 use crate::rate::Rate;
 use crate::resume::{hex_encode, write_atomic, ResumeRecord, StatePaths};
@@ -48,6 +49,7 @@ use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
 use crate::torrent::peer::{Dial, PeerConn};
 use crate::torrent::shared::TorrentShared;
 use crate::torrent::swarm::{AddressBook, PeerSlot, PeerSource};
+use swarm_wire::peer::extension::{PexFlags, UT_PEX};
 
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
@@ -318,7 +320,45 @@ impl Torrent {
                 let _ = dht.unregister(ih).await;
             });
         }
-        self.disconnect_all("torrent paused", ctx);
+        self.disconnect_all("leaving the swarm", ctx);
+    }
+
+    /// BEP 11: tells each peer that speaks ut_pex who we are connected to (at most once a
+    /// minute per peer, which `PexState` enforces).
+    fn send_pex(&mut self) {
+        let now = Instant::now();
+        let connected: Vec<(SocketAddr, PexFlags)> = self
+            .peers
+            .values()
+            .filter(|p| p.addr.is_some())
+            .filter_map(|p| {
+                // Incoming peers are only worth telling about once we know their listen port.
+                let addr = if p.outgoing {
+                    p.sock
+                } else {
+                    SocketAddr::new(p.sock.ip(), p.listen_port?)
+                };
+                let mut flags = PexFlags::default();
+                if p.outgoing {
+                    flags.0 |= PexFlags::OUTGOING;
+                }
+                if p.bitfield.is_complete() {
+                    flags.0 |= PexFlags::SEED;
+                }
+                Some((addr, flags))
+            })
+            .collect();
+        for p in self.peers.values_mut() {
+            let (Some(a), Some((id, state))) = (&p.addr, &mut p.pex_out) else {
+                continue;
+            };
+            if let Some(msg) = state.next_message(&connected, now) {
+                a.do_send(ToPeer::Extended {
+                    id: *id,
+                    payload: msg.encode(),
+                });
+            }
+        }
     }
 
     /// Remembers new peer addresses and dials them if there is room.
@@ -460,8 +500,14 @@ impl Torrent {
                 fast,
                 extensions,
             } => {
+                if self.book.banned_ids.contains(&peer_id) {
+                    // A banned peer dialling in from a new port.
+                    addr.do_send(ToPeer::Disconnect("banned".into()));
+                    return;
+                }
                 slot.addr = Some(addr);
                 slot.fast = fast;
+                slot.peer_id = peer_id;
                 slot.client = crate::peer_id::client_name(&peer_id);
                 slot.last_block = Instant::now();
                 if let Some(ext) = extensions {
@@ -476,6 +522,16 @@ impl Torrent {
                 self.rechoke();
             }
             PeerEvent::Extensions(ext) => {
+                if let (Some(id), false) = (ext.id_of(UT_PEX), self.meta.info.private) {
+                    let mut state = PexState::new(slot.sock);
+                    if let Some(p) = ext.p {
+                        state.set_listen_port(p);
+                    }
+                    slot.pex_out = Some((id, state));
+                }
+                if let Some(p) = ext.p {
+                    slot.listen_port = Some(p);
+                }
                 if let Some(q) = ext.reqq {
                     slot.reqq = (q as usize).max(1);
                 }
@@ -533,9 +589,20 @@ impl Torrent {
                 self.stats.uploaded += n;
                 self.stats.up.add(n);
             }
-            PeerEvent::Pex(addrs) => {
-                for a in addrs {
-                    self.book.add(a, PeerSource::Pex);
+            PeerEvent::Pex(msg) => {
+                if self.meta.info.private {
+                    return;
+                }
+                let inbox = slot.pex_in.get_or_insert_with(|| PexInbox::new(slot.sock));
+                if let Some(addrs) = inbox.accept(&msg, Instant::now()) {
+                    let addrs = addrs.into_iter().map(|(a, _)| a).collect();
+                    self.add_peers(addrs, PeerSource::Pex, ctx);
+                }
+            }
+            PeerEvent::AllowedFast(i) => {
+                let n = self.picker.num_pieces();
+                if slot.allowed_fast.on_allowed_fast(i, n) && slot.peer_choking {
+                    self.fill_requests(key);
                 }
             }
             PeerEvent::DhtPort(port) => {
@@ -630,6 +697,9 @@ impl Torrent {
                 downloaded: self.stats.downloaded,
                 left: self.picker.bytes_left(),
             });
+        }
+        if self.ticks % 10 == 0 && !self.meta.info.private {
+            self.send_pex();
         }
         if self.ticks % 10 == 0 && self.dirty && self.checking.is_none() {
             self.save_resume();
@@ -794,8 +864,8 @@ impl Handler<Terminate> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Terminate, ctx: &mut Context<Self>) {
+        // `stopping()` leaves the swarm and saves the resume state.
         self.link.set_reason(ExitReason::Shutdown);
-        self.go_quiet(ctx);
         ctx.stop();
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use swarm_control::{Event, TorrentState};
 use swarm_wire::peer::BlockRef;
 
+use crate::bitfield::Bitfield;
 use crate::disk::WriteOutcome;
 use crate::picker::BlockOutcome;
 use crate::torrent::actor::Torrent;
@@ -161,6 +162,8 @@ impl Torrent {
             }
             let key = *key;
             self.book.ban(*culprit, BAN_FOR);
+            // An incoming connection comes from a new port each time: ban the peer id too.
+            self.book.banned_ids.insert(slot.peer_id);
             self.banned_keys.insert(key);
             self.stats.bans += 1;
         }
@@ -215,9 +218,24 @@ impl Torrent {
             return;
         };
         let Some(addr) = &slot.addr else { return };
-        if slot.peer_choking || !slot.am_interested || slot.snubbed {
+        if !slot.am_interested || slot.snubbed {
             return;
         }
+        // Choked: only the pieces the peer allows us anyway (BEP 6 allowed fast).
+        let choked_mask = if slot.peer_choking {
+            if slot.allowed_fast.pieces().is_empty() {
+                return;
+            }
+            let mut mask = Bitfield::new(slot.bitfield.len());
+            for &i in slot.allowed_fast.pieces() {
+                if slot.bitfield.get(i) {
+                    mask.set(i);
+                }
+            }
+            Some(mask)
+        } else {
+            None
+        };
         let want = slot.target_depth.saturating_sub(slot.in_flight.len());
         // Batch small top-ups: one message for several blocks.
         if want == 0 || (want < 4 && slot.in_flight.len() > 4) {
@@ -227,7 +245,7 @@ impl Torrent {
         let in_flight = &slot.in_flight;
         self.picker.pick(
             key,
-            &slot.bitfield,
+            choked_mask.as_ref().unwrap_or(&slot.bitfield),
             want,
             |r| in_flight.contains(r),
             &mut out,

@@ -1,8 +1,6 @@
 //! Messages between a torrent and its peer actors. One message type each way, with an enum
 //! inside: the torrent's handler reads as one `match`, the order of events from one peer is kept.
 
-use std::net::SocketAddr;
-
 use actix::prelude::*;
 use bytes::Bytes;
 use swarm_wire::peer::extension::ExtendedHandshake;
@@ -45,8 +43,10 @@ pub enum PeerEvent {
     Rejected(BlockRef),
     /// Bytes moved since the last report (for rates and the choker).
     Uploaded(u64),
-    /// Peers learnt through PEX.
-    Pex(Vec<SocketAddr>),
+    /// A `ut_pex` message (the torrent rate-limits and filters it).
+    Pex(swarm_wire::peer::extension::PexMessage),
+    /// BEP 6: the peer lets us request this piece even while it chokes us.
+    AllowedFast(u32),
     /// The peer's DHT port (BEP 5 PORT message).
     DhtPort(u16),
 }
@@ -64,4 +64,9 @@ pub enum ToPeer {
     Have(u32),
     /// Leave, with the reason logged.
     Disconnect(String),
+    /// A BEP 10 extended message, already encoded, with the peer's id for it.
+    Extended {
+        id: u8,
+        payload: bytes::Bytes,
+    },
 }

@@ -72,6 +72,8 @@ pub struct PeerConn {
     down_quota: Allowance,
     /// Requests ordered by the torrent, waiting for download quota.
     held_requests: VecDeque<BlockRef>,
+    /// Our allowed-fast set for this peer (BEP 6).
+    allowed_fast: Vec<u32>,
     uploads: VecDeque<BlockRef>,
     reads_in_flight: usize,
     writer: Option<Writer>,
@@ -131,6 +133,7 @@ impl PeerConn {
             up_quota: Allowance::new(gate.clone(), Direction::Up),
             down_quota: Allowance::new(gate, Direction::Down),
             held_requests: VecDeque::new(),
+            allowed_fast: Vec::new(),
             uploads: VecDeque::new(),
             reads_in_flight: 0,
             writer: None,
@@ -254,6 +257,18 @@ impl PeerConn {
             });
         }
         self.send_have_state();
+        if self.peer_fast {
+            let n = self.have.len();
+            self.allowed_fast = crate::allowed_fast::allowed_fast_set_for(
+                self.addr.ip(),
+                &self.shared.info_hash.0,
+                n,
+                crate::allowed_fast::DEFAULT_ALLOWED_FAST,
+            );
+            for i in self.allowed_fast.clone() {
+                self.send(Message::AllowedFast(i));
+            }
+        }
         if theirs.supports_dht() {
             if let Some(port) = self.shared.dht.port() {
                 self.send(Message::Port(port));
@@ -356,7 +371,14 @@ impl PeerConn {
             Message::Cancel(r) => self.uploads.retain(|q| *q != r),
             Message::Reject(r) if self.peer_fast => self.emit(PeerEvent::Rejected(r)),
             Message::Port(p) => self.emit(PeerEvent::DhtPort(p)),
-            Message::Suggest(_) | Message::AllowedFast(_) if self.peer_fast => {}
+            // BEP 6: a suggestion is only a hint; we keep picking rarest first.
+            Message::Suggest(_) if self.peer_fast => {}
+            Message::AllowedFast(i) if self.peer_fast => {
+                if i >= self.have.len() {
+                    return self.fail(ctx, format!("allowed fast for piece {i} out of range"));
+                }
+                self.emit(PeerEvent::AllowedFast(i));
+            }
             Message::Extended { id: 0, payload } => match ExtendedHandshake::decode(&payload) {
                 Ok(ext) => {
                     self.their_metadata_id = ext.id_of(UT_METADATA);
@@ -371,9 +393,7 @@ impl PeerConn {
                 if id == LOCAL_UT_PEX && !self.shared.storage.info.private =>
             {
                 match PexMessage::decode(&payload) {
-                    Ok(pex) => self.emit(PeerEvent::Pex(
-                        pex.added.into_iter().map(|(a, _)| a).collect(),
-                    )),
+                    Ok(pex) => self.emit(PeerEvent::Pex(pex)),
                     Err(e) => tracing::debug!(peer = %self.addr, "bad ut_pex message: {e}"),
                 }
             }
@@ -412,7 +432,9 @@ impl PeerConn {
             && r.begin
                 .checked_add(r.length)
                 .is_some_and(|end| end <= self.shared.storage.info.piece_len(r.index));
-        if self.am_choking || !valid {
+        // BEP 6: pieces in the allowed-fast set are served even while we choke the peer.
+        let allowed = self.allowed_fast.contains(&r.index);
+        if (self.am_choking && !allowed) || !valid {
             if self.peer_fast {
                 self.send(Message::Reject(r));
             }
@@ -464,7 +486,9 @@ impl PeerConn {
             ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
                 act.reads_in_flight -= 1;
                 match res {
-                    Ok(data) if !act.am_choking => act.send_block(r, data),
+                    Ok(data) if !act.am_choking || act.allowed_fast.contains(&r.index) => {
+                        act.send_block(r, data)
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(peer = %act.addr, piece = r.index, "reading a block to upload failed: {e}");
@@ -609,6 +633,7 @@ impl Handler<ToPeer> for PeerConn {
                 }
                 None => self.send(Message::Cancel(b)),
             },
+            ToPeer::Extended { id, payload } => self.send(Message::Extended { id, payload }),
             ToPeer::Interested(true) => self.send(Message::Interested),
             ToPeer::Interested(false) => self.send(Message::NotInterested),
             ToPeer::Choke(choke) => {

@@ -46,6 +46,7 @@ pub struct PeerSlot {
     /// Set once the handshake is done.
     pub addr: Option<Addr<PeerConn>>,
     pub client: String,
+    pub peer_id: [u8; 20],
     pub bitfield: Bitfield,
     pub fast: bool,
     pub reqq: usize,
@@ -73,6 +74,13 @@ pub struct PeerSlot {
     pub unchoked_us_at: Option<Instant>,
     pub interested_at: Option<Instant>,
     pub last_piece_at: Option<Instant>,
+    /// The peer's listening port, from its extension handshake.
+    pub listen_port: Option<u16>,
+    /// BEP 11: our ut_pex state towards this peer (its id for ut_pex), and what we take from it.
+    pub pex_out: Option<(u8, crate::pex::PexState)>,
+    pub pex_in: Option<crate::pex::PexInbox>,
+    /// BEP 6: pieces the peer lets us request while it chokes us.
+    pub allowed_fast: crate::allowed_fast::AllowedByPeer,
 }
 
 impl PeerSlot {
@@ -83,6 +91,7 @@ impl PeerSlot {
             source,
             addr: None,
             client: String::new(),
+            peer_id: [0; 20],
             bitfield: Bitfield::new(pieces),
             fast: false,
             reqq: 250,
@@ -105,6 +114,10 @@ impl PeerSlot {
             unchoked_us_at: None,
             interested_at: None,
             last_piece_at: None,
+            listen_port: None,
+            pex_out: None,
+            pex_in: None,
+            allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
         }
     }
 
@@ -184,6 +197,8 @@ pub struct AddressBook {
     pub known: HashMap<SocketAddr, Known>,
     /// Banned endpoints (ip:port: on loopback every peer is 127.0.0.1) and until when.
     pub bans: HashMap<SocketAddr, Instant>,
+    /// Peer ids of banned peers (for as long as the torrent runs).
+    pub banned_ids: std::collections::HashSet<[u8; 20]>,
 }
 
 /// Most addresses remembered per torrent: a tracker or PEX flood cannot grow this without bound.
