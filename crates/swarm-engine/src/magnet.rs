@@ -247,7 +247,7 @@ impl Handler<ConnEvent> for MagnetFetch {
                             Ok(meta) => {
                                 tracing::info!(torrent = %meta.info.name, "metadata fetched");
                                 let peers = self.known.iter().copied().collect();
-                                let _ = self.done.do_send(MetadataFetched { meta, peers });
+                                self.done.do_send(MetadataFetched { meta, peers });
                                 self.link.set_reason(ExitReason::Normal);
                                 ctx.stop();
                             }

@@ -359,7 +359,7 @@ impl Picker {
 
     /// A block arrived.
     pub fn on_block(&mut self, r: &BlockRef) -> BlockOutcome {
-        if r.begin % BLOCK_SIZE != 0 {
+        if !r.begin.is_multiple_of(BLOCK_SIZE) {
             return BlockOutcome::Unexpected;
         }
         let b = r.begin / BLOCK_SIZE;

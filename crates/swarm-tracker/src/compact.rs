@@ -34,7 +34,7 @@ pub(crate) fn decode_into(
     out: &mut Vec<SocketAddr>,
 ) -> Result<(), String> {
     let size = family.entry_len();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(format!(
             "compact {:?} peer list is {} bytes, not a multiple of {size}",
             family,

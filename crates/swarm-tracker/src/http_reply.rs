@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let mut body = b"d1:x".to_vec();
-        body.extend(std::iter::repeat(b'l').take(10_000));
+        body.extend(std::iter::repeat_n(b'l', 10_000));
         assert!(parse_announce(&body).is_err());
     }
 

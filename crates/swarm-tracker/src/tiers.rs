@@ -114,7 +114,7 @@ impl Tracker {
     }
 
     fn is_due(&self, now: Instant) -> bool {
-        self.not_before.map_or(true, |t| t <= now)
+        self.not_before.is_none_or(|t| t <= now)
     }
 }
 

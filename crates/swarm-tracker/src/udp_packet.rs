@@ -178,7 +178,7 @@ fn parse_announce(buf: &[u8], family: Family) -> Result<AnnounceResponse, ReplyP
 
 fn parse_scrape(buf: &[u8]) -> Result<Vec<ScrapeStats>, ReplyProblem> {
     let body = &buf[8..];
-    if body.len() % 12 != 0 {
+    if !body.len().is_multiple_of(12) {
         return Err(ReplyProblem::malformed(format!(
             "scrape reply body is {} bytes, not a multiple of 12",
             body.len()

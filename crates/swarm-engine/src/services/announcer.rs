@@ -162,7 +162,7 @@ impl Announcer {
                     t.completed_pending = false;
                 }
                 if !resp.peers.is_empty() {
-                    let _ = t.to.do_send(PeersFound {
+                    t.to.do_send(PeersFound {
                         addrs: resp.peers,
                         source: PeerSource::Tracker,
                     });

@@ -675,7 +675,7 @@ impl Torrent {
             }
             self.fill_all();
         }
-        if self.ticks % 10 == 0
+        if self.ticks.is_multiple_of(10)
             && matches!(
                 self.state,
                 TorrentState::Downloading | TorrentState::Seeding
@@ -686,10 +686,10 @@ impl Torrent {
         // While downloading with room for peers, ask the DHT every minute.
         let wants_peers =
             self.state == TorrentState::Downloading && self.peers.len() < self.cfg.max_peers / 2;
-        if self.ticks % 60 == 0 && wants_peers {
+        if self.ticks.is_multiple_of(60) && wants_peers {
             self.dht_lookup(ctx);
         }
-        if self.ticks % 5 == 0 {
+        if self.ticks.is_multiple_of(5) {
             self.connect_more(ctx);
             self.services.announcer.do_send(AnnounceProgress {
                 info_hash: self.shared.info_hash,
@@ -698,13 +698,13 @@ impl Torrent {
                 left: self.picker.bytes_left(),
             });
         }
-        if self.ticks % 10 == 0 && !self.meta.info.private {
+        if self.ticks.is_multiple_of(10) && !self.meta.info.private {
             self.send_pex();
         }
-        if self.ticks % 10 == 0 && self.dirty && self.checking.is_none() {
+        if self.ticks.is_multiple_of(10) && self.dirty && self.checking.is_none() {
             self.save_resume();
         }
-        if self.ticks % 2 == 0 {
+        if self.ticks.is_multiple_of(2) {
             let _ = self.services.events.send(Event::Progress {
                 info_hash: self.shared.info_hash.to_hex(),
                 progress: self.progress(),
