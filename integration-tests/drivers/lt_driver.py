@@ -3,7 +3,17 @@
 
 Runs ONE torrent as a seeder or a leecher, on 127.0.0.1 only, TCP only, with DHT,
 LSD, UPnP and NAT-PMP off (PEX stays on unless --no-pex: tests observe it), until SIGTERM/SIGINT, an `exit` command, or until the
-process that started it goes away. The Rust side (`swarm_integration_tests::libtorrent`)
+process that started it goes away.
+
+With --dht, the DHT runs on UDP 127.0.0.1:PORT (the listen port) and joins ONLY through the
+--dht-bootstrap routers / --dht-node nodes given (never the public routers; with neither it
+stays alone until someone contacts it), with libtorrent's per-IP restrictions lifted so that
+many nodes on 127.0.0.1 can share a routing table and a lookup (dht_restrict_routing_ips,
+dht_restrict_search_ips, dht_enforce_node_id, dht_prefer_verified_node_ids,
+dht_ignore_dark_internet off; the per-IP query block raised). status.json then also carries
+`dht_nodes` (routing table size), `dht_announces_out` (announce_peer queries sent),
+`dht_announces_in` (announce_peer queries received) and `dht_replies` (get_peers replies with
+peers for our torrent); --dht-log FILE appends every DHT packet and log line to FILE. The Rust side (`swarm_integration_tests::libtorrent`)
 starts it and talks to it through two files in `--state-dir`:
 
 * `status.json` -- rewritten atomically (write a temp file, then rename) about every
@@ -22,6 +32,8 @@ starts it and talks to it through two files in `--state-dir`:
       reannounce             force a tracker announce now
       recheck                force a full hash check
       exit                   shut down cleanly
+      dht_announce           announce the torrent to the DHT now (--dht)
+      dht_node IP:PORT       add_dht_node(): ping IP:PORT and add it to the table (--dht)
 
 With `--peer-log FILE`, every libtorrent peer_log alert (one line per wire message
 sent or received, e.g. `<== HAVE_ALL`, `==> ALLOWED_FAST`, `<== EXTENDED_HANDSHAKE`)
@@ -135,6 +147,13 @@ def main():
     ap.add_argument("--encryption", choices=["disabled", "enabled", "forced"], default="disabled",
                     help="MSE/PE policy for both directions (default: plaintext only)")
     ap.add_argument("--connect", action="append", default=[], help="IP:PORT to dial at start")
+    ap.add_argument("--dht", action="store_true",
+                    help="run the DHT on UDP 127.0.0.1:PORT (loopback-friendly settings)")
+    ap.add_argument("--dht-bootstrap", action="append", default=[],
+                    help="HOST:PORT DHT router to bootstrap from (never in the routing table)")
+    ap.add_argument("--dht-node", action="append", default=[],
+                    help="HOST:PORT DHT node to add to the routing table at start")
+    ap.add_argument("--dht-log", default=None, help="append DHT packets and log lines to this file")
     a = ap.parse_args()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -148,6 +167,9 @@ def main():
     mask = lt.alert_category.status | lt.alert_category.error | lt.alert_category.tracker
     if a.peer_log:
         mask |= lt.alert_category.peer_log | lt.alert_category.connect
+    if a.dht:
+        # dht_log carries dht_pkt_alert, from which outgoing announce_peer queries are counted.
+        mask |= lt.alert_category.dht | lt.alert_category.dht_log | lt.alert_category.dht_operation
     sp = lt.high_performance_seed() if a.role == "seed" else lt.default_settings()
     sp.update({
         "listen_interfaces": "127.0.0.1:%d" % a.port,
@@ -172,7 +194,33 @@ def main():
         "alert_mask": mask,
         "user_agent": "swarm-it-lt/" + lt.__version__,
     })
+    if a.dht:
+        sp.update({
+            "enable_dht": True,
+            # Only the loopback nodes we are given; never dht.libtorrent.org (the default).
+            "dht_bootstrap_nodes": ",".join(a.dht_bootstrap),
+            # Every node is 127.0.0.1: lift the one-node-per-IP rules and BEP 42 checks.
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_enforce_node_id": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_ignore_dark_internet": False,
+            "dht_extended_routing_table": True,
+            "dht_aggressive_lookups": True,
+            "dht_privacy_lookups": False,
+            "dht_read_only": False,
+            # All queries come from one IP: don't block it for sending more than 5/s.
+            "dht_block_ratelimit": 10000,
+            "dht_upload_rate_limit": 10 * 1024 * 1024,
+        })
     ses = lt.session(sp)
+
+    def dht_node(addr):
+        host, port = addr.rsplit(":", 1)
+        ses.add_dht_node((host, int(port)))
+
+    for addr in a.dht_node:
+        dht_node(addr)
 
     if a.torrent:
         atp = lt.add_torrent_params()
@@ -200,11 +248,14 @@ def main():
         connect(addr)
 
     peer_log = open(a.peer_log, "a", buffering=1) if a.peer_log else None
+    dht_log = open(a.dht_log, "a", buffering=1) if a.dht_log else None
+    dht = {"dht_nodes": 0, "dht_announces_out": 0, "dht_announces_in": 0, "dht_replies": 0}
     errors = []
     cmd_seq = 0
     t_finished = None
     finish_handled = False
     last_write = 0.0
+    last_dht_stats = 0.0
 
     while not STOP:
         if os.getppid() != parent:
@@ -219,6 +270,21 @@ def main():
                     peer_log.write("%s:%d %s\n" % (ip, port, peer_log_line(al, ip, port)))
                 except Exception as e:  # never let logging kill the peer
                     peer_log.write("? %s (%s)\n" % (al.message(), e))
+            if a.dht:
+                if isinstance(al, lt.dht_pkt_alert):
+                    m = al.message()
+                    if m.startswith("==>") and "'q': 'announce_peer'" in m:
+                        dht["dht_announces_out"] += 1
+                elif isinstance(al, lt.dht_announce_alert):
+                    dht["dht_announces_in"] += 1
+                elif isinstance(al, lt.dht_reply_alert):
+                    dht["dht_replies"] += 1
+                elif isinstance(al, lt.dht_stats_alert):
+                    dht["dht_nodes"] = sum(b["num_nodes"] for b in al.routing_table)
+                if dht_log is not None and al.category() & (
+                        lt.alert_category.dht | lt.alert_category.dht_log
+                        | lt.alert_category.dht_operation):
+                    dht_log.write("%.3f %s: %s\n" % (time.time(), type(al).__name__, al.message()))
             if al.category() & lt.alert_category.error:
                 errors.append(al.message())
                 del errors[:-20]
@@ -256,6 +322,10 @@ def main():
                     h.force_reannounce()
                 elif words[0] == "recheck":
                     h.force_recheck()
+                elif words[0] == "dht_announce":
+                    h.force_dht_announce()
+                elif words[0] == "dht_node":
+                    dht_node(words[1])
                 elif words[0] == "exit":
                     on_signal(None, None)
                 else:
@@ -279,6 +349,9 @@ def main():
             elif a.on_finish == "exit":
                 on_signal(None, None)
 
+        if a.dht and now - last_dht_stats >= 0.5:
+            ses.post_dht_stats()
+            last_dht_stats = now
         if now - last_write >= 0.1 or STOP:
             peers = []
             try:
@@ -290,7 +363,8 @@ def main():
                 trackers = [tracker_json(t) for t in h.trackers()]
             except Exception:
                 pass
-            write_json_atomic(status_path, {
+            extra = dict(dht) if a.dht else {}
+            write_json_atomic(status_path, dict(extra, **{
                 "pid": os.getpid(),
                 "listen_port": ses.listen_port(),
                 "role": a.role,
@@ -318,12 +392,14 @@ def main():
                 "peers": peers,
                 "trackers": trackers,
                 "stopping": STOP,
-            })
+            }))
             last_write = now
         ses.wait_for_alert(50)
 
     if peer_log is not None:
         peer_log.close()
+    if dht_log is not None:
+        dht_log.close()
     h.pause()
     del ses
 

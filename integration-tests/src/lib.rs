@@ -17,7 +17,9 @@
 //!
 //! Conventions, which every driver follows:
 //! * Everything listens and dials on 127.0.0.1 only; DHT, LSD, PEX (where it is a setting), UPnP
-//!   and NAT-PMP are off, and TCP is the only transport.
+//!   and NAT-PMP are off, and TCP is the only transport. A test may turn libtorrent's DHT on
+//!   ([`LtOptions::dht`](libtorrent::LtOptions::dht)); it then joins only the loopback nodes the
+//!   test names.
 //! * Every child process is a [`ChildGuard`](util::ChildGuard): its own process group, killed on
 //!   drop (also when the test panics), output in `logs/<name>.log` of the test's
 //!   [`TestEnv`](util::TestEnv), whose log tails are printed when a test fails.

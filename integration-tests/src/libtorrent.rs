@@ -1,13 +1,20 @@
 //! A libtorrent peer (Debian `python3-libtorrent` 2.0) driven through
 //! `integration-tests/drivers/lt_driver.py`.
 //!
-//! The driver runs one torrent on 127.0.0.1 (TCP only; DHT, LSD, UPnP, NAT-PMP off; PEX on unless
-//! [`LtOptions::no_pex`]; several connections per IP allowed; plaintext unless
-//! [`LtOptions::encryption`] says otherwise). It
-//! writes `status.json` atomically about every 100 ms ([`LtStatus`], with a [`LtPeer`] per
-//! connection carrying libtorrent's `peer_info` flags) and executes commands dropped into its
-//! `commands/` directory ([`LibtorrentPeer::command`]). Seeders trust their data (`seed_mode`,
-//! no recheck) unless [`LtOptions::recheck`] is set.
+//! The driver runs one torrent on 127.0.0.1 (TCP only; LSD, UPnP, NAT-PMP off, and the DHT
+//! unless [`LtOptions::dht`]; PEX on unless [`LtOptions::no_pex`]; several connections per IP
+//! allowed; plaintext unless [`LtOptions::encryption`] says otherwise). It writes `status.json`
+//! atomically about every 100 ms ([`LtStatus`], with a [`LtPeer`] per connection carrying
+//! libtorrent's `peer_info` flags) and executes commands dropped into its `commands/` directory
+//! ([`LibtorrentPeer::command`]). Seeders trust their data (`seed_mode`, no recheck) unless
+//! [`LtOptions::recheck`] is set.
+//!
+//! With [`LtOptions::dht`] the driver also runs libtorrent's DHT on UDP 127.0.0.1:port, joined
+//! only through [`LtOptions::dht_bootstrap`] / [`LtOptions::dht_nodes`] (never the public
+//! routers) and with libtorrent's per-IP restrictions lifted so that nodes sharing 127.0.0.1
+//! work; [`LtStatus`] then reports `dht_nodes`, `dht_announces_out`, `dht_announces_in` and
+//! `dht_replies`, and `dht_log.txt` in the state directory has every DHT packet
+//! ([`LibtorrentPeer::dht_log`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -40,7 +47,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::util::{free_tcp_port, loopback, wait_for, ChildGuard, TestEnv};
+use crate::util::{free_tcp_port, free_tcp_udp_port, loopback, wait_for, ChildGuard, TestEnv};
 
 /// The interpreter that has Debian's `libtorrent` module (a pyenv/venv `python3` on PATH usually
 /// does not).
@@ -129,6 +136,14 @@ pub struct LtOptions {
     pub connect: Vec<SocketAddr>,
     /// Name for the log file and state directory (default `lt-seed` / `lt-leech`).
     pub name: Option<String>,
+    /// Run libtorrent's DHT on UDP 127.0.0.1:port (the port is then free for TCP and UDP).
+    /// Off by default.
+    pub dht: bool,
+    /// DHT routers to bootstrap from (libtorrent's `dht_bootstrap_nodes`: queried when the
+    /// table is empty, never put in it). Only with `dht`.
+    pub dht_bootstrap: Vec<SocketAddr>,
+    /// DHT nodes to add to the routing table at start (`add_dht_node`). Only with `dht`.
+    pub dht_nodes: Vec<SocketAddr>,
 }
 
 impl LtOptions {
@@ -148,6 +163,9 @@ impl LtOptions {
             peer_log: false,
             connect: Vec::new(),
             name: None,
+            dht: false,
+            dht_bootstrap: Vec::new(),
+            dht_nodes: Vec::new(),
         }
     }
 
@@ -262,6 +280,18 @@ pub struct LtStatus {
     pub peers: Vec<LtPeer>,
     pub trackers: Vec<LtTracker>,
     pub stopping: bool,
+    /// DHT routing-table size (0 without [`LtOptions::dht`]).
+    #[serde(default)]
+    pub dht_nodes: u64,
+    /// `announce_peer` queries this node sent (DHT only).
+    #[serde(default)]
+    pub dht_announces_out: u64,
+    /// `announce_peer` queries this node received (DHT only).
+    #[serde(default)]
+    pub dht_announces_in: u64,
+    /// DHT `get_peers` replies for our torrent (libtorrent's `dht_reply_alert`; DHT only).
+    #[serde(default)]
+    pub dht_replies: u64,
 }
 
 impl LtStatus {
@@ -312,6 +342,7 @@ pub struct LibtorrentPeer {
     port: u16,
     state_dir: PathBuf,
     peer_log: Option<PathBuf>,
+    dht_log: Option<PathBuf>,
     seq: AtomicU64,
 }
 
@@ -339,7 +370,12 @@ impl LibtorrentPeer {
         };
         let name = opts.name.clone().unwrap_or_else(|| format!("lt-{role}"));
         let state_dir = env.unique_subdir(&format!("state-{name}"));
-        let port = opts.port.unwrap_or_else(free_tcp_port);
+        // The DHT shares the listen port number, over UDP.
+        let port = opts.port.unwrap_or_else(if opts.dht {
+            free_tcp_udp_port
+        } else {
+            free_tcp_port
+        });
         fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let mut cmd = Command::new(PYTHON);
         cmd.arg("-u")
@@ -392,12 +428,23 @@ impl LibtorrentPeer {
         for a in &opts.connect {
             cmd.args(["--connect", &a.to_string()]);
         }
+        let dht_log = opts.dht.then(|| state_dir.join("dht_log.txt"));
+        if let Some(dl) = &dht_log {
+            cmd.arg("--dht").arg("--dht-log").arg(dl);
+            for a in &opts.dht_bootstrap {
+                cmd.args(["--dht-bootstrap", &a.to_string()]);
+            }
+            for a in &opts.dht_nodes {
+                cmd.args(["--dht-node", &a.to_string()]);
+            }
+        }
         let guard = ChildGuard::spawn(env, &name, cmd);
         let peer = LibtorrentPeer {
             guard,
             port,
             state_dir,
             peer_log,
+            dht_log,
             seq: AtomicU64::new(0),
         };
         let st = peer.wait_status(
@@ -510,8 +557,8 @@ impl LibtorrentPeer {
     }
 
     /// Queues a driver command (see the driver's docs: `connect IP:PORT`, `pause`, `resume`,
-    /// `upload_limit N`, `download_limit N`, `reannounce`, `recheck`, `exit`) and waits until it
-    /// has been executed.
+    /// `upload_limit N`, `download_limit N`, `reannounce`, `recheck`, `exit`, and with the DHT
+    /// `dht_announce`, `dht_node IP:PORT`) and waits until it has been executed.
     pub fn command(&self, line: &str) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let dir = self.state_dir.join("commands");
@@ -542,6 +589,16 @@ impl LibtorrentPeer {
             .peer_log
             .as_ref()
             .expect("peer_log was not enabled in LtOptions");
+        fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The DHT log (only with [`LtOptions::dht`]): every DHT packet (`dht_pkt_alert`, `==>` sent,
+    /// `<==` received) and DHT log line, one per line.
+    pub fn dht_log(&self) -> String {
+        let path = self
+            .dht_log
+            .as_ref()
+            .expect("dht was not enabled in LtOptions");
         fs::read_to_string(path).unwrap_or_default()
     }
 
