@@ -134,12 +134,29 @@ impl Dht {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let seeds = saved.map(|s| s.nodes).unwrap_or_default();
         let lookups = Arc::new(Semaphore::new(config.max_concurrent_lookups.max(1)));
-        tokio::spawn(resolve_bootstrap(
-            config.bootstrap.clone(),
-            local_addr,
-            tx.clone(),
-        ));
-        let node = Node::new(config, node_id, socket, local_addr, seeds);
+        // Literal addresses need no resolver: the node has them from its first instant, so a
+        // lookup sent right after start-up (a magnet link) has somewhere to go. Host names are
+        // resolved in the background; lookups that would have no node to ask wait for them.
+        let literal: Vec<SocketAddr> = config
+            .bootstrap
+            .iter()
+            .filter_map(|h| h.parse::<SocketAddr>().ok())
+            .filter(|a| a.is_ipv6() == local_addr.is_ipv6())
+            .collect();
+        let resolving = config
+            .bootstrap
+            .iter()
+            .any(|h| h.parse::<SocketAddr>().is_err());
+        if resolving {
+            tokio::spawn(resolve_bootstrap(
+                config.bootstrap.clone(),
+                local_addr,
+                tx.clone(),
+            ));
+        }
+        let node = Node::new(
+            config, node_id, socket, local_addr, seeds, literal, resolving,
+        );
         tokio::spawn(node.run(rx));
         tracing::info!(%local_addr, node_id = %node_id, "DHT node started");
         Ok(DhtHandle {

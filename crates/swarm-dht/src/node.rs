@@ -126,6 +126,10 @@ pub(crate) struct Node {
     next_lookup: u64,
     registered: HashMap<InfoHash, Registration>,
     bootstrap_addrs: Vec<SocketAddr>,
+    /// Bootstrap host names are still being resolved: a lookup with no node at all to ask waits
+    /// in `deferred` until they are.
+    resolving: bool,
+    deferred: Vec<(NodeId, LookupKind, Option<OwnedSemaphorePermit>)>,
     /// Nodes from the state file: seeds for the first bootstrap, and what we save again if
     /// the table is still empty at shutdown.
     saved_seeds: Vec<NodeInfo>,
@@ -147,6 +151,8 @@ impl Node {
         socket: UdpSocket,
         local_addr: SocketAddr,
         saved_seeds: Vec<NodeInfo>,
+        bootstrap_addrs: Vec<SocketAddr>,
+        resolving: bool,
     ) -> Self {
         let now = Instant::now();
         Node {
@@ -162,7 +168,9 @@ impl Node {
             announces: HashMap::new(),
             next_lookup: 0,
             registered: HashMap::new(),
-            bootstrap_addrs: Vec::new(),
+            bootstrap_addrs,
+            resolving,
+            deferred: Vec::new(),
             saved_seeds,
             bootstrapped: false,
             size_after_bootstrap: 0,
@@ -180,6 +188,11 @@ impl Node {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown_reply = None;
+        // Without host names to resolve, everything to bootstrap from is known now.
+        if !self.resolving {
+            self.start_bootstrap(Instant::now());
+            self.flush().await;
+        }
         loop {
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => match received {
@@ -256,8 +269,12 @@ impl Node {
                     addrs.dedup();
                     addrs.truncate(32);
                     self.bootstrap_addrs = addrs;
+                    self.resolving = false;
                 }
                 self.start_bootstrap(now);
+                for (target, kind, permit) in std::mem::take(&mut self.deferred) {
+                    self.start_lookup(target, kind, permit, now);
+                }
             }
             Command::Register { info_hash, port } => {
                 self.registered.insert(

@@ -47,6 +47,7 @@ pub struct MagnetFetch {
     queue: Vec<SocketAddr>,
     conns: HashMap<u64, (SocketAddr, mpsc::UnboundedSender<u32>)>,
     next_key: u64,
+    dht_waits: u32,
     announcer: ServiceRef<Announcer>,
     dht: DhtSlot,
     done: Recipient<MetadataFetched>,
@@ -81,6 +82,7 @@ impl MagnetFetch {
             queue: Vec::new(),
             conns: HashMap::new(),
             next_key: 1,
+            dht_waits: 0,
             announcer,
             dht,
             done,
@@ -135,7 +137,14 @@ impl MagnetFetch {
     }
 
     fn lookup_dht(&mut self, ctx: &mut Context<Self>) {
-        let Some(dht) = self.dht.get() else { return };
+        let Some(dht) = self.dht.get() else {
+            // The node may still be starting: look again shortly (not forever: it may be off).
+            if self.dht_waits < 10 {
+                self.dht_waits += 1;
+                ctx.run_later(Duration::from_secs(1), |act, ctx| act.lookup_dht(ctx));
+            }
+            return;
+        };
         let ih = self.magnet.info_hash;
         ctx.spawn(
             async move { dht.get_peers(ih).await.unwrap_or_default() }

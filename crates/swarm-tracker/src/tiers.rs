@@ -281,6 +281,16 @@ impl TrackerList {
         }
     }
 
+    /// Makes every tracker not in flight due now, whatever its `min interval`: for an event
+    /// (`completed`), which BEP 3 sends when it happens.
+    pub fn announce_event_now(&mut self, now: Instant) {
+        for tracker in self.tiers.iter_mut().flatten() {
+            if !tracker.in_flight {
+                tracker.not_before = Some(now);
+            }
+        }
+    }
+
     /// The `tracker id` to send to `url`, if it gave us one.
     pub fn tracker_id(&self, url: &str) -> Option<&str> {
         self.in_order()

@@ -23,10 +23,21 @@ impl Node {
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
         now: Instant,
     ) {
-        let mut lookup = Lookup::new(target, self.table.own_id(), self.cfg.lookup);
         // A few more than k seeds, so that dead ones near the target do not stall it.
         let seeds = self.table.closest(&target, self.cfg.lookup.k * 2, now);
         let thin = seeds.len() < self.cfg.lookup.k;
+        // Nobody to ask yet (an empty table, no saved nodes, bootstrap names still resolving):
+        // wait for the names rather than finish at once with nothing.
+        if self.resolving
+            && seeds.is_empty()
+            && self.saved_seeds.is_empty()
+            && self.bootstrap_addrs.is_empty()
+            && !matches!(kind, LookupKind::Bootstrap)
+        {
+            self.deferred.push((target, kind, permit));
+            return;
+        }
+        let mut lookup = Lookup::new(target, self.table.own_id(), self.cfg.lookup);
         lookup.add_nodes(&seeds);
         // Bootstraps, and any lookup started before the table has filled (a get_peers right
         // after start), also ask the saved nodes and the bootstrap routers.

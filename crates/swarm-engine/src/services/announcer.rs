@@ -160,6 +160,9 @@ impl Announcer {
                 t.list.on_success(url, &resp, now);
                 if event == Event::Completed {
                     t.completed_pending = false;
+                } else if t.completed_pending {
+                    // The torrent completed while this announce was in flight.
+                    t.list.announce_event_now(now);
                 }
                 if !resp.peers.is_empty() {
                     t.to.do_send(PeersFound {
@@ -182,7 +185,21 @@ impl Announcer {
         t: &Tracked,
         timeout: Duration,
     ) -> impl std::future::Future<Output = ()> + 'static {
-        let futs: Vec<_> = t
+        // A `completed` still owed goes out first, so the tracker counts the download even
+        // when we stop right after it (the one-shot `download` does).
+        let completed: Vec<_> = if t.completed_pending {
+            t.list
+                .announced()
+                .into_iter()
+                .map(|url| {
+                    let req = self.request(ih, t, &url, Event::Completed);
+                    self.announce(url, req)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let stopped: Vec<_> = t
             .list
             .announced()
             .into_iter()
@@ -192,7 +209,11 @@ impl Announcer {
             })
             .collect();
         async move {
-            let _ = tokio::time::timeout(timeout, futures::future::join_all(futs)).await;
+            let _ = tokio::time::timeout(timeout, async move {
+                futures::future::join_all(completed).await;
+                futures::future::join_all(stopped).await;
+            })
+            .await;
         }
     }
 }
@@ -302,7 +323,7 @@ impl Handler<Completed> for Announcer {
         if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
             t.left = 0;
             t.completed_pending = true;
-            t.list.reannounce_now(Instant::now());
+            t.list.announce_event_now(Instant::now());
         }
         self.poll(ctx);
     }

@@ -51,6 +51,9 @@ use crate::torrent::shared::TorrentShared;
 use crate::torrent::swarm::{AddressBook, PeerSlot, PeerSource};
 use swarm_wire::peer::extension::{PexFlags, UT_PEX};
 
+/// Seconds between ticks of a torrent without peers.
+const IDLE_TICK: u64 = 5;
+
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
     pub save_dir: PathBuf,
@@ -122,6 +125,12 @@ pub struct Torrent {
     children: Children<PeerKey, Torrent>,
     ticks: u64,
     pub(super) file_priorities: Vec<swarm_control::FilePriority>,
+    /// (uploaded, downloaded, left) last sent to the announcer.
+    last_reported: (u64, u64, u64),
+    /// A DHT lookup was started at least once.
+    dht_asked: bool,
+    /// (progress, down rate, up rate, state) of the last progress event.
+    last_progress_event: Option<(f64, u64, u64, TorrentState)>,
     /// Something worth saving changed since the last resume write.
     pub(super) dirty: bool,
     /// Our link to the root supervisor (reports our exit, panics included).
@@ -173,6 +182,9 @@ impl Torrent {
                 .named(format!("torrent {}", meta.info.name)),
             ticks: 0,
             file_priorities: Vec::new(),
+            last_reported: (u64::MAX, 0, 0),
+            dht_asked: false,
+            last_progress_event: None,
             dirty: false,
             link,
             meta,
@@ -395,6 +407,7 @@ impl Torrent {
     /// Asks the DHT for peers (and registers us, so we are announced and re-announced).
     fn dht_lookup(&mut self, ctx: &mut Context<Self>) {
         let Some(dht) = self.dht() else { return };
+        self.dht_asked = true;
         let (ih, port) = (self.shared.info_hash, self.shared.listen_port);
         let fut = async move {
             let _ = dht.register(ih, Some(port)).await;
@@ -657,17 +670,42 @@ impl Torrent {
         });
     }
 
-    fn tick(&mut self, ctx: &mut Context<Self>) {
+    /// Seconds until the next tick: every second while peers are connected (rates, pipelines,
+    /// timeouts), every [`IDLE_TICK`] otherwise, so a thousand idle torrents cost next to nothing.
+    fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
+        let step = if self.peers.is_empty() && self.checking.is_none() {
+            IDLE_TICK
+        } else {
+            1
+        };
+        ctx.run_later(Duration::from_secs(step), move |act, ctx| {
+            act.tick(step, ctx);
+            act.schedule_tick(ctx);
+        });
+    }
+
+    /// Whether a period of `secs` seconds ended within the last tick.
+    fn every(&self, secs: u64, step: u64) -> bool {
+        (self.ticks - step) / secs != self.ticks / secs
+    }
+
+    fn tick(&mut self, step: u64, ctx: &mut Context<Self>) {
         crate::fault::maybe_panic("torrent.tick");
-        self.ticks += 1;
-        self.stats.down.tick();
-        self.stats.up.tick();
+        self.ticks += step;
+        if !self.peers.is_empty() {
+            self.stats.down.tick();
+            self.stats.up.tick();
+        } else if step > 1 {
+            // No peers: rates decay to zero.
+            self.stats.down = Rate::default();
+            self.stats.up = Rate::default();
+        }
         for p in self.peers.values_mut() {
             p.down.tick();
             p.up.tick();
             p.adapt_depth();
         }
-        if self.state == TorrentState::Downloading {
+        if self.state == TorrentState::Downloading && !self.peers.is_empty() {
             self.expire_requests();
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for k in keys {
@@ -675,43 +713,61 @@ impl Torrent {
             }
             self.fill_all();
         }
-        if self.ticks.is_multiple_of(10)
-            && matches!(
-                self.state,
-                TorrentState::Downloading | TorrentState::Seeding
-            )
-        {
+        let live = matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        );
+        if self.every(10, step) && live {
             self.register_with_choker(ctx);
         }
         // While downloading with room for peers, ask the DHT every minute.
         let wants_peers =
             self.state == TorrentState::Downloading && self.peers.len() < self.cfg.max_peers / 2;
-        if self.ticks.is_multiple_of(60) && wants_peers {
+        // The first lookup may have found the DHT node still starting: retry until one ran.
+        if (self.every(60, step) || !self.dht_asked) && wants_peers {
             self.dht_lookup(ctx);
         }
-        if self.ticks.is_multiple_of(5) {
+        if self.every(5, step) {
             self.connect_more(ctx);
-            self.services.announcer.do_send(AnnounceProgress {
-                info_hash: self.shared.info_hash,
-                uploaded: self.stats.uploaded,
-                downloaded: self.stats.downloaded,
-                left: self.picker.bytes_left(),
-            });
+            let progress = (
+                self.stats.uploaded,
+                self.stats.downloaded,
+                self.picker.bytes_left(),
+            );
+            if progress != self.last_reported {
+                self.last_reported = progress;
+                self.services.announcer.do_send(AnnounceProgress {
+                    info_hash: self.shared.info_hash,
+                    uploaded: progress.0,
+                    downloaded: progress.1,
+                    left: progress.2,
+                });
+            }
         }
-        if self.ticks.is_multiple_of(10) && !self.meta.info.private {
+        if self.every(10, step) && !self.meta.info.private && !self.peers.is_empty() {
             self.send_pex();
         }
-        if self.ticks.is_multiple_of(10) && self.dirty && self.checking.is_none() {
+        if self.every(10, step) && self.dirty && self.checking.is_none() {
             self.save_resume();
         }
-        if self.ticks.is_multiple_of(2) {
-            let _ = self.services.events.send(Event::Progress {
-                info_hash: self.shared.info_hash.to_hex(),
-                progress: self.progress(),
-                download_rate: self.stats.down.per_second(),
-                upload_rate: self.stats.up.per_second(),
-                state: self.state,
-            });
+        if self.every(2, step) {
+            let event = (
+                self.progress(),
+                self.stats.down.per_second(),
+                self.stats.up.per_second(),
+                self.state,
+            );
+            // Only news: an idle torrent says nothing.
+            if self.last_progress_event.as_ref() != Some(&event) {
+                let _ = self.services.events.send(Event::Progress {
+                    info_hash: self.shared.info_hash.to_hex(),
+                    progress: event.0,
+                    download_rate: event.1,
+                    upload_rate: event.2,
+                    state: event.3,
+                });
+                self.last_progress_event = Some(event);
+            }
         }
     }
 
@@ -789,7 +845,7 @@ impl Actor for Torrent {
             Some(have) if have.len() == self.picker.num_pieces() => self.finish_check(have, ctx),
             _ => self.start_check(ctx),
         }
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        self.schedule_tick(ctx);
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
