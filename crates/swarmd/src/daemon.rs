@@ -193,6 +193,7 @@ pub fn watch_options(config: &Config, paths: &Paths) -> watch::WatchOptions {
         on_added: config.watch.on_added,
         rescan: Duration::from_secs(config.watch.rescan_secs.get()),
         settle: watch::WatchOptions::SETTLE,
+        incomplete_grace: watch::WatchOptions::INCOMPLETE_GRACE,
         paused: config.watch.paused,
         kept_file: paths.state_dir.join("watch-kept.json"),
     }

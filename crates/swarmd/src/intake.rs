@@ -20,6 +20,19 @@ pub fn parse_metainfo(bytes: &[u8]) -> Result<NewTorrent, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `bytes` look like the start of a `.torrent` that is still being written: nothing yet,
+/// or bencode that ends in the middle of a value. Garbage, or a complete file with bad contents,
+/// does not.
+pub fn looks_truncated(bytes: &[u8]) -> bool {
+    use swarm_wire::bencode::{decode, BencodeError, Limits};
+    matches!(
+        decode(bytes, Limits::TORRENT),
+        Err(BencodeError::Empty
+            | BencodeError::Truncated { .. }
+            | BencodeError::TruncatedString { .. })
+    )
+}
+
 /// Parses one magnet URI.
 pub fn parse_magnet(uri: &str) -> Result<NewTorrent, String> {
     Magnet::parse(uri.trim())
@@ -94,6 +107,17 @@ mod tests {
     fn garbage_is_not_a_torrent() {
         assert!(parse_metainfo(b"this is not bencode").is_err());
         assert!(parse_metainfo(b"").is_err());
+    }
+
+    #[test]
+    fn truncated_is_not_garbage() {
+        let whole = b"d8:announce3:url4:infod6:lengthi3e4:name1:xee";
+        for cut in [0, 1, 5, 12, 20, whole.len() - 1] {
+            assert!(looks_truncated(&whole[..cut]), "cut at {cut}");
+        }
+        assert!(!looks_truncated(whole));
+        assert!(!looks_truncated(b"this is not bencode"));
+        assert!(!looks_truncated(b"d4:infoi3ee trailing"));
     }
 
     #[tokio::test]

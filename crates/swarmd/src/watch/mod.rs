@@ -5,7 +5,8 @@
 //! at least `settle` apart (a browser or `scp` may still be writing it). Then it is parsed and
 //! added, and renamed `NAME.added` (or deleted, or kept and remembered, per `[watch] on_added`).
 //! A file that does not parse, or that the engine refuses, is renamed `NAME.invalid` with the
-//! reason logged and written to `NAME.invalid.txt`. A torrent the engine already has is not added
+//! reason logged and written to `NAME.invalid.txt`. A `.torrent` that merely ends too early
+//! (half-written by a writer that paused) gets `incomplete_grace` to be completed first. A torrent the engine already has is not added
 //! twice: the file is treated as added.
 //!
 //! inotify wakes the scanner right away; a full rescan every `rescan` catches what inotify misses
@@ -37,6 +38,9 @@ pub struct WatchOptions {
     pub rescan: Duration,
     /// How long a file must stay unchanged before it is read.
     pub settle: Duration,
+    /// How long a `.torrent` that ends in the middle of a value may stay unchanged before it is
+    /// declared invalid (its writer may pause for longer than `settle`).
+    pub incomplete_grace: Duration,
     /// Add torrents paused.
     pub paused: bool,
     /// Where `keep` mode remembers the files it has added (in the state directory).
@@ -45,6 +49,7 @@ pub struct WatchOptions {
 
 impl WatchOptions {
     pub const SETTLE: Duration = Duration::from_secs(1);
+    pub const INCOMPLETE_GRACE: Duration = Duration::from_secs(30);
     /// inotify events come in bursts (create, writes, close): wait this long for the burst to end.
     const DEBOUNCE: Duration = Duration::from_millis(100);
 }

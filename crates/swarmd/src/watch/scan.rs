@@ -47,6 +47,8 @@ pub(super) struct Scanner<E> {
     /// Files we could not rename or delete, so they are not processed over and over (until they
     /// change).
     stuck: HashMap<PathBuf, Stamp>,
+    /// `.torrent` files that end too early (still being written?): since when, at this stamp.
+    incomplete: HashMap<PathBuf, (Stamp, Instant)>,
     kept: Option<Kept>,
     dir_error_logged: bool,
 }
@@ -59,6 +61,7 @@ impl<E: Engine> Scanner<E> {
             engine,
             pending: HashMap::new(),
             stuck: HashMap::new(),
+            incomplete: HashMap::new(),
             kept,
             dir_error_logged: false,
         }
@@ -125,6 +128,7 @@ impl<E: Engine> Scanner<E> {
         }
         self.pending.retain(|p, _| present_paths.contains(p));
         self.stuck.retain(|p, _| present_paths.contains(p));
+        self.incomplete.retain(|p, _| present_paths.contains(p));
         if let Some(k) = &mut self.kept {
             k.retain_names(&present_names);
         }
@@ -156,8 +160,35 @@ impl<E: Engine> Scanner<E> {
             Kind::Torrent => intake::parse_metainfo(&bytes),
             Kind::Magnet => intake::parse_magnet_file(&bytes),
         };
+        let since_incomplete = self.incomplete.remove(path);
         let torrent = match parsed {
             Ok(t) => t,
+            Err(reason) if kind == Kind::Torrent && intake::looks_truncated(&bytes) => {
+                // Maybe its writer paused for longer than `settle`: wait for the rest, up to
+                // `incomplete_grace` without a change.
+                let since = match since_incomplete {
+                    Some((s, since)) if s == stamp => since,
+                    _ => Instant::now(),
+                };
+                if since.elapsed() < self.options.incomplete_grace {
+                    tracing::debug!(file = %path.display(), reason, "incomplete .torrent; waiting for the rest");
+                    self.incomplete.insert(path.to_path_buf(), (stamp, since));
+                    self.pending.insert(
+                        path.to_path_buf(),
+                        Pending {
+                            stamp,
+                            since: Instant::now(),
+                        },
+                    );
+                } else {
+                    let reason = format!(
+                        "{reason} (the file stayed incomplete for {} s)",
+                        self.options.incomplete_grace.as_secs()
+                    );
+                    self.mark_invalid(path, stamp, &reason);
+                }
+                return ControlFlow::Continue(());
+            }
             Err(reason) => {
                 self.mark_invalid(path, stamp, &reason);
                 return ControlFlow::Continue(());

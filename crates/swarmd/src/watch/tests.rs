@@ -26,6 +26,7 @@ fn options(dir: &Path, on_added: OnAdded, settle: Duration) -> WatchOptions {
         on_added,
         rescan: Duration::from_millis(200),
         settle,
+        incomplete_grace: Duration::from_secs(2),
         paused: true,
         kept_file: dir.join("state/watch-kept.json"),
     }
@@ -250,5 +251,35 @@ async fn a_file_still_being_written_waits() {
     }
     wait_until(|| w.path("slow.torrent.added").exists()).await;
     assert!(!w.path("slow.torrent.invalid").exists());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_half_written_torrent_waits_for_the_rest() {
+    let w = Watch::start(OnAdded::Rename);
+    w.ready().await;
+    let bytes = torrent_bytes("half", 10_000);
+    let (head, tail) = bytes.split_at(bytes.len() / 2);
+    std::fs::write(w.path("half.torrent"), head).unwrap();
+    // Unchanged for several settle periods, but shorter than the grace: still waiting.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(w.path("half.torrent").exists());
+    assert!(!w.path("half.torrent.invalid").exists());
+    assert_eq!(w.added_count(), 0);
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(w.path("half.torrent"))
+        .unwrap()
+        .write_all(tail)
+        .unwrap();
+    wait_until(|| w.path("half.torrent.added").exists()).await;
+    assert_eq!(w.added_count(), 1);
+
+    // One that is never completed is invalid once the grace is over.
+    std::fs::write(w.path("never.torrent"), head).unwrap();
+    wait_until(|| w.path("never.torrent.invalid").exists()).await;
+    let reason = std::fs::read_to_string(w.path("never.torrent.invalid.txt")).unwrap();
+    assert!(reason.contains("incomplete"), "{reason}");
     w.stop().await;
 }
