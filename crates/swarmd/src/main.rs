@@ -143,5 +143,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         swarmd::serve(daemon, engine_adapter::SessionEngine::new(session)).await?;
         anyhow::Ok(())
     });
+    // Everything worth waiting for is done: `stopped` announces (bounded), resume state
+    // flushed, socket removed. Dropping the runtime would still wait for every task on its
+    // blocking pool, e.g. an HTTP announce to a tracker that does not answer, until that
+    // request's own timeout: leave those to the process exit instead.
+    std::mem::forget(system);
     result
 }
