@@ -54,7 +54,7 @@ impl Default for EngineConfig {
             disk_threads: cores.clamp(2, 4),
             max_open_files: 128,
             read_cache_bytes: 8 << 20,
-            max_pending_writes: 16,
+            max_pending_writes: 8,
             torrent_threads: cores.clamp(1, 4),
             max_frame: 64 * 1024,
             max_upload_queue: 500,

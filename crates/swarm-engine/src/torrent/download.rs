@@ -256,7 +256,7 @@ impl Torrent {
             }
             return;
         }
-        slot.in_flight.extend_from_slice(&out);
+        slot.in_flight.extend(out.iter().copied());
         addr.do_send(ToPeer::Request(out));
     }
 

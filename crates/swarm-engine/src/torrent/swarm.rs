@@ -51,7 +51,7 @@ pub struct PeerSlot {
     pub fast: bool,
     pub reqq: usize,
     /// Requests sent and not answered, oldest first.
-    pub in_flight: Vec<BlockRef>,
+    pub in_flight: std::collections::VecDeque<BlockRef>,
     pub am_interested: bool,
     pub am_choking: bool,
     pub peer_choking: bool,
@@ -95,7 +95,7 @@ impl PeerSlot {
             bitfield: Bitfield::new(pieces),
             fast: false,
             reqq: 250,
-            in_flight: Vec::new(),
+            in_flight: std::collections::VecDeque::new(),
             am_interested: false,
             am_choking: true,
             peer_choking: true,
@@ -142,6 +142,10 @@ impl PeerSlot {
     /// Removes `b` from the in-flight list; true when it was there.
     pub fn take_request(&mut self, b: &BlockRef) -> bool {
         // Blocks mostly arrive in request order: the match is usually at the front.
+        if self.in_flight.front() == Some(b) {
+            self.in_flight.pop_front();
+            return true;
+        }
         match self.in_flight.iter().position(|r| r == b) {
             Some(i) => {
                 self.in_flight.remove(i);
