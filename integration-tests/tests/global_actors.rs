@@ -1,0 +1,1082 @@
+//! The engine's global actors seen from outside, against real libtorrent peers, all on 127.0.0.1:
+//!
+//! 1. the **RateLimiter**: a global download limit from the daemon's config holds a 40 MiB
+//!    download to at least 9 s at 4 MiB/s, and `swarmctl limits --down` changes it at run time
+//!    (1 MiB/s, then unlimited);
+//! 2. the **Choker**: with 2 upload slots per torrent (the optimistic one included), swarmd never
+//!    unchokes more than 2 of four libtorrent leechers at once, the leechers never see more than
+//!    3 (a choke reaches a peer after the data queued before it), and the optimistic slot
+//!    rotates over all four;
+//! 3. **per-peer bounds**: raw peers that flood requests and never read do not grow swarmd's
+//!    RSS by more than 16 MiB, and swarmd keeps serving a well-behaved leecher;
+//! 4. **BEP 6 and BEP 11 with libtorrent**: libtorrent logs HAVE_ALL and ALLOWED_FAST from a
+//!    swarmd seeder; PEX from swarmd introduces two libtorrent leechers to each other, and swarmd
+//!    learns peers from libtorrent's PEX (`swarmctl peers --json` shows source `pex`).
+//!
+//! Every daemon runs with its own HOME (so several can run in one test), `swarm_engine=debug`
+//! logs, no DHT and no watch directory; every process dies with its guard.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
+use swarm_integration_tests::prelude::*;
+
+const RUST_LOG: &str = "info,swarm_engine=debug";
+const POLL: Duration = Duration::from_millis(100);
+/// Requests the choked flooder writes (17 bytes each, ~16 MiB).
+const CHOKED_FLOOD: usize = 1_000_000;
+/// ut_metadata requests the metadata flooder writes (~31 bytes each, answered with ~10 KiB).
+const METADATA_FLOOD: usize = 5_000;
+
+// -----------------------------------------------------------------------------------------------
+// Helpers: a daemon with its own home, its control socket, swarmctl
+// -----------------------------------------------------------------------------------------------
+
+/// A `swarmd --config FILE run` with its own HOME (and so its own control socket).
+struct Daemon {
+    proc: SwarmdProcess,
+    env: TestEnv,
+    home: PathBuf,
+    socket: PathBuf,
+    downloads: PathBuf,
+}
+
+impl Daemon {
+    /// Writes `<env>/<name>.toml` (127.0.0.1:free port, no DHT, no watch dir, explicit dirs; `extra`
+    /// appended, e.g. a `[limits]` section), starts the daemon and waits for its control socket.
+    fn start(env: &TestEnv, name: &str, extra: &str) -> Daemon {
+        let port = free_tcp_port();
+        let home = env.subdir(&format!("home-{name}"));
+        let state = env.subdir(&format!("state-{name}"));
+        let downloads = env.subdir(&format!("downloads-{name}"));
+        let config = env.path().join(format!("{name}.toml"));
+        let text = format!(
+            r#"# written by integration-tests/tests/global_actors.rs
+[daemon]
+state_dir = "{state}"
+download_dir = "{downloads}"
+
+[network]
+listen = "127.0.0.1:{port}"
+connect_timeout_secs = 3
+
+[dht]
+enabled = false
+bootstrap = []
+
+[watch]
+enabled = false
+
+[trackers]
+stopped_timeout_secs = 1
+announce_timeout_secs = 5
+{extra}
+"#,
+            state = state.display(),
+            downloads = downloads.display(),
+        );
+        fs::write(&config, text).expect("writing the daemon's config");
+        let proc = Swarmd::command(&[] as &[&str])
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .home(&home)
+            .name(name)
+            .port(port)
+            .env("RUST_LOG", RUST_LOG)
+            .spawn(env);
+        let d = Daemon {
+            proc,
+            env: env.clone(),
+            socket: home.join("run/swarmd/swarmd.sock"),
+            home,
+            downloads,
+        };
+        wait_until(
+            &format!("{name}'s control socket to answer"),
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                d.proc.guard().assert_running();
+                rpc(&d.socket, "daemon.info", None).is_ok()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
+        d
+    }
+
+    fn port(&self) -> u16 {
+        self.proc.port()
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.proc.addr()
+    }
+
+    fn pid(&self) -> u32 {
+        self.proc.guard().pid()
+    }
+
+    fn log_tail(&self) -> String {
+        format!(
+            "--- {} log:\n{}",
+            self.proc.guard().name(),
+            self.proc.guard().log_tail(40)
+        )
+    }
+
+    /// `swarmctl ARGS` against this daemon; must exit 0. Returns stdout.
+    #[track_caller]
+    fn ctl(&self, args: &[&str]) -> String {
+        let out = swarmctl_with_home(&self.env, &self.home, args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(
+            out.status.success(),
+            "swarmctl {args:?} failed ({})\nstdout: {stdout}\nstderr: {stderr}\n{}",
+            out.status,
+            self.log_tail()
+        );
+        stdout
+    }
+
+    /// `swarmctl ARGS --json`, parsed.
+    #[track_caller]
+    fn ctl_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.ctl(&args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("swarmctl {args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// `swarmctl add TORRENT -o DIR`; returns the info-hash (hex).
+    fn add(&self, torrent: &Path, save_dir: &Path) -> String {
+        let v = self.ctl_json(&[
+            "add",
+            torrent.to_str().unwrap(),
+            "-o",
+            save_dir.to_str().unwrap(),
+        ]);
+        // One torrent added: an object or a one-element list, depending on swarmctl's format.
+        let first = if v.is_array() { &v[0] } else { &v };
+        let ih = first["info_hash"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no info_hash in swarmctl add's answer: {v}"));
+        ih.to_string()
+    }
+
+    /// `torrent.show` over the control socket (cheaper than a swarmctl process per poll).
+    fn show(&self, ih: &str) -> Result<Value, String> {
+        rpc(&self.socket, "torrent.show", Some(json!({ "torrent": ih })))
+    }
+
+    /// Polls `torrent.show` until `pred` holds; panics with the last state and the log.
+    fn wait_torrent(
+        &self,
+        ih: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_for(what, timeout, POLL, || {
+            self.proc.guard().assert_running();
+            let v = self.show(ih)?;
+            if pred(&v) {
+                Ok(v)
+            } else {
+                Err(brief(&v))
+            }
+        })
+        .map(|(v, _)| v)
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.log_tail()))
+    }
+
+    /// `swarmctl peers IH --json`.
+    fn peers(&self, ih: &str) -> Vec<Value> {
+        match self.ctl_json(&["peers", ih]) {
+            Value::Array(a) => a,
+            v => panic!("swarmctl peers printed no list: {v}"),
+        }
+    }
+
+    /// `torrent.peers` over the control socket (for sampling every second).
+    fn peers_rpc(&self, ih: &str) -> Vec<Value> {
+        match rpc(
+            &self.socket,
+            "torrent.peers",
+            Some(json!({ "torrent": ih })),
+        ) {
+            Ok(Value::Array(a)) => a,
+            other => panic!("torrent.peers: {other:?}\n{}", self.log_tail()),
+        }
+    }
+
+    /// swarmd's resident set size, from /proc/PID/status.
+    fn rss_bytes(&self) -> u64 {
+        let pid = self.pid();
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}\n{}", self.log_tail()));
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"));
+        kib * 1024
+    }
+
+    /// Lines of the daemon's log containing `needle`.
+    fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.proc
+            .guard()
+            .log_contents()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One JSON-RPC call on a fresh connection to the control socket.
+fn rpc(socket: &Path, method: &str, params: Option<Value>) -> Result<Value, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut req = json!({"jsonrpc": "2.0", "id": 1, "method": method});
+    if let Some(p) = params {
+        req["params"] = p;
+    }
+    let mut line = req.to_string();
+    line.push('\n');
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .map_err(|e| format!("read: {e}"))?;
+    let v: Value = serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer:?}"))?;
+    match v.get("error") {
+        Some(e) => Err(e.to_string()),
+        None => Ok(v["result"].clone()),
+    }
+}
+
+fn brief(v: &Value) -> String {
+    format!(
+        "state={} have={}/{} downloaded={} rate={} peers={} error={}",
+        v["state"],
+        v["have_bytes"],
+        v["total_bytes"],
+        v["downloaded"],
+        v["download_rate"],
+        v["peers"],
+        v["error"]
+    )
+}
+
+fn is_complete(v: &Value) -> bool {
+    v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
+}
+
+fn u64_of(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number `{key}` in {v}"))
+}
+
+/// The data in `dir` is the payload: every piece's SHA-1, and byte for byte.
+fn verify(torrent: &Torrent, payload: &Payload, dir: &Path) {
+    torrent
+        .verify_dir(dir)
+        .unwrap_or_else(|e| panic!("piece check: {e}"));
+    compare_paths(&payload.root(), &dir.join(&payload.name))
+        .unwrap_or_else(|e| panic!("byte comparison with the seeder's copy: {e}"));
+}
+
+/// A daemon seeding `payload` (its data already in `payload.dir`): added, checked, seeding.
+fn seed_in_daemon(d: &Daemon, torrent: &Torrent, payload: &Payload) -> String {
+    let ih = d.add(&torrent.path, &payload.dir);
+    d.wait_torrent(
+        &ih,
+        "the daemon to check its copy and seed",
+        Duration::from_secs(60),
+        is_complete,
+    );
+    ih
+}
+
+/// A libtorrent leecher that dials only `to` (no tracker), with a download limit.
+fn lt_leecher(
+    env: &TestEnv,
+    torrent: &Torrent,
+    name: &str,
+    to: SocketAddr,
+    download_limit: Option<u64>,
+    pex: bool,
+    peer_log: bool,
+) -> LibtorrentPeer {
+    LibtorrentPeer::spawn(
+        env,
+        &torrent.path,
+        &env.subdir(name),
+        LtOptions {
+            connect: vec![to],
+            no_announce: true,
+            no_pex: !pex,
+            download_limit,
+            peer_log,
+            name: Some(name.to_string()),
+            ..LtOptions::leech()
+        },
+    )
+}
+
+// -----------------------------------------------------------------------------------------------
+// 1. Global download limit from the config, changed at run time
+// -----------------------------------------------------------------------------------------------
+
+/// `download_kib_s = 4096` holds a 40 MiB download from a libtorrent seeder to ≥ 9 s: the
+/// limiter grants at most `rate · t + burst` bytes in any `t` (burst = one second of rate, the
+/// bucket starts full), so the last request can go out at 9 s at the earliest. `swarmctl limits
+/// --down 1M` then slows a second download to about 1 MiB/s (≤ 2 MiB/s over 5 s), and `--down 0`
+/// lets it finish at once.
+#[test]
+fn global_download_limit_and_runtime_change() {
+    let env = TestEnv::new("global-rate-limit");
+    let tracker = Opentracker::start(&env, &[]);
+    let url = tracker.announce_url();
+    let p1 = Payload::single(&env.subdir("seed1"), "forty.bin", 40 * MIB, 401);
+    let t1 = p1.make_torrent(&env.path().join("forty.torrent"), 18, &[&url]);
+    let p2 = Payload::single(&env.subdir("seed2"), "sixteen.bin", 16 * MIB, 402);
+    let t2 = p2.make_torrent(&env.path().join("sixteen.torrent"), 18, &[&url]);
+    tracker.allow(t1.info_hash);
+    tracker.allow(t2.info_hash);
+    let _s1 = LibtorrentPeer::spawn(
+        &env,
+        &t1.path,
+        &p1.dir,
+        LtOptions {
+            name: Some("lt-seed1".into()),
+            ..LtOptions::seed()
+        },
+    );
+    let _s2 = LibtorrentPeer::spawn(
+        &env,
+        &t2.path,
+        &p2.dir,
+        LtOptions {
+            name: Some("lt-seed2".into()),
+            ..LtOptions::seed()
+        },
+    );
+    for t in [&t1, &t2] {
+        tracker.wait_scrape(
+            t.info_hash,
+            "the libtorrent seeder's announce",
+            Duration::from_secs(30),
+            |complete, _, _| complete >= 1,
+        );
+    }
+
+    let d = Daemon::start(&env, "swarmd", "[limits]\ndownload_kib_s = 4096\n");
+    let limits = d.ctl_json(&["limits"]);
+    assert_eq!(
+        limits["download"],
+        json!(4 * MIB),
+        "the configured limit is not in force: {limits}"
+    );
+
+    // 40 MiB at 4 MiB/s. The clock starts before the add: a lower bound can only get easier to
+    // meet by including the set-up, never harder.
+    let out1 = env.subdir("out1");
+    let started = Instant::now();
+    let ih1 = d.add(&t1.path, &out1);
+    let first_byte = std::cell::Cell::new(None);
+    d.wait_torrent(
+        &ih1,
+        "the 40 MiB download at 4 MiB/s",
+        Duration::from_secs(90),
+        |v| {
+            if first_byte.get().is_none() && v["downloaded"].as_u64().unwrap_or(0) > 0 {
+                first_byte.set(Some(Instant::now()));
+            }
+            is_complete(v)
+        },
+    );
+    let took = started.elapsed();
+    if let Some(t) = first_byte.get() {
+        eprintln!("first byte seen {:?} after the add", t - started);
+    }
+    eprintln!("40 MiB at a 4 MiB/s global limit took {took:?}");
+    assert!(
+        took >= Duration::from_secs(9),
+        "40 MiB arrived in {took:?} under a 4 MiB/s limit (at least 9 s expected)\n{}",
+        d.log_tail()
+    );
+    verify(&t1, &p1, &out1);
+
+    // Down to 1 MiB/s at run time, then a second download: ~5 s of it, well below 4 MiB/s.
+    let limits = d.ctl_json(&["limits", "--down", "1M"]);
+    assert_eq!(limits["download"], json!(MIB), "limits --down 1M: {limits}");
+    let out2 = env.subdir("out2");
+    let ih2 = d.add(&t2.path, &out2);
+    let v = d.wait_torrent(
+        &ih2,
+        "the second download to start",
+        Duration::from_secs(30),
+        |v| v["downloaded"].as_u64().unwrap_or(0) > 0,
+    );
+    let (t_a, bytes_a) = (Instant::now(), u64_of(&v, "downloaded"));
+    std::thread::sleep(Duration::from_secs(5));
+    let v = d.show(&ih2).unwrap();
+    let (t_b, bytes_b) = (Instant::now(), u64_of(&v, "downloaded"));
+    let rate = (bytes_b - bytes_a) as f64 / (t_b - t_a).as_secs_f64();
+    eprintln!(
+        "at a 1 MiB/s limit: {} bytes in {:?} = {:.0} KiB/s",
+        bytes_b - bytes_a,
+        t_b - t_a,
+        rate / 1024.0
+    );
+    assert!(
+        rate <= 2.0 * MIB as f64,
+        "{rate:.0} B/s over 5 s with a 1 MiB/s limit (≤ 2 MiB/s expected)\n{}",
+        d.log_tail()
+    );
+    assert!(
+        rate >= 128.0 * KIB as f64,
+        "only {rate:.0} B/s with a 1 MiB/s limit: the download stalled\n{}",
+        d.log_tail()
+    );
+    assert!(
+        !is_complete(&v),
+        "16 MiB finished within 5 s under a 1 MiB/s limit"
+    );
+
+    // Lifted: the rest comes at loopback speed.
+    let limits = d.ctl_json(&["limits", "--down", "0"]);
+    assert!(
+        limits["download"].is_null(),
+        "limits --down 0 left a limit: {limits}"
+    );
+    let lifted = Instant::now();
+    d.wait_torrent(
+        &ih2,
+        "the second download to finish once the limit is lifted",
+        Duration::from_secs(30),
+        is_complete,
+    );
+    eprintln!(
+        "the rest of the 16 MiB took {:?} unlimited",
+        lifted.elapsed()
+    );
+    verify(&t2, &p2, &out2);
+}
+
+// -----------------------------------------------------------------------------------------------
+// 2. Upload slots and the optimistic unchoke
+// -----------------------------------------------------------------------------------------------
+
+/// `upload_slots_per_torrent = 2`, four libtorrent leechers at 512 KiB/s each, sampled every
+/// second. From libtorrent's side (`remote_choked` of its connection to swarmd) at most 2 + 1
+/// are unchoked at once: a choke travels behind the piece data already queued for the peer, so
+/// for a few seconds after a rotation the old and the new holder both look unchoked. From
+/// swarmd's side (`torrent.peers`, `am_choking`) at most 2, the optimistic slot included. And
+/// each of the four is unchoked at some point within 100 s (the optimistic slot rotates every
+/// 30 s; rounds every 10 s).
+#[test]
+fn upload_slots_and_optimistic_rotation() {
+    let env = TestEnv::new("global-choker");
+    let payload = Payload::single(&env.subdir("seed"), "slots.bin", 48 * MIB, 402);
+    let torrent = payload.make_torrent(&env.path().join("slots.torrent"), 18, &[]);
+    let d = Daemon::start(
+        &env,
+        "swarmd",
+        "[limits]\nupload_slots_per_torrent = 2\nupload_slots_global = 20\n",
+    );
+    let ih = seed_in_daemon(&d, &torrent, &payload);
+
+    let leechers: Vec<LibtorrentPeer> = (0..4)
+        .map(|i| {
+            lt_leecher(
+                &env,
+                &torrent,
+                &format!("lt-leech{i}"),
+                d.addr(),
+                Some(512 * KIB),
+                false,
+                false,
+            )
+        })
+        .collect();
+    for l in &leechers {
+        l.wait_status(
+            "connected to swarmd and interested",
+            Duration::from_secs(20),
+            |s| {
+                s.peer_by_port(d.port())
+                    .is_some_and(|p| p.flags.interesting)
+            },
+        );
+    }
+
+    // Every second: who libtorrent says swarmd unchokes, and how many swarmd says it unchokes.
+    let start = Instant::now();
+    let (mut max_lt, mut max_swarmd) = (0, 0);
+    let mut ever: BTreeSet<usize> = BTreeSet::new();
+    let mut covered_at = None;
+    let mut timeline = Vec::new();
+    while start.elapsed() < Duration::from_secs(100) {
+        let tick = Instant::now();
+        let mut unchoked = Vec::new();
+        for (i, l) in leechers.iter().enumerate() {
+            let st = l.status();
+            if st
+                .peer_by_port(d.port())
+                .is_some_and(|p| !p.flags.remote_choked)
+            {
+                unchoked.push(i);
+            }
+        }
+        let ours = d.peers_rpc(&ih);
+        let ours_unchoked: Vec<String> = ours
+            .iter()
+            .filter(|p| p["am_choking"] == false)
+            .map(|p| {
+                let addr = p["addr"].as_str().unwrap_or("?");
+                format!("{addr}@{}KiB/s", u64_of(p, "upload_rate") / 1024)
+            })
+            .collect();
+        ever.extend(unchoked.iter().copied());
+        if ever.len() == leechers.len() && covered_at.is_none() {
+            covered_at = Some(start.elapsed());
+        }
+        max_lt = max_lt.max(unchoked.len());
+        max_swarmd = max_swarmd.max(ours_unchoked.len());
+        timeline.push(format!(
+            "{:>3}s libtorrent: {unchoked:?}  swarmd: {ours_unchoked:?}",
+            start.elapsed().as_secs()
+        ));
+        assert!(
+            unchoked.len() <= 3 && ours_unchoked.len() <= 2,
+            "too many unchoked at once with 2 upload slots (optimistic included)\n{}\n{}",
+            timeline.join("\n"),
+            d.log_tail()
+        );
+        if covered_at.is_some() && start.elapsed() >= Duration::from_secs(45) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+    }
+    eprintln!("unchoked, every second:\n{}", timeline.join("\n"));
+    eprintln!(
+        "most unchoked at once: {max_lt} (libtorrent's view), {max_swarmd} (swarmd's); all four \
+         unchoked at some point after {covered_at:?}"
+    );
+    assert_eq!(
+        ever.len(),
+        leechers.len(),
+        "the optimistic unchoke did not reach every leecher in {:?}: unchoked at some point \
+         {ever:?}\n{}\n{}",
+        start.elapsed(),
+        timeline.join("\n"),
+        d.log_tail()
+    );
+    assert!(max_lt >= 2, "never two leechers unchoked at once");
+}
+
+// -----------------------------------------------------------------------------------------------
+// 3. A request flood from a peer that never reads
+// -----------------------------------------------------------------------------------------------
+
+/// A raw BitTorrent peer written here: handshake (fast extension bit), then whatever frames the
+/// test writes. It never reads the socket.
+struct RawPeer {
+    stream: TcpStream,
+}
+
+impl RawPeer {
+    /// Connects and sends a handshake with the fast-extension bit (and the extension-protocol
+    /// bit when `extensions`).
+    fn connect(to: SocketAddr, info_hash: &InfoHash, tag: u8, extensions: bool) -> RawPeer {
+        let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("raw peer: connecting to {to}: {e}"));
+        stream
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut hs = Vec::with_capacity(68);
+        hs.push(19u8);
+        hs.extend_from_slice(b"BitTorrent protocol");
+        let mut reserved = [0u8; 8];
+        reserved[7] |= 0x04; // BEP 6 fast extension
+        if extensions {
+            reserved[5] |= 0x10; // BEP 10 extension protocol
+        }
+        hs.extend_from_slice(&reserved);
+        hs.extend_from_slice(&info_hash.0);
+        let mut id = *b"-RW0001-never-reads-";
+        id[19] = tag;
+        hs.extend_from_slice(&id);
+        stream
+            .write_all(&hs)
+            .expect("raw peer: sending the handshake");
+        RawPeer { stream }
+    }
+
+    /// The one read this peer ever does: swarmd's handshake and frames up to its extension
+    /// handshake, for the message id swarmd wants for `ut_metadata`. Then it sends its own
+    /// extension handshake (`ut_metadata` = 3), so swarmd answers metadata requests.
+    fn exchange_extension_handshakes(&mut self) -> u8 {
+        use std::io::Read;
+        let mut hs = [0u8; 68];
+        self.stream
+            .read_exact(&mut hs)
+            .expect("raw peer: reading swarmd's handshake");
+        loop {
+            let mut len = [0u8; 4];
+            self.stream
+                .read_exact(&mut len)
+                .expect("raw peer: reading a frame");
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            self.stream
+                .read_exact(&mut body)
+                .expect("raw peer: reading a frame");
+            if body.len() >= 2 && body[0] == 20 && body[1] == 0 {
+                let key = b"11:ut_metadatai";
+                let at = body
+                    .windows(key.len())
+                    .position(|w| w == key)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no ut_metadata in swarmd's extension handshake: {:?}",
+                            String::from_utf8_lossy(&body[2..])
+                        )
+                    });
+                let digits: String = body[at + key.len()..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .map(|&b| b as char)
+                    .collect();
+                let id = digits.parse().expect("ut_metadata id");
+                let ours = b"d1:md11:ut_metadatai3eee";
+                self.frame(20, &[&[0], ours]);
+                return id;
+            }
+        }
+    }
+
+    fn frame(&mut self, id: u8, parts: &[&[u8]]) {
+        let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut buf = (len as u32).to_be_bytes().to_vec();
+        buf.push(id);
+        for p in parts {
+            buf.extend_from_slice(p);
+        }
+        self.stream.write_all(&buf).expect("raw peer: writing");
+    }
+
+    /// Writes `n` ut_metadata requests for piece 0 (each answered with the whole info
+    /// dictionary, up to 16 KiB). Returns how many were written before swarmd hung up, or `n`.
+    fn flood_metadata_requests(&mut self, their_id: u8, n: usize) -> usize {
+        let payload = b"d8:msg_typei0e5:piecei0ee";
+        let mut one = ((2 + payload.len()) as u32).to_be_bytes().to_vec();
+        one.extend_from_slice(&[20, their_id]);
+        one.extend_from_slice(payload);
+        let mut sent = 0;
+        while sent < n {
+            let batch = (n - sent).min(1024);
+            if let Err(e) = self.stream.write_all(&one.repeat(batch)) {
+                eprintln!("raw peer: write failed after {sent} metadata requests: {e}");
+                return sent;
+            }
+            sent += batch;
+        }
+        sent
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
+    fn interested(&mut self) {
+        self.stream
+            .write_all(&[0, 0, 0, 1, 2])
+            .expect("raw peer: interested");
+    }
+
+    /// Writes `n` Request frames for valid blocks of `torrent`, cycling over every block of
+    /// the pieces `pieces` lets through. Returns how many were written before the connection
+    /// failed (swarmd hung up), or `n`.
+    fn flood_requests(
+        &mut self,
+        torrent: &Torrent,
+        n: usize,
+        pieces: impl Fn(u32) -> bool,
+    ) -> usize {
+        let block = 16 * 1024u64;
+        let mut blocks = Vec::new();
+        for i in (0..torrent.num_pieces()).filter(|&i| pieces(i as u32)) {
+            let len = torrent.piece_len(i);
+            let mut b = 0;
+            while b < len {
+                blocks.push((i as u32, b as u32, block.min(len - b) as u32));
+                b += block;
+            }
+        }
+        assert!(!blocks.is_empty(), "no piece to request");
+        let mut buf = Vec::with_capacity(17 * 4096);
+        let mut sent = 0;
+        while sent < n {
+            buf.clear();
+            let batch = (n - sent).min(4096);
+            for k in sent..sent + batch {
+                let (index, begin, length) = blocks[k % blocks.len()];
+                buf.extend_from_slice(&13u32.to_be_bytes());
+                buf.push(6);
+                buf.extend_from_slice(&index.to_be_bytes());
+                buf.extend_from_slice(&begin.to_be_bytes());
+                buf.extend_from_slice(&length.to_be_bytes());
+            }
+            if let Err(e) = self.stream.write_all(&buf) {
+                eprintln!("raw peer: write failed after {sent} requests: {e}");
+                return sent;
+            }
+            sent += batch;
+        }
+        sent
+    }
+}
+
+/// The first `k` pieces of the BEP 6 allowed-fast sequence for a peer at 127.0.0.1 (computed
+/// here, independently of swarmd): `x = SHA-1(ip & 0xFFFFFF00 ‖ info_hash)`, each 4-byte
+/// big-endian word of `x` modulo the piece count if new, then `x = SHA-1(x)`. Any set of size
+/// up to `k` that swarmd sends is a prefix of this.
+fn allowed_fast_prefix(info_hash: &InfoHash, num_pieces: u32, k: usize) -> Vec<u32> {
+    let k = k.min(num_pieces as usize);
+    let mut seed = vec![127, 0, 0, 0];
+    seed.extend_from_slice(&info_hash.0);
+    let mut x = sha1_smol::Sha1::from(&seed).digest().bytes();
+    let mut set = Vec::new();
+    while set.len() < k {
+        for w in x.chunks_exact(4) {
+            let i = u32::from_be_bytes([w[0], w[1], w[2], w[3]]) % num_pieces;
+            if !set.contains(&i) && set.len() < k {
+                set.push(i);
+            }
+        }
+        x = sha1_smol::Sha1::from(x).digest().bytes();
+    }
+    set
+}
+
+/// Max of a few RSS samples over `over` (the allocator's high-water mark, not a lucky low).
+fn rss_max(d: &Daemon, over: Duration) -> u64 {
+    let end = Instant::now() + over;
+    let mut max = d.rss_bytes();
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(250));
+        max = max.max(d.rss_bytes());
+    }
+    max
+}
+
+/// One phase of the flood test: what was done and swarmd's RSS (max of a few samples) after.
+struct Phase {
+    what: String,
+    rss: u64,
+    kept: Option<bool>,
+}
+
+/// A peer that sends 10 000 requests and never reads our replies grows swarmd's RSS by at most
+/// 16 MiB; swarmd keeps the connection or hangs up (more than 500 requests queued), both fine.
+/// Two more peers that never read make swarmd *answer* without bound unless it bounds what it
+/// buffers per peer: one floods requests while choked (each answered by a BEP 6 Reject), one
+/// floods `ut_metadata` requests (each answered by the whole info dictionary). Together, still
+/// at most 16 MiB. Afterwards swarmd still serves a libtorrent leecher to completion.
+#[test]
+fn request_flood_without_reading_is_bounded() {
+    let env = TestEnv::new("global-flood");
+    // 32 KiB pieces: 512 of them, so the info dictionary (the ut_metadata answer) is ~10 KiB.
+    let payload = Payload::single(&env.subdir("seed"), "flood.bin", 16 * MIB, 403);
+    let torrent = payload.make_torrent(&env.path().join("flood.torrent"), 15, &[]);
+    let d = Daemon::start(&env, "swarmd", "");
+    let ih = seed_in_daemon(&d, &torrent, &payload);
+
+    // Warm up: one full upload fills the read cache and the allocator's pools, so the baseline
+    // is a daemon that has served this torrent, not an idle one.
+    {
+        let warm = lt_leecher(&env, &torrent, "lt-warmup", d.addr(), None, false, false);
+        warm.wait_finished(Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let baseline = rss_max(&d, Duration::from_secs(1));
+    let mut phases = Vec::new();
+    let still_connected = |p: &RawPeer| {
+        let a = p.local_addr().to_string();
+        d.peers(&ih).iter().any(|v| v["addr"] == a.as_str())
+    };
+
+    // The brief's peer: handshake, interested, 10 000 requests for valid blocks, never a read.
+    let mut reader_less = RawPeer::connect(d.addr(), &torrent.info_hash, b'1', false);
+    reader_less.interested();
+    let sent = reader_less.flood_requests(&torrent, 10_000, |_| true);
+    std::thread::sleep(Duration::from_secs(3));
+    phases.push(Phase {
+        what: format!("interested peer, {sent} requests"),
+        rss: rss_max(&d, Duration::from_secs(1)),
+        kept: Some(still_connected(&reader_less)),
+    });
+
+    // Never interested, so always choked: every request outside its allowed-fast set (served
+    // while choked, BEP 6) is answered with a Reject frame it never reads.
+    let allowed = allowed_fast_prefix(&torrent.info_hash, torrent.num_pieces() as u32, 20);
+    let mut choked = RawPeer::connect(d.addr(), &torrent.info_hash, b'2', false);
+    let sent = choked.flood_requests(&torrent, CHOKED_FLOOD, |i| !allowed.contains(&i));
+    std::thread::sleep(Duration::from_secs(3));
+    phases.push(Phase {
+        what: format!(
+            "choked peer, {sent} requests ({} MiB on the wire)",
+            sent * 17 / MIB as usize
+        ),
+        rss: rss_max(&d, Duration::from_secs(1)),
+        kept: Some(still_connected(&choked)),
+    });
+
+    // ut_metadata requests: tiny, each answered with the info dictionary.
+    let mut meta = RawPeer::connect(d.addr(), &torrent.info_hash, b'3', true);
+    let their_id = meta.exchange_extension_handshakes();
+    let sent = meta.flood_metadata_requests(their_id, METADATA_FLOOD);
+    std::thread::sleep(Duration::from_secs(3));
+    phases.push(Phase {
+        what: format!(
+            "ut_metadata peer, {sent} requests for a {} byte info dictionary",
+            torrent.info_bytes.len()
+        ),
+        rss: rss_max(&d, Duration::from_secs(1)),
+        kept: Some(still_connected(&meta)),
+    });
+
+    // Still serving: a well-behaved leecher completes while the flooders hang on.
+    let out = env.subdir("lt-after");
+    let after = lt_leecher(&env, &torrent, "lt-after", d.addr(), None, false, false);
+    after.wait_finished(Duration::from_secs(60));
+    verify(&torrent, &payload, &out);
+    phases.push(Phase {
+        what: "a libtorrent leecher completed".into(),
+        rss: rss_max(&d, Duration::from_secs(1)),
+        kept: None,
+    });
+
+    let mut report = format!("swarmd RSS baseline {} KiB\n", baseline / 1024);
+    let mut prev = baseline;
+    for p in &phases {
+        report += &format!(
+            "  after {}: {} KiB ({:+} KiB in this phase, {:+} KiB in all){}\n",
+            p.what,
+            p.rss / 1024,
+            (p.rss as i64 - prev as i64) / 1024,
+            (p.rss as i64 - baseline as i64) / 1024,
+            match p.kept {
+                Some(true) => ", connection kept",
+                Some(false) => ", disconnected",
+                None => "",
+            }
+        );
+        prev = p.rss;
+    }
+    eprint!("{report}");
+    for l in d.log_lines("peer connection ends") {
+        eprintln!("{l}");
+    }
+    let first = phases[0].rss.saturating_sub(baseline);
+    assert!(
+        first <= 16 * MIB,
+        "10 000 requests from a peer that never reads grew swarmd's RSS by {} KiB\n{report}{}",
+        first / 1024,
+        d.log_tail()
+    );
+    let worst = phases
+        .iter()
+        .map(|p| p.rss)
+        .max()
+        .unwrap()
+        .saturating_sub(baseline);
+    assert!(
+        worst <= 16 * MIB,
+        "peers that never read made swarmd buffer {} KiB (RSS growth; the per-peer write bound \
+         is 1 MiB): swarmd queues its answers (Reject, ut_metadata data) without bound\n{report}",
+        worst / 1024,
+    );
+    drop((reader_less, choked, meta));
+}
+
+// -----------------------------------------------------------------------------------------------
+// 4. Fast extension and PEX with libtorrent
+// -----------------------------------------------------------------------------------------------
+
+/// Lines of a libtorrent peer log about the connection to `port`.
+fn log_for_port(log: &str, port: u16) -> Vec<&str> {
+    let prefix = format!("127.0.0.1:{port} ");
+    log.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+/// (a) BEP 6: swarmd seeding → a libtorrent leecher receives HAVE_ALL and ALLOWED_FAST, and sees
+/// swarmd as a seed that speaks the extension protocol.
+/// (b) BEP 11: two libtorrent leechers A and B that only know swarmd are introduced to each other
+/// by swarmd's PEX (a peer whose source is `pex`, and A connected to B).
+/// (c) BEP 11 the other way: a second swarmd that only knows A learns swarmd's seeder and B from
+/// libtorrent's PEX (`swarmctl peers --json`: source `pex`).
+#[test]
+fn fast_extension_and_pex_with_libtorrent() {
+    let env = TestEnv::new("global-fast-pex");
+    let payload = Payload::single(&env.subdir("seed"), "pex.bin", 32 * MIB, 404);
+    let torrent = payload.make_torrent(&env.path().join("pex.torrent"), 18, &[]);
+    let s = Daemon::start(&env, "swarmd-seed", "");
+    seed_in_daemon(&s, &torrent, &payload);
+
+    // Rate-limited, so that they are still leeching (and talking PEX) a minute from now.
+    let a = lt_leecher(
+        &env,
+        &torrent,
+        "lt-a",
+        s.addr(),
+        Some(256 * KIB),
+        true,
+        true,
+    );
+    let b = lt_leecher(
+        &env,
+        &torrent,
+        "lt-b",
+        s.addr(),
+        Some(256 * KIB),
+        true,
+        true,
+    );
+
+    // (a) The fast extension, from A's side.
+    let sp = a.wait_peer(
+        "connected to swarmd, seen as a seed with extensions",
+        Duration::from_secs(20),
+        |p| p.port == s.port() && p.flags.seed && p.flags.supports_extensions,
+    );
+    eprintln!("libtorrent A sees swarmd as {sp:?}");
+    let fast = wait_for(
+        "HAVE_ALL, ALLOWED_FAST and the extension handshake from swarmd in A's peer log",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            let log = a.peer_log();
+            let lines = log_for_port(&log, s.port());
+            let has = |m: &str| lines.iter().any(|l| l.contains(m));
+            if has("<== HAVE_ALL") && has("<== ALLOWED_FAST") && has("<== EXTENDED_HANDSHAKE") {
+                Ok(lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
+            } else {
+                Err(lines
+                    .iter()
+                    .take(30)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+        },
+    )
+    .map(|(v, _)| v)
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.log_tail()));
+    let allowed: Vec<&String> = fast.iter().filter(|l| l.contains("ALLOWED_FAST")).collect();
+    eprintln!(
+        "A's log of swarmd: {} ALLOWED_FAST, e.g. {:?}",
+        allowed.len(),
+        allowed.first()
+    );
+
+    // (b) swarmd's PEX introduces A and B.
+    let started = Instant::now();
+    let (st, _) = wait_for(
+        "libtorrent A to learn of B through PEX and connect to it",
+        Duration::from_secs(80),
+        Duration::from_millis(250),
+        || {
+            let (sa, sb) = (a.status(), b.status());
+            let pex_a = sa.peers.iter().any(|p| p.source.iter().any(|x| x == "pex"));
+            let pex_b = sb.peers.iter().any(|p| p.source.iter().any(|x| x == "pex"));
+            // A dialled B (B's listen port), or B dialled A.
+            let a_to_b = sa.peer_by_port(b.port()).is_some() || sb.peer_by_port(a.port()).is_some();
+            if (pex_a || pex_b) && a_to_b {
+                Ok((sa, sb))
+            } else {
+                Err(format!("A: {sa}\nB: {sb}"))
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.log_tail()));
+    eprintln!(
+        "PEX from swarmd introduced A and B after {:?}: A's peers {:?}",
+        started.elapsed(),
+        st.0.peers
+            .iter()
+            .map(|p| (p.addr.clone(), p.source.clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // (c) swarmd learns from libtorrent's PEX: a second daemon, dialled by A only.
+    let l = Daemon::start(&env, "swarmd-leech", "");
+    let out = l.downloads.join("pex-leech");
+    let ih = l.add(&torrent.path, &out);
+    l.wait_torrent(
+        &ih,
+        "the torrent to be live",
+        Duration::from_secs(20),
+        |v| v["state"] == "downloading",
+    );
+    a.connect(l.addr());
+    let started = Instant::now();
+    let (peers, _) = wait_for(
+        "the second swarmd to list a peer with source `pex` (from libtorrent A's PEX)",
+        Duration::from_secs(80),
+        Duration::from_millis(250),
+        || {
+            let peers = l.peers(&ih);
+            if peers.iter().any(|p| p["source"] == "pex") {
+                Ok(peers)
+            } else {
+                Err(format!("{peers:?}"))
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", l.log_tail()));
+    let summary: BTreeMap<String, String> = peers
+        .iter()
+        .map(|p| {
+            (
+                p["addr"].as_str().unwrap_or("?").to_string(),
+                format!("{} {}", p["source"], p["client"]),
+            )
+        })
+        .collect();
+    eprintln!(
+        "swarmd learnt through libtorrent's PEX after {:?}: {summary:#?}",
+        started.elapsed()
+    );
+    let known = [s.port(), b.port()].map(|p| format!("127.0.0.1:{p}"));
+    assert!(
+        peers
+            .iter()
+            .any(|p| p["source"] == "pex" && known.iter().any(|k| p["addr"] == k.as_str())),
+        "the pex peers are neither the seeder nor B: {summary:#?}"
+    );
+}
