@@ -344,7 +344,10 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
         }
         DaemonCommand::Shutdown { common } => {
             connect(&common)?.shutdown()?;
-            if !common.json {
+            if common.json {
+                // Like the other actions' `{"torrent", "result"}`: scripts always get JSON.
+                println!("{}", serde_json::json!({"result": "shutting down"}));
+            } else {
                 println!("swarmd is shutting down");
             }
             Ok(exit::OK)
