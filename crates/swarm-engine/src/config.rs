@@ -58,7 +58,9 @@ impl Default for EngineConfig {
             torrent_threads: cores.clamp(1, 4),
             max_frame: 64 * 1024,
             max_upload_queue: 500,
-            max_write_queue_bytes: 1 << 20,
+            // Enough to keep a fast socket busy between wake-ups, small enough that a choke does
+            // not wait seconds behind queued pieces for a slow peer.
+            max_write_queue_bytes: 512 << 10,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(180),
             udp_tracker_timeout: Duration::from_secs(15),

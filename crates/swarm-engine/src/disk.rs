@@ -41,7 +41,7 @@ enum Job {
         storage: Arc<Storage>,
         index: u32,
         data: Vec<u8>,
-        reply: oneshot::Sender<WriteOutcome>,
+        reply: oneshot::Sender<(WriteOutcome, Vec<u8>)>,
     },
     Read {
         storage: Arc<Storage>,
@@ -168,13 +168,15 @@ impl DiskPool {
         let _ = self.tx.send(job);
     }
 
-    /// Verifies `data` against `expected` and writes it. The data buffer is consumed.
+    /// Verifies `data` against the piece's hash and writes it. The buffer comes back with the
+    /// outcome (to be reused: a fresh 256 KiB buffer per piece costs an mmap and page faults),
+    /// unless the worker crashed.
     pub async fn write_piece(
         &self,
         storage: Arc<Storage>,
         index: u32,
         data: Vec<u8>,
-    ) -> WriteOutcome {
+    ) -> (WriteOutcome, Option<Vec<u8>>) {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Write {
             storage,
@@ -182,7 +184,10 @@ impl DiskPool {
             data,
             reply,
         });
-        rx.await.unwrap_or_else(|_| WriteOutcome::Failed(crashed()))
+        match rx.await {
+            Ok((outcome, buf)) => (outcome, Some(buf)),
+            Err(_) => (WriteOutcome::Failed(crashed()), None),
+        }
     }
 
     /// Reads one block for uploading.
@@ -270,7 +275,7 @@ impl Shared {
                         Err(e) => WriteOutcome::Failed(e),
                     }
                 };
-                let _ = reply.send(outcome);
+                let _ = reply.send((outcome, data));
             }
             Job::Read {
                 storage,

@@ -320,6 +320,17 @@ impl Picker {
             rand::thread_rng().gen_range(0..n)
         };
         let random_phase = !self.sequential && self.have.count() < RANDOM_FIRST;
+        let top = u8::MAX - self.max_priority();
+        // Nothing beats a top-priority piece that only this peer has (availability counts it):
+        // with one seeder that is every piece, so the scan stops at the first candidate.
+        let unbeatable = (
+            top,
+            if random_phase || self.sequential {
+                0
+            } else {
+                1
+            },
+        );
         let mut best: Option<(u32, (u8, u16))> = None;
         for k in 0..n {
             let i = (offset + k) % n;
@@ -336,11 +347,8 @@ impl Picker {
             let key = (prio, rarity);
             if best.is_none_or(|(_, k)| key < k) {
                 best = Some((i, key));
-                if random_phase || self.sequential {
-                    // First hit in random/sequential order wins unless a higher priority exists.
-                    if prio == u8::MAX - self.max_priority() {
-                        break;
-                    }
+                if key <= unbeatable {
+                    break;
                 }
             }
         }

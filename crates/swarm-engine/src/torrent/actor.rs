@@ -117,6 +117,8 @@ pub struct Torrent {
     pub(super) banned_keys: HashSet<PeerKey>,
     pub(super) book: AddressBook,
     pub(super) buffers: HashMap<u32, PieceBuf>,
+    /// Piece buffers back from the disk pool, for reuse.
+    pub(super) spare_buffers: Vec<Vec<u8>>,
     pub(super) pending_writes: usize,
     pub(super) endgame: bool,
     pub(super) stats: TorrentStats,
@@ -170,6 +172,7 @@ impl Torrent {
             banned_keys: HashSet::new(),
             book: AddressBook::default(),
             buffers: HashMap::new(),
+            spare_buffers: Vec::new(),
             pending_writes: 0,
             endgame: false,
             stats: TorrentStats {
@@ -518,6 +521,18 @@ impl Torrent {
                     addr.do_send(ToPeer::Disconnect("banned".into()));
                     return;
                 }
+                let duplicate = self
+                    .peers
+                    .iter()
+                    .any(|(k, p)| *k != key && p.addr.is_some() && p.peer_id == peer_id);
+                if duplicate {
+                    // Both sides dialled (e.g. after PEX named its listen address): keep one.
+                    addr.do_send(ToPeer::Disconnect("duplicate connection".into()));
+                    return;
+                }
+                let Some(slot) = self.peers.get_mut(&key) else {
+                    return;
+                };
                 slot.addr = Some(addr);
                 slot.fast = fast;
                 slot.peer_id = peer_id;

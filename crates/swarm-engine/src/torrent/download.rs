@@ -57,9 +57,16 @@ impl Torrent {
             BlockOutcome::Unexpected => self.stats.wasted += len,
             outcome => {
                 let piece_len = self.picker.piece_len(block.index) as usize;
-                let buf = self.buffers.entry(block.index).or_insert_with(|| PieceBuf {
-                    data: vec![0; piece_len],
-                    senders: Vec::new(),
+                let spare = &mut self.spare_buffers;
+                let buf = self.buffers.entry(block.index).or_insert_with(|| {
+                    // Every byte is overwritten by the piece's blocks before it is hashed, so a
+                    // recycled buffer needs no clearing.
+                    let mut data = spare.pop().unwrap_or_default();
+                    data.resize(piece_len, 0);
+                    PieceBuf {
+                        data,
+                        senders: Vec::new(),
+                    }
                 });
                 let start = block.begin as usize;
                 // The picker checked that the block is exactly one of the piece's blocks.
@@ -96,8 +103,13 @@ impl Torrent {
         let storage = self.shared.storage.clone();
         let senders = buf.senders;
         let fut = async move { disk.write_piece(storage, index, buf.data).await };
-        ctx.spawn(fut.into_actor(self).map(move |outcome, act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(move |(outcome, buf), act, ctx| {
             act.pending_writes -= 1;
+            if let Some(buf) = buf {
+                if act.spare_buffers.len() < act.cfg.max_pending_writes {
+                    act.spare_buffers.push(buf);
+                }
+            }
             act.on_piece_written(index, senders, outcome, ctx);
         }));
     }

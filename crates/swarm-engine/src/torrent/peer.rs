@@ -92,11 +92,17 @@ struct Writer {
     buf: BytesMut,
 }
 
+/// What a queued frame costs beyond its bytes (its allocation, its slot in the channel). Counted
+/// in `Writer::queued`, so that a queue of tiny frames (a Reject is 17 bytes) is bounded in
+/// memory and not only in bytes.
+const FRAME_OVERHEAD: usize = 64;
+
 impl Writer {
     fn send(&mut self, msg: Message) {
         if self.codec.encode(msg, &mut self.buf).is_ok() {
             let frame = self.buf.split().freeze();
-            self.queued.fetch_add(frame.len(), Ordering::Relaxed);
+            self.queued
+                .fetch_add(frame.len() + FRAME_OVERHEAD, Ordering::Relaxed);
             let _ = self.tx.send(frame);
         }
     }
@@ -599,7 +605,20 @@ impl StreamHandler<Result<Message, WireError>> for PeerConn {
         self.last_recv = Instant::now();
         match item {
             Ok(msg) => self.on_message(msg, ctx),
-            Err(e) => self.fail(ctx, format!("protocol error: {e}")),
+            Err(e) => return self.fail(ctx, format!("protocol error: {e}")),
+        }
+        // Uploads stop at `max_write_queue_bytes` (pump_uploads), but our answers to the peer's
+        // own messages (a Reject per request while choked or invalid, a ut_metadata piece per
+        // metadata request) are queued whatever the queue holds. A peer that keeps asking and
+        // never reads would grow the queue without end: past twice the bound, it goes.
+        let limit = 2 * self.shared.max_write_queue_bytes;
+        if ctx.state() == ActorState::Running
+            && self.writer.as_ref().is_some_and(|w| w.queued() > limit)
+        {
+            self.fail(
+                ctx,
+                format!("peer does not read: over {limit} bytes queued for it"),
+            );
         }
     }
 
@@ -690,11 +709,11 @@ async fn write_loop(
 ) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(64 * 1024, write);
     while let Some(frame) = rx.recv().await {
-        let mut n = frame.len();
+        let mut n = frame.len() + FRAME_OVERHEAD;
         out.write_all(&frame).await?;
         // Drain what is already queued before flushing: one syscall for many small frames.
         while let Ok(frame) = rx.try_recv() {
-            n += frame.len();
+            n += frame.len() + FRAME_OVERHEAD;
             out.write_all(&frame).await?;
         }
         out.flush().await?;

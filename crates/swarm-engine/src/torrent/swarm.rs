@@ -183,7 +183,9 @@ impl PeerSlot {
 
 const INITIAL_DEPTH: usize = 16;
 const MIN_DEPTH: usize = 4;
-const MAX_DEPTH: usize = 1000;
+/// 256 blocks = 4 MiB in flight per peer: enough to fill a loopback link (measured), and the
+/// bound on piece buffers a single peer can make us hold.
+const MAX_DEPTH: usize = 256;
 /// Seconds of data to keep requested from a peer.
 const REQUEST_QUEUE_TIME: f64 = 3.0;
 
