@@ -120,6 +120,60 @@ pub fn swarmctl_bin() -> PathBuf {
     bin("SWARMCTL_BIN", "swarmctl")
 }
 
+/// Environment variable: a prebuilt `fault-injection` swarmd to use instead of building one.
+pub const FAULT_BIN_ENV: &str = "SWARMD_FAULT_BIN";
+
+/// The `fault-injection` build of swarmd (`SWARMD_FAULTS=point:p,…` makes its fault points
+/// panic): `$SWARMD_FAULT_BIN` if set, else `target/fault/release/swarmd`, built once per test
+/// process with
+/// `cargo build --release -p swarmd --bin swarmd --features fault-injection --target-dir target/fault`
+/// (a no-op when it is up to date; its own target dir, so it never replaces the normal build).
+/// Another test binary may run the same build concurrently: cargo's lock serialises them.
+/// Panics with cargo's output if the build fails.
+pub fn fault_swarmd_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os(FAULT_BIN_ENV) {
+            let p = PathBuf::from(p);
+            return if p.exists() {
+                Ok(p)
+            } else {
+                Err(format!("{FAULT_BIN_ENV}={} does not exist", p.display()))
+            };
+        }
+        let root = workspace_root();
+        let target = root.join("target/fault");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "swarmd",
+                "--bin",
+                "swarmd",
+                "--features",
+                "fault-injection",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .current_dir(&root)
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let bin = target.join("release/swarmd");
+        if bin.exists() {
+            Ok(bin)
+        } else {
+            Err(format!("{} missing after cargo build", bin.display()))
+        }
+    })
+    .clone()
+    .unwrap_or_else(|e| panic!("building swarmd with --features fault-injection failed:\n{e}"))
+}
+
 /// Environment variables through which systemd puts swarmd into system mode (`/etc/swarmd`,
 /// `/var/lib/swarmd`): removed for every child, so a test can never touch system directories.
 const SYSTEMD_VARS: &[&str] = &[
