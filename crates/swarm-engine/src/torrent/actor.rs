@@ -1008,7 +1008,7 @@ impl Handler<CollectPeers> for Torrent {
         let now = Instant::now();
         let peers = self
             .peers
-            .iter()
+            .iter_mut()
             .filter(|(_, p)| p.addr.is_some())
             .map(|(k, p)| p.snapshot(*k, now))
             .collect();

@@ -81,6 +81,8 @@ pub struct PeerSlot {
     pub pex_in: Option<crate::pex::PexInbox>,
     /// BEP 6: pieces the peer lets us request while it chokes us.
     pub allowed_fast: crate::allowed_fast::AllowedByPeer,
+    /// (when, downloaded, uploaded) at the previous choker round.
+    pub round_mark: Option<(Instant, u64, u64)>,
 }
 
 impl PeerSlot {
@@ -118,18 +120,31 @@ impl PeerSlot {
             pex_out: None,
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
+            round_mark: None,
         }
     }
 
-    /// What the choker needs to know of this peer.
-    pub fn snapshot(&self, key: PeerKey, now: Instant) -> crate::choke::PeerSnapshot {
+    /// What the choker needs to know of this peer. Rates are the bytes moved since the previous
+    /// round (a 10 s average): the 1 s smoothed rates swing too much to rank peers stably.
+    pub fn snapshot(&mut self, key: PeerKey, now: Instant) -> crate::choke::PeerSnapshot {
+        let (download_rate, upload_rate) = match self.round_mark {
+            Some((at, down0, up0)) if now.saturating_duration_since(at).as_secs_f64() >= 0.5 => {
+                let secs = now.saturating_duration_since(at).as_secs_f64();
+                (
+                    (self.downloaded.saturating_sub(down0) as f64 / secs) as u64,
+                    (self.uploaded.saturating_sub(up0) as f64 / secs) as u64,
+                )
+            }
+            _ => (self.down.per_second(), self.up.per_second()),
+        };
+        self.round_mark = Some((now, self.downloaded, self.uploaded));
         crate::choke::PeerSnapshot {
             key,
             interested: self.peer_interested,
             am_choking: self.am_choking,
             is_optimistic: self.optimistic,
-            download_rate: self.down.per_second(),
-            upload_rate: self.up.per_second(),
+            download_rate,
+            upload_rate,
             connected_for: now.saturating_duration_since(self.connected_at),
             last_piece_ago: self.last_piece_at.map(|t| now.saturating_duration_since(t)),
             unchoked_us_for: self
