@@ -19,6 +19,8 @@ run: build
 # Everything CI checks.
 test: test-deps lint
 	$(CARGO) build --release --bin swarmd --bin swarmctl
+	# The daemon with the test-only fault-injection points, for the fault tests.
+	$(CARGO) build --release -p swarmd --features fault-injection --target-dir target/fault
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -41,10 +43,15 @@ bench: build
 fuzz:
 	PROPTEST_CASES=100000 $(CARGO) test --release --workspace proptest
 
+# Binaries, the systemd unit (ExecStart follows PREFIX), the sysusers.d entry for the swarmd user,
+# and the default config (never overwriting an existing one). Then, as root:
+#   systemd-sysusers && systemctl daemon-reload && systemctl enable --now swarmd
 install: build
-	install -d $(BINDIR) $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/swarmd
+	install -d $(BINDIR) $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/etc/swarmd
 	install -m 0755 $(RELEASE)/swarmd $(RELEASE)/swarmctl $(BINDIR)/
-	install -m 0644 config/swarmd.service $(DESTDIR)/lib/systemd/system/swarmd.service
+	sed 's|/usr/local/bin/swarmd|$(PREFIX)/bin/swarmd|' config/swarmd.service > $(DESTDIR)/lib/systemd/system/swarmd.service
+	chmod 0644 $(DESTDIR)/lib/systemd/system/swarmd.service
+	install -m 0644 config/swarmd.sysusers $(DESTDIR)/usr/lib/sysusers.d/swarmd.conf
 	test -e $(DESTDIR)/etc/swarmd/swarmd.toml || install -m 0644 config/swarmd.toml $(DESTDIR)/etc/swarmd/swarmd.toml
 
 clean:
