@@ -1199,8 +1199,8 @@ fn kill_9_mid_download_and_restart_resumes() {
         &torrent.path,
         &payload.dir,
         LtOptions {
-            // 16 s for the whole payload: the first resume save (10 s) comes in the middle.
-            upload_limit: Some(2 * MIB),
+            // 21 s for the whole payload: the first resume save (10 s) comes in the middle.
+            upload_limit: Some(3 * MIB / 2),
             ..LtOptions::seed()
         },
     );
@@ -1392,16 +1392,12 @@ fn sd_notify_and_sigterm_announces_stopped() {
         .find_map(|l| l.strip_prefix("STATUS="))
         .unwrap_or_else(|| panic!("READY=1 without STATUS=: {ready:?}"));
     assert!(status.contains("0 torrents"), "{status:?}");
-    // Two pings a period (2 s): at least three in 2.5 s after the first.
+    // Two pings a period (2 s): at least three in the 3 s after the first.
     let first_ping = notify.wait_line("WATCHDOG=1", Duration::from_secs(3), Some(d.guard()));
     assert_eq!(first_ping, "WATCHDOG=1");
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_secs(3));
     let pings = notify.times_of("WATCHDOG=1");
-    assert!(
-        pings.len() >= 3,
-        "only {} WATCHDOG=1 in ~2.5 s",
-        pings.len()
-    );
+    assert!(pings.len() >= 3, "only {} WATCHDOG=1 in ~3 s", pings.len());
 
     let ih = torrent.info_hash;
     ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
