@@ -30,6 +30,8 @@ use crate::torrent::actor::PeersFound;
 use crate::torrent::swarm::PeerSource;
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// HTTP announces in flight at once (each on a blocking thread).
+const MAX_HTTP_ANNOUNCES: usize = 16;
 
 struct Tracked {
     list: TrackerList,
@@ -47,6 +49,7 @@ pub struct Announcer {
     key: u32,
     numwant: u32,
     udp: Option<UdpTrackerClient>,
+    http_slots: std::sync::Arc<tokio::sync::Semaphore>,
     udp_config: UdpConfig,
     torrents: HashMap<InfoHash, Tracked>,
     link: ChildLink,
@@ -60,6 +63,7 @@ impl Announcer {
             key: rand::random(),
             numwant: 80,
             udp: None,
+            http_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_ANNOUNCES)),
             udp_config,
             torrents: HashMap::new(),
             link,
@@ -110,10 +114,13 @@ impl Announcer {
         url: String,
         req: AnnounceRequest,
     ) -> impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>> + 'static {
-        let udp = self.udp.clone();
+        let (udp, http_slots) = (self.udp.clone(), self.http_slots.clone());
         async move {
             match TrackerKind::of(&url)? {
                 TrackerKind::Http => {
+                    // Each HTTP announce holds a blocking thread: a thousand torrents starting
+                    // at once must not mean a thousand threads.
+                    let _slot = http_slots.acquire_owned().await;
                     let u = url.clone();
                     tokio::task::spawn_blocking(move || http_announce(&u, &req, HTTP_TIMEOUT))
                         .await
