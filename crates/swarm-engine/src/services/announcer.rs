@@ -50,6 +50,7 @@ pub struct Announcer {
     numwant: u32,
     udp: Option<UdpTrackerClient>,
     http_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    next_poll: Option<(SpawnHandle, Instant)>,
     udp_config: UdpConfig,
     torrents: HashMap<InfoHash, Tracked>,
     link: ChildLink,
@@ -64,6 +65,7 @@ impl Announcer {
             numwant: 80,
             udp: None,
             http_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_ANNOUNCES)),
+            next_poll: None,
             udp_config,
             torrents: HashMap::new(),
             link,
@@ -102,11 +104,37 @@ impl Announcer {
             };
             let req = self.request(ih, &self.torrents[&ih], &url, event);
             let fut = self.announce(url.clone(), req);
-            ctx.spawn(
-                fut.into_actor(self)
-                    .map(move |res, act, _| act.on_result(ih, &url, event, res)),
-            );
+            ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+                act.on_result(ih, &url, event, res);
+                act.poll(ctx);
+            }));
         }
+        self.schedule(ctx, now);
+    }
+
+    /// Sleeps until the earliest tracker is due (not a fixed poll: a thousand idle torrents
+    /// whose trackers back off for minutes cost nothing meanwhile).
+    fn schedule(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        let Some(at) = self
+            .torrents
+            .values()
+            .filter_map(|t| t.list.next_wakeup(now))
+            .min()
+        else {
+            return;
+        };
+        let at = at.max(now + Duration::from_millis(100));
+        if let Some((handle, when)) = self.next_poll {
+            if when <= at && when > now {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(at - now, |act, ctx| {
+            act.next_poll = None;
+            act.poll(ctx);
+        });
+        self.next_poll = Some((handle, at));
     }
 
     fn announce(
@@ -239,7 +267,8 @@ impl Actor for Announcer {
                     Err(e) => tracing::warn!("no UDP tracker socket: {e}"),
                 }),
         );
-        ctx.run_interval(Duration::from_millis(500), |act, ctx| act.poll(ctx));
+        // A safety net: normally `schedule` wakes the announcer exactly when needed.
+        ctx.run_interval(Duration::from_secs(30), |act, ctx| act.poll(ctx));
     }
 }
 

@@ -51,8 +51,10 @@ use crate::torrent::shared::TorrentShared;
 use crate::torrent::swarm::{AddressBook, PeerSlot, PeerSource};
 use swarm_wire::peer::extension::{PexFlags, UT_PEX};
 
-/// Seconds between ticks of a torrent without peers.
+/// Seconds between ticks of a downloading torrent without peers (it looks for some).
 const IDLE_TICK: u64 = 5;
+/// Seconds between ticks of a torrent without peers that needs none.
+const QUIET_TICK: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
@@ -131,6 +133,8 @@ pub struct Torrent {
     last_reported: (u64, u64, u64),
     /// A DHT lookup was started at least once.
     dht_asked: bool,
+    tick_handle: Option<SpawnHandle>,
+    tick_step: u64,
     /// (progress, down rate, up rate, state) of the last progress event.
     last_progress_event: Option<(f64, u64, u64, TorrentState)>,
     /// Something worth saving changed since the last resume write.
@@ -187,6 +191,8 @@ impl Torrent {
             file_priorities: Vec::new(),
             last_reported: (u64::MAX, 0, 0),
             dht_asked: false,
+            tick_handle: None,
+            tick_step: 1,
             last_progress_event: None,
             dirty: false,
             link,
@@ -547,7 +553,15 @@ impl Torrent {
                     k.failures = 0;
                 }
                 slot.connected_at = Instant::now();
+                self.register_with_choker(ctx);
                 self.rechoke();
+                // Leave the slow idle ticks: rates and pipelines need a tick every second.
+                if self.tick_step > 1 {
+                    if let Some(h) = self.tick_handle.take() {
+                        ctx.cancel_future(h);
+                    }
+                    self.schedule_tick(ctx);
+                }
             }
             PeerEvent::Extensions(ext) => {
                 if let (Some(id), false) = (ext.id_of(UT_PEX), self.meta.info.private) {
@@ -688,15 +702,20 @@ impl Torrent {
     /// Seconds until the next tick: every second while peers are connected (rates, pipelines,
     /// timeouts), every [`IDLE_TICK`] otherwise, so a thousand idle torrents cost next to nothing.
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
-        let step = if self.peers.is_empty() && self.checking.is_none() {
+        let step = if !self.peers.is_empty() || self.checking.is_some() {
+            1
+        } else if self.state == TorrentState::Downloading {
             IDLE_TICK
         } else {
-            1
+            // Seeding, paused or stopped by an error with nobody connected: only occasional
+            // bookkeeping; new peers and orders arrive as messages anyway.
+            QUIET_TICK
         };
-        ctx.run_later(Duration::from_secs(step), move |act, ctx| {
+        self.tick_step = step;
+        self.tick_handle = Some(ctx.run_later(Duration::from_secs(step), move |act, ctx| {
             act.tick(step, ctx);
             act.schedule_tick(ctx);
-        });
+        }));
     }
 
     /// Whether a period of `secs` seconds ended within the last tick.
@@ -732,7 +751,8 @@ impl Torrent {
             self.state,
             TorrentState::Downloading | TorrentState::Seeding
         );
-        if self.every(10, step) && live {
+        // Only torrents with peers take part in choke rounds.
+        if self.every(10, step) && live && !self.peers.is_empty() {
             self.register_with_choker(ctx);
         }
         // While downloading with room for peers, ask the DHT every minute.
@@ -913,6 +933,11 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
                 ctx.stop();
                 return;
             }
+        }
+        if self.peers.is_empty() {
+            self.services.choker.do_send(UnregisterTorrent {
+                info_hash: self.shared.info_hash,
+            });
         }
         self.connect_more(ctx);
     }
