@@ -233,6 +233,25 @@ impl Root {
             .save_dir
             .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
             .unwrap_or_else(|| self.cfg.download_dir.clone());
+        // A new torrent's first resume record, at once: until the first periodic save, a crash
+        // would otherwise bring it back in the default directory, unpaused.
+        if let Some(paths) = &state {
+            if msg.record.is_none() && !paths.resume.exists() {
+                let rec = ResumeRecord {
+                    info_hash: ih.to_hex(),
+                    save_dir: save_dir.clone(),
+                    paused: msg.paused,
+                    added_at: crate::now_unix(),
+                    ..ResumeRecord::default()
+                };
+                let written = serde_json::to_vec_pretty(&rec)
+                    .map_err(std::io::Error::other)
+                    .and_then(|bytes| write_atomic(&paths.resume, &bytes));
+                if let Err(e) = written {
+                    tracing::warn!(torrent = %meta.info.name, "saving resume state: {e}");
+                }
+            }
+        }
         let id = self.next_storage_id;
         self.next_storage_id += 1;
         let storage = Arc::new(Storage::new(
@@ -546,14 +565,43 @@ impl Handler<GetTrackers> for Root {
 
     fn handle(&mut self, msg: GetTrackers, _: &mut Context<Self>) -> Self::Result {
         let announcer = self.services.announcer.get();
+        let torrent = self.children.addr::<Torrent>(&RootChild::Torrent(msg.0));
         Box::pin(async move {
-            match announcer {
+            let tracked = match announcer {
                 Some(a) => a
                     .send(crate::services::announcer::GetTrackers { info_hash: msg.0 })
                     .await
                     .unwrap_or_default(),
                 None => Vec::new(),
+            };
+            if !tracked.is_empty() {
+                return tracked;
             }
+            // Not in the announcer's list (paused, checking, failed): the torrent's own trackers,
+            // not contacted.
+            let tiers = match torrent {
+                Some(t) => t
+                    .send(crate::torrent::control::GetTrackerTiers)
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            tiers
+                .into_iter()
+                .enumerate()
+                .flat_map(|(tier, urls)| {
+                    urls.into_iter().map(move |url| swarm_control::TrackerInfo {
+                        url,
+                        tier: tier as u32,
+                        status: "not_contacted".into(),
+                        message: None,
+                        seeders: None,
+                        leechers: None,
+                        peers_received: 0,
+                        next_announce_secs: None,
+                    })
+                })
+                .collect()
         })
     }
 }

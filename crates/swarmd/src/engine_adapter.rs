@@ -57,11 +57,16 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
 #[derive(Clone)]
 pub struct SessionEngine {
     session: Session,
+    /// `[trackers] stopped_timeout_secs`: how long shutdown waits for `stopped` announces.
+    stopped_timeout: Duration,
 }
 
 impl SessionEngine {
-    pub fn new(session: Session) -> Self {
-        SessionEngine { session }
+    pub fn new(session: Session, config: &Config) -> Self {
+        SessionEngine {
+            session,
+            stopped_timeout: Duration::from_secs(config.trackers.stopped_timeout_secs),
+        }
     }
 }
 
@@ -190,6 +195,6 @@ impl Engine for SessionEngine {
     }
 
     async fn shutdown(&self) {
-        self.session.shutdown(Duration::from_secs(5)).await;
+        self.session.shutdown(self.stopped_timeout).await;
     }
 }

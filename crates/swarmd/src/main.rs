@@ -140,7 +140,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let session = swarm_engine::Session::start(cfg)?;
         let restored = session.restore(&daemon.paths.state_dir).await;
         tracing::info!(torrents = restored, listen = %session.listen_addr(), "engine started");
-        swarmd::serve(daemon, engine_adapter::SessionEngine::new(session)).await?;
+        let engine = engine_adapter::SessionEngine::new(session, &daemon.config);
+        swarmd::serve(daemon, engine).await?;
         anyhow::Ok(())
     });
     // Everything worth waiting for is done: `stopped` announces (bounded), resume state

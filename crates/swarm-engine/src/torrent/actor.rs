@@ -133,10 +133,10 @@ pub struct Torrent {
     last_reported: (u64, u64, u64),
     /// A DHT lookup was started at least once.
     dht_asked: bool,
-    tick_handle: Option<SpawnHandle>,
-    tick_step: u64,
     /// (progress, down rate, up rate, state) of the last progress event.
     last_progress_event: Option<(f64, u64, u64, TorrentState)>,
+    /// The pending tick and its step in seconds.
+    next_tick: Option<(SpawnHandle, u64)>,
     /// Something worth saving changed since the last resume write.
     pub(super) dirty: bool,
     /// Our link to the root supervisor (reports our exit, panics included).
@@ -191,9 +191,8 @@ impl Torrent {
             file_priorities: Vec::new(),
             last_reported: (u64::MAX, 0, 0),
             dht_asked: false,
-            tick_handle: None,
-            tick_step: 1,
             last_progress_event: None,
+            next_tick: None,
             dirty: false,
             link,
             meta,
@@ -341,6 +340,10 @@ impl Torrent {
                 let _ = dht.unregister(ih).await;
             });
         }
+        // The peers did nothing wrong: a resume may dial them again at once.
+        for p in self.peers.values_mut() {
+            p.released = true;
+        }
         self.disconnect_all("leaving the swarm", ctx);
     }
 
@@ -478,6 +481,9 @@ impl Torrent {
                 self.peers.remove(&key);
             }
         }
+        if !self.peers.is_empty() {
+            self.wake_tick(ctx);
+        }
     }
 
     fn on_peer_exit(&mut self, key: PeerKey, reason: &ExitReason, will_restart: bool) {
@@ -500,7 +506,9 @@ impl Torrent {
             return;
         }
         if let Some(p) = self.peers.remove(&key) {
-            if p.outgoing {
+            if p.outgoing && p.released {
+                self.book.released(p.sock);
+            } else if p.outgoing {
                 self.book.disconnected(p.sock, reason.is_abnormal());
             }
         }
@@ -556,12 +564,7 @@ impl Torrent {
                 self.register_with_choker(ctx);
                 self.rechoke();
                 // Leave the slow idle ticks: rates and pipelines need a tick every second.
-                if self.tick_step > 1 {
-                    if let Some(h) = self.tick_handle.take() {
-                        ctx.cancel_future(h);
-                    }
-                    self.schedule_tick(ctx);
-                }
+                self.wake_tick(ctx);
             }
             PeerEvent::Extensions(ext) => {
                 if let (Some(id), false) = (ext.id_of(UT_PEX), self.meta.info.private) {
@@ -711,11 +714,24 @@ impl Torrent {
             // bookkeeping; new peers and orders arrive as messages anyway.
             QUIET_TICK
         };
-        self.tick_step = step;
-        self.tick_handle = Some(ctx.run_later(Duration::from_secs(step), move |act, ctx| {
+        let handle = ctx.run_later(Duration::from_secs(step), move |act, ctx| {
+            act.next_tick = None;
             act.tick(step, ctx);
             act.schedule_tick(ctx);
-        }));
+        });
+        self.next_tick = Some((handle, step));
+    }
+
+    /// A peer arrived while the torrent ticks slowly: tick every second from now on, rather than
+    /// up to [`IDLE_TICK`] seconds later (rates, request timeouts and progress events wait for it).
+    fn wake_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some((handle, step)) = self.next_tick {
+            if step > 1 {
+                ctx.cancel_future(handle);
+                self.next_tick = None;
+                self.schedule_tick(ctx);
+            }
+        }
     }
 
     /// Whether a period of `secs` seconds ended within the last tick.
@@ -1007,6 +1023,7 @@ impl Handler<IncomingPeer> for Torrent {
             tracing::warn!(peer = %addr, "could not start incoming peer: {e}");
             self.peers.remove(&key);
         }
+        self.wake_tick(ctx);
     }
 }
 

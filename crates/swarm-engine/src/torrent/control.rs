@@ -167,6 +167,9 @@ query!(GetSummary, TorrentSummary, |t| t.summary());
 query!(GetDetail, TorrentDetail, |t| t.detail());
 query!(GetPeers, Vec<PeerInfo>, |t| t.peer_infos());
 query!(GetFiles, Vec<FileInfo>, |t| t.file_infos());
+query!(GetTrackerTiers, Vec<Vec<String>>, |t| t
+    .meta
+    .tracker_tiers());
 
 /// Sets file priorities: `(file index, priority)` pairs.
 #[derive(Message)]

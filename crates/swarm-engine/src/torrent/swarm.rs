@@ -83,6 +83,8 @@ pub struct PeerSlot {
     pub allowed_fast: crate::allowed_fast::AllowedByPeer,
     /// (when, downloaded, uploaded) at the previous choker round.
     pub round_mark: Option<(Instant, u64, u64)>,
+    /// We are closing this connection for reasons of our own (pause): no backoff for the address.
+    pub released: bool,
 }
 
 impl PeerSlot {
@@ -121,6 +123,7 @@ impl PeerSlot {
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
             round_mark: None,
+            released: false,
         }
     }
 
@@ -263,6 +266,14 @@ impl AddressBook {
             .map(|(a, _)| *a)
             .take(n)
             .collect()
+    }
+
+    /// A connection we closed ourselves (pause) ended: the address may be dialled again at once.
+    pub fn released(&mut self, addr: SocketAddr) {
+        if let Some(k) = self.known.get_mut(&addr) {
+            k.connected = false;
+            k.retry_at = Instant::now();
+        }
     }
 
     /// A connection to `addr` ended; failures push the next attempt back exponentially.
