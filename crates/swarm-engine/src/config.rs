@@ -12,6 +12,8 @@ pub struct EngineConfig {
     /// Where torrents are saved unless told otherwise.
     pub download_dir: PathBuf,
     pub max_peers_per_torrent: usize,
+    /// Peer connections across all torrents.
+    pub max_peers_global: usize,
     /// Connections being dialled or in handshake, per torrent and at the listener.
     pub max_half_open: usize,
     /// Upload slots per torrent (until the global choker takes over).
@@ -28,6 +30,8 @@ pub struct EngineConfig {
     pub max_upload_queue: usize,
     pub max_write_queue_bytes: usize,
     pub connect_timeout: Duration,
+    /// How long a peer may take to send its handshake once connected.
+    pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     /// UDP tracker timeouts (BEP 15 suggests 15 s doubling).
     pub udp_tracker_timeout: Duration,
@@ -49,6 +53,7 @@ impl Default for EngineConfig {
             listen: ([0, 0, 0, 0], 6881).into(),
             download_dir: PathBuf::from("."),
             max_peers_per_torrent: 50,
+            max_peers_global: 500,
             max_half_open: 16,
             unchoke_slots: 8,
             disk_threads: cores.clamp(2, 4),
@@ -62,6 +67,7 @@ impl Default for EngineConfig {
             // not wait seconds behind queued pieces for a slow peer.
             max_write_queue_bytes: 512 << 10,
             connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(180),
             udp_tracker_timeout: Duration::from_secs(15),
             udp_tracker_retries: 2,

@@ -75,6 +75,8 @@ pub struct Root {
     magnets: HashMap<InfoHash, MagnetEntry>,
     /// Rate limits and the per-torrent "limited?" gates, shared by every limiter incarnation.
     board: QuotaBoard,
+    /// The global connection cap, shared by all torrents.
+    peer_budget: crate::torrent::shared::PeerBudget,
 }
 
 impl Root {
@@ -108,6 +110,7 @@ impl Root {
                 events,
             },
             board: QuotaBoard::new(),
+            peer_budget: crate::torrent::shared::PeerBudget::new(cfg.max_peers_global.max(1)),
             arbiters,
             torrents: HashMap::new(),
             children: Children::new(policy, |r: &mut Root| &mut r.children).named("root"),
@@ -126,11 +129,12 @@ impl Root {
             self.cfg.max_half_open * 4,
             self.services.listener.clone(),
         );
+        let handshake_timeout = self.cfg.handshake_timeout;
         match socket {
             Ok(socket) => {
                 let start = move |link| {
                     let sock = socket.try_clone().map_err(|e| e.to_string())?;
-                    let addr = Listener::new(sock, half_open, link).start();
+                    let addr = Listener::new(sock, half_open, handshake_timeout, link).start();
                     service.set(Some(addr.clone()));
                     Ok(ChildHandle::new(addr))
                 };
@@ -269,11 +273,13 @@ impl Root {
             max_upload_queue: self.cfg.max_upload_queue,
             max_write_queue_bytes: self.cfg.max_write_queue_bytes,
             connect_timeout: self.cfg.connect_timeout,
+            handshake_timeout: self.cfg.handshake_timeout,
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
             info_bytes: bytes::Bytes::from(meta.info_bytes.clone()),
             gate: self.board.gate(ih),
             limiter: self.services.limiter.clone(),
+            peer_budget: self.peer_budget.clone(),
         });
         let tcfg = TorrentConfig {
             save_dir,

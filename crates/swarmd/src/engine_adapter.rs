@@ -24,6 +24,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         listen: net.listen,
         download_dir: paths.download_dir.clone(),
         max_peers_per_torrent: net.max_peers_per_torrent as usize,
+        max_peers_global: net.max_peers_global as usize,
         max_half_open: net.max_half_open as usize,
         unchoke_slots: config.limits.upload_slots_per_torrent as usize,
         limits: Limits {
@@ -40,6 +41,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
             ..ChokerConfig::default()
         },
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
+        handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(

@@ -26,25 +26,31 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::torrent::actor::IncomingPeer;
 use crate::torrent::peer::Dial;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub struct Listener {
     listener: Option<std::net::TcpListener>,
     routes: HashMap<InfoHash, Recipient<IncomingPeer>>,
     max_half_open: usize,
     half_open: Arc<AtomicUsize>,
+    /// How long an accepted connection may take to send its handshake.
+    pub handshake_timeout: Duration,
     link: ChildLink,
 }
 
 impl Listener {
     /// Takes an already bound socket, so that binding errors surface at start-up, before any
     /// actor exists, and a restart can reuse the same port.
-    pub fn new(listener: std::net::TcpListener, max_half_open: usize, link: ChildLink) -> Self {
+    pub fn new(
+        listener: std::net::TcpListener,
+        max_half_open: usize,
+        handshake_timeout: Duration,
+        link: ChildLink,
+    ) -> Self {
         Listener {
             listener: Some(listener),
             routes: HashMap::new(),
             max_half_open,
             half_open: Arc::default(),
+            handshake_timeout,
             link,
         }
     }
@@ -70,6 +76,7 @@ impl Actor for Listener {
         let me = ctx.address();
         let half_open = self.half_open.clone();
         let max = self.max_half_open;
+        let handshake_timeout = self.handshake_timeout;
         ctx.spawn(
             async move {
                 loop {
@@ -89,7 +96,7 @@ impl Actor for Listener {
                     let (me, half_open) = (me.clone(), half_open.clone());
                     actix::spawn(async move {
                         let res =
-                            tokio::time::timeout(HANDSHAKE_TIMEOUT, read_handshake(stream)).await;
+                            tokio::time::timeout(handshake_timeout, read_handshake(stream)).await;
                         half_open.fetch_sub(1, Ordering::Relaxed);
                         match res {
                             Ok(Ok((stream, handshake))) => me.do_send(Accepted {

@@ -455,6 +455,10 @@ impl Torrent {
         let room = self.cfg.max_peers.saturating_sub(self.peers.len());
         let half_open = self.cfg.max_half_open.saturating_sub(connecting);
         for sock in self.book.candidates(room.min(half_open)) {
+            let Some(place) = self.shared.peer_budget.take() else {
+                tracing::debug!(torrent = %self.name(), "global connection limit reached");
+                break;
+            };
             if let Some(k) = self.book.known.get_mut(&sock) {
                 k.connected = true;
             }
@@ -465,10 +469,9 @@ impl Torrent {
                 .map_or(PeerSource::Tracker, |k| k.source);
             let key = self.next_key;
             self.next_key += 1;
-            self.peers.insert(
-                key,
-                PeerSlot::new(sock, true, source, self.picker.num_pieces()),
-            );
+            let mut slot = PeerSlot::new(sock, true, source, self.picker.num_pieces());
+            slot._place = Some(place);
+            self.peers.insert(key, slot);
             let (shared, me) = (self.shared.clone(), ctx.address());
             // Called again for every re-dial, after the supervisor's backoff.
             let start = move |link| {
@@ -1001,17 +1004,19 @@ impl Handler<IncomingPeer> for Torrent {
         if !live || self.peers.len() >= self.cfg.max_peers || self.book.is_banned(msg.addr) {
             return; // dropping the socket closes it
         }
+        let Some(place) = self.shared.peer_budget.take() else {
+            return; // the global connection limit
+        };
         let key = self.next_key;
         self.next_key += 1;
-        self.peers.insert(
-            key,
-            PeerSlot::new(
-                msg.addr,
-                false,
-                PeerSource::Incoming,
-                self.picker.num_pieces(),
-            ),
+        let mut slot = PeerSlot::new(
+            msg.addr,
+            false,
+            PeerSource::Incoming,
+            self.picker.num_pieces(),
         );
+        slot._place = Some(place);
+        self.peers.insert(key, slot);
         let (shared, me, addr, dial) = (self.shared.clone(), ctx.address(), msg.addr, msg.dial);
         // An incoming connection is a temporary child: its socket can be used once.
         let spec = ChildSpec::once(key, move |link| {

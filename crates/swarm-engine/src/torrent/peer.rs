@@ -175,7 +175,7 @@ impl PeerConn {
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
-        connect_timeout: Duration,
+        (connect_timeout, handshake_timeout): (Duration, Duration),
     ) -> io::Result<(TcpStream, Handshake, BytesMut)> {
         match dial {
             Dial::Outgoing => {
@@ -185,7 +185,7 @@ impl PeerConn {
                 stream.set_nodelay(true)?;
                 stream.write_all(&ours.encode()).await?;
                 let mut buf = [0u8; 68];
-                tokio::time::timeout(connect_timeout, stream.read_exact(&mut buf))
+                tokio::time::timeout(handshake_timeout, stream.read_exact(&mut buf))
                     .await
                     .map_err(|_| {
                         io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
@@ -580,7 +580,8 @@ impl Actor for PeerConn {
         if self.shared.dht.port().is_some() && !self.shared.storage.info.private {
             ours = ours.with_dht();
         }
-        let fut = Self::establish(self.addr, dial, ours, self.shared.connect_timeout);
+        let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
+        let fut = Self::establish(self.addr, dial, ours, timeouts);
         let torrent = self.torrent.clone();
         let fut = async move {
             let conn = fut.await?;

@@ -23,6 +23,7 @@ pub struct TorrentShared {
     /// Bytes waiting on the socket before we stop serving uploads to that peer for a moment.
     pub max_write_queue_bytes: usize,
     pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     /// The DHT node, if any (never for private torrents: see `Torrent::dht`).
     pub dht: DhtSlot,
@@ -31,4 +32,65 @@ pub struct TorrentShared {
     /// Whether a rate limit applies to this torrent (one atomic load per check).
     pub gate: crate::services::rate_limiter::QuotaGate,
     pub limiter: crate::services::ServiceRef<crate::services::rate_limiter::RateLimiter>,
+    /// Connections across all torrents.
+    pub peer_budget: PeerBudget,
+}
+
+/// The global cap on peer connections, across all torrents. A shared counter rather than an
+/// actor: admission is decided on every dial and every accept, and a message round trip there
+/// would cost more than the decision. Each admitted connection holds a [`PeerToken`]; dropping
+/// it (peer gone, torrent stopped or crashed) gives the place back.
+#[derive(Clone, Debug)]
+pub struct PeerBudget {
+    used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
+
+#[derive(Debug)]
+pub struct PeerToken(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for PeerToken {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl PeerBudget {
+    pub fn new(max: usize) -> Self {
+        PeerBudget {
+            used: Default::default(),
+            max,
+        }
+    }
+
+    /// A place for one more connection, if the global cap allows.
+    pub fn take(&self) -> Option<PeerToken> {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PeerToken(self.used.clone()))
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerBudget;
+
+    #[test]
+    fn budget_caps_and_returns_places() {
+        let b = PeerBudget::new(2);
+        let t1 = b.take().unwrap();
+        let _t2 = b.take().unwrap();
+        assert!(b.take().is_none());
+        drop(t1);
+        assert_eq!(b.used(), 1);
+        assert!(b.take().is_some());
+    }
 }

@@ -85,6 +85,8 @@ pub struct PeerSlot {
     pub round_mark: Option<(Instant, u64, u64)>,
     /// We are closing this connection for reasons of our own (pause): no backoff for the address.
     pub released: bool,
+    /// This connection's place under the global cap (given back when the slot goes).
+    pub _place: Option<crate::torrent::shared::PeerToken>,
 }
 
 impl PeerSlot {
@@ -124,6 +126,7 @@ impl PeerSlot {
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
             round_mark: None,
             released: false,
+            _place: None,
         }
     }
 
