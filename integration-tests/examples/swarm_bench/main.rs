@@ -84,6 +84,16 @@ pub struct Opts {
     pub command: String,
 }
 
+/// `a` as a POSIX shell word (single-quoted when it holds anything but safe characters).
+fn shell_quote(a: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./,=:+@%".contains(c);
+    if !a.is_empty() && a.chars().all(safe) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
 /// `1G`, `256M`, `64K`, `1000` (bytes).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -130,7 +140,10 @@ fn parse_args() -> Result<Opts, String> {
         criterion_dir: workspace_root().join("target/criterion"),
         command: format!(
             "cargo run --release -p swarm-integration-tests --example swarm_bench -- {}",
-            args.join(" ")
+            args.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
         )
         .trim_end()
         .to_string(),
