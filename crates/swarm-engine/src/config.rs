@@ -55,7 +55,7 @@ impl Default for EngineConfig {
             max_peers_per_torrent: 50,
             max_peers_global: 500,
             max_half_open: 16,
-            unchoke_slots: 8,
+            unchoke_slots: 4,
             disk_threads: cores.clamp(2, 4),
             max_open_files: 128,
             read_cache_bytes: 8 << 20,

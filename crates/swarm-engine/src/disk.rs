@@ -34,6 +34,9 @@ pub enum WriteOutcome {
     HashMismatch,
     /// Hash matched but the write failed (e.g. no space left on device).
     Failed(io::Error),
+    /// The worker panicked on this job (its reply was dropped): the piece is lost, the pool
+    /// lives on.
+    Crashed,
 }
 
 enum Job {
@@ -186,7 +189,7 @@ impl DiskPool {
         });
         match rx.await {
             Ok((outcome, buf)) => (outcome, Some(buf)),
-            Err(_) => (WriteOutcome::Failed(crashed()), None),
+            Err(_) => (WriteOutcome::Crashed, None),
         }
     }
 

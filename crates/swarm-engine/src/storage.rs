@@ -173,6 +173,12 @@ impl Storage {
     /// Deletes the payload files and the torrent's directory if it became empty.
     pub fn delete_files(&self) -> io::Result<()> {
         for p in &self.paths {
+            // Never through a symlink planted inside the save directory: that would delete
+            // something outside it.
+            self.check_no_symlinks(p)?;
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                continue;
+            }
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -287,7 +287,9 @@ impl Handler<Track> for Announcer {
     type Result = ();
 
     fn handle(&mut self, msg: Track, ctx: &mut Context<Self>) {
-        if self.torrents.contains_key(&msg.info_hash) {
+        // Idempotent: torrents repeat it (that is how a restarted announcer relearns them).
+        if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
+            t.to = msg.to;
             return;
         }
         let t = Tracked {

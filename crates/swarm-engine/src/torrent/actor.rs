@@ -296,18 +296,7 @@ impl Torrent {
         } else {
             TorrentState::Downloading
         };
-        let ih = self.shared.info_hash;
-        self.services.listener.do_send(Route {
-            info_hash: ih,
-            to: Some(ctx.address().recipient()),
-        });
-        self.services.announcer.do_send(Track {
-            info_hash: ih,
-            tiers: self.meta.tracker_tiers(),
-            to: ctx.address().recipient(),
-            left: self.picker.bytes_left(),
-            private: self.meta.info.private,
-        });
+        self.announce_self(ctx);
         self.dht_lookup(ctx);
         self.register_with_choker(ctx);
         self.connect_more(ctx);
@@ -322,6 +311,23 @@ impl Torrent {
             }
         }
         self.fill_all();
+    }
+
+    /// Route incoming peers to us and track us with the announcer. Idempotent, and repeated on
+    /// the tick: a restarted Listener or Announcer learns about us again this way.
+    fn announce_self(&mut self, ctx: &mut Context<Self>) {
+        let ih = self.shared.info_hash;
+        self.services.listener.do_send(Route {
+            info_hash: ih,
+            to: Some(ctx.address().recipient()),
+        });
+        self.services.announcer.do_send(Track {
+            info_hash: ih,
+            tiers: self.meta.tracker_tiers(),
+            to: ctx.address().recipient(),
+            left: self.picker.bytes_left(),
+            private: self.meta.info.private,
+        });
     }
 
     /// Leave the swarm: stop announcing, drop every peer.
@@ -624,6 +630,27 @@ impl Torrent {
             }
             PeerEvent::Interested(on) => {
                 slot.peer_interested = on;
+                // A free upload slot is given at once rather than at the choker's next round
+                // (a second away at best); the round that follows ranks everyone as usual.
+                let live = matches!(
+                    self.state,
+                    TorrentState::Downloading | TorrentState::Seeding
+                );
+                if on && live && slot.am_choking {
+                    let unchoked = self
+                        .peers
+                        .values()
+                        .filter(|p| p.addr.is_some() && !p.am_choking)
+                        .count();
+                    if unchoked < self.cfg.unchoke_slots {
+                        if let Some(p) = self.peers.get_mut(&key) {
+                            p.am_choking = false;
+                            if let Some(a) = &p.addr {
+                                a.do_send(ToPeer::Choke(false));
+                            }
+                        }
+                    }
+                }
                 self.rechoke();
             }
             PeerEvent::Rejected(r) => {
@@ -770,6 +797,9 @@ impl Torrent {
             self.state,
             TorrentState::Downloading | TorrentState::Seeding
         );
+        if self.every(30, step) && live {
+            self.announce_self(ctx);
+        }
         // Only torrents with peers take part in choke rounds.
         if self.every(10, step) && live && !self.peers.is_empty() {
             self.register_with_choker(ctx);

@@ -141,6 +141,11 @@ impl Torrent {
                 tracing::warn!(torrent = %self.name(), piece = index, ?senders, "piece failed its hash check");
                 self.blame(&senders);
             }
+            WriteOutcome::Crashed => {
+                // The disk job died (a panic in the pool): that piece is lost, nothing else.
+                tracing::warn!(torrent = %self.name(), piece = index, "disk job crashed; fetching the piece again");
+                self.picker.on_piece_failed(index);
+            }
             WriteOutcome::Failed(e) => {
                 self.picker.on_piece_failed(index);
                 let msg = if e.raw_os_error() == Some(libc::ENOSPC) {
@@ -310,6 +315,10 @@ impl Torrent {
             info_hash: self.shared.info_hash.to_hex(),
             message: msg,
         });
+        // The peers did nothing wrong: `resume` may dial them again at once.
+        for p in self.peers.values_mut() {
+            p.released = true;
+        }
         self.disconnect_all("torrent stopped by an error", ctx);
     }
 }
