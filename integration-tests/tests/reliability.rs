@@ -768,8 +768,6 @@ fn torrent_crash_loop_stays_local() {
 /// A panicking disk job (`disk.write`) costs only the piece it was writing: the piece is fetched
 /// again and the torrent never stops.
 #[test]
-#[ignore = "bug: a disk-job panic puts the whole torrent into `error` (\"disk worker crashed\"); \
-            see docs/reliability.md, Known bugs"]
 fn disk_job_panic_costs_only_its_piece() {
     let bin = fault_swarmd_bin();
     let env = TestEnv::new("rel-disk-panic");
@@ -868,8 +866,6 @@ fn restarted_torrent_is_announced_again() {
 
 /// After the Announcer restarts (a crash), the torrents it tracked are announced again.
 #[test]
-#[ignore = "bug: a restarted Announcer forgets every torrent and nothing tracks them again; \
-            see docs/reliability.md, Known bugs"]
 fn restarted_announcer_announces_again() {
     let bin = fault_swarmd_bin();
     let env = TestEnv::new("rel-announcer-restart");
@@ -2255,8 +2251,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// `remove --delete-data` on a torrent whose save directory holds a planted symlink deletes
 /// nothing outside the save directory.
 #[test]
-#[ignore = "bug: `remove --delete-data` deletes files outside the save directory through a \
-            planted symlink (Storage::delete_files); see docs/reliability.md, Known bugs"]
 fn delete_data_does_not_follow_symlinks() {
     let env = TestEnv::new("rel-symlink-delete");
     let payload = Payload::with_files(
@@ -2643,8 +2637,6 @@ fn resume_redials_peers_at_once() {
 /// `resume` after an error (here: a disk-job panic) goes on at once from the peers the torrent
 /// had, like `resume` after a pause.
 #[test]
-#[ignore = "bug: after an error a torrent re-dials the peers it dropped only after 60 s, so \
-            `resume` stalls for a minute; see docs/reliability.md, Known bugs"]
 fn resume_after_error_redials_at_once() {
     let bin = fault_swarmd_bin();
     let env = TestEnv::new("rel-redial-error");
