@@ -544,14 +544,26 @@ impl Torrent {
                     addr.do_send(ToPeer::Disconnect("banned".into()));
                     return;
                 }
-                let duplicate = self
+                // Both sides dialled (e.g. after PEX named the other's listen address). Both
+                // swarmd ends must keep the same one, or both would close: the connection dialled
+                // by the peer with the greater id survives. Other clients resolve duplicates by
+                // their own rule, so with them we leave it to them.
+                let other = self
                     .peers
                     .iter()
-                    .any(|(k, p)| *k != key && p.addr.is_some() && p.peer_id == peer_id);
-                if duplicate {
-                    // Both sides dialled (e.g. after PEX named its listen address): keep one.
-                    addr.do_send(ToPeer::Disconnect("duplicate connection".into()));
-                    return;
+                    .find(|(k, p)| **k != key && p.addr.is_some() && p.peer_id == peer_id)
+                    .map(|(k, p)| (*k, p.addr.clone()));
+                if let Some((_, old_addr)) = other.filter(|_| peer_id.starts_with(b"-SW")) {
+                    let new_outgoing = self.peers.get(&key).is_some_and(|p| p.outgoing);
+                    let we_win = self.shared.peer_id > peer_id;
+                    if new_outgoing == we_win {
+                        if let Some(a) = old_addr {
+                            a.do_send(ToPeer::Disconnect("duplicate connection".into()));
+                        }
+                    } else {
+                        addr.do_send(ToPeer::Disconnect("duplicate connection".into()));
+                        return;
+                    }
                 }
                 let Some(slot) = self.peers.get_mut(&key) else {
                     return;
