@@ -174,9 +174,13 @@ impl Storage {
     pub fn delete_files(&self) -> io::Result<()> {
         for p in &self.paths {
             // Never through a symlink planted inside the save directory: that would delete
-            // something outside it.
-            self.check_no_symlinks(p)?;
+            // something outside it. Such a path is left alone (and said so), the rest goes.
+            if let Err(e) = self.check_no_symlinks(p) {
+                tracing::warn!(file = %p.display(), "not deleted: {e}");
+                continue;
+            }
             if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                tracing::warn!(file = %p.display(), "not deleted: it is a symlink");
                 continue;
             }
             match std::fs::remove_file(p) {
