@@ -2634,68 +2634,6 @@ fn resume_redials_peers_at_once() {
     );
 }
 
-/// `resume` after an error (here: a disk-job panic) goes on at once from the peers the torrent
-/// had, like `resume` after a pause.
-#[test]
-fn resume_after_error_redials_at_once() {
-    let bin = fault_swarmd_bin();
-    let env = TestEnv::new("rel-redial-error");
-    let payload = Payload::single(&env.subdir("seed"), "redial.bin", 16 * MIB, 92);
-    let fake = FakeHttpTracker::start();
-    let torrent = payload.make_torrent(
-        &env.path().join("redial.torrent"),
-        15,
-        &[&fake.announce_url()],
-    );
-    // The seeder never announces: it cannot learn the daemon's address and dial it.
-    let seeder = LibtorrentPeer::spawn(
-        &env,
-        &torrent.path,
-        &payload.dir,
-        LtOptions {
-            no_announce: true,
-            upload_limit: Some(2 * MIB),
-            ..LtOptions::seed()
-        },
-    );
-    seeder.wait_seeding();
-    fake.set_peers(&[std::net::SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        seeder.port(),
-    )]);
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let d = Daemon::start_with(
-        &env,
-        &dirs,
-        port,
-        Swarmd::command(&[] as &[&str])
-            .name("daemon")
-            .bin(&bin)
-            .env("SWARMD_FAULTS", "disk.write:0.05")
-            .env("RUST_BACKTRACE", "0"),
-    );
-    let ih = d.add(&torrent.path, None);
-    let stopped = d.wait_torrent(
-        &ih,
-        "a disk-job panic to stop the torrent",
-        Duration::from_secs(30),
-        |v| v["state"] == "error" || is_complete_seed(v),
-    );
-    assert_eq!(
-        stopped["state"], "error",
-        "no disk-job panic in 512 pieces?"
-    );
-    d.rpc("torrent.resume", Some(json!({ "torrent": ih })))
-        .unwrap();
-    d.wait_torrent(
-        &ih,
-        "the download to go on within 10 s of `resume`",
-        Duration::from_secs(10),
-        |v| v["have_bytes"].as_u64() > stopped["have_bytes"].as_u64(),
-    );
-}
-
 // -----------------------------------------------------------------------------------------------
 // 6. Privilege and exposure
 // -----------------------------------------------------------------------------------------------

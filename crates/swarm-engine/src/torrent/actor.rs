@@ -315,7 +315,7 @@ impl Torrent {
 
     /// Route incoming peers to us and track us with the announcer. Idempotent, and repeated on
     /// the tick: a restarted Listener or Announcer learns about us again this way.
-    fn announce_self(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn announce_self(&mut self, ctx: &mut Context<Self>) {
         let ih = self.shared.info_hash;
         self.services.listener.do_send(Route {
             info_hash: ih,
@@ -809,7 +809,7 @@ impl Torrent {
             self.state,
             TorrentState::Downloading | TorrentState::Seeding
         );
-        if self.every(30, step) && live {
+        if self.every(10, step) && live {
             self.announce_self(ctx);
         }
         // Only torrents with peers take part in choke rounds.

@@ -256,7 +256,14 @@ pub struct Reannounce;
 impl Handler<Reannounce> for Torrent {
     type Result = ();
 
-    fn handle(&mut self, _: Reannounce, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Reannounce, ctx: &mut Context<Self>) {
+        // Make sure the announcer knows us (it may have restarted since we went live).
+        if matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        ) {
+            self.announce_self(ctx);
+        }
         self.services
             .announcer
             .do_send(crate::services::announcer::Reannounce {
