@@ -30,14 +30,14 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::swarmd::{default_home, isolate, workspace_root};
+use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, isolate};
 
 const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -407,42 +407,6 @@ impl Drop for NotifySocket {
             let _ = t.join();
         }
     }
-}
-
-/// The `fault-injection` build of swarmd (`target/fault/release/swarmd`), built once per test
-/// process. Another test binary may run the same build concurrently: cargo's lock serialises them.
-fn fault_swarmd() -> PathBuf {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let target = workspace_root().join("target/fault");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "swarmd",
-                    "--features",
-                    "fault-injection",
-                    "--target-dir",
-                ])
-                .arg(&target)
-                .current_dir(workspace_root())
-                .output()
-                .map_err(|e| format!("running cargo: {e}"))?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-            }
-            let bin = target.join("release/swarmd");
-            if bin.exists() {
-                Ok(bin)
-            } else {
-                Err(format!("{} missing after the build", bin.display()))
-            }
-        })
-        .clone()
-        .unwrap_or_else(|e| panic!("building swarmd with --features fault-injection failed:\n{e}"))
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -1554,7 +1518,7 @@ fn stopped_timeout_from_config_bounds_shutdown() {
 /// blocks for good after 3 s: the watchdog pings, which need the engine's heartbeat, stop.
 #[test]
 fn frozen_actor_system_stops_the_watchdog() {
-    let bin = fault_swarmd();
+    let bin = fault_swarmd_bin();
     let env = TestEnv::new("daemon-freeze");
     let notify = NotifySocket::bind(&env);
     let port = free_tcp_port();

@@ -10,17 +10,14 @@
 //! swarm in its log tail.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions, LtStatus};
 use swarm_integration_tests::payload::flip_byte;
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::swarmd::workspace_root;
+use swarm_integration_tests::swarmd::fault_swarmd_bin;
 
 /// `--timeout` for every swarmd download: generous for loopback, yet nothing hangs the suite.
 const DOWNLOAD_TIMEOUT_SECS: u64 = 90;
@@ -478,55 +475,6 @@ fn finds_seeder_through_udp_tracker() {
 // -----------------------------------------------------------------------------------------------
 // 6. Fault injection: peer actors panic mid-transfer
 // -----------------------------------------------------------------------------------------------
-
-/// Environment variable: a prebuilt `fault-injection` swarmd to use instead of building one.
-const FAULT_BIN_ENV: &str = "SWARMD_FAULT_BIN";
-
-/// `target/fault/release/swarmd`, built once per test process with the `fault-injection`
-/// feature (cargo makes it a no-op when it is up to date), or `$SWARMD_FAULT_BIN`.
-fn fault_swarmd_bin() -> PathBuf {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let r = BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os(FAULT_BIN_ENV) {
-            let p = PathBuf::from(p);
-            return if p.exists() {
-                Ok(p)
-            } else {
-                Err(format!("{FAULT_BIN_ENV}={} does not exist", p.display()))
-            };
-        }
-        let root = workspace_root();
-        let target = root.join("target/fault");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "swarmd",
-                "--bin",
-                "swarmd",
-                "--features",
-                "fault-injection",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .current_dir(&root)
-            .output()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        let bin = target.join("release/swarmd");
-        if bin.exists() {
-            Ok(bin)
-        } else {
-            Err(format!("{} missing after cargo build", bin.display()))
-        }
-    });
-    r.clone()
-        .unwrap_or_else(|e| panic!("building swarmd with --features fault-injection failed:\n{e}"))
-}
 
 /// Distinct remote endpoints in a libtorrent wire log (`IP:PORT <dir> MESSAGE` per line): for
 /// connections a peer dialled to us, one per connection (each has its own source port).
