@@ -38,7 +38,7 @@ use crate::services::rate_limiter::{QuotaBoard, RateLimiter, SetLimits};
 use crate::storage::Storage;
 use crate::torrent::actor::PeersFound;
 use crate::torrent::actor::Services;
-use crate::torrent::shared::TorrentShared;
+use crate::torrent::shared::{Published, StatusCell, TorrentShared};
 use crate::torrent::swarm::PeerSource;
 use crate::torrent::{Torrent, TorrentConfig};
 
@@ -280,6 +280,17 @@ impl Root {
             gate: self.board.gate(ih),
             limiter: self.services.limiter.clone(),
             peer_budget: self.peer_budget.clone(),
+            status: StatusCell::new(Published {
+                // Until the torrent's first publish, microseconds from now.
+                summary: blank_summary(
+                    ih,
+                    meta.info.name.clone(),
+                    swarm_control::TorrentState::Checking,
+                    meta.info.total_length,
+                    &save_dir,
+                ),
+                peer_restarts: 0,
+            }),
         });
         let tcfg = TorrentConfig {
             save_dir,
@@ -440,6 +451,57 @@ impl Handler<ListTorrents> for Root {
                 })
                 .collect(),
         )
+    }
+}
+
+/// A list entry for a torrent that has not published one yet (or, for a magnet, cannot).
+fn blank_summary(
+    ih: InfoHash,
+    name: String,
+    state: swarm_control::TorrentState,
+    total_bytes: u64,
+    save_dir: &std::path::Path,
+) -> swarm_control::TorrentSummary {
+    swarm_control::TorrentSummary {
+        info_hash: ih.to_hex(),
+        name,
+        state,
+        progress: 0.0,
+        total_bytes,
+        have_bytes: 0,
+        download_rate: 0,
+        upload_rate: 0,
+        downloaded: 0,
+        uploaded: 0,
+        peers: 0,
+        save_dir: save_dir.display().to_string(),
+        error: None,
+    }
+}
+
+/// Every torrent's published status (see [`StatusCell`]), magnets waiting for metadata
+/// included: what `list` and `stats` show, without a message to each torrent.
+#[derive(Message)]
+#[rtype(result = "Vec<Published>")]
+pub struct ListPublished;
+
+impl Handler<ListPublished> for Root {
+    type Result = MessageResult<ListPublished>;
+
+    fn handle(&mut self, _: ListPublished, _: &mut Context<Self>) -> Self::Result {
+        let mut out: Vec<Published> = Vec::with_capacity(self.torrents.len() + self.magnets.len());
+        out.extend(self.torrents.values().map(|e| e.shared.status.read()));
+        out.extend(self.magnets.iter().map(|(ih, e)| Published {
+            summary: blank_summary(
+                *ih,
+                e.magnet.display_name.clone().unwrap_or_else(|| ih.to_hex()),
+                swarm_control::TorrentState::FetchingMetadata,
+                0,
+                e.save_dir.as_ref().unwrap_or(&self.cfg.download_dir),
+            ),
+            peer_restarts: 0,
+        }));
+        MessageResult(out)
     }
 }
 
@@ -705,43 +767,6 @@ impl Handler<MetadataFetched> for Root {
             }
             Err(e) => tracing::error!(info_hash = %ih, "adding the fetched torrent: {e}"),
         }
-    }
-}
-
-/// Magnet links still fetching their metadata, as list entries.
-#[derive(Message)]
-#[rtype(result = "Vec<swarm_control::TorrentSummary>")]
-pub struct ListMagnets;
-
-impl Handler<ListMagnets> for Root {
-    type Result = MessageResult<ListMagnets>;
-
-    fn handle(&mut self, _: ListMagnets, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.magnets
-                .iter()
-                .map(|(ih, e)| swarm_control::TorrentSummary {
-                    info_hash: ih.to_hex(),
-                    name: e.magnet.display_name.clone().unwrap_or_else(|| ih.to_hex()),
-                    state: swarm_control::TorrentState::FetchingMetadata,
-                    progress: 0.0,
-                    total_bytes: 0,
-                    have_bytes: 0,
-                    download_rate: 0,
-                    upload_rate: 0,
-                    downloaded: 0,
-                    uploaded: 0,
-                    peers: 0,
-                    save_dir: e
-                        .save_dir
-                        .as_ref()
-                        .unwrap_or(&self.cfg.download_dir)
-                        .display()
-                        .to_string(),
-                    error: None,
-                })
-                .collect(),
-        )
     }
 }
 

@@ -17,7 +17,8 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::root::{
-    AddTorrent, GetRootStats, GetTorrent, ListTorrents, RemoveTorrent, Root, ShutdownSession,
+    AddTorrent, GetRootStats, GetTorrent, ListPublished, ListTorrents, RemoveTorrent, Root,
+    ShutdownSession,
 };
 use crate::torrent::control::{
     GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
@@ -160,17 +161,17 @@ impl Session {
             .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
     }
 
+    /// Every torrent, by name: states exact, counters and rates at most a tick old (see
+    /// [`crate::torrent::shared::StatusCell`]).
     pub async fn list(&self) -> Result<Vec<TorrentSummary>, EngineError> {
-        let torrents = self.root.send(ListTorrents).await.map_err(gone)?;
-        let replies =
-            futures::future::join_all(torrents.iter().map(|(_, a)| a.send(GetSummary))).await;
-        let mut out: Vec<TorrentSummary> = replies.into_iter().filter_map(Result::ok).collect();
-        out.extend(
-            self.root
-                .send(crate::root::ListMagnets)
-                .await
-                .map_err(gone)?,
-        );
+        let mut out: Vec<TorrentSummary> = self
+            .root
+            .send(ListPublished)
+            .await
+            .map_err(gone)?
+            .into_iter()
+            .map(|p| p.summary)
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -248,14 +249,9 @@ impl Session {
 
     pub async fn stats(&self) -> Result<SessionStats, EngineError> {
         let root = self.root.send(GetRootStats).await.map_err(gone)?;
-        let list = self.list().await?;
-        let torrents = self.root.send(ListTorrents).await.map_err(gone)?;
-        let mut peer_restarts = 0;
-        for (_, t) in &torrents {
-            if let Ok(d) = t.send(GetDetail).await {
-                peer_restarts += d.peer_restarts;
-            }
-        }
+        let published = self.root.send(ListPublished).await.map_err(gone)?;
+        let peer_restarts = published.iter().map(|p| p.peer_restarts).sum();
+        let list: Vec<TorrentSummary> = published.into_iter().map(|p| p.summary).collect();
         let mut restarts = root.restarts;
         restarts.peers = peer_restarts;
         Ok(SessionStats {

@@ -247,9 +247,10 @@ impl TrackerList {
     }
 
     /// Records a failed announce: the tracker is backed off and the next one in order becomes due.
-    pub fn on_failure(&mut self, url: &str, err: &TrackerError, now: Instant) {
+    /// Returns the tracker's consecutive failures, this one included (0: not one of ours).
+    pub fn on_failure(&mut self, url: &str, err: &TrackerError, now: Instant) -> u32 {
         let Some((t, i)) = self.find_mut(url) else {
-            return;
+            return 0;
         };
         let tracker = &mut self.tiers[t][i];
         tracker.in_flight = false;
@@ -257,6 +258,7 @@ impl TrackerList {
         tracker.failures = tracker.failures.saturating_add(1);
         tracker.not_before = Some(now + backoff(tracker.failures));
         tracker.last_error = Some(err.to_string());
+        tracker.failures
     }
 
     /// The announce to `url` was abandoned (e.g. shutdown): it is no longer in flight, and nothing

@@ -241,11 +241,14 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             common,
         } => add(&sources, save_dir, paused, &common),
         DaemonCommand::List { common } => {
-            let list = connect(&common)?.list()?;
+            let mut client = connect(&common)?;
             if common.json {
-                print_json(&list);
+                // The daemon's answer as it came, on one line: scripts poll this with
+                // thousands of torrents, and parsing and re-printing would double its cost.
+                let raw = client.call_raw(swarm_control::methods::names::TORRENT_LIST, None)?;
+                println!("{}", raw.get());
             } else {
-                print!("{}", render::torrent_table(&list));
+                print!("{}", render::torrent_table(&client.list()?));
             }
             Ok(exit::OK)
         }

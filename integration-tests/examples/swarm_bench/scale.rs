@@ -60,7 +60,8 @@ fn ctl(env: &TestEnv, args: &[&str], timeout: Duration) -> Result<(Output, Durat
             let _ = child.wait();
             return Err(format!("swarmctl {args:?} took longer than {timeout:?}"));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // Fine-grained: the list timing is a few milliseconds.
+        std::thread::sleep(Duration::from_micros(200));
     };
     let took = t.elapsed();
     let out = Output {

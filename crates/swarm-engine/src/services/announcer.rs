@@ -84,32 +84,51 @@ impl Announcer {
         req
     }
 
+    /// The full sweep, when the timer set by [`Self::schedule`] fires: every torrent whose
+    /// tracker is due announces, then the timer is set for the earliest next one.
     fn poll(&mut self, ctx: &mut Context<Self>) {
         crate::fault::maybe_panic("announcer.poll");
         let now = Instant::now();
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in hashes {
-            let Some(t) = self.torrents.get_mut(&ih) else {
-                continue;
-            };
-            let Some((_, _, url)) = t.list.next_due(now) else {
-                continue;
-            };
-            let event = if !t.list.announced().contains(&url) {
-                Event::Started
-            } else if t.completed_pending {
-                Event::Completed
-            } else {
-                Event::None
-            };
-            let req = self.request(ih, &self.torrents[&ih], &url, event);
-            let fut = self.announce(url.clone(), req);
-            ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-                act.on_result(ih, &url, event, res);
-                act.poll(ctx);
-            }));
+            self.start_due(ih, now, ctx);
         }
         self.schedule(ctx, now);
+    }
+
+    /// One torrent's part of [`Self::poll`], after something changed for it alone (tracked,
+    /// an announce finished, completed, reannounce): a thousand torrents' announce results must
+    /// not cost a thousand sweeps of a thousand torrents.
+    fn poll_one(&mut self, ih: InfoHash, ctx: &mut Context<Self>) {
+        crate::fault::maybe_panic("announcer.poll");
+        let now = Instant::now();
+        self.start_due(ih, now, ctx);
+        if let Some(at) = self.torrents.get(&ih).and_then(|t| t.list.next_wakeup(now)) {
+            self.wake_at(at, now, ctx);
+        }
+    }
+
+    /// Starts the announce of `ih` if one of its trackers is due.
+    fn start_due(&mut self, ih: InfoHash, now: Instant, ctx: &mut Context<Self>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some((_, _, url)) = t.list.next_due(now) else {
+            return;
+        };
+        let event = if !t.list.announced().contains(&url) {
+            Event::Started
+        } else if t.completed_pending {
+            Event::Completed
+        } else {
+            Event::None
+        };
+        let req = self.request(ih, &self.torrents[&ih], &url, event);
+        let fut = self.announce(url.clone(), req);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            act.on_result(ih, &url, event, res);
+            act.poll_one(ih, ctx);
+        }));
     }
 
     /// Sleeps until the earliest tracker is due (not a fixed poll: a thousand idle torrents
@@ -123,6 +142,11 @@ impl Announcer {
         else {
             return;
         };
+        self.wake_at(at, now, ctx);
+    }
+
+    /// Makes sure a sweep runs at `at` (or earlier, if one is set for earlier already).
+    fn wake_at(&mut self, at: Instant, now: Instant, ctx: &mut Context<Self>) {
         let at = at.max(now + Duration::from_millis(100));
         if let Some((handle, when)) = self.next_poll {
             if when <= at && when > now {
@@ -207,8 +231,13 @@ impl Announcer {
                 }
             }
             Err(e) => {
-                tracing::warn!(tracker = url, "announce failed: {e}");
-                t.list.on_failure(url, &e, now);
+                // Loud when a tracker starts failing; while it keeps failing (a dead tracker of
+                // a thousand torrents retries all of them) the story is in `swarmctl trackers`.
+                if t.list.on_failure(url, &e, now) <= 1 {
+                    tracing::warn!(tracker = url, "announce failed: {e}");
+                } else {
+                    tracing::debug!(tracker = url, "announce failed again: {e}");
+                }
             }
         }
     }
@@ -301,7 +330,7 @@ impl Handler<Track> for Announcer {
             completed_pending: false,
         };
         self.torrents.insert(msg.info_hash, t);
-        self.poll(ctx);
+        self.poll_one(msg.info_hash, ctx);
     }
 }
 
@@ -363,7 +392,7 @@ impl Handler<Completed> for Announcer {
             t.completed_pending = true;
             t.list.announce_event_now(Instant::now());
         }
-        self.poll(ctx);
+        self.poll_one(msg.info_hash, ctx);
     }
 }
 
@@ -381,7 +410,7 @@ impl Handler<Reannounce> for Announcer {
         if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
             t.list.reannounce_now(Instant::now());
         }
-        self.poll(ctx);
+        self.poll_one(msg.info_hash, ctx);
     }
 }
 

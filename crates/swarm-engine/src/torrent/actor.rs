@@ -137,6 +137,9 @@ pub struct Torrent {
     last_progress_event: Option<(f64, u64, u64, TorrentState)>,
     /// The pending tick and its step in seconds.
     next_tick: Option<(SpawnHandle, u64)>,
+    /// The listener's and the announcer's generations when `Route` and `Track` last reached
+    /// them (`None`: not registered, or one of them was down).
+    registered: Option<(u64, u64)>,
     /// Something worth saving changed since the last resume write.
     pub(super) dirty: bool,
     /// Our link to the root supervisor (reports our exit, panics included).
@@ -193,6 +196,7 @@ impl Torrent {
             dht_asked: false,
             last_progress_event: None,
             next_tick: None,
+            registered: None,
             dirty: false,
             link,
             meta,
@@ -207,6 +211,7 @@ impl Torrent {
 
     pub(super) fn start_check(&mut self, ctx: &mut Context<Self>) {
         self.state = TorrentState::Checking;
+        self.publish();
         let sizes = self
             .shared
             .storage
@@ -283,6 +288,7 @@ impl Torrent {
         tracing::info!(torrent = %self.name(), have = self.picker.have().count(), of = n, "check done");
         if self.cfg.paused {
             self.state = TorrentState::Paused;
+            self.publish();
             return;
         }
         self.go_live(ctx);
@@ -311,28 +317,38 @@ impl Torrent {
             }
         }
         self.fill_all();
+        self.publish();
     }
 
     /// Route incoming peers to us and track us with the announcer. Idempotent, and repeated on
     /// the tick: a restarted Listener or Announcer learns about us again this way.
     pub(super) fn announce_self(&mut self, ctx: &mut Context<Self>) {
         let ih = self.shared.info_hash;
-        self.services.listener.do_send(Route {
+        let listener = self.services.listener.deliver(Route {
             info_hash: ih,
             to: Some(ctx.address().recipient()),
         });
-        self.services.announcer.do_send(Track {
+        let announcer = self.services.announcer.deliver(Track {
             info_hash: ih,
             tiers: self.meta.tracker_tiers(),
             to: ctx.address().recipient(),
             left: self.picker.bytes_left(),
             private: self.meta.info.private,
         });
+        self.registered = listener.zip(announcer);
+    }
+
+    fn service_generations(&self) -> Option<(u64, u64)> {
+        Some((
+            self.services.listener.generation(),
+            self.services.announcer.generation(),
+        ))
     }
 
     /// Leave the swarm: stop announcing, drop every peer.
     pub(super) fn go_quiet(&mut self, ctx: &mut Context<Self>) {
         let ih = self.shared.info_hash;
+        self.registered = None;
         self.services.listener.do_send(Route {
             info_hash: ih,
             to: None,
@@ -809,7 +825,9 @@ impl Torrent {
             self.state,
             TorrentState::Downloading | TorrentState::Seeding
         );
-        if self.every(10, step) && live {
+        // Again only for a new incarnation of either service (idempotent, but a thousand idle
+        // torrents repeating it would cost more than everything else they do).
+        if self.every(10, step) && live && self.registered != self.service_generations() {
             self.announce_self(ctx);
         }
         // Only torrents with peers take part in choke rounds.
@@ -865,6 +883,7 @@ impl Torrent {
                 self.last_progress_event = Some(event);
             }
         }
+        self.publish();
     }
 
     /// The resume record's bitfield, if the files on disk are as the record left them.
@@ -942,6 +961,7 @@ impl Actor for Torrent {
             _ => self.start_check(ctx),
         }
         self.schedule_tick(ctx);
+        self.publish();
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {

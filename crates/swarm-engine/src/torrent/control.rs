@@ -28,6 +28,17 @@ impl Torrent {
         }
     }
 
+    /// Publishes the summary for `list` and `stats` (see [`crate::torrent::shared::StatusCell`]):
+    /// called on every tick and after every change of state.
+    pub(super) fn publish(&self) {
+        self.shared
+            .status
+            .publish(crate::torrent::shared::Published {
+                summary: self.summary(),
+                peer_restarts: self.stats.peer_restarts,
+            });
+    }
+
     fn have_bytes(&self) -> u64 {
         self.picker
             .have()
@@ -196,6 +207,7 @@ impl Handler<SetFilePriorities> for Torrent {
             self.state = TorrentState::Downloading;
         }
         self.fill_all();
+        self.publish();
         Ok(())
     }
 }
@@ -225,6 +237,7 @@ impl Handler<SetPaused> for Torrent {
             }
         }
         self.save_resume();
+        self.publish();
     }
 }
 

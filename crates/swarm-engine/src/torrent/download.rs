@@ -192,6 +192,7 @@ impl Torrent {
         self.stats.completed_at = Some(crate::now_unix());
         tracing::info!(torrent = %self.name(), "download complete; seeding");
         self.save_resume();
+        self.publish();
         let _ = self.services.events.send(Event::Completed {
             info_hash: self.shared.info_hash.to_hex(),
             name: self.name(),
@@ -320,5 +321,6 @@ impl Torrent {
             p.released = true;
         }
         self.disconnect_all("torrent stopped by an error", ctx);
+        self.publish();
     }
 }

@@ -1,9 +1,10 @@
 //! What a torrent shares read-only with its peer actors (behind an `Arc`): identities, the storage
 //! handle for uploads, the disk pool, and the per-peer bounds from the configuration.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use swarm_control::TorrentSummary;
 use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;
@@ -34,6 +35,38 @@ pub struct TorrentShared {
     pub limiter: crate::services::ServiceRef<crate::services::rate_limiter::RateLimiter>,
     /// Connections across all torrents.
     pub peer_budget: PeerBudget,
+    /// What `list` and `stats` show of the torrent.
+    pub status: StatusCell,
+}
+
+/// A torrent's summary as of its last publish, read by `list` and `stats` without a message
+/// round trip: one round trip per torrent costs ~5 µs, 5 ms for a thousand torrents. The
+/// torrent publishes on every tick (every second while it has peers or checks) and on every
+/// change of state, so states are exact and counters and rates at most a tick old.
+#[derive(Debug)]
+pub struct StatusCell(Mutex<Published>);
+
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub summary: TorrentSummary,
+    pub peer_restarts: u64,
+}
+
+impl StatusCell {
+    pub fn new(first: Published) -> Self {
+        StatusCell(Mutex::new(first))
+    }
+
+    pub fn publish(&self, now: Published) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    pub fn read(&self) -> Published {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The global cap on peer connections, across all torrents. A shared counter rather than an
