@@ -7,7 +7,8 @@
 //! Takes: `Track` / `Untrack` / `Progress` / `Completed` / `Reannounce` from torrents,
 //! `GetTrackers` from the control path, `StopAll` at shutdown. Sends: `PeersFound` to torrents.
 //! HTTP announces run on blocking threads (`ureq`), UDP ones on tokio; neither blocks the actor.
-//! A broken tracker reply is logged with the tracker's URL and costs that tracker a backoff.
+//! A broken tracker reply is logged with the tracker's URL and costs that tracker a backoff. A
+//! tracker that cannot be reached is skipped by every torrent for a while (`reachability`).
 //!
 //! Supervised by: the root (permanent). A crash loses the schedule: after the restart every
 //! torrent is tracked again from its next `Progress` report... and `started` goes out again, which
@@ -28,6 +29,12 @@ use swarm_wire::InfoHash;
 
 use crate::torrent::actor::PeersFound;
 use crate::torrent::swarm::PeerSource;
+
+mod reachability;
+#[cfg(test)]
+mod tests;
+
+use reachability::Reachability;
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// HTTP announces in flight at once (each on a blocking thread).
@@ -53,6 +60,8 @@ pub struct Announcer {
     next_poll: Option<(SpawnHandle, Instant)>,
     udp_config: UdpConfig,
     torrents: HashMap<InfoHash, Tracked>,
+    /// Trackers that could not be reached lately.
+    unreachable: Reachability,
     link: ChildLink,
 }
 
@@ -68,6 +77,7 @@ impl Announcer {
             next_poll: None,
             udp_config,
             torrents: HashMap::new(),
+            unreachable: Reachability::default(),
             link,
         }
     }
@@ -89,6 +99,7 @@ impl Announcer {
     fn poll(&mut self, ctx: &mut Context<Self>) {
         crate::fault::maybe_panic("announcer.poll");
         let now = Instant::now();
+        self.unreachable.prune(now);
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in hashes {
             self.start_due(ih, now, ctx);
@@ -108,12 +119,30 @@ impl Announcer {
         }
     }
 
-    /// Starts the announce of `ih` if one of its trackers is due.
+    /// Starts the announce of `ih` if one of its trackers is due. A tracker that could not be
+    /// reached for another torrent moments ago fails at once, without I/O, and the next tracker
+    /// of the tier may be due then: bounded, each such failure backs one tracker off.
     fn start_due(&mut self, ih: InfoHash, now: Instant, ctx: &mut Context<Self>) {
-        let Some(t) = self.torrents.get_mut(&ih) else {
-            return;
-        };
-        let Some((_, _, url)) = t.list.next_due(now) else {
+        let trackers = self.torrents.get(&ih).map_or(0, |t| t.list.len());
+        for _ in 0..=trackers {
+            let Some(t) = self.torrents.get_mut(&ih) else {
+                return;
+            };
+            let Some((_, _, url)) = t.list.next_due(now) else {
+                return;
+            };
+            match self.unreachable.skip(&url, now) {
+                Some(err) => {
+                    tracing::debug!(tracker = url, "{err}");
+                    t.list.on_failure(&url, &err, now);
+                }
+                None => return self.launch(ih, url, ctx),
+            }
+        }
+    }
+
+    fn launch(&mut self, ih: InfoHash, url: String, ctx: &mut Context<Self>) {
+        let Some(t) = self.torrents.get(&ih) else {
             return;
         };
         let event = if !t.list.announced().contains(&url) {
@@ -123,7 +152,7 @@ impl Announcer {
         } else {
             Event::None
         };
-        let req = self.request(ih, &self.torrents[&ih], &url, event);
+        let req = self.request(ih, t, &url, event);
         let fut = self.announce(url.clone(), req);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             act.on_result(ih, &url, event, res);
@@ -167,24 +196,42 @@ impl Announcer {
         req: AnnounceRequest,
     ) -> impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>> + 'static {
         let (udp, http_slots) = (self.udp.clone(), self.http_slots.clone());
+        let unreachable = self.unreachable.clone();
         async move {
             match TrackerKind::of(&url)? {
                 TrackerKind::Http => {
                     // Each HTTP announce holds a blocking thread: a thousand torrents starting
                     // at once must not mean a thousand threads.
                     let _slot = http_slots.acquire_owned().await;
+                    // Checked again with the slot held, and noted before it is given back: the
+                    // announces queued behind a dead tracker's first attempts skip it.
+                    if let Some(e) = unreachable.skip(&url, Instant::now()) {
+                        return Err(e);
+                    }
                     let u = url.clone();
-                    tokio::task::spawn_blocking(move || http_announce(&u, &req, HTTP_TIMEOUT))
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(TrackerError::Io {
-                                url,
-                                source: std::io::Error::other(format!("announce task failed: {e}")),
-                            })
-                        })
+                    let res =
+                        tokio::task::spawn_blocking(move || http_announce(&u, &req, HTTP_TIMEOUT))
+                            .await
+                            .unwrap_or_else(|e| {
+                                Err(TrackerError::Io {
+                                    url: url.clone(),
+                                    source: std::io::Error::other(format!(
+                                        "announce task failed: {e}"
+                                    )),
+                                })
+                            });
+                    unreachable.note(&url, &res, Instant::now());
+                    res
                 }
                 TrackerKind::Udp => match udp {
-                    Some(c) => c.announce(&url, &req).await,
+                    Some(c) => {
+                        if let Some(e) = unreachable.skip(&url, Instant::now()) {
+                            return Err(e);
+                        }
+                        let res = c.announce(&url, &req).await;
+                        unreachable.note(&url, &res, Instant::now());
+                        res
+                    }
                     None => Err(TrackerError::Io {
                         url,
                         source: std::io::Error::other("no UDP socket"),
@@ -408,7 +455,12 @@ impl Handler<Reannounce> for Announcer {
 
     fn handle(&mut self, msg: Reannounce, ctx: &mut Context<Self>) {
         if let Some(t) = self.torrents.get_mut(&msg.info_hash) {
-            t.list.reannounce_now(Instant::now());
+            let now = Instant::now();
+            t.list.reannounce_now(now);
+            // Asked for by the user: try for real, even a tracker other torrents found dead.
+            for s in t.list.status(now) {
+                self.unreachable.forget(&s.url);
+            }
         }
         self.poll_one(msg.info_hash, ctx);
     }
