@@ -22,6 +22,7 @@
 //! See `docs/benchmarks.md` for what every number means.
 
 mod clients;
+mod idle_peers;
 mod micro;
 mod procmon;
 mod report;

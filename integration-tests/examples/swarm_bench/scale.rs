@@ -10,6 +10,8 @@
 //! 4. After 5 s of rest: RSS and anonymous memory; then CPU over `--idle-secs` of idling,
 //!    scaled to a minute; then 20 × `swarmctl list --json` (wall time of the whole command).
 //! 5. SIGTERM (time to exit), start again: time to `READY=1`, then to every torrent seeding.
+//! 6. [`IDLE_PEERS`] idle peers connect to one torrent (handshake, then only keep-alives); once
+//!    the daemon counts them all and after 5 s of rest, CPU over `--idle-secs` again.
 //!
 //! With `--scale-transmission`, transmission-daemon gets the same torrents over its RPC
 //! (`torrent-add`, one call each) for the add time, memory and idle CPU (no restart).
@@ -28,11 +30,14 @@ use swarm_integration_tests::swarmd::{default_home, isolate, swarmctl_bin, Swarm
 use swarm_integration_tests::transmission::TransmissionDaemon;
 use swarm_integration_tests::util::{find_tool, free_tcp_port, TestEnv};
 
+use crate::idle_peers::IdlePeers;
 use crate::procmon::{cpu_secs, read_mem_kib};
 use crate::report::{self, median, num};
 use crate::{fmt_size, Opts};
 
 const UNREACHABLE_TRACKER: &str = "http://127.0.0.1:1/announce";
+/// Connected idle peers on one torrent, for the last measurement.
+const IDLE_PEERS: usize = 200;
 
 /// Runs swarmctl with the test home; stdout/stderr through files (a big `list --json` must not
 /// fill a pipe we are not reading). Kills it after `timeout`.
@@ -188,6 +193,56 @@ fn start_daemon(
     }
 }
 
+/// Connects [`IDLE_PEERS`] idle peers to the first torrent of the list, waits until the daemon
+/// counts them, rests 5 s and returns the daemon's CPU seconds per minute over `--idle-secs`
+/// (checking that the peers stayed connected).
+fn idle_peers_cpu(
+    env: &TestEnv,
+    daemon: &SwarmdProcess,
+    port: u16,
+    opts: &Opts,
+) -> Result<f64, String> {
+    let list = ctl_json(env, &["list", "--json"])?;
+    let hex = list[0]["info_hash"]
+        .as_str()
+        .ok_or("list --json: no info_hash")?
+        .to_owned();
+    let ih = swarm_wire::InfoHash::from_hex(&hex).ok_or("list --json: bad info_hash")?;
+    eprintln!("swarm_bench: {IDLE_PEERS} idle peers on torrent {hex}");
+    let peers = IdlePeers::connect(([127, 0, 0, 1], port).into(), ih.0, IDLE_PEERS)?;
+    let connected = || -> Result<u64, String> {
+        let v = ctl_json(env, &["show", &hex, "--json"])?;
+        v["peers"]
+            .as_u64()
+            .ok_or_else(|| format!("show --json: no peers in {v}"))
+    };
+    let t0 = Instant::now();
+    loop {
+        let n = connected()?;
+        if n >= IDLE_PEERS as u64 {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(format!("only {n} of {IDLE_PEERS} idle peers connected after 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    eprintln!(
+        "swarm_bench: measuring CPU with {IDLE_PEERS} idle peers over {} s",
+        opts.idle_secs
+    );
+    let (_, per_min) = idle_cpu(daemon.guard().pid(), opts.idle_secs);
+    let n = connected()?;
+    if n < IDLE_PEERS as u64 {
+        return Err(format!(
+            "{n} of {IDLE_PEERS} idle peers still connected after the measurement"
+        ));
+    }
+    drop(peers);
+    Ok(per_min)
+}
+
 /// `(RssAnon, VmRSS)` in MiB.
 fn mem_mib(pid: u32) -> (f64, f64) {
     let (a, r) = read_mem_kib(pid);
@@ -225,6 +280,8 @@ struct Numbers {
     restart_seeding_s: f64,
     restart_anon_mib: f64,
     restart_rss_mib: f64,
+    /// CPU s per minute with [`IDLE_PEERS`] idle peers on one torrent (and every torrent seeding).
+    peers_cpu_per_min: f64,
 }
 
 struct TrNumbers {
@@ -278,6 +335,8 @@ log_level = "warn"
 
 [network]
 listen = "127.0.0.1:{port}"
+max_peers_per_torrent = 250
+max_peers_global = 2000
 
 [dht]
 enabled = false
@@ -336,6 +395,9 @@ enabled = false
     confirm_list(&env, n)?;
     std::thread::sleep(Duration::from_secs(2));
     let (restart_anon_mib, restart_rss_mib) = mem_mib(daemon2.guard().pid());
+
+    // 6. Idle peers on one torrent.
+    let peers_cpu_per_min = idle_peers_cpu(&env, &daemon2, port, opts)?;
     drop(daemon2);
 
     let nums = Numbers {
@@ -357,6 +419,7 @@ enabled = false
         restart_seeding_s,
         restart_anon_mib,
         restart_rss_mib,
+        peers_cpu_per_min,
     };
 
     let tr = if opts.scale_transmission {
@@ -545,6 +608,14 @@ fn render(opts: &Opts, x: &Numbers, tr: Option<&TrNumbers>) -> String {
         &mut md,
         "restart: RssAnon / VmRSS, MiB",
         format!("{:.1} / {:.1}", x.restart_anon_mib, x.restart_rss_mib),
+        None,
+    );
+    row(
+        &mut md,
+        &format!(
+            "idle CPU s per minute with {IDLE_PEERS} connected idle peers on one torrent (all torrents seeding; {idle_how})"
+        ),
+        format!("{:.3}", x.peers_cpu_per_min),
         None,
     );
     let _ = writeln!(
