@@ -37,6 +37,8 @@ mod tests;
 use reachability::Reachability;
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// The shortest time between two sweeps over every torrent.
+const SWEEP_GAP: Duration = Duration::from_secs(1);
 /// HTTP announces in flight at once (each on a blocking thread).
 const MAX_HTTP_ANNOUNCES: usize = 16;
 
@@ -174,9 +176,12 @@ impl Announcer {
         self.wake_at(at, now, ctx);
     }
 
-    /// Makes sure a sweep runs at `at` (or earlier, if one is set for earlier already).
+    /// Makes sure a sweep runs at `at` (or earlier, if one is set for earlier already). Sweeps
+    /// are at least [`SWEEP_GAP`] apart: a thousand torrents whose retries fall due over a
+    /// second cost one or two sweeps, not one per torrent (what is urgent, a new torrent or a
+    /// failover after a failure, goes through `poll_one` at once anyway).
     fn wake_at(&mut self, at: Instant, now: Instant, ctx: &mut Context<Self>) {
-        let at = at.max(now + Duration::from_millis(100));
+        let at = at.max(now + SWEEP_GAP);
         if let Some((handle, when)) = self.next_poll {
             if when <= at && when > now {
                 return;

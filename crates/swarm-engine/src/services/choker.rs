@@ -306,6 +306,13 @@ impl Choker {
                 }
             }
         }
+        // A torrent without peers leaves the rounds (and frees what it held of the global
+        // slots); its next peer's handshake registers it again. A thousand idle torrents are
+        // then not asked every round.
+        for t in input.iter().filter(|t| t.peers.is_empty()) {
+            self.torrents.remove(&t.info_hash);
+            self.state.forget(&t.info_hash);
+        }
         // A torrent unregistered during the round gets no decision.
         input.retain(|t| self.torrents.contains_key(&t.info_hash));
         let decisions = self

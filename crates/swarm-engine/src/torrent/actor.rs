@@ -304,7 +304,10 @@ impl Torrent {
         };
         self.announce_self(ctx);
         self.dht_lookup(ctx);
-        self.register_with_choker(ctx);
+        // Choke rounds are for torrents with peers; a peer's handshake registers us.
+        if !self.peers.is_empty() {
+            self.register_with_choker(ctx);
+        }
         self.connect_more(ctx);
         for p in self.peers.values_mut() {
             let interesting = self.picker.is_interesting(&p.bitfield);

@@ -223,6 +223,33 @@ async fn unregistered_and_dead_torrents_leave_the_rounds() {
     );
 }
 
+#[actix_rt::test]
+async fn a_torrent_without_peers_leaves_the_rounds_until_it_registers_again() {
+    let choker = choker(config(100));
+    let (busy, idle) = (
+        Probe::start(peers(), Duration::ZERO),
+        Probe::start(Vec::new(), Duration::ZERO),
+    );
+    choker.do_send(busy.register(1));
+    choker.do_send(idle.register(2));
+    eventually("a round", || idle.collected() >= 1).await;
+    let end = Instant::now() + Duration::from_secs(3);
+    while choker.send(GetChokerStats).await.unwrap().registered > 1 {
+        assert!(Instant::now() < end, "the idle torrent is still registered");
+        sleep_ms(20).await;
+    }
+    let (seen, busy_seen) = (idle.collected(), busy.collected());
+    eventually("more rounds", || busy.collected() >= busy_seen + 2).await;
+    assert_eq!(
+        idle.collected(),
+        seen,
+        "an idle torrent is not asked every round"
+    );
+    // Its next peer's handshake registers it again.
+    choker.do_send(idle.register(2));
+    eventually("asked again", || idle.collected() > seen).await;
+}
+
 impl Handler<Terminate> for FakeTorrent {
     type Result = ();
 
