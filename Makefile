@@ -4,8 +4,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 RELEASE := target/release
+FAULT_BIN := $(CURDIR)/target/fault/release/swarmd
 
-.PHONY: all build run test test-deps lint fmt unit integration bench fuzz install clean
+.PHONY: all build run test test-deps lint fault-bin fmt unit integration bench fuzz install clean
 
 all: build
 
@@ -17,15 +18,21 @@ run: build
 	$(RELEASE)/swarmd
 
 # Everything CI checks.
-test: test-deps lint
+test: test-deps lint fault-bin
 	$(CARGO) build --release --bin swarmd --bin swarmctl
-	# The daemon with the test-only fault-injection points, for the fault tests.
-	$(CARGO) build --release -p swarmd --features fault-injection --target-dir target/fault
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	  SWARMD_FAULT_BIN=$(FAULT_BIN) $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-	  $(CARGO) test --workspace --no-fail-fast; \
+	  SWARMD_FAULT_BIN=$(FAULT_BIN) $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+# The daemon with the test-only fault-injection points, for the fault tests. Built in the same
+# target directory (only swarm-engine and swarmd are compiled again, with the feature), copied
+# aside, and built first: the plain `build` after it puts the normal daemon back in place.
+fault-bin:
+	$(CARGO) build --release -p swarmd --bin swarmd --features fault-injection
+	mkdir -p $(dir $(FAULT_BIN))
+	cp $(RELEASE)/swarmd $(FAULT_BIN).tmp && mv $(FAULT_BIN).tmp $(FAULT_BIN)
 
 test-deps:
 	./scripts/install-test-deps.sh

@@ -124,7 +124,7 @@ pub fn swarmctl_bin() -> PathBuf {
 pub const FAULT_BIN_ENV: &str = "SWARMD_FAULT_BIN";
 
 /// The `fault-injection` build of swarmd (`SWARMD_FAULTS=point:p,…` makes its fault points
-/// panic): `$SWARMD_FAULT_BIN` if set, else `target/fault/release/swarmd`, built once per test
+/// panic): `$SWARMD_FAULT_BIN` if set (`make test` builds it and sets it), else `target/fault/release/swarmd`, built once per test
 /// process with
 /// `cargo build --release -p swarmd --bin swarmd --features fault-injection --target-dir target/fault`
 /// (a no-op when it is up to date; its own target dir, so it never replaces the normal build).
