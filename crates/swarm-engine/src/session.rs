@@ -25,6 +25,9 @@ use crate::torrent::control::{
 };
 use crate::torrent::Torrent;
 
+#[cfg(test)]
+mod tests;
+
 /// Options for adding a torrent.
 #[derive(Clone, Debug, Default)]
 pub struct AddOptions {

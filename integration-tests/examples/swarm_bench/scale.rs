@@ -223,7 +223,9 @@ fn idle_peers_cpu(
             break;
         }
         if t0.elapsed() > Duration::from_secs(30) {
-            return Err(format!("only {n} of {IDLE_PEERS} idle peers connected after 30 s"));
+            return Err(format!(
+                "only {n} of {IDLE_PEERS} idle peers connected after 30 s"
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
