@@ -125,39 +125,41 @@ pub fn load_magnets(state_dir: &Path) -> Vec<String> {
     out
 }
 
-/// Every torrent saved in `state_dir`: its `.torrent` bytes and its record (if readable).
-/// Unreadable entries are logged and skipped: one bad file never stops the daemon.
-pub fn load_all(state_dir: &Path) -> Vec<(PathBuf, Vec<u8>, Option<ResumeRecord>)> {
-    let dir = state_dir.join("torrents");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+/// The torrents saved in `state_dir` (their `.torrent` files), in name order. Loaded one at a
+/// time with [`load_saved`]: a restart of a thousand torrents never holds them all in memory.
+pub fn saved_torrents(state_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("torrents")) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.extension().and_then(|x| x.to_str()) != Some("torrent") {
-            continue;
-        }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(err) => {
-                tracing::warn!(file = %path.display(), "cannot read saved torrent: {err}");
-                continue;
-            }
-        };
-        let record = std::fs::read(path.with_extension("resume"))
-            .ok()
-            .and_then(|b| match serde_json::from_slice::<ResumeRecord>(&b) {
-                Ok(r) => Some(r),
-                Err(err) => {
-                    tracing::warn!(file = %path.display(), "resume record unreadable, rechecking: {err}");
-                    None
-                }
-            });
-        out.push((path, bytes, record));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("torrent"))
+        .collect();
+    out.sort();
     out
+}
+
+/// One saved torrent: its `.torrent` bytes and its record (if readable). An unreadable
+/// `.torrent` is logged and `None`: one bad file never stops the daemon.
+pub fn load_saved(path: &Path) -> Option<(Vec<u8>, Option<ResumeRecord>)> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(err) => {
+            tracing::warn!(file = %path.display(), "cannot read saved torrent: {err}");
+            return None;
+        }
+    };
+    let record = std::fs::read(path.with_extension("resume"))
+        .ok()
+        .and_then(|b| match serde_json::from_slice::<ResumeRecord>(&b) {
+            Ok(r) => Some(r),
+            Err(err) => {
+                tracing::warn!(file = %path.display(), "resume record unreadable, rechecking: {err}");
+                None
+            }
+        });
+    Some((bytes, record))
 }
 
 #[cfg(test)]
@@ -177,9 +179,11 @@ mod tests {
         };
         write_atomic(&paths.torrent, b"d4:infod4:name1:aee").unwrap();
         write_atomic(&paths.resume, &serde_json::to_vec(&rec).unwrap()).unwrap();
-        let all = load_all(dir.path());
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].2.as_ref(), Some(&rec));
+        let saved = saved_torrents(dir.path());
+        assert_eq!(saved, std::slice::from_ref(&paths.torrent));
+        let (bytes, record) = load_saved(&saved[0]).unwrap();
+        assert_eq!(bytes, b"d4:infod4:name1:aee");
+        assert_eq!(record.as_ref(), Some(&rec));
         assert_eq!(rec.have_bytes(), Some(vec![0xf0, 0x01]));
         assert_eq!(hex_decode("zz"), None);
     }

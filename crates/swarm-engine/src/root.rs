@@ -55,7 +55,7 @@ pub enum RootChild {
 
 struct TorrentEntry {
     shared: Arc<TorrentShared>,
-    state: Option<StatePaths>,
+    state: Option<Arc<StatePaths>>,
 }
 
 pub struct Root {
@@ -224,7 +224,7 @@ impl Root {
             .cfg
             .state_dir
             .as_ref()
-            .map(|d| StatePaths::new(d, &ih.to_hex()));
+            .map(|d| Arc::new(StatePaths::new(d, &ih.to_hex())));
         if let Some(paths) = &state {
             if !paths.torrent.exists() {
                 write_atomic(&paths.torrent, &msg.meta.to_bytes()).map_err(|e| {
@@ -301,19 +301,24 @@ impl Root {
             paused: msg.paused || msg.record.as_ref().is_some_and(|r| r.paused),
             known_have: msg.known_have,
             resume: state.clone(),
-            record: msg.record,
+            record: msg.record.map(Box::new),
         };
         // Spread torrents over the torrent threads by info-hash.
         let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
         let (services, sh) = (self.services.clone(), shared.clone());
-        let mut first = Some(tcfg.clone());
+        // Kept by the supervisor for restarts, which recheck the data instead of trusting what
+        // the crashed incarnation knew: no record. The first start's configuration is boxed
+        // and gone once used, so the supervision entry stays small.
+        let restart_cfg = Arc::new(TorrentConfig {
+            known_have: None,
+            record: None,
+            ..tcfg.clone()
+        });
+        let mut first = Some(Box::new(tcfg));
         let start = move |link| {
-            // A restart rechecks the data instead of trusting what the crashed incarnation knew.
-            let cfg = first.take().unwrap_or_else(|| TorrentConfig {
-                known_have: None,
-                record: None,
-                ..tcfg.clone()
-            });
+            let cfg = first
+                .take()
+                .map_or_else(|| TorrentConfig::clone(&restart_cfg), |c| *c);
             let (meta, sh, services) = (meta.clone(), sh.clone(), services.clone());
             let addr = Torrent::start_in_arbiter(&arbiter, move |_| {
                 Torrent::new(meta, sh, cfg, services, link)

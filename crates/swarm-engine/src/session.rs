@@ -123,7 +123,10 @@ impl Session {
     /// saved torrent that cannot be loaded is logged and skipped.
     pub async fn restore(&self, state_dir: &std::path::Path) -> usize {
         let mut n = 0;
-        for (path, bytes, record) in crate::resume::load_all(state_dir) {
+        for path in crate::resume::saved_torrents(state_dir) {
+            let Some((bytes, record)) = crate::resume::load_saved(&path) else {
+                continue;
+            };
             let meta = match Metainfo::from_bytes(&bytes) {
                 Ok(m) => m,
                 Err(e) => {

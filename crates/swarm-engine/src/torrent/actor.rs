@@ -69,8 +69,8 @@ pub struct TorrentConfig {
     /// Pieces known good without hashing (trusted: e.g. a fresh add of data we created).
     pub known_have: Option<Bitfield>,
     /// Where to keep resume state, and the record found there at start-up.
-    pub resume: Option<StatePaths>,
-    pub record: Option<ResumeRecord>,
+    pub resume: Option<Arc<StatePaths>>,
+    pub record: Option<Box<ResumeRecord>>,
 }
 
 /// The torrent's links to global services and the session.
@@ -126,7 +126,9 @@ pub struct Torrent {
     pub(super) stats: TorrentStats,
     checking: Option<Checking>,
     next_key: PeerKey,
-    children: Children<PeerKey, Torrent>,
+    /// The peer actors' supervisor, made with the first peer: most of a thousand idle torrents
+    /// never need one (it is ~400 bytes).
+    children: Option<Box<Children<PeerKey, Torrent>>>,
     ticks: u64,
     pub(super) file_priorities: Vec<swarm_control::FilePriority>,
     /// (uploaded, downloaded, left) last sent to the announcer.
@@ -160,14 +162,6 @@ impl Torrent {
             info.total_length,
             Bitfield::new(info.num_pieces()),
         );
-        let policy = RestartPolicy::one_for_one()
-            .unlimited_intensity()
-            .child_budget(3, Duration::from_secs(60))
-            .backoff(
-                Duration::from_secs(1),
-                Duration::from_secs(30),
-                Duration::from_secs(60),
-            );
         Torrent {
             shared,
             cfg,
@@ -188,8 +182,7 @@ impl Torrent {
             },
             checking: None,
             next_key: 1,
-            children: Children::new(policy, |t: &mut Torrent| &mut t.children)
-                .named(format!("torrent {}", meta.info.name)),
+            children: None,
             ticks: 0,
             file_priorities: Vec::new(),
             last_reported: (u64::MAX, 0, 0),
@@ -201,6 +194,26 @@ impl Torrent {
             link,
             meta,
         }
+    }
+
+    /// The peer actors' supervisor (made on first use). Restarted peers are re-dialled with
+    /// backoff; a peer that crashes three times in a minute is given up.
+    fn peer_children(&mut self) -> &mut Children<PeerKey, Torrent> {
+        let name = &self.meta.info.name;
+        self.children.get_or_insert_with(|| {
+            let policy = RestartPolicy::one_for_one()
+                .unlimited_intensity()
+                .child_budget(3, Duration::from_secs(60))
+                .backoff(
+                    Duration::from_secs(1),
+                    Duration::from_secs(30),
+                    Duration::from_secs(60),
+                );
+            Box::new(
+                Children::new(policy, |t: &mut Torrent| t.peer_children())
+                    .named(format!("torrent {name}")),
+            )
+        })
     }
 
     pub fn name(&self) -> String {
@@ -460,9 +473,12 @@ impl Torrent {
     /// Stops every peer actor for good (no re-dial).
     pub(super) fn disconnect_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
         tracing::debug!(torrent = %self.name(), reason, "disconnecting all peers");
-        let ids: Vec<PeerKey> = self.children.ids().copied().collect();
+        let Some(children) = self.children.as_mut() else {
+            return;
+        };
+        let ids: Vec<PeerKey> = children.ids().copied().collect();
         for id in ids {
-            let _ = self.children.terminate(&id, ctx);
+            let _ = self.peer_children().terminate(&id, ctx);
         }
     }
 
@@ -504,7 +520,10 @@ impl Torrent {
                     PeerConn::new(key, sock, Dial::Outgoing, shared.clone(), me.clone(), link);
                 Ok(ChildHandle::new(peer.start()))
             };
-            if let Err(e) = self.children.start(key, Restart::Transient, start, ctx) {
+            if let Err(e) = self
+                .peer_children()
+                .start(key, Restart::Transient, start, ctx)
+            {
                 tracing::warn!(peer = %sock, "could not start peer: {e}");
                 self.peers.remove(&key);
             }
@@ -998,7 +1017,7 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
     fn handle(&mut self, msg: ChildExited<PeerKey>, ctx: &mut Context<Self>) {
         let key = msg.id;
         let reason = msg.reason.clone();
-        match self.children.handle_exit(msg, ctx) {
+        match self.peer_children().handle_exit(msg, ctx) {
             ExitOutcome::Ignored => return,
             ExitOutcome::Restarting { after, .. } => {
                 tracing::info!(torrent = %self.name(), peer = key, %reason, ?after, "peer crashed; re-dialling");
@@ -1089,7 +1108,7 @@ impl Handler<IncomingPeer> for Torrent {
                 PeerConn::new(key, addr, dial, shared, me, link).start(),
             ))
         });
-        if let Err(e) = self.children.start_spec(spec, ctx) {
+        if let Err(e) = self.peer_children().start_spec(spec, ctx) {
             tracing::warn!(peer = %addr, "could not start incoming peer: {e}");
             self.peers.remove(&key);
         }

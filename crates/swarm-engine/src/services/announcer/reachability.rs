@@ -37,7 +37,7 @@ impl Reachability {
         Some(TrackerError::Io {
             url: url.to_owned(),
             source: std::io::Error::other(format!(
-                "not tried: unreachable for another torrent {} s ago ({})",
+                "not tried: unreachable for another torrent {} s ago: {}",
                 now.saturating_duration_since(m.since).as_secs(),
                 m.error
             )),
@@ -47,19 +47,24 @@ impl Reachability {
     /// Records how a real attempt to `url` ended.
     pub fn note<T>(&self, url: &str, res: &Result<T, TrackerError>, now: Instant) {
         match res {
-            Err(e @ (TrackerError::Io { .. } | TrackerError::Timeout { .. })) => {
-                self.marks().insert(
-                    url.to_owned(),
-                    Mark {
-                        since: now,
-                        until: now + UNREACHABLE_FOR,
-                        error: e.to_string(),
-                    },
-                );
+            Err(TrackerError::Io { source, .. }) => self.mark(url, source.to_string(), now),
+            Err(TrackerError::Timeout { after, .. }) => {
+                self.mark(url, format!("no answer within {} s", after.as_secs()), now)
             }
             // It answered (even with a refusal or garbage): it is there.
             _ => self.forget(url),
         }
+    }
+
+    fn mark(&self, url: &str, error: String, now: Instant) {
+        self.marks().insert(
+            url.to_owned(),
+            Mark {
+                since: now,
+                until: now + UNREACHABLE_FOR,
+                error,
+            },
+        );
     }
 
     pub fn forget(&self, url: &str) {
