@@ -80,7 +80,14 @@ pub struct PeerConn {
     last_recv: Instant,
     last_send: Instant,
     uploaded_unreported: u64,
+    /// The pending tick and its step in seconds.
+    next_tick: Option<(SpawnHandle, u64)>,
 }
+
+/// Seconds between the ticks of a peer we are not uploading to: keep-alives (every 90 s) and
+/// the idle timeout need no more, and 200 idle peers ticking every second cost more than
+/// anything else they do. A request brings back the 1 s tick (upload accounting).
+const IDLE_PEER_TICK: u64 = 10;
 
 /// Handle to the writer task: frames go through an unbounded channel but are counted, and the
 /// actor stops producing (uploads wait) when the count is over the bound. actix's FramedWrite has
@@ -146,6 +153,7 @@ impl PeerConn {
             last_recv: now,
             last_send: now,
             uploaded_unreported: 0,
+            next_tick: None,
         }
     }
 
@@ -286,7 +294,30 @@ impl PeerConn {
             fast: self.peer_fast,
             extensions: None,
         });
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        self.schedule_tick(ctx);
+    }
+
+    fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
+        let uploading =
+            self.uploaded_unreported > 0 || !self.uploads.is_empty() || self.reads_in_flight > 0;
+        let step = if uploading { 1 } else { IDLE_PEER_TICK };
+        let handle = ctx.run_later(Duration::from_secs(step), move |act, ctx| {
+            act.next_tick = None;
+            act.tick(ctx);
+            act.schedule_tick(ctx);
+        });
+        self.next_tick = Some((handle, step));
+    }
+
+    /// Back to the 1 s tick now, rather than after up to [`IDLE_PEER_TICK`] seconds.
+    fn wake_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some((handle, step)) = self.next_tick {
+            if step > 1 {
+                ctx.cancel_future(handle);
+                self.next_tick = None;
+                self.schedule_tick(ctx);
+            }
+        }
     }
 
     fn send_have_state(&mut self) {
@@ -373,7 +404,10 @@ impl PeerConn {
             Message::HaveNone if self.peer_fast => {
                 self.emit(PeerEvent::Bitfield(Bitfield::new(self.have.len())))
             }
-            Message::Request(r) => self.on_request(r, ctx),
+            Message::Request(r) => {
+                self.on_request(r, ctx);
+                self.wake_tick(ctx);
+            }
             Message::Cancel(r) => self.uploads.retain(|q| *q != r),
             Message::Reject(r) if self.peer_fast => self.emit(PeerEvent::Rejected(r)),
             Message::Port(p) => self.emit(PeerEvent::DhtPort(p)),
