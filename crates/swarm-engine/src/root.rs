@@ -232,7 +232,11 @@ impl Root {
                 })?;
             }
         }
-        let meta = Arc::new(msg.meta);
+        // The raw info dictionary moves to the torrent's shared handle (served over
+        // `ut_metadata`); the metainfo keeps the parsed form only, not a second copy.
+        let mut meta = msg.meta;
+        let info_bytes = bytes::Bytes::from(std::mem::take(&mut meta.info_bytes));
+        let meta = Arc::new(meta);
         let save_dir = msg
             .save_dir
             .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
@@ -258,11 +262,7 @@ impl Root {
         }
         let id = self.next_storage_id;
         self.next_storage_id += 1;
-        let storage = Arc::new(Storage::new(
-            id,
-            save_dir.clone(),
-            Arc::new(meta.info.clone()),
-        ));
+        let storage = Arc::new(Storage::new(id, save_dir.clone(), meta.clone()));
         let shared = Arc::new(TorrentShared {
             info_hash: ih,
             peer_id: self.peer_id,
@@ -276,7 +276,7 @@ impl Root {
             handshake_timeout: self.cfg.handshake_timeout,
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
-            info_bytes: bytes::Bytes::from(meta.info_bytes.clone()),
+            info_bytes,
             gate: self.board.gate(ih),
             limiter: self.services.limiter.clone(),
             peer_budget: self.peer_budget.clone(),

@@ -12,9 +12,21 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use swarm_wire::Info;
+use swarm_wire::{Info, Metainfo};
 
 use crate::file_cache::FileCache;
+
+/// The `info` of a shared [`Metainfo`].
+#[derive(Clone, Debug)]
+pub struct SharedInfo(Arc<Metainfo>);
+
+impl std::ops::Deref for SharedInfo {
+    type Target = Info;
+
+    fn deref(&self) -> &Info {
+        &self.0.info
+    }
+}
 
 /// One torrent's payload on disk. Cheap to share (`Arc`) with disk jobs.
 #[derive(Debug)]
@@ -22,7 +34,9 @@ pub struct Storage {
     /// Unique per torrent instance, keys the open-file cache.
     pub id: u64,
     pub save_dir: PathBuf,
-    pub info: Arc<Info>,
+    /// The torrent's info dictionary (`storage.info.piece_len(…)`), shared with the metainfo
+    /// rather than copied: its piece hashes are 20 bytes a piece.
+    pub info: SharedInfo,
     paths: Vec<PathBuf>,
     /// Writes of one torrent go one at a time: two threads writing the same file only spin on
     /// its inode lock in the kernel (measured); hashing still runs in parallel.
@@ -30,7 +44,8 @@ pub struct Storage {
 }
 
 impl Storage {
-    pub fn new(id: u64, save_dir: PathBuf, info: Arc<Info>) -> Self {
+    pub fn new(id: u64, save_dir: PathBuf, meta: Arc<Metainfo>) -> Self {
+        let info = SharedInfo(meta);
         let paths = info
             .files
             .iter()
