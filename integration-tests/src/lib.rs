@@ -44,6 +44,7 @@
 
 pub mod aria2;
 pub mod bencode;
+pub mod daemon;
 pub mod http;
 pub mod libtorrent;
 pub mod payload;

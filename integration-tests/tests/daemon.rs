@@ -35,70 +35,28 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use swarm_integration_tests::daemon::{
+    self as testd, rpc as try_rpc, DaemonConfig, DaemonDirs as Dirs,
+};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, isolate};
 
 const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
 
 // -----------------------------------------------------------------------------------------------
 // Helpers: a daemon with its config, the control socket, swarmctl
 // -----------------------------------------------------------------------------------------------
 
-/// Where a test daemon keeps things (all inside the test's temp dir).
-struct Dirs {
-    port: u16,
-    config: PathBuf,
-    state: PathBuf,
-    downloads: PathBuf,
-    watch: PathBuf,
-    socket: PathBuf,
-}
-
-/// Writes `<env>/swarmd.toml`: explicit directories, 127.0.0.1:`port`, no DHT, fast watch-dir
-/// rescans; `extra` is appended (whole sections not used above: `[limits]`, `[trackers]`, …).
+/// Writes `<env>/swarmd.toml` (see [`DaemonConfig`]: the default home, a watch directory
+/// rescanned every 2 s); `extra` is appended (whole sections: `[limits]`, `[trackers]`, …).
 fn write_config(env: &TestEnv, port: u16, extra: &str) -> Dirs {
-    let dirs = Dirs {
-        port,
-        config: env.path().join("swarmd.toml"),
-        state: env.path().join("state"),
-        downloads: env.path().join("downloads"),
-        watch: env.path().join("watch"),
-        // The user-mode default under the home `swarmctl` shares ($XDG_RUNTIME_DIR/swarmd/...).
-        socket: default_home(env).join("run/swarmd/swarmd.sock"),
-    };
-    let text = format!(
-        r#"# written by integration-tests/tests/daemon.rs
-[daemon]
-state_dir = "{state}"
-download_dir = "{downloads}"
-
-[network]
-listen = "127.0.0.1:{port}"
-connect_timeout_secs = 3
-
-[dht]
-enabled = false
-bootstrap = []
-
-[watch]
-dir = "{watch}"
-rescan_secs = 2
-{trackers}{extra}
-"#,
-        state = dirs.state.display(),
-        downloads = dirs.downloads.display(),
-        watch = dirs.watch.display(),
-        trackers = if extra.contains("[trackers]") {
-            ""
-        } else {
-            "\n[trackers]\nstopped_timeout_secs = 3\nannounce_timeout_secs = 5\n"
-        },
-    );
-    fs::write(&dirs.config, text).expect("writing swarmd.toml");
-    dirs
+    DaemonConfig {
+        extra,
+        ..DaemonConfig::new("integration-tests/tests/daemon.rs")
+    }
+    .write(env, port)
 }
 
 /// A `swarmd --config … run` process and its directories.
@@ -113,59 +71,13 @@ impl Daemon {
     }
 
     fn start_with(env: &TestEnv, dirs: &Dirs, builder: Swarmd) -> Daemon {
-        let proc = builder
-            .arg("--config")
-            .arg(&dirs.config)
-            .arg("run")
-            .port(dirs.port)
-            .env("RUST_LOG", RUST_LOG)
-            .spawn(env);
-        let d = Daemon { proc };
-        d.wait_ready(&dirs.socket);
-        d
-    }
-
-    fn wait_ready(&self, socket: &Path) {
-        wait_until(
-            "swarmd's control socket to answer",
-            START_TIMEOUT,
-            Duration::from_millis(50),
-            || {
-                self.proc.guard().assert_running();
-                try_rpc(socket, "daemon.info", None).is_ok()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.proc.guard().log_tail(40)));
+        Daemon {
+            proc: testd::start(env, dirs, builder, RUST_LOG),
+        }
     }
 
     fn guard(&self) -> &ChildGuard {
         self.proc.guard()
-    }
-}
-
-/// One JSON-RPC call on a fresh connection; `Ok(result)` or `Err(error object or I/O error)`.
-fn try_rpc(socket: &Path, method: &str, params: Option<Value>) -> Result<Value, String> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut req = json!({"jsonrpc": "2.0", "id": 1, "method": method});
-    if let Some(p) = params {
-        req["params"] = p;
-    }
-    let mut line = req.to_string();
-    line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(|e| format!("read: {e}"))?;
-    let v: Value = serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer:?}"))?;
-    match v.get("error") {
-        Some(e) => Err(e.to_string()),
-        None => Ok(v["result"].clone()),
     }
 }
 

@@ -18,13 +18,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use swarm_integration_tests::daemon::{self as testd, rpc, DaemonConfig};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 
@@ -52,64 +52,23 @@ impl Daemon {
     /// Writes `<env>/<name>.toml` (127.0.0.1:free port, no DHT, no watch dir, explicit dirs; `extra`
     /// appended, e.g. a `[limits]` section), starts the daemon and waits for its control socket.
     fn start(env: &TestEnv, name: &str, extra: &str) -> Daemon {
-        let port = free_tcp_port();
-        let home = env.subdir(&format!("home-{name}"));
-        let state = env.subdir(&format!("state-{name}"));
-        let downloads = env.subdir(&format!("downloads-{name}"));
-        let config = env.path().join(format!("{name}.toml"));
-        let text = format!(
-            r#"# written by integration-tests/tests/global_actors.rs
-[daemon]
-state_dir = "{state}"
-download_dir = "{downloads}"
-
-[network]
-listen = "127.0.0.1:{port}"
-connect_timeout_secs = 3
-
-[dht]
-enabled = false
-bootstrap = []
-
-[watch]
-enabled = false
-
-[trackers]
-stopped_timeout_secs = 1
-announce_timeout_secs = 5
-{extra}
-"#,
-            state = state.display(),
-            downloads = downloads.display(),
-        );
-        fs::write(&config, text).expect("writing the daemon's config");
-        let proc = Swarmd::command(&[] as &[&str])
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .home(&home)
-            .name(name)
-            .port(port)
-            .env("RUST_LOG", RUST_LOG)
-            .spawn(env);
-        let d = Daemon {
-            proc,
+        let dirs = DaemonConfig {
+            name: Some(name),
+            watch_rescan_secs: None,
+            stopped_timeout_secs: 1,
+            make_dirs: true,
+            extra,
+            ..DaemonConfig::new("integration-tests/tests/global_actors.rs")
+        }
+        .write(env, free_tcp_port());
+        let builder = Swarmd::command(&[] as &[&str]).name(name);
+        Daemon {
+            proc: testd::start(env, &dirs, builder, RUST_LOG),
             env: env.clone(),
-            socket: home.join("run/swarmd/swarmd.sock"),
-            home,
-            downloads,
-        };
-        wait_until(
-            &format!("{name}'s control socket to answer"),
-            Duration::from_secs(20),
-            Duration::from_millis(50),
-            || {
-                d.proc.guard().assert_running();
-                rpc(&d.socket, "daemon.info", None).is_ok()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
-        d
+            socket: dirs.socket,
+            home: dirs.home,
+            downloads: dirs.downloads,
+        }
     }
 
     fn port(&self) -> u16 {
@@ -244,32 +203,6 @@ announce_timeout_secs = 5
             .filter(|l| l.contains(needle))
             .map(str::to_string)
             .collect()
-    }
-}
-
-/// One JSON-RPC call on a fresh connection to the control socket.
-fn rpc(socket: &Path, method: &str, params: Option<Value>) -> Result<Value, String> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut req = json!({"jsonrpc": "2.0", "id": 1, "method": method});
-    if let Some(p) = params {
-        req["params"] = p;
-    }
-    let mut line = req.to_string();
-    line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(|e| format!("read: {e}"))?;
-    let v: Value = serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer:?}"))?;
-    match v.get("error") {
-        Some(e) => Err(e.to_string()),
-        None => Ok(v["result"].clone()),
     }
 }
 

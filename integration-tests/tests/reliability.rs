@@ -32,67 +32,29 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use swarm_integration_tests::daemon::{self as testd, rpc, DaemonConfig, DaemonDirs as Dirs};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, workspace_root};
+use swarm_integration_tests::swarmd::{fault_swarmd_bin, workspace_root};
 
 const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
 
 // -----------------------------------------------------------------------------------------------
 // Helpers: a daemon with its config, the control socket, events
 // -----------------------------------------------------------------------------------------------
 
-/// Where a test daemon keeps things (all inside the test's temp dir).
-#[derive(Clone, Debug)]
-struct Dirs {
-    config: PathBuf,
-    state: PathBuf,
-    downloads: PathBuf,
-    watch: PathBuf,
-    socket: PathBuf,
-}
-
-/// Writes `<env>/swarmd.toml`: explicit directories, 127.0.0.1:`port`, no DHT, fast watch-dir
-/// rescans, short tracker timeouts; `extra` is appended (whole sections not used above).
+/// Writes `<env>/swarmd.toml` (see [`DaemonConfig`]: a watch directory rescanned every second,
+/// `stopped` announces bounded to 1 s, the directories made now); `extra` is appended.
 fn write_config(env: &TestEnv, port: u16, extra: &str) -> Dirs {
-    let dirs = Dirs {
-        config: env.path().join("swarmd.toml"),
-        state: env.path().join("state"),
-        downloads: env.subdir("downloads"),
-        watch: env.subdir("watch"),
-        socket: default_home(env).join("run/swarmd/swarmd.sock"),
-    };
-    let text = format!(
-        r#"# written by integration-tests/tests/reliability.rs
-[daemon]
-state_dir = "{state}"
-download_dir = "{downloads}"
-
-[network]
-listen = "127.0.0.1:{port}"
-connect_timeout_secs = 3
-
-[dht]
-enabled = false
-bootstrap = []
-
-[watch]
-dir = "{watch}"
-rescan_secs = 1
-
-[trackers]
-stopped_timeout_secs = 1
-announce_timeout_secs = 5
-{extra}
-"#,
-        state = dirs.state.display(),
-        downloads = dirs.downloads.display(),
-        watch = dirs.watch.display(),
-    );
-    fs::write(&dirs.config, text).expect("writing swarmd.toml");
-    dirs
+    DaemonConfig {
+        watch_rescan_secs: Some(1),
+        stopped_timeout_secs: 1,
+        make_dirs: true,
+        extra,
+        ..DaemonConfig::new("integration-tests/tests/reliability.rs")
+    }
+    .write(env, port)
 }
 
 /// A `swarmd --config … run` process.
@@ -109,29 +71,15 @@ impl Daemon {
 
     /// Spawns `builder --config … run` and waits until the control socket answers.
     fn start_with(env: &TestEnv, dirs: &Dirs, port: u16, builder: Swarmd) -> Daemon {
-        let proc = builder
-            .arg("--config")
-            .arg(&dirs.config)
-            .arg("run")
-            .port(port)
-            .env("RUST_LOG", RUST_LOG)
-            .spawn(env);
-        let d = Daemon {
-            proc,
-            dirs: dirs.clone(),
+        let dirs = Dirs {
             port,
+            ..dirs.clone()
         };
-        wait_until(
-            "swarmd's control socket to answer",
-            START_TIMEOUT,
-            Duration::from_millis(20),
-            || {
-                d.guard().assert_running();
-                d.rpc("daemon.info", None).is_ok()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(40)));
-        d
+        Daemon {
+            proc: testd::start(env, &dirs, builder, RUST_LOG),
+            dirs,
+            port,
+        }
     }
 
     fn guard(&self) -> &ChildGuard {
@@ -195,32 +143,6 @@ impl Daemon {
             .rpc("torrent.add", Some(params))
             .unwrap_or_else(|e| panic!("torrent.add {}: {e}", torrent.display()));
         v["info_hash"].as_str().unwrap().to_string()
-    }
-}
-
-/// One JSON-RPC call on a fresh connection; `Ok(result)` or `Err(error object or I/O error)`.
-fn rpc(socket: &Path, method: &str, params: Option<Value>) -> Result<Value, String> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut req = json!({"jsonrpc": "2.0", "id": 1, "method": method});
-    if let Some(p) = params {
-        req["params"] = p;
-    }
-    let mut line = req.to_string();
-    line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(|e| format!("read: {e}"))?;
-    let v: Value = serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer:?}"))?;
-    match v.get("error") {
-        Some(e) => Err(e.to_string()),
-        None => Ok(v["result"].clone()),
     }
 }
 
