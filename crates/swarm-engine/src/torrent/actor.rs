@@ -117,14 +117,15 @@ pub struct Torrent {
     pub(super) error: Option<String>,
     pub(super) peers: HashMap<PeerKey, PeerSlot>,
     pub(super) banned_keys: HashSet<PeerKey>,
-    pub(super) book: AddressBook,
+    /// Peer addresses, bans: made with the first address (most idle torrents never get one).
+    pub(super) book: Option<Box<AddressBook>>,
     pub(super) buffers: HashMap<u32, PieceBuf>,
     /// Piece buffers back from the disk pool, for reuse.
     pub(super) spare_buffers: Vec<Vec<u8>>,
     pub(super) pending_writes: usize,
     pub(super) endgame: bool,
     pub(super) stats: TorrentStats,
-    checking: Option<Checking>,
+    checking: Option<Box<Checking>>,
     next_key: PeerKey,
     /// The peer actors' supervisor, made with the first peer: most of a thousand idle torrents
     /// never need one (it is ~400 bytes).
@@ -171,7 +172,7 @@ impl Torrent {
             error: None,
             peers: HashMap::new(),
             banned_keys: HashSet::new(),
-            book: AddressBook::default(),
+            book: None,
             buffers: HashMap::new(),
             spare_buffers: Vec::new(),
             pending_writes: 0,
@@ -194,6 +195,11 @@ impl Torrent {
             link,
             meta,
         }
+    }
+
+    /// The address book (made on first use).
+    pub(super) fn book(&mut self) -> &mut AddressBook {
+        self.book.get_or_insert_with(Box::default)
     }
 
     /// The peer actors' supervisor (made on first use). Restarted peers are re-dialled with
@@ -233,13 +239,13 @@ impl Torrent {
             .map(|s| s.map_or(0, |(len, _)| len))
             .collect();
         let n = self.picker.num_pieces();
-        self.checking = Some(Checking {
+        self.checking = Some(Box::new(Checking {
             next: 0,
             done: 0,
             in_flight: 0,
             have: Bitfield::new(n),
             sizes,
-        });
+        }));
         self.pump_check(ctx);
     }
 
@@ -435,7 +441,7 @@ impl Torrent {
             // Trackers list us too; a self-connection would only be caught after the handshake.
             let ourselves = a.port() == self.shared.listen_port
                 && (a.ip().is_loopback() || a.ip().is_unspecified());
-            if !ourselves && self.book.add(a, source) {
+            if !ourselves && self.book().add(a, source) {
                 fresh += 1;
             }
         }
@@ -495,16 +501,20 @@ impl Torrent {
         let connecting = self.peers.values().filter(|p| p.addr.is_none()).count();
         let room = self.cfg.max_peers.saturating_sub(self.peers.len());
         let half_open = self.cfg.max_half_open.saturating_sub(connecting);
-        for sock in self.book.candidates(room.min(half_open)) {
+        let candidates = self
+            .book
+            .as_ref()
+            .map_or_else(Vec::new, |b| b.candidates(room.min(half_open)));
+        for sock in candidates {
             let Some(place) = self.shared.peer_budget.take() else {
                 tracing::debug!(torrent = %self.name(), "global connection limit reached");
                 break;
             };
-            if let Some(k) = self.book.known.get_mut(&sock) {
+            if let Some(k) = self.book().known.get_mut(&sock) {
                 k.connected = true;
             }
             let source = self
-                .book
+                .book()
                 .known
                 .get(&sock)
                 .map_or(PeerSource::Tracker, |k| k.source);
@@ -554,9 +564,9 @@ impl Torrent {
         }
         if let Some(p) = self.peers.remove(&key) {
             if p.outgoing && p.released {
-                self.book.released(p.sock);
+                self.book().released(p.sock);
             } else if p.outgoing {
-                self.book.disconnected(p.sock, reason.is_abnormal());
+                self.book().disconnected(p.sock, reason.is_abnormal());
             }
         }
         self.banned_keys.remove(&key);
@@ -577,7 +587,11 @@ impl Torrent {
                 fast,
                 extensions,
             } => {
-                if self.book.banned_ids.contains(&peer_id) {
+                if self
+                    .book
+                    .as_ref()
+                    .is_some_and(|b| b.banned_ids.contains(&peer_id))
+                {
                     // A banned peer dialling in from a new port.
                     addr.do_send(ToPeer::Disconnect("banned".into()));
                     return;
@@ -616,7 +630,8 @@ impl Torrent {
                         slot.reqq = q as usize;
                     }
                 }
-                if let Some(k) = self.book.known.get_mut(&slot.sock) {
+                let book = self.book.get_or_insert_with(Box::default);
+                if let Some(k) = book.known.get_mut(&slot.sock) {
                     k.failures = 0;
                 }
                 slot.connected_at = Instant::now();
@@ -1085,7 +1100,8 @@ impl Handler<IncomingPeer> for Torrent {
             self.state,
             TorrentState::Downloading | TorrentState::Seeding
         );
-        if !live || self.peers.len() >= self.cfg.max_peers || self.book.is_banned(msg.addr) {
+        let banned = self.book.as_ref().is_some_and(|b| b.is_banned(msg.addr));
+        if !live || self.peers.len() >= self.cfg.max_peers || banned {
             return; // dropping the socket closes it
         }
         let Some(place) = self.shared.peer_budget.take() else {

@@ -178,9 +178,10 @@ impl Torrent {
                 a.do_send(ToPeer::Disconnect("sent corrupt data".into()));
             }
             let key = *key;
-            self.book.ban(*culprit, BAN_FOR);
+            let book = self.book.get_or_insert_with(Box::default);
+            book.ban(*culprit, BAN_FOR);
             // An incoming connection comes from a new port each time: ban the peer id too.
-            self.book.banned_ids.insert(slot.peer_id);
+            book.banned_ids.insert(slot.peer_id);
             self.banned_keys.insert(key);
             self.stats.bans += 1;
         }
