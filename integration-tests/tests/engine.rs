@@ -383,10 +383,15 @@ fn swarm_of_libtorrent_two_swarmd_and_aria2() {
         return;
     }
     // Between two swarmd on loopback, one side dialled (the other's listen port) and the other
-    // accepted (an ephemeral port, client name from swarmd's peer id "-SW....").
+    // accepted (an ephemeral port; the client name comes from swarmd's peer id "-SW...." or,
+    // once the extension handshake arrived, from its `v`, "swarmd 0.1.0").
     let swarmd_traffic = |mine: &[PeerLine], other_port: u16| {
         mine.iter()
-            .filter(|l| l.addr.ends_with(&format!(":{other_port}")) || l.client.contains("SW"))
+            .filter(|l| {
+                l.addr.ends_with(&format!(":{other_port}"))
+                    || l.client.contains("SW")
+                    || l.client.starts_with("swarmd")
+            })
             .map(|l| l.downloaded + l.uploaded)
             .sum::<u64>()
     };
