@@ -154,7 +154,7 @@ pub struct Torrent {
     /// (progress, down rate, up rate, state) of the last progress event.
     last_progress_event: Option<(f64, u64, u64, TorrentState)>,
     /// The pending tick and its step in seconds.
-    next_tick: Option<(SpawnHandle, u64)>,
+    next_tick: super::ticker::Ticker,
     /// The listener's and the announcer's generations when `Route` and `Track` last reached
     /// them (`None`: not registered, or one of them was down).
     registered: Option<(u64, u64)>,
@@ -204,7 +204,7 @@ impl Torrent {
             last_reported: (u64::MAX, 0, 0),
             dht_asked: false,
             last_progress_event: None,
-            next_tick: None,
+            next_tick: Default::default(),
             registered: None,
             dirty: false,
             link,
@@ -824,23 +824,23 @@ impl Torrent {
             // bookkeeping; new peers and orders arrive as messages anyway.
             QUIET_TICK
         };
-        let handle = ctx.run_later(tick_delay(step, Instant::now()), move |act, ctx| {
-            act.next_tick = None;
-            act.tick(step, ctx);
-            act.schedule_tick(ctx);
-        });
-        self.next_tick = Some((handle, step));
+        self.next_tick.arm(
+            ctx,
+            step,
+            tick_delay(step, Instant::now()),
+            move |act: &mut Self, ctx| {
+                act.next_tick.fired();
+                act.tick(step, ctx);
+                act.schedule_tick(ctx);
+            },
+        );
     }
 
     /// A peer arrived while the torrent ticks slowly: tick every second from now on, rather than
     /// up to [`IDLE_TICK`] seconds later (rates, request timeouts and progress events wait for it).
     fn wake_tick(&mut self, ctx: &mut Context<Self>) {
-        if let Some((handle, step)) = self.next_tick {
-            if step > 1 {
-                ctx.cancel_future(handle);
-                self.next_tick = None;
-                self.schedule_tick(ctx);
-            }
+        if self.next_tick.cancel_slow(ctx) {
+            self.schedule_tick(ctx);
         }
     }
 

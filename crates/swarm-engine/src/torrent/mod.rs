@@ -13,5 +13,6 @@ pub mod messages;
 pub mod peer;
 pub mod shared;
 pub mod swarm;
+mod ticker;
 
 pub use actor::{Torrent, TorrentConfig};

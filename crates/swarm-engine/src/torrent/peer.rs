@@ -81,7 +81,7 @@ pub struct PeerConn {
     last_send: Instant,
     uploaded_unreported: u64,
     /// The pending tick and its step in seconds.
-    next_tick: Option<(SpawnHandle, u64)>,
+    next_tick: super::ticker::Ticker,
 }
 
 /// Seconds between the ticks of a peer we are not uploading to: keep-alives (every 90 s) and
@@ -153,7 +153,7 @@ impl PeerConn {
             last_recv: now,
             last_send: now,
             uploaded_unreported: 0,
-            next_tick: None,
+            next_tick: Default::default(),
         }
     }
 
@@ -301,22 +301,22 @@ impl PeerConn {
         let uploading =
             self.uploaded_unreported > 0 || !self.uploads.is_empty() || self.reads_in_flight > 0;
         let step = if uploading { 1 } else { IDLE_PEER_TICK };
-        let handle = ctx.run_later(Duration::from_secs(step), move |act, ctx| {
-            act.next_tick = None;
-            act.tick(ctx);
-            act.schedule_tick(ctx);
-        });
-        self.next_tick = Some((handle, step));
+        self.next_tick.arm(
+            ctx,
+            step,
+            Duration::from_secs(step),
+            move |act: &mut Self, ctx| {
+                act.next_tick.fired();
+                act.tick(ctx);
+                act.schedule_tick(ctx);
+            },
+        );
     }
 
     /// Back to the 1 s tick now, rather than after up to [`IDLE_PEER_TICK`] seconds.
     fn wake_tick(&mut self, ctx: &mut Context<Self>) {
-        if let Some((handle, step)) = self.next_tick {
-            if step > 1 {
-                ctx.cancel_future(handle);
-                self.next_tick = None;
-                self.schedule_tick(ctx);
-            }
+        if self.next_tick.cancel_slow(ctx) {
+            self.schedule_tick(ctx);
         }
     }
 
