@@ -431,6 +431,27 @@ pub fn swarmctl(env: &TestEnv, args: &[&str]) -> Output {
     swarmctl_with_home(env, &default_home(env), args)
 }
 
+/// `swarmctl ARGS` with the test's default home: (exit code, stdout, stderr).
+pub fn swarmctl_code(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    let out = swarmctl(env, args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `swarmctl ARGS` must exit 0; returns its stdout.
+#[track_caller]
+pub fn swarmctl_ok(env: &TestEnv, args: &[&str]) -> String {
+    let (code, out, err) = swarmctl_code(env, args);
+    assert_eq!(
+        code, 0,
+        "swarmctl {args:?} exited {code}\nstdout: {out}\nstderr: {err}"
+    );
+    out
+}
+
 /// Runs `swarmctl ARGS` to completion with HOME/XDG dirs in `home`, at most 30 s (then it is
 /// killed and the test panics), and returns its output. Output is also kept in
 /// `logs/swarmctl*.log`.

@@ -28,7 +28,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -41,6 +41,7 @@ use swarm_integration_tests::daemon::{
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, isolate};
+use swarm_integration_tests::swarmd::{swarmctl_code as ctl, swarmctl_ok as ctl_ok};
 
 const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
 const POLL: Duration = Duration::from_millis(100);
@@ -118,27 +119,6 @@ fn wait_torrent(
 
 fn is_complete_seed(v: &Value) -> bool {
     v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
-}
-
-/// `swarmctl ARGS` against the test's daemon: (exit code, stdout, stderr).
-fn ctl(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
-    let out: Output = swarmctl(env, args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `swarmctl ARGS` must exit 0; returns its stdout.
-#[track_caller]
-fn ctl_ok(env: &TestEnv, args: &[&str]) -> String {
-    let (code, out, err) = ctl(env, args);
-    assert_eq!(
-        code, 0,
-        "swarmctl {args:?} exited {code}\nstdout: {out}\nstderr: {err}"
-    );
-    out
 }
 
 /// `swarmctl ARGS` (with `--json`) must exit 0 and print one JSON value.

@@ -36,6 +36,7 @@ use swarm_integration_tests::daemon::{self as testd, rpc, DaemonConfig, DaemonDi
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{fault_swarmd_bin, workspace_root};
+use swarm_integration_tests::swarmd::{swarmctl_code as ctl, swarmctl_ok as ctl_ok};
 
 const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
 const POLL: Duration = Duration::from_millis(100);
@@ -174,26 +175,6 @@ fn base64(bytes: &[u8]) -> String {
             }
         }
     }
-    out
-}
-
-/// `swarmctl ARGS` against the test's daemon: (exit code, stdout, stderr).
-fn ctl(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
-    let out: Output = swarmctl(env, args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[track_caller]
-fn ctl_ok(env: &TestEnv, args: &[&str]) -> String {
-    let (code, out, err) = ctl(env, args);
-    assert_eq!(
-        code, 0,
-        "swarmctl {args:?} exited {code}\nstdout: {out}\nstderr: {err}"
-    );
     out
 }
 
