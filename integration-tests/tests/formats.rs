@@ -462,3 +462,33 @@ fn create_refusals() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// `swarmctl inspect x.torrent | head -1`: when the reader is gone, swarmctl ends like other
+/// command-line tools (killed by SIGPIPE, nothing on stderr), not with a panic message.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    make_tree(&root);
+    let t = dir.path().join("tree.torrent");
+    swarmctl_create(&root, 16384, &t, &[]);
+    for args in [&["inspect"][..], &["inspect", "--json"][..]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(swarmctl())
+            .args(args)
+            .arg(&t)
+            .stdout(writer)
+            .output()
+            .expect("running swarmctl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: stderr: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {}",
+            out.status
+        );
+    }
+}

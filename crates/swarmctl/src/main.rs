@@ -37,6 +37,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `swarmctl list | head` must end quietly when the reader goes, as other command-line tools
+    // do: the default action of SIGPIPE, which Rust's runtime sets to "ignore" (and then every
+    // print would panic on the broken pipe).
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Usage errors exit with status 2 (clap's default); each family picks its other codes.
     match Cli::parse().command {
         Command::Torrent(cmd) => report(torrent_cmds::run(cmd)),
