@@ -12,9 +12,11 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use swarm_control::FilePriority;
+use swarm_wire::InfoHash;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResumeRecord {
@@ -60,29 +62,52 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Where one torrent's files live in the state directory.
+/// Where one torrent's files live in the state directory:
+/// `<state>/torrents/<info-hash>.{torrent,resume,magnet}`. Small and cheap to clone: the folder
+/// is shared by every torrent and the file names are made when used (a thousand torrents
+/// holding three full paths each was ~360 KB).
 #[derive(Clone, Debug)]
 pub struct StatePaths {
-    pub torrent: PathBuf,
-    pub resume: PathBuf,
-    /// A magnet link whose metadata is not fetched yet.
-    pub magnet: PathBuf,
+    dir: Arc<Path>,
+    info_hash: InfoHash,
 }
 
 impl StatePaths {
-    pub fn new(state_dir: &Path, info_hash_hex: &str) -> Self {
-        let dir = state_dir.join("torrents");
+    /// The `torrents` folder of `state_dir`, to share between torrents (see [`StatePaths::of`]).
+    pub fn torrents_dir(state_dir: &Path) -> Arc<Path> {
+        state_dir.join("torrents").into()
+    }
+
+    pub fn of(torrents_dir: &Arc<Path>, info_hash: InfoHash) -> Self {
         StatePaths {
-            torrent: dir.join(format!("{info_hash_hex}.torrent")),
-            resume: dir.join(format!("{info_hash_hex}.resume")),
-            magnet: dir.join(format!("{info_hash_hex}.magnet")),
+            dir: torrents_dir.clone(),
+            info_hash,
         }
     }
 
+    /// The `.torrent` file, written once at add.
+    pub fn torrent(&self) -> PathBuf {
+        self.file("torrent")
+    }
+
+    /// The resume record.
+    pub fn resume(&self) -> PathBuf {
+        self.file("resume")
+    }
+
+    /// A magnet link whose metadata is not fetched yet.
+    pub fn magnet(&self) -> PathBuf {
+        self.file("magnet")
+    }
+
+    fn file(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.info_hash.to_hex()))
+    }
+
     pub fn remove(&self) {
-        let _ = std::fs::remove_file(&self.resume);
-        let _ = std::fs::remove_file(&self.torrent);
-        let _ = std::fs::remove_file(&self.magnet);
+        let _ = std::fs::remove_file(self.resume());
+        let _ = std::fs::remove_file(self.torrent());
+        let _ = std::fs::remove_file(self.magnet());
     }
 }
 
@@ -169,7 +194,7 @@ mod tests {
     #[test]
     fn record_round_trip_and_atomic_write() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = StatePaths::new(dir.path(), "ab");
+        let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), InfoHash([0xab; 20]));
         let rec = ResumeRecord {
             info_hash: "ab".into(),
             save_dir: "/x".into(),
@@ -177,10 +202,10 @@ mod tests {
             files: vec![Some((10, 5)), None],
             ..Default::default()
         };
-        write_atomic(&paths.torrent, b"d4:infod4:name1:aee").unwrap();
-        write_atomic(&paths.resume, &serde_json::to_vec(&rec).unwrap()).unwrap();
+        write_atomic(&paths.torrent(), b"d4:infod4:name1:aee").unwrap();
+        write_atomic(&paths.resume(), &serde_json::to_vec(&rec).unwrap()).unwrap();
         let saved = saved_torrents(dir.path());
-        assert_eq!(saved, std::slice::from_ref(&paths.torrent));
+        assert_eq!(saved, vec![paths.torrent()]);
         let (bytes, record) = load_saved(&saved[0]).unwrap();
         assert_eq!(bytes, b"d4:infod4:name1:aee");
         assert_eq!(record.as_ref(), Some(&rec));

@@ -17,12 +17,13 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::root::{
-    AddTorrent, GetRootStats, GetTorrent, ListPublished, ListTorrents, RemoveTorrent, Root,
-    ShutdownSession,
+    AddTorrent, GetRootStats, GetTorrent, ListJson, ListPublished, ListTorrents, RemoveTorrent,
+    Root, ShutdownSession,
 };
 use crate::torrent::control::{
     GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
 };
+use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
 
 #[cfg(test)]
@@ -170,16 +171,14 @@ impl Session {
     /// Every torrent, by name: states exact, counters and rates at most a tick old (see
     /// [`crate::torrent::shared::StatusCell`]).
     pub async fn list(&self) -> Result<Vec<TorrentSummary>, EngineError> {
-        let mut out: Vec<TorrentSummary> = self
-            .root
-            .send(ListPublished)
-            .await
-            .map_err(gone)?
-            .into_iter()
-            .map(|p| p.summary)
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        let published = self.root.send(ListPublished).await.map_err(gone)?;
+        Ok(published.iter().map(Published::summary).collect())
+    }
+
+    /// [`Session::list`] as the JSON array of summaries it serializes to, joined from the JSON
+    /// each torrent published (no summary is built or serialized for it).
+    pub async fn list_json(&self) -> Result<String, EngineError> {
+        self.root.send(ListJson).await.map_err(gone)
     }
 
     pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {
@@ -256,8 +255,8 @@ impl Session {
     pub async fn stats(&self) -> Result<SessionStats, EngineError> {
         let root = self.root.send(GetRootStats).await.map_err(gone)?;
         let published = self.root.send(ListPublished).await.map_err(gone)?;
-        let peer_restarts = published.iter().map(|p| p.peer_restarts).sum();
-        let list: Vec<TorrentSummary> = published.into_iter().map(|p| p.summary).collect();
+        let peer_restarts = published.iter().map(|p| p.totals.peer_restarts).sum();
+        let list: Vec<Totals> = published.iter().map(|p| p.totals).collect();
         let mut restarts = root.restarts;
         restarts.peers = peer_restarts;
         Ok(SessionStats {

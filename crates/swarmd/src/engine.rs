@@ -66,6 +66,14 @@ pub type EngineResult<T> = Result<T, EngineError>;
 pub trait Engine: Clone + Send + Sync + 'static {
     fn add(&self, add: AddTorrent) -> impl Future<Output = EngineResult<AddResult>> + Send;
     fn list(&self) -> impl Future<Output = EngineResult<Vec<TorrentSummary>>> + Send;
+    /// [`Engine::list`] as the JSON array it serializes to: `torrent.list` sends it as is. The
+    /// daemon's engine joins the JSON its torrents published instead of serializing a list.
+    fn list_json(&self) -> impl Future<Output = EngineResult<String>> + Send {
+        async move {
+            let list = self.list().await?;
+            serde_json::to_string(&list).map_err(|e| EngineError::Internal(e.to_string()))
+        }
+    }
     fn show(&self, id: InfoHash) -> impl Future<Output = EngineResult<TorrentDetail>> + Send;
     fn pause(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
     fn resume(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;

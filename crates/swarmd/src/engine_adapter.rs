@@ -122,6 +122,10 @@ impl Engine for SessionEngine {
         self.session.list().await.map_err(map)
     }
 
+    async fn list_json(&self) -> EngineResult<String> {
+        self.session.list_json().await.map_err(map)
+    }
+
     async fn show(&self, id: InfoHash) -> EngineResult<TorrentDetail> {
         self.session.detail(id).await.map_err(map)
     }

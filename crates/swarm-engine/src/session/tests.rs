@@ -65,9 +65,47 @@ async fn list_shows_every_change_of_state_at_once() {
     s.resume(ih).await.unwrap();
     assert_eq!(state_of(&s).await, [TorrentState::Seeding]);
     assert_eq!(s.stats().await.unwrap().seeding, 1);
-    // The published summary is the one the torrent itself gives.
+    // The published summary is the one the torrent itself gives, and `list_json` is the list.
     assert_eq!(s.list().await.unwrap()[0], s.summary(ih).await.unwrap());
+    let joined: Vec<TorrentSummary> = serde_json::from_str(&s.list_json().await.unwrap()).unwrap();
+    assert_eq!(joined, s.list().await.unwrap());
     s.remove(ih, false).await.unwrap();
     assert!(s.list().await.unwrap().is_empty());
+    assert_eq!(s.list_json().await.unwrap(), "[]");
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[actix_rt::test]
+async fn list_is_sorted_by_name_and_includes_magnets() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let s = Session::start(config(dir.path())).unwrap();
+    for name in ["b.bin", "c.bin", "a.bin"] {
+        let file = data.join(name);
+        std::fs::write(&file, name.repeat(5000)).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16 * 1024),
+            threads: 1,
+            ..CreateOptions::default()
+        };
+        let meta = create_metainfo(&file, &opts).unwrap();
+        s.add(meta, AddOptions::default()).await.unwrap();
+    }
+    let magnet =
+        swarm_wire::Magnet::parse(&format!("magnet:?xt=urn:btih:{}&dn=bb", "ab".repeat(20)))
+            .unwrap();
+    s.add_magnet(magnet, None, false).await.unwrap();
+    let names: Vec<String> = s
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["a.bin", "b.bin", "bb", "c.bin"]);
+    let joined: Vec<TorrentSummary> = serde_json::from_str(&s.list_json().await.unwrap()).unwrap();
+    assert_eq!(joined, s.list().await.unwrap());
+    assert_eq!(joined[2].state, TorrentState::FetchingMetadata);
     s.shutdown(Duration::from_secs(1)).await;
 }

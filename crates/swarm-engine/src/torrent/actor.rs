@@ -69,7 +69,7 @@ pub struct TorrentConfig {
     /// Pieces known good without hashing (trusted: e.g. a fresh add of data we created).
     pub known_have: Option<Bitfield>,
     /// Where to keep resume state, and the record found there at start-up.
-    pub resume: Option<Arc<StatePaths>>,
+    pub resume: Option<StatePaths>,
     pub record: Option<Box<ResumeRecord>>,
 }
 
@@ -973,7 +973,7 @@ impl Torrent {
             completed_at: self.stats.completed_at,
             trackers: Vec::new(),
         };
-        Some((paths.resume.clone(), serde_json::to_vec_pretty(&rec).ok()?))
+        Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }
 
     /// Saves the resume record off the actor thread.

@@ -33,10 +33,7 @@ impl Torrent {
     pub(super) fn publish(&self) {
         self.shared
             .status
-            .publish(crate::torrent::shared::Published {
-                summary: self.summary(),
-                peer_restarts: self.stats.peer_restarts,
-            });
+            .publish(&self.summary(), self.stats.peer_restarts);
     }
 
     fn have_bytes(&self) -> u64 {

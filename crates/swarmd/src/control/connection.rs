@@ -19,7 +19,7 @@ use tokio::net::UnixStream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::dispatch::{Action, Caller, Dispatcher};
+use super::dispatch::{Action, Answer, Caller, Dispatcher};
 use crate::engine::Engine;
 
 /// Per-connection limits.
@@ -81,7 +81,7 @@ async fn serve_inner<E: Engine>(
                         // that happens after it reads the answer.
                         events = Some(dispatcher.engine.subscribe());
                     }
-                    (reply.response.as_ref().map(encode), reply.action)
+                    (reply.response.as_ref().map(Answer::encode), reply.action)
                 }
             },
             event = next_event(&mut events) => match event {
