@@ -1,7 +1,7 @@
 //! A small blocking client: one Unix-socket connection, one call at a time, plus an iterator over
 //! the event stream. Used by swarmctl, scripts written in Rust and the integration tests.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,7 +72,7 @@ impl ClientError {
 
 /// A connection to swarmd.
 pub struct Client {
-    reader: BufReader<UnixStream>,
+    reader: LineReader<UnixStream>,
     writer: UnixStream,
     path: PathBuf,
     next_id: i64,
@@ -97,7 +97,7 @@ impl Client {
             source: e,
         })?;
         let mut client = Client {
-            reader: BufReader::with_capacity(64 * 1024, stream),
+            reader: LineReader::new(stream),
             writer,
             path,
             next_id: 1,
@@ -224,15 +224,17 @@ impl Client {
     }
 
     fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {
-        read_line_capped(&mut self.reader, MAX_RESPONSE_LINE).map_err(|e| match e {
-            LineError::Io(e) => self.io(e),
-            LineError::TooLong => ClientError::LineTooLong {
-                limit: MAX_RESPONSE_LINE,
-            },
-            LineError::Eof => ClientError::Closed {
-                path: self.path.clone(),
-            },
-        })
+        self.reader
+            .read_line(MAX_RESPONSE_LINE)
+            .map_err(|e| match e {
+                LineError::Io(e) => self.io(e),
+                LineError::TooLong => ClientError::LineTooLong {
+                    limit: MAX_RESPONSE_LINE,
+                },
+                LineError::Eof => ClientError::Closed {
+                    path: self.path.clone(),
+                },
+            })
     }
 
     fn read_incoming(&mut self) -> Result<Incoming, ClientError> {
@@ -385,7 +387,7 @@ impl Iterator for EventStream {
     }
 }
 
-/// Why [`read_line_capped`] returned no line.
+/// Why [`LineReader::read_line`] returned no line.
 #[derive(Debug)]
 pub enum LineError {
     Io(io::Error),
@@ -393,35 +395,64 @@ pub enum LineError {
     Eof,
 }
 
-/// Reads one `\n`-terminated line (without the `\n`) of at most `limit` bytes, never buffering
-/// more than `limit` bytes of it. A final line without `\n` at end of stream counts as a line.
-pub fn read_line_capped<R: BufRead>(reader: &mut R, limit: usize) -> Result<Vec<u8>, LineError> {
-    let mut line = Vec::new();
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(LineError::Io(e)),
-        };
-        if buf.is_empty() {
-            return if line.is_empty() {
-                Err(LineError::Eof)
-            } else {
-                Ok(line)
-            };
+/// `\n`-terminated lines read straight into one buffer, which becomes the line: a 280 KiB answer
+/// (`list` of a thousand torrents) is not read through a `BufReader` and copied out.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// `buf[..scanned]` has no `\n`.
+    scanned: usize,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            scanned: 0,
         }
-        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], Some(i + 1)),
-            None => (buf, None),
-        };
-        if line.len() + chunk.len() > limit {
-            return Err(LineError::TooLong);
-        }
-        line.extend_from_slice(chunk);
-        let used = done.unwrap_or(chunk.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok(line);
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Reads one line (without the `\n`) of at most `limit` bytes, never buffering more than
+    /// `limit` bytes of it. A final line without `\n` at end of stream counts as a line.
+    pub fn read_line(&mut self, limit: usize) -> Result<Vec<u8>, LineError> {
+        const CHUNK: usize = 64 * 1024;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+                let end = self.scanned + i;
+                if end > limit {
+                    return Err(LineError::TooLong);
+                }
+                let rest = self.buf.split_off(end + 1);
+                let mut line = std::mem::replace(&mut self.buf, rest);
+                line.truncate(end);
+                self.scanned = 0;
+                return Ok(line);
+            }
+            let len = self.buf.len();
+            self.scanned = len;
+            if len > limit {
+                return Err(LineError::TooLong);
+            }
+            // Grow by doubling (at least a chunk), but never past the limit (plus the `\n`).
+            let room = len.max(CHUNK).min(limit + 1 - len);
+            self.buf.resize(len + room, 0);
+            let read = self.inner.read(&mut self.buf[len..]);
+            self.buf.truncate(len + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) if len == 0 => return Err(LineError::Eof),
+                Ok(0) => {
+                    self.scanned = 0;
+                    return Ok(std::mem::take(&mut self.buf));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LineError::Io(e)),
+            }
         }
     }
 }
@@ -430,18 +461,40 @@ pub fn read_line_capped<R: BufRead>(reader: &mut R, limit: usize) -> Result<Vec<
 mod tests {
     use super::*;
 
+    /// Hands out at most `n` bytes per read, like a socket delivering a line in pieces.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     #[test]
     fn capped_lines() {
-        let mut r = BufReader::with_capacity(4, &b"ab\ncdefgh\nlast"[..]);
-        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"ab");
-        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"cdefgh");
-        assert_eq!(read_line_capped(&mut r, 10).unwrap(), b"last");
-        assert!(matches!(read_line_capped(&mut r, 10), Err(LineError::Eof)));
-        let mut r = BufReader::with_capacity(4, &b"0123456789ab\n"[..]);
-        assert!(matches!(
-            read_line_capped(&mut r, 10),
-            Err(LineError::TooLong)
-        ));
+        for step in [1, 4, 1000] {
+            let mut r = LineReader::new(Trickle(b"ab\ncdefgh\n\nlast", step));
+            assert_eq!(r.read_line(10).unwrap(), b"ab");
+            assert_eq!(r.read_line(10).unwrap(), b"cdefgh");
+            assert_eq!(r.read_line(10).unwrap(), b"");
+            assert_eq!(r.read_line(10).unwrap(), b"last");
+            assert!(matches!(r.read_line(10), Err(LineError::Eof)));
+            let mut r = LineReader::new(Trickle(b"0123456789ab\n", step));
+            assert!(matches!(r.read_line(10), Err(LineError::TooLong)));
+            let mut r = LineReader::new(Trickle(b"0123456789\nx\n", step));
+            assert_eq!(r.read_line(10).unwrap(), b"0123456789");
+            assert_eq!(r.read_line(10).unwrap(), b"x");
+        }
+        // A long line over many reads: the buffer grows, nothing is lost or doubled.
+        let long: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut input = long.clone();
+        input.extend_from_slice(b"\nnext\n");
+        let mut r = LineReader::new(Trickle(&input, 70_000));
+        assert_eq!(r.read_line(1 << 20).unwrap(), long);
+        assert_eq!(r.read_line(1 << 20).unwrap(), b"next");
     }
 
     #[test]
