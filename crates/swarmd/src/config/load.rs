@@ -148,8 +148,9 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Stricter than `EnvFilter`, which takes a bare word such as `verbose` as a target name and
-/// logs everything from that (non-existent) target: here a bare word must be a level.
+/// Stricter than tracing-subscriber's parser, which takes a bare word such as `verbose` as a
+/// target name and logs everything from that (non-existent) target: here a bare word must be a
+/// level.
 pub fn check_log_filter(filter: &str) -> Result<(), String> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
@@ -161,8 +162,9 @@ pub fn check_log_filter(filter: &str) -> Result<(), String> {
             return Err(format!("{directive:?} is not a level (off, error, warn, info, debug, trace) or target=level"));
         }
     }
-    tracing_subscriber::EnvFilter::builder()
-        .parse(filter)
+    filter
+        .trim()
+        .parse::<tracing_subscriber::filter::Targets>()
         .map(drop)
         .map_err(|e| e.to_string())
 }
