@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::swarmd::{default_home, Swarmd, SwarmdProcess};
-use crate::util::{wait_until, TestEnv};
+use crate::util::{wait_for, wait_until, TestEnv};
 
 /// How long a daemon may take to answer on its control socket after the spawn.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -194,4 +194,49 @@ pub fn rpc(socket: &Path, method: &str, params: Option<Value>) -> Result<Value, 
         Some(e) => Err(e.to_string()),
         None => Ok(v["result"].clone()),
     }
+}
+
+/// A one-line summary of a `torrent.show` result, for "still waiting" messages.
+pub fn brief(v: &Value) -> String {
+    format!(
+        "state={} have={}/{} downloaded={} rate={} peers={} error={}",
+        v["state"],
+        v["have_bytes"],
+        v["total_bytes"],
+        v["downloaded"],
+        v["download_rate"],
+        v["peers"],
+        v["error"]
+    )
+}
+
+/// A `torrent.show` (or list entry) of a torrent seeding with every byte.
+pub fn is_complete_seed(v: &Value) -> bool {
+    v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
+}
+
+/// Polls `torrent.show` of `ih` every 100 ms until `pred` holds and returns that answer; panics
+/// after `timeout` (or if the daemon exits) with the last state and the tail of the daemon's log.
+pub fn wait_torrent(
+    proc: &SwarmdProcess,
+    socket: &Path,
+    ih: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(what, timeout, Duration::from_millis(100), || {
+        proc.guard().assert_running();
+        let v = rpc(socket, "torrent.show", Some(json!({ "torrent": ih })))?;
+        if pred(&v) {
+            Ok(v)
+        } else {
+            Err(brief(&v))
+        }
+    })
+    .map(|(v, _)| v)
+    .unwrap_or_else(|e| {
+        let g = proc.guard();
+        panic!("{e}\n--- {} log:\n{}", g.name(), g.log_tail(60))
+    })
 }

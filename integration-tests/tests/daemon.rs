@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use swarm_integration_tests::daemon::{
-    self as testd, rpc as try_rpc, DaemonConfig, DaemonDirs as Dirs,
+    self as testd, brief, is_complete_seed, rpc as try_rpc, wait_torrent, DaemonConfig,
+    DaemonDirs as Dirs,
 };
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
@@ -85,40 +86,6 @@ impl Daemon {
 /// `torrent.show` for `ih`.
 fn show(socket: &Path, ih: &str) -> Result<Value, String> {
     try_rpc(socket, "torrent.show", Some(json!({ "torrent": ih })))
-}
-
-/// A one-line summary of a `torrent.show` result, for wait messages.
-fn brief(v: &Value) -> String {
-    format!(
-        "state={} have={}/{} downloaded={} peers={} error={}",
-        v["state"], v["have_bytes"], v["total_bytes"], v["downloaded"], v["peers"], v["error"]
-    )
-}
-
-/// Polls `torrent.show` until `pred` holds; panics with the last state and the daemon's log.
-fn wait_torrent(
-    d: &Daemon,
-    socket: &Path,
-    ih: &str,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    wait_for(what, timeout, POLL, || {
-        d.guard().assert_running();
-        let v = show(socket, ih)?;
-        if pred(&v) {
-            Ok(v)
-        } else {
-            Err(brief(&v))
-        }
-    })
-    .map(|(v, _)| v)
-    .unwrap_or_else(|e| panic!("{e}\n--- swarmd log:\n{}", d.guard().log_tail(40)))
-}
-
-fn is_complete_seed(v: &Value) -> bool {
-    v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
 }
 
 /// `swarmctl ARGS` (with `--json`) must exit 0 and print one JSON value.
@@ -423,7 +390,7 @@ fn watch_dir_adds_complete_torrents_only() {
     // The watched torrent downloads into the download dir.
     let ih = torrent.info_hash.to_hex();
     let done = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the watched torrent to complete",
@@ -675,7 +642,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     assert!(row.trim_end().ends_with("ok"), "{row}");
 
     let done = wait_torrent(
-        &d,
+        &d.proc,
         &socket,
         &ih,
         "the download to complete",
@@ -689,7 +656,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     let v = ctl_json(&env, &["pause", &ih, "--json"]);
     assert_eq!(v, json!({"torrent": ih, "result": "paused"}));
     wait_torrent(
-        &d,
+        &d.proc,
         &socket,
         &ih,
         "state paused",
@@ -699,7 +666,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     let v = ctl_json(&env, &["resume", &ih, "--json"]);
     assert_eq!(v, json!({"torrent": ih, "result": "resumed"}));
     wait_torrent(
-        &d,
+        &d.proc,
         &socket,
         &ih,
         "seeding again",
@@ -717,7 +684,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     let out = ctl_ok(&env, &["verify", &ih]);
     assert_eq!(out.trim(), format!("{ih}: verifying"));
     wait_torrent(
-        &d,
+        &d.proc,
         &socket,
         &ih,
         "the recheck to end",
@@ -727,7 +694,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     let v = ctl_json(&env, &["verify", &ih, "--json"]);
     assert_eq!(v, json!({"torrent": ih, "result": "verifying"}));
     let v = wait_torrent(
-        &d,
+        &d.proc,
         &socket,
         &ih,
         "the second recheck to end",
@@ -889,7 +856,7 @@ fn pause_and_resume_mid_download() {
     ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
     let total = torrent.total_len;
     wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the download to reach 20%",
@@ -899,7 +866,7 @@ fn pause_and_resume_mid_download() {
     let out = ctl_ok(&env, &["pause", &ih]);
     assert_eq!(out.trim(), format!("{ih}: paused"));
     let paused = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "paused without peers",
@@ -917,7 +884,7 @@ fn pause_and_resume_mid_download() {
     // The seeder is still there and known: the download goes on within seconds, not after a
     // minute-long reconnect delay.
     wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the download to go on after resume",
@@ -925,7 +892,7 @@ fn pause_and_resume_mid_download() {
         |v| v["have_bytes"].as_u64() > still["have_bytes"].as_u64(),
     );
     wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the download to complete after resume",
@@ -969,7 +936,7 @@ fn progress_events_start_with_the_download() {
     let added = Instant::now();
     // Data flows within a fraction of a second (the seeder is in the tracker's list)...
     wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the first block",
@@ -1075,7 +1042,7 @@ fn kill_9_mid_download_and_restart_resumes() {
     assert!(out.contains(&ih), "{out}");
     let total = torrent.total_len;
     let before = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the download to pass 40% and a resume save",
@@ -1120,7 +1087,7 @@ fn kill_9_mid_download_and_restart_resumes() {
         "the torrent did not come back: {list}"
     );
     let after = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the start-up check to end",
@@ -1150,7 +1117,7 @@ fn kill_9_mid_download_and_restart_resumes() {
     );
 
     let done = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the download to complete after the restart",
@@ -1197,7 +1164,7 @@ fn kill_9_soon_after_add_keeps_save_dir_and_paused() {
         ],
     );
     let v = wait_torrent(
-        &d,
+        &d.proc,
         &dirs.socket,
         &ih,
         "the torrent to be added, paused",

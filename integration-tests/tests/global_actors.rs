@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use swarm_integration_tests::daemon::{self as testd, rpc, DaemonConfig};
+use swarm_integration_tests::daemon::{
+    self as testd, is_complete_seed as is_complete, rpc, DaemonConfig,
+};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 
@@ -147,17 +149,7 @@ impl Daemon {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        wait_for(what, timeout, POLL, || {
-            self.proc.guard().assert_running();
-            let v = self.show(ih)?;
-            if pred(&v) {
-                Ok(v)
-            } else {
-                Err(brief(&v))
-            }
-        })
-        .map(|(v, _)| v)
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.log_tail()))
+        testd::wait_torrent(&self.proc, &self.socket, ih, what, timeout, pred)
     }
 
     /// `swarmctl peers IH --json`.
@@ -204,23 +196,6 @@ impl Daemon {
             .map(str::to_string)
             .collect()
     }
-}
-
-fn brief(v: &Value) -> String {
-    format!(
-        "state={} have={}/{} downloaded={} rate={} peers={} error={}",
-        v["state"],
-        v["have_bytes"],
-        v["total_bytes"],
-        v["downloaded"],
-        v["download_rate"],
-        v["peers"],
-        v["error"]
-    )
-}
-
-fn is_complete(v: &Value) -> bool {
-    v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
 }
 
 fn u64_of(v: &Value, key: &str) -> u64 {

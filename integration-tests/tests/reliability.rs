@@ -32,7 +32,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use swarm_integration_tests::daemon::{self as testd, rpc, DaemonConfig, DaemonDirs as Dirs};
+use swarm_integration_tests::daemon::{
+    self as testd, brief, is_complete_seed, rpc, DaemonConfig, DaemonDirs as Dirs,
+};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{fault_swarmd_bin, workspace_root};
@@ -120,17 +122,7 @@ impl Daemon {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        wait_for(what, timeout, POLL, || {
-            self.guard().assert_running();
-            let v = self.show(ih)?;
-            if pred(&v) {
-                Ok(v)
-            } else {
-                Err(brief(&v))
-            }
-        })
-        .map(|(v, _)| v)
-        .unwrap_or_else(|e| panic!("{e}\n--- swarmd log:\n{}", self.guard().log_tail(60)))
+        testd::wait_torrent(&self.proc, &self.dirs.socket, ih, what, timeout, pred)
     }
 
     /// Adds a `.torrent` through the control socket (as `swarmctl add` does, by content).
@@ -148,17 +140,6 @@ impl Daemon {
 }
 
 /// A one-line summary of a `torrent.show` result, for wait messages.
-fn brief(v: &Value) -> String {
-    format!(
-        "state={} have={}/{} downloaded={} peers={} error={}",
-        v["state"], v["have_bytes"], v["total_bytes"], v["downloaded"], v["peers"], v["error"]
-    )
-}
-
-fn is_complete_seed(v: &Value) -> bool {
-    v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
-}
-
 /// Standard base64 with padding (what `torrent.add` takes).
 fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
