@@ -98,6 +98,10 @@ impl Rqbit {
             "127.0.0.1",
             "--listen-port",
             &port.to_string(),
+            // Said again for the trackers: rqbit 9.1 announces its default port 4240
+            // otherwise, where nothing listens (seen in the tracker's peer lists).
+            "--announce-port",
+            &port.to_string(),
             "--http-api-listen-addr",
             &format!("127.0.0.1:{api}"),
             "download",
