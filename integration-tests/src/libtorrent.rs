@@ -607,3 +607,47 @@ impl LibtorrentPeer {
         self.guard.stop();
     }
 }
+
+/// The start of most download tests: `payload`'s torrent (pieces of 2^`piece_exp` bytes,
+/// written as `<env>/<payload name>.torrent`) announcing to `tracker` and allowed there, and a
+/// libtorrent seeder of it (`opts`, named `lt-seed-<payload name>` unless named) that has
+/// announced, so a leecher asking the tracker finds it.
+pub fn seeded(
+    env: &TestEnv,
+    tracker: &crate::tracker::Opentracker,
+    payload: crate::payload::Payload,
+    piece_exp: u32,
+    opts: LtOptions,
+) -> (
+    crate::payload::Payload,
+    crate::payload::Torrent,
+    LibtorrentPeer,
+) {
+    let torrent = payload.make_torrent(
+        &env.path().join(format!("{}.torrent", payload.name)),
+        piece_exp,
+        &[&tracker.announce_url()],
+    );
+    tracker.allow(torrent.info_hash);
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("lt-seed-{}", payload.name));
+    let seeder = LibtorrentPeer::spawn(
+        env,
+        &torrent.path,
+        &payload.dir,
+        LtOptions {
+            name: Some(name),
+            ..opts
+        },
+    );
+    seeder.wait_seeding();
+    tracker.wait_scrape(
+        torrent.info_hash,
+        "the seeder's announce",
+        Duration::from_secs(20),
+        |complete, _, _| complete >= 1,
+    );
+    (payload, torrent, seeder)
+}

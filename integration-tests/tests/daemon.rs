@@ -39,7 +39,7 @@ use swarm_integration_tests::daemon::{
     self as testd, brief, is_complete_seed, rpc as try_rpc, wait_torrent, DaemonConfig,
     DaemonDirs as Dirs,
 };
-use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
+use swarm_integration_tests::libtorrent::{seeded, LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, isolate};
 use swarm_integration_tests::swarmd::{swarmctl_code as ctl, swarmctl_ok as ctl_ok};
@@ -832,24 +832,12 @@ fn pause_and_resume_mid_download() {
     let env = TestEnv::new("daemon-pause");
     let tracker = Opentracker::start(&env, &[]);
     let payload = Payload::single(&env.subdir("seed"), "pause.bin", 6 * MIB, 251);
-    let torrent = payload.make_torrent(
-        &env.path().join("pause.torrent"),
-        16,
-        &[&tracker.announce_url()],
-    );
-    tracker.allow(torrent.info_hash);
+    let seed_opts = LtOptions {
+        upload_limit: Some(MIB),
+        ..LtOptions::seed()
+    };
+    let (payload, torrent, _seeder) = seeded(&env, &tracker, payload, 16, seed_opts);
     let ih = torrent.info_hash.to_hex();
-    let seeder = LibtorrentPeer::spawn(
-        &env,
-        &torrent.path,
-        &payload.dir,
-        LtOptions {
-            upload_limit: Some(MIB),
-            ..LtOptions::seed()
-        },
-    );
-    seeder.wait_seeding();
-    wait_seeders(&tracker, &torrent);
     let port = free_tcp_port();
     let dirs = write_config(&env, port, "");
     let d = Daemon::start(&env, &dirs, "daemon");
@@ -909,24 +897,12 @@ fn progress_events_start_with_the_download() {
     let env = TestEnv::new("daemon-progress");
     let tracker = Opentracker::start(&env, &[]);
     let payload = Payload::single(&env.subdir("seed"), "prog.bin", 6 * MIB, 271);
-    let torrent = payload.make_torrent(
-        &env.path().join("prog.torrent"),
-        16,
-        &[&tracker.announce_url()],
-    );
-    tracker.allow(torrent.info_hash);
+    let seed_opts = LtOptions {
+        upload_limit: Some(MIB),
+        ..LtOptions::seed()
+    };
+    let (_payload, torrent, _seeder) = seeded(&env, &tracker, payload, 16, seed_opts);
     let ih = torrent.info_hash.to_hex();
-    let seeder = LibtorrentPeer::spawn(
-        &env,
-        &torrent.path,
-        &payload.dir,
-        LtOptions {
-            upload_limit: Some(MIB),
-            ..LtOptions::seed()
-        },
-    );
-    seeder.wait_seeding();
-    wait_seeders(&tracker, &torrent);
     let port = free_tcp_port();
     let dirs = write_config(&env, port, "");
     let d = Daemon::start(&env, &dirs, "daemon");
@@ -1011,26 +987,14 @@ fn kill_9_mid_download_and_restart_resumes() {
     let env = TestEnv::new("daemon-kill9");
     let tracker = Opentracker::start(&env, &[]);
     let payload = Payload::single(&env.subdir("seed"), "big.bin", 32 * MIB, 301);
-    let torrent = payload.make_torrent(
-        &env.path().join("big.torrent"),
-        18,
-        &[&tracker.announce_url()],
-    );
-    tracker.allow(torrent.info_hash);
+    let seed_opts = LtOptions {
+        // 21 s for the whole payload: the first resume save (10 s) comes in the middle.
+        upload_limit: Some(3 * MIB / 2),
+        ..LtOptions::seed()
+    };
+    let (payload, torrent, _seeder) = seeded(&env, &tracker, payload, 18, seed_opts);
     let ih = torrent.info_hash.to_hex();
     let piece = torrent.piece_length;
-    let seeder = LibtorrentPeer::spawn(
-        &env,
-        &torrent.path,
-        &payload.dir,
-        LtOptions {
-            // 21 s for the whole payload: the first resume save (10 s) comes in the middle.
-            upload_limit: Some(3 * MIB / 2),
-            ..LtOptions::seed()
-        },
-    );
-    seeder.wait_seeding();
-    wait_seeders(&tracker, &torrent);
 
     let port = free_tcp_port();
     let dirs = write_config(&env, port, "");

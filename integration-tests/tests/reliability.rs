@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use swarm_integration_tests::daemon::{
     self as testd, brief, is_complete_seed, rpc, DaemonConfig, DaemonDirs as Dirs,
 };
-use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
+use swarm_integration_tests::libtorrent::{seeded, LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{fault_swarmd_bin, workspace_root};
 use swarm_integration_tests::swarmd::{swarmctl_code as ctl, swarmctl_ok as ctl_ok};
@@ -299,39 +299,6 @@ impl Rng {
 // -----------------------------------------------------------------------------------------------
 // 1. Fault injection through the daemon
 // -----------------------------------------------------------------------------------------------
-
-/// A payload, its torrent announcing to `tracker`, and a libtorrent seeder known to the tracker.
-fn seeded(
-    env: &TestEnv,
-    tracker: &Opentracker,
-    payload: Payload,
-    piece_exp: u32,
-    opts: LtOptions,
-) -> (Payload, Torrent, LibtorrentPeer) {
-    let torrent = payload.make_torrent(
-        &env.path().join(format!("{}.torrent", payload.name)),
-        piece_exp,
-        &[&tracker.announce_url()],
-    );
-    tracker.allow(torrent.info_hash);
-    let seeder = LibtorrentPeer::spawn(
-        env,
-        &torrent.path,
-        &payload.dir,
-        LtOptions {
-            name: Some(format!("lt-seed-{}", payload.name)),
-            ..opts
-        },
-    );
-    seeder.wait_seeding();
-    tracker.wait_scrape(
-        torrent.info_hash,
-        "the seeder's announce",
-        Duration::from_secs(20),
-        |complete, _, _| complete >= 1,
-    );
-    (payload, torrent, seeder)
-}
 
 /// A second libtorrent seeder for `torrent` (data in `dir`) that dials `daemon` as soon as it
 /// starts: a fresh peer for a torrent that was resumed after an error. (The torrent itself
