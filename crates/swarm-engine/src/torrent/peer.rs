@@ -529,7 +529,14 @@ impl PeerConn {
                     Ok(data) if !act.am_choking || act.allowed_fast.contains(&r.index) => {
                         act.send_block(r, data)
                     }
-                    Ok(_) => {}
+                    // Choked while the block was read. BEP 6: a fast peer keeps its requests
+                    // across a choke until each is answered or rejected; one left unanswered
+                    // here was waited for until the peer's request timeout.
+                    Ok(_) => {
+                        if act.peer_fast {
+                            act.send(Message::Reject(r));
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(peer = %act.addr, piece = r.index, "reading a block to upload failed: {e}");
                         if act.peer_fast {
@@ -697,8 +704,14 @@ impl Handler<ToPeer> for PeerConn {
                 self.am_choking = choke;
                 if choke {
                     self.send(Message::Choke);
-                    // BEP 6: with the fast extension, queued requests are rejected explicitly.
-                    for r in std::mem::take(&mut self.uploads) {
+                    // BEP 6: with the fast extension, queued requests are rejected explicitly,
+                    // except those for allowed-fast pieces, which are still served.
+                    let (keep, rejected): (VecDeque<_>, VecDeque<_>) =
+                        std::mem::take(&mut self.uploads)
+                            .into_iter()
+                            .partition(|r| self.peer_fast && self.allowed_fast.contains(&r.index));
+                    self.uploads = keep;
+                    for r in rejected {
                         if self.peer_fast {
                             self.send(Message::Reject(r));
                         }
