@@ -135,7 +135,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Magnet links saved in `state_dir` whose metadata was not fetched yet.
 pub fn load_magnets(state_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(state_dir.join("torrents")) else {
+    let Ok(entries) = std::fs::read_dir(StatePaths::torrents_dir(state_dir)) else {
         return Vec::new();
     };
     let mut out: Vec<String> = entries
@@ -153,7 +153,7 @@ pub fn load_magnets(state_dir: &Path) -> Vec<String> {
 /// The torrents saved in `state_dir` (their `.torrent` files), in name order. Loaded one at a
 /// time with [`load_saved`]: a restart of a thousand torrents never holds them all in memory.
 pub fn saved_torrents(state_dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(state_dir.join("torrents")) else {
+    let Ok(entries) = std::fs::read_dir(StatePaths::torrents_dir(state_dir)) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries

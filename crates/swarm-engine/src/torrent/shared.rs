@@ -107,8 +107,8 @@ impl StatusCell {
         StatusCell(Mutex::new(first))
     }
 
-    /// Replaces the published summary; the JSON is rewritten only when it changed (an idle
-    /// torrent's ticks allocate nothing here).
+    /// Replaces the published summary. The shared JSON is replaced only when it changed, so an
+    /// idle torrent's ticks leave the cell's allocation as it was.
     pub fn publish(&self, summary: &TorrentSummary, peer_restarts: u64) {
         let json = summary_json(summary);
         let mut cell = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -116,10 +116,6 @@ impl StatusCell {
             cell.json = json.into();
         }
         cell.totals = Totals::of(summary, peer_restarts);
-    }
-
-    pub fn read(&self) -> Published {
-        self.with(Published::clone)
     }
 
     /// `f` on the published summary, under the lock (keep it short: the torrent waits).

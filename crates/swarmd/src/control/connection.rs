@@ -19,7 +19,7 @@ use tokio::net::UnixStream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::dispatch::{Action, Answer, Caller, Dispatcher};
+use super::dispatch::{Action, Answer, Caller, Dispatcher, CANNOT_ENCODE};
 use crate::engine::Engine;
 
 /// Per-connection limits.
@@ -126,9 +126,7 @@ fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(v).unwrap_or_else(|_| {
-        br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: cannot encode"}}"#.to_vec()
-    });
+    let mut bytes = serde_json::to_vec(v).unwrap_or_else(|_| CANNOT_ENCODE.to_vec());
     bytes.push(b'\n');
     bytes
 }

@@ -137,14 +137,18 @@ impl Answer {
         }
         if encoded.is_err() {
             out.clear();
-            out.extend_from_slice(
-                br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: cannot encode"}"#,
-            );
+            out.extend_from_slice(CANNOT_ENCODE);
+        } else {
+            out.push(b'}');
         }
-        out.extend_from_slice(b"}\n");
+        out.push(b'\n');
         out
     }
 }
+
+/// The response written when a response cannot be encoded (never expected).
+pub const CANNOT_ENCODE: &[u8] =
+    br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: cannot encode"}}"#;
 
 /// A method's result, as JSON text (serde_json's own output, so written out unchecked).
 type Outcome = Result<String, RpcError>;
