@@ -198,6 +198,14 @@ impl Opentracker {
         Ok((n("complete"), n("incomplete"), n("downloaded")))
     }
 
+    /// Waits (up to `timeout`) until the tracker counts at least one seeder of `ih`: a leecher
+    /// asking now finds it.
+    pub fn wait_seeder(&self, ih: InfoHash, timeout: Duration) {
+        self.wait_scrape(ih, "a seeder's announce", timeout, |complete, _, _| {
+            complete >= 1
+        });
+    }
+
     /// Waits until the scrape for `ih` satisfies `pred(complete, incomplete, downloaded)`.
     pub fn wait_scrape(
         &self,

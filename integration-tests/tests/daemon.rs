@@ -160,15 +160,6 @@ fn wait_file(path: &Path, what: &str, timeout: Duration, d: &Daemon) {
 }
 
 /// Seeder ready and known to the tracker.
-fn wait_seeders(tracker: &Opentracker, torrent: &Torrent) {
-    tracker.wait_scrape(
-        torrent.info_hash,
-        "the seeder's announce",
-        Duration::from_secs(20),
-        |complete, _, _| complete >= 1,
-    );
-}
-
 fn verify(torrent: &Torrent, payload: &Payload, save_dir: &Path) {
     torrent
         .verify_dir(save_dir)
@@ -291,7 +282,7 @@ fn watch_dir_adds_complete_torrents_only() {
     let other = Payload::single(&env.subdir("other"), "half.bin", 700 * KIB, 102);
     let half_torrent = other.make_torrent(&env.path().join("half-src.torrent"), 15, &[]);
     let _seeder = LibtorrentPeer::seed(&env, &torrent.path, &payload.dir);
-    wait_seeders(&tracker, &torrent);
+    tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
 
     let port = free_tcp_port();
     let dirs = write_config(&env, port, "");
@@ -449,7 +440,7 @@ fn swarmctl_commands_against_a_running_daemon() {
         },
     );
     seeder.wait_seeding();
-    wait_seeders(&tracker, &torrent);
+    tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
     let torrent_arg = torrent.path.to_str().unwrap();
 
     // No daemon yet: exit 3, with and without --json.

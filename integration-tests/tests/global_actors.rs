@@ -290,12 +290,7 @@ fn global_download_limit_and_runtime_change() {
         },
     );
     for t in [&t1, &t2] {
-        tracker.wait_scrape(
-            t.info_hash,
-            "the libtorrent seeder's announce",
-            Duration::from_secs(30),
-            |complete, _, _| complete >= 1,
-        );
+        tracker.wait_seeder(t.info_hash, Duration::from_secs(30));
     }
 
     let d = Daemon::start(&env, "swarmd", "[limits]\ndownload_kib_s = 4096\n");
