@@ -53,6 +53,7 @@ options:
   --size SIZE          payload size, K/M/G suffixes (powers of 1024) [1G]
   --piece SIZE         piece length [256K]
   --runs N             runs per client, alternating between clients [5]
+  --warmup N           unmeasured transfers before the measured runs of a scenario [1]
   --clients LIST       download leechers, comma-separated [swarmd,libtorrent,aria2,rqbit]
   --timeout SECS       per run, from the leecher's spawn to completion [600]
   --scale-torrents N   torrents in the scale scenario [1000]
@@ -73,6 +74,8 @@ pub struct Opts {
     pub size: u64,
     pub piece: u64,
     pub runs: usize,
+    /// Transfers run and thrown away before the measured ones (see `transfer_scenario`).
+    pub warmup: usize,
     pub clients: Vec<Kind>,
     pub timeout: Duration,
     pub scale_torrents: usize,
@@ -130,6 +133,7 @@ fn parse_args() -> Result<Opts, String> {
         size: 1024 * MIB,
         piece: 256 * KIB,
         runs: 5,
+        warmup: 1,
         clients: Kind::ALL.to_vec(),
         timeout: Duration::from_secs(600),
         scale_torrents: 1000,
@@ -164,6 +168,7 @@ fn parse_args() -> Result<Opts, String> {
             "--size" => o.size = parse_size(&val("--size")?)?,
             "--piece" => o.piece = parse_size(&val("--piece")?)?,
             "--runs" => o.runs = val("--runs")?.parse().map_err(|_| "bad --runs")?,
+            "--warmup" => o.warmup = val("--warmup")?.parse().map_err(|_| "bad --warmup")?,
             "--clients" => {
                 o.clients = val("--clients")?
                     .split(',')
@@ -385,6 +390,11 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
         ..RunResult::default()
     };
     let data: Vec<PathBuf> = spec.seeders.iter().map(|k| sh.data_for(*k)).collect();
+    // Every run starts with nothing left to write back: the seeders' copies (3 GiB, made before
+    // the first many-sources run) or the last run's leftovers would otherwise be flushed during
+    // the first measured transfers and slow whichever client runs then.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let rqbit = sh.rqbit.clone();
     let torrent0 = sh.torrent.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
@@ -627,6 +637,19 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
             },
         }
     };
+    // The first transfer after the payload and the seeders' copies were made is slower for
+    // whichever client runs it (1.5-2x in many-sources: its page cache comes from memory the
+    // machine has not used yet); it is run and thrown away.
+    if opts.warmup > 0 {
+        notes.push(format!(
+            "{} unmeasured warm-up transfer(s) with {} as the leecher/seeder first",
+            opts.warmup, subjects[0]
+        ));
+    }
+    for w in 0..opts.warmup {
+        eprintln!("swarm_bench:   warm-up {} (not counted)", w + 1);
+        let _ = run_once(opts, sh, &spec_for(subjects[0]), w);
+    }
     let mut results = Vec::new();
     for run in 0..opts.runs {
         // Alternate, and rotate who goes first so no client always runs on a cooler machine.
