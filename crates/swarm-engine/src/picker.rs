@@ -42,6 +42,8 @@ enum Block {
 struct Progress {
     blocks: Vec<Block>,
     received: u32,
+    /// Blocks in state `Free`: a pick skips a piece with none without looking at its blocks.
+    free: u32,
     /// A piece that failed its hash is fetched again from one peer only, so that a second
     /// failure names the culprit.
     owner: Option<u64>,
@@ -64,8 +66,16 @@ pub struct Picker {
     have: Bitfield,
     /// Pieces handed to the disk pool and not yet verified: not picked again meanwhile.
     verifying: Bitfield,
+    /// Wanted pieces that are neither started nor verifying: where new pieces come from. Kept
+    /// in step with `have`, `verifying`, `in_progress` and `priority`, so that choosing a new
+    /// piece scans the bytes of `open & peer` instead of testing every piece one by one.
+    open: Bitfield,
+    /// Wanted pieces not had yet: `is_complete` without a scan.
+    missing: u32,
     availability: Vec<u16>,
     priority: Vec<Priority>,
+    /// The highest piece priority (changes only with `set_priorities`).
+    top_priority: Priority,
     in_progress: BTreeMap<u32, Progress>,
     /// Pieces that failed their hash once.
     suspect: Bitfield,
@@ -75,16 +85,44 @@ pub struct Picker {
 impl Picker {
     pub fn new(piece_length: u32, total_length: u64, have: Bitfield) -> Self {
         let n = have.len();
-        Picker {
+        let mut picker = Picker {
             piece_length,
             total_length,
             verifying: Bitfield::new(n),
+            open: Bitfield::new(n),
+            missing: 0,
             availability: vec![0; n as usize],
             priority: vec![PRIORITY_NORMAL; n as usize],
+            top_priority: PRIORITY_NORMAL,
             in_progress: BTreeMap::new(),
             suspect: Bitfield::new(n),
             have,
             sequential: false,
+        };
+        picker.recount();
+        picker
+    }
+
+    /// Recomputes `open`, `missing` and `top_priority` from scratch.
+    fn recount(&mut self) {
+        self.missing = 0;
+        for i in 0..self.num_pieces() {
+            self.refresh_open(i);
+            self.missing += u32::from(self.wanted(i));
+        }
+        self.top_priority = self
+            .priority
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(PRIORITY_NORMAL);
+    }
+
+    fn refresh_open(&mut self, i: u32) {
+        if self.wanted(i) && !self.verifying.get(i) && !self.in_progress.contains_key(&i) {
+            self.open.set(i);
+        } else {
+            self.open.clear(i);
         }
     }
 
@@ -103,6 +141,7 @@ impl Picker {
     pub fn set_priorities(&mut self, priority: Vec<Priority>) {
         if priority.len() == self.priority.len() {
             self.priority = priority;
+            self.recount();
         }
     }
 
@@ -128,8 +167,7 @@ impl Picker {
 
     /// True when every wanted piece is verified.
     pub fn is_complete(&self) -> bool {
-        (0..self.num_pieces())
-            .all(|i| self.have.get(i) || self.priority[i as usize] == PRIORITY_SKIP)
+        self.missing == 0
     }
 
     /// Bytes of wanted pieces not verified yet (the tracker's `left`).
@@ -168,7 +206,21 @@ impl Picker {
 
     /// Whether a peer with this bitfield has anything we want.
     pub fn is_interesting(&self, peer: &Bitfield) -> bool {
-        peer.iter_ones().any(|i| self.wanted(i))
+        if self.missing == 0 {
+            return false;
+        }
+        let theirs = peer.as_bytes().iter().zip(self.have.as_bytes());
+        theirs.enumerate().any(|(byte, (p, h))| {
+            let mut bits = p & !h;
+            while bits != 0 {
+                let bit = bits.leading_zeros();
+                bits &= !(0x80 >> bit);
+                if self.wants(byte as u32 * 8 + bit) {
+                    return true;
+                }
+            }
+            false
+        })
     }
 
     pub fn wants(&self, index: u32) -> bool {
@@ -190,33 +242,36 @@ impl Picker {
         let start = out.len();
         let target = start + max;
         // 1. Strict priority: started pieces first.
-        let started: Vec<u32> = self
+        let mut from = 0;
+        while let Some(index) = self
             .in_progress
-            .iter()
-            .filter(|(i, p)| peer.get(**i) && p.owner.is_none_or(|o| o == who))
+            .range(from..)
+            .find(|(i, p)| p.free > 0 && peer.get(**i) && p.owner.is_none_or(|o| o == who))
             .map(|(i, _)| *i)
-            .collect();
-        for index in started {
+        {
             self.take_free_blocks(index, target, out);
             if out.len() >= target {
                 return;
             }
+            from = index + 1;
         }
         // 2. New pieces.
         while out.len() < target {
             let Some(index) = self.choose_new_piece(peer) else {
                 break;
             };
-            let blocks = vec![Block::Free; self.blocks_in(index) as usize];
+            let n = self.blocks_in(index);
             let owner = self.suspect.get(index).then_some(who);
             self.in_progress.insert(
                 index,
                 Progress {
-                    blocks,
+                    blocks: vec![Block::Free; n as usize],
                     received: 0,
+                    free: n,
                     owner,
                 },
             );
+            self.open.clear(index);
             self.take_free_blocks(index, target, out);
         }
         if out.len() > start || out.len() >= target {
@@ -261,45 +316,46 @@ impl Picker {
 
     /// True while the endgame has begun: every wanted piece is started or done.
     pub fn in_endgame(&self) -> bool {
-        (0..self.num_pieces()).all(|i| {
-            !self.wanted(i)
-                || self.verifying.get(i)
-                || self
-                    .in_progress
-                    .get(&i)
-                    .is_some_and(|p| !p.blocks.contains(&Block::Free))
-        })
+        self.open.count() == 0
+            && self
+                .in_progress
+                .iter()
+                .all(|(i, p)| p.free == 0 || !self.wanted(*i))
     }
 
+    /// Whether `peer` has a wanted piece that is not started or has a block nobody was asked for.
     fn has_unstarted_wanted(&self, peer: &Bitfield) -> bool {
-        (0..self.num_pieces()).any(|i| {
-            peer.get(i)
-                && self.wanted(i)
-                && !self.verifying.get(i)
-                && self
-                    .in_progress
-                    .get(&i)
-                    .is_none_or(|p| p.blocks.contains(&Block::Free))
-        })
+        let theirs = peer.as_bytes();
+        self.open
+            .as_bytes()
+            .iter()
+            .zip(theirs)
+            .any(|(a, b)| a & b != 0)
+            || self
+                .in_progress
+                .iter()
+                .any(|(i, p)| p.free > 0 && peer.get(*i) && self.wanted(*i))
     }
 
     fn take_free_blocks(&mut self, index: u32, target: usize, out: &mut Vec<BlockRef>) {
-        let n = self.blocks_in(index);
+        let piece_len = self.piece_len(index);
         let Some(p) = self.in_progress.get_mut(&index) else {
             return;
         };
-        let mut picked = Vec::new();
-        for b in 0..n {
-            if out.len() + picked.len() >= target {
+        for (b, state) in p.blocks.iter_mut().enumerate() {
+            if out.len() >= target || p.free == 0 {
                 break;
             }
-            if let Some(state @ Block::Free) = p.blocks.get_mut(b as usize) {
+            if *state == Block::Free {
                 *state = Block::Requested(1);
-                picked.push(b);
+                p.free -= 1;
+                let begin = b as u32 * BLOCK_SIZE;
+                out.push(BlockRef {
+                    index,
+                    begin,
+                    length: (piece_len - begin).min(BLOCK_SIZE),
+                });
             }
-        }
-        for b in picked {
-            out.push(self.block_ref(index, b));
         }
     }
 
@@ -308,19 +364,13 @@ impl Picker {
         if n == 0 {
             return None;
         }
-        let candidate = |i: u32| {
-            peer.get(i)
-                && self.wanted(i)
-                && !self.verifying.get(i)
-                && !self.in_progress.contains_key(&i)
-        };
         let offset = if self.sequential {
             0
         } else {
             rand::thread_rng().gen_range(0..n)
         };
         let random_phase = !self.sequential && self.have.count() < RANDOM_FIRST;
-        let top = u8::MAX - self.max_priority();
+        let top = u8::MAX - self.top_priority;
         // Nothing beats a top-priority piece that only this peer has (availability counts it):
         // with one seeder that is every piece, so the scan stops at the first candidate.
         let unbeatable = (
@@ -331,36 +381,37 @@ impl Picker {
                 1
             },
         );
+        // Candidates are the set bits of `open & peer`, taken a byte at a time from a random
+        // byte on (index order when sequential); ties go to the first found.
+        let open = self.open.as_bytes();
+        let theirs = peer.as_bytes();
+        let bytes = open.len().min(theirs.len());
+        let first = (offset / 8) as usize;
         let mut best: Option<(u32, (u8, u16))> = None;
-        for k in 0..n {
-            let i = (offset + k) % n;
-            if !candidate(i) {
-                continue;
-            }
-            // Lower key is better: higher priority first, then rarer (or any, while random).
-            let prio = u8::MAX - self.priority[i as usize];
-            let rarity = if random_phase || self.sequential {
-                0
-            } else {
-                self.availability[i as usize]
-            };
-            let key = (prio, rarity);
-            if best.is_none_or(|(_, k)| key < k) {
-                best = Some((i, key));
-                if key <= unbeatable {
-                    break;
+        for k in 0..bytes {
+            let byte = (first + k) % bytes;
+            let mut bits = open[byte] & theirs[byte];
+            while bits != 0 {
+                let bit = bits.leading_zeros();
+                bits &= !(0x80 >> bit);
+                let i = byte as u32 * 8 + bit;
+                // Lower key is better: higher priority first, then rarer (or any, while random).
+                let prio = u8::MAX - self.priority[i as usize];
+                let rarity = if random_phase || self.sequential {
+                    0
+                } else {
+                    self.availability[i as usize]
+                };
+                let key = (prio, rarity);
+                if best.is_none_or(|(_, k)| key < k) {
+                    best = Some((i, key));
+                    if key <= unbeatable {
+                        return Some(i);
+                    }
                 }
             }
         }
         best.map(|(i, _)| i)
-    }
-
-    fn max_priority(&self) -> Priority {
-        self.priority
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(PRIORITY_NORMAL)
     }
 
     // ---- results ------------------------------------------------------------------------------
@@ -396,18 +447,16 @@ impl Picker {
     /// A request will not be answered (choke, reject, timeout, peer gone).
     pub fn on_request_dropped(&mut self, r: &BlockRef) {
         let b = (r.begin / BLOCK_SIZE) as usize;
-        if let Some(state) = self
-            .in_progress
-            .get_mut(&r.index)
-            .and_then(|p| p.blocks.get_mut(b))
-        {
-            if let Block::Requested(n) = *state {
-                *state = if n <= 1 {
-                    Block::Free
-                } else {
-                    Block::Requested(n - 1)
-                };
+        let Some(p) = self.in_progress.get_mut(&r.index) else {
+            return;
+        };
+        match p.blocks.get_mut(b) {
+            Some(state @ Block::Requested(1)) => {
+                *state = Block::Free;
+                p.free += 1;
             }
+            Some(Block::Requested(n)) => *n -= 1,
+            _ => {}
         }
     }
 
@@ -424,7 +473,10 @@ impl Picker {
         self.verifying.clear(index);
         self.in_progress.remove(&index);
         self.suspect.clear(index);
-        self.have.set(index);
+        self.open.clear(index);
+        if self.have.set(index) && self.priority.get(index as usize) != Some(&PRIORITY_SKIP) {
+            self.missing -= 1;
+        }
     }
 
     /// The piece failed its hash (or could not be written): every block is wanted again.
@@ -432,6 +484,7 @@ impl Picker {
         self.verifying.clear(index);
         self.in_progress.remove(&index);
         self.suspect.set(index);
+        self.refresh_open(index);
     }
 
     /// A peer left: pieces reserved for it are open to everyone again.

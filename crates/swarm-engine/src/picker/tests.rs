@@ -46,13 +46,11 @@ fn last_piece_is_short() {
 
 #[test]
 fn rarest_first_after_random_phase() {
-    let mut p = Picker::new(PL, 10 * PL as u64, Bitfield::full(10));
-    for i in 0..10 {
-        p.have.clear(i);
-    }
+    let mut have = Bitfield::new(10);
     for i in 0..RANDOM_FIRST {
-        p.have.set(i);
+        have.set(i);
     }
+    let mut p = Picker::new(PL, 10 * PL as u64, have);
     let full = Bitfield::full(10);
     p.add_peer_bitfield(&full);
     p.add_peer_bitfield(&full);
@@ -215,4 +213,115 @@ fn failed_piece_is_fetched_from_one_peer_only() {
     p.on_request_dropped(&b[0]);
     p.pick(8, &full, 10, |_| false, &mut c);
     assert_eq!(c.len(), 1);
+}
+
+/// The counts kept in step (`open`, `missing`, each piece's `free`) equal what a scan of the
+/// state gives, and `is_interesting` agrees with a piece-by-piece test, through a long random
+/// mix of picks, arrivals, drops, verdicts and priority changes; the download still completes.
+#[test]
+fn kept_counts_match_a_full_scan() {
+    fn check(p: &Picker) {
+        for i in 0..p.num_pieces() {
+            let open = p.wanted(i) && !p.verifying.get(i) && !p.in_progress.contains_key(&i);
+            assert_eq!(p.open.get(i), open, "open bit of piece {i}");
+        }
+        let missing = (0..p.num_pieces()).filter(|&i| p.wanted(i)).count() as u32;
+        assert_eq!(p.missing, missing);
+        for (i, pr) in &p.in_progress {
+            let free = pr.blocks.iter().filter(|b| **b == Block::Free).count() as u32;
+            assert_eq!(pr.free, free, "free blocks of piece {i}");
+        }
+    }
+    let mut rng = 0x5eed_u64;
+    let mut next = move |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let pieces = 40;
+    let mut p = picker(pieces);
+    let peers: Vec<Bitfield> = (0..3)
+        .map(|k| {
+            let mut bf = Bitfield::new(pieces);
+            for i in 0..pieces {
+                if i % 3 == k || next(2) == 0 {
+                    bf.set(i);
+                }
+            }
+            p.add_peer_bitfield(&bf);
+            bf
+        })
+        .collect();
+    let mut asked: Vec<Vec<BlockRef>> = vec![Vec::new(); peers.len()];
+    let mut verifying: Vec<u32> = Vec::new();
+    for step in 0..20_000 {
+        if p.is_complete() {
+            break;
+        }
+        let who = next(peers.len() as u64) as usize;
+        match next(10) {
+            0..=2 => {
+                let mut out = Vec::new();
+                let q = &asked[who];
+                p.pick(who as u64, &peers[who], 5, |r| q.contains(r), &mut out);
+                asked[who].extend(out);
+            }
+            3..=5 if !asked[who].is_empty() => {
+                let k = next(asked[who].len() as u64) as usize;
+                let r = asked[who].remove(k);
+                if p.on_block(&r) == BlockOutcome::PieceComplete {
+                    verifying.push(r.index);
+                }
+            }
+            6 if !asked[who].is_empty() => {
+                let r = asked[who].remove(0);
+                p.on_request_dropped(&r);
+            }
+            7 | 8 if !verifying.is_empty() => {
+                let i = verifying.remove(0);
+                if next(8) == 0 {
+                    p.on_piece_failed(i);
+                } else {
+                    p.on_piece_verified(i);
+                }
+            }
+            9 if step % 50 == 0 => {
+                let prio = (0..pieces)
+                    .map(|_| [PRIORITY_SKIP, 1, PRIORITY_NORMAL, 3][next(4) as usize])
+                    .collect();
+                p.set_priorities(prio);
+            }
+            9 if step % 97 == 0 => p.set_priorities(vec![PRIORITY_NORMAL; pieces as usize]),
+            _ => {}
+        }
+        check(&p);
+        for bf in &peers {
+            let wanted = (0..pieces).any(|i| bf.get(i) && p.wanted(i));
+            assert_eq!(p.is_interesting(bf), wanted, "step {step}");
+        }
+    }
+    p.set_priorities(vec![PRIORITY_NORMAL; pieces as usize]);
+    check(&p);
+    // Finish: every outstanding request dropped, then one peer with everything fetches the rest.
+    for q in asked.iter_mut() {
+        for r in q.drain(..) {
+            p.on_request_dropped(&r);
+        }
+    }
+    for i in verifying.drain(..) {
+        p.on_piece_verified(i);
+    }
+    let all = Bitfield::full(pieces);
+    for _ in 0..pieces * 8 {
+        let mut out = Vec::new();
+        p.pick(99, &all, 64, |_| false, &mut out);
+        for r in &out {
+            if p.on_block(r) == BlockOutcome::PieceComplete {
+                p.on_piece_verified(r.index);
+            }
+        }
+        check(&p);
+    }
+    assert!(p.is_complete(), "the download did not complete");
 }
