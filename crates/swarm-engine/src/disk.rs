@@ -9,7 +9,7 @@
 //! replaced (ARCHITECTURE §7). Here every job runs under `catch_unwind`: a panic fails that job
 //! (its reply channel is dropped, the asker sees "disk worker crashed") and the thread lives on.
 //! Hashing and disk I/O never run on an event-loop thread; SHA-1 of a piece happens once, in
-//! memory, before its single positional write.
+//! memory, before its positional writes (in parts of at most 32 KiB: `storage::WRITE_PART`).
 
 use std::collections::HashMap;
 use std::io;
