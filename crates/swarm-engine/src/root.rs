@@ -539,6 +539,28 @@ impl Handler<ListPublished> for Root {
     }
 }
 
+/// Every torrent's info-hash and name (a magnet's display name, or its info-hash in hex): what
+/// resolving an info-hash prefix needs, without reading any summary.
+#[derive(Message)]
+#[rtype(result = "Vec<(InfoHash, String)>")]
+pub struct ListNames;
+
+impl Handler<ListNames> for Root {
+    type Result = MessageResult<ListNames>;
+
+    fn handle(&mut self, _: ListNames, _: &mut Context<Self>) -> Self::Result {
+        let torrents = self
+            .torrents
+            .iter()
+            .map(|(ih, e)| (*ih, e.shared.storage.info.name.clone()));
+        let magnets = self.magnets.iter().map(|(ih, e)| {
+            let name = e.magnet.display_name.clone();
+            (*ih, name.unwrap_or_else(|| ih.to_hex()))
+        });
+        MessageResult(torrents.chain(magnets).collect())
+    }
+}
+
 /// `list`'s answer: every torrent's published summary, by name, as one JSON array joined from
 /// the JSON the torrents keep (nothing is serialized here).
 #[derive(Message)]

@@ -17,8 +17,8 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::root::{
-    AddTorrent, GetRootStats, GetTorrent, ListJson, ListPublished, ListTorrents, RemoveTorrent,
-    Root, ShutdownSession,
+    AddTorrent, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished, ListTorrents,
+    RemoveTorrent, Root, ShutdownSession,
 };
 use crate::torrent::control::{
     GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
@@ -179,6 +179,11 @@ impl Session {
     /// each torrent published (no summary is built or serialized for it).
     pub async fn list_json(&self) -> Result<String, EngineError> {
         self.root.send(ListJson).await.map_err(gone)
+    }
+
+    /// Every torrent's info-hash and name, in no particular order.
+    pub async fn names(&self) -> Result<Vec<(InfoHash, String)>, EngineError> {
+        self.root.send(ListNames).await.map_err(gone)
     }
 
     pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {

@@ -74,6 +74,14 @@ pub trait Engine: Clone + Send + Sync + 'static {
             serde_json::to_string(&list).map_err(|e| EngineError::Internal(e.to_string()))
         }
     }
+    /// Every torrent's info-hash (lowercase hex) and name, in no particular order: what resolving
+    /// an info-hash prefix needs. The daemon's engine answers without building any summary.
+    fn names(&self) -> impl Future<Output = EngineResult<Vec<(String, String)>>> + Send {
+        async move {
+            let list = self.list().await?;
+            Ok(list.into_iter().map(|t| (t.info_hash, t.name)).collect())
+        }
+    }
     fn show(&self, id: InfoHash) -> impl Future<Output = EngineResult<TorrentDetail>> + Send;
     fn pause(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
     fn resume(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;

@@ -126,6 +126,11 @@ impl Engine for SessionEngine {
         self.session.list_json().await.map_err(map)
     }
 
+    async fn names(&self) -> EngineResult<Vec<(String, String)>> {
+        let names = self.session.names().await.map_err(map)?;
+        Ok(names.into_iter().map(|(ih, n)| (ih.to_hex(), n)).collect())
+    }
+
     async fn show(&self, id: InfoHash) -> EngineResult<TorrentDetail> {
         self.session.detail(id).await.map_err(map)
     }

@@ -107,5 +107,20 @@ async fn list_is_sorted_by_name_and_includes_magnets() {
     let joined: Vec<TorrentSummary> = serde_json::from_str(&s.list_json().await.unwrap()).unwrap();
     assert_eq!(joined, s.list().await.unwrap());
     assert_eq!(joined[2].state, TorrentState::FetchingMetadata);
+    // The names prefix resolution reads are the listed ones, magnets included.
+    let mut names: Vec<(String, String)> = s
+        .names()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(ih, name)| (ih.to_hex(), name))
+        .collect();
+    names.sort();
+    let mut listed: Vec<(String, String)> = joined
+        .iter()
+        .map(|t| (t.info_hash.clone(), t.name.clone()))
+        .collect();
+    listed.sort();
+    assert_eq!(names, listed);
     s.shutdown(Duration::from_secs(1)).await;
 }

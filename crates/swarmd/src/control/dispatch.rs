@@ -332,23 +332,23 @@ impl<E: Engine> Dispatcher<E> {
             return InfoHash::from_hex(hex)
                 .ok_or_else(|| RpcError::internal("hex check disagrees"));
         }
-        let list = self.engine.list().await.map_err(engine_error)?;
-        let matches: Vec<_> = list
+        let names = self.engine.names().await.map_err(engine_error)?;
+        let mut matches: Vec<_> = names
             .iter()
-            .filter(|t| r.matches(&t.info_hash.to_ascii_lowercase()))
+            .filter(|(ih, _)| r.matches(&ih.to_ascii_lowercase()))
             .collect();
+        matches.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         match matches.as_slice() {
             [] => Err(RpcError::new(
                 codes::TORRENT_NOT_FOUND,
                 format!("no torrent matches {}", torrent.trim()),
             )),
-            [one] => InfoHash::from_hex(&one.info_hash).ok_or_else(|| {
-                RpcError::internal(format!("engine listed a bad info-hash {:?}", one.info_hash))
-            }),
+            [(ih, _)] => InfoHash::from_hex(ih)
+                .ok_or_else(|| RpcError::internal(format!("engine listed a bad info-hash {ih:?}"))),
             many => {
                 let list: Vec<Value> = many
                     .iter()
-                    .map(|t| json!({"info_hash": t.info_hash, "name": t.name}))
+                    .map(|(ih, name)| json!({"info_hash": ih, "name": name}))
                     .collect();
                 Err(RpcError::new(
                     codes::AMBIGUOUS_TORRENT,
