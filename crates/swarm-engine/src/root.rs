@@ -500,7 +500,7 @@ impl Root {
             (name, Source::Torrent(&e.shared.status))
         }));
         for (ih, e) in &self.magnets {
-            let name = e.magnet.display_name.clone().unwrap_or_else(|| ih.to_hex());
+            let name = e.magnet.name();
             let summary = blank_summary(
                 *ih,
                 name.clone(),
@@ -553,10 +553,7 @@ impl Handler<ListNames> for Root {
             .torrents
             .iter()
             .map(|(ih, e)| (*ih, e.shared.storage.info.name.clone()));
-        let magnets = self.magnets.iter().map(|(ih, e)| {
-            let name = e.magnet.display_name.clone();
-            (*ih, name.unwrap_or_else(|| ih.to_hex()))
-        });
+        let magnets = self.magnets.iter().map(|(ih, e)| (*ih, e.magnet.name()));
         MessageResult(torrents.chain(magnets).collect())
     }
 }
@@ -777,11 +774,7 @@ impl Handler<AddMagnet> for Root {
             write_atomic(&path, msg.magnet.to_uri().as_bytes())
                 .map_err(|e| EngineError::Io(format!("saving {}: {e}", path.display())))?;
         }
-        let name = msg
-            .magnet
-            .display_name
-            .clone()
-            .unwrap_or_else(|| ih.to_hex());
+        let name = msg.magnet.name();
         let (magnet, peer_id, port) = (msg.magnet.clone(), self.peer_id, self.listen_port);
         let (announcer, dht, done) = (
             self.services.announcer.clone(),

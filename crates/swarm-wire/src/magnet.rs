@@ -73,6 +73,14 @@ impl Magnet {
         }
     }
 
+    /// What to call the torrent until its metadata arrives: the `dn` given, else the info-hash
+    /// in hex.
+    pub fn name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| self.info_hash.to_hex())
+    }
+
     /// Parses a magnet URI. The scheme is matched without regard to case.
     pub fn parse(uri: &str) -> Result<Magnet, MagnetError> {
         if uri.len() > MAX_MAGNET_LEN {

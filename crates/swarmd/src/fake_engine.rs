@@ -149,10 +149,7 @@ impl Engine for FakeEngine {
                     .collect();
                 (m.info.name.clone(), files)
             }
-            NewTorrent::Magnet(m) => (
-                m.display_name.clone().unwrap_or_else(|| hex.clone()),
-                Vec::new(),
-            ),
+            NewTorrent::Magnet(m) => (m.name(), Vec::new()),
         };
         let mut summary = summary(&hex, &name);
         if add.paused {

@@ -22,6 +22,7 @@ fn parses_a_full_magnet() {
     let m = Magnet::parse(&uri).unwrap();
     assert_eq!(m.info_hash.to_hex(), HEX);
     assert_eq!(m.display_name.as_deref(), Some("Some File Name"));
+    assert_eq!(m.name(), "Some File Name");
     assert_eq!(m.trackers, vec!["http://t1/ann", "udp://t2:80"]);
     assert_eq!(
         m.peers,
@@ -44,6 +45,11 @@ fn base32_hashes_and_case() {
     let m = Magnet::parse(&format!("MAGNET:?xt=urn:btih:{}", b32.to_lowercase())).unwrap();
     assert_eq!(m.info_hash, hash);
     assert_eq!(m.display_name, None);
+    assert_eq!(
+        m.name(),
+        HEX,
+        "without a dn, a magnet is called by its info-hash"
+    );
     assert!(m.trackers.is_empty());
     // The same hash twice is fine; `xt.1` style too; other URNs are ignored.
     let uri = format!("magnet:?xt.1=urn:btih:{HEX}&xt.2=urn:btih:{b32}&xt=urn:btmh:1220abcd");
