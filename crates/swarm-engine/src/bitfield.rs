@@ -95,13 +95,43 @@ impl Bitfield {
     }
 
     pub fn iter_ones(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.len).filter(move |&i| self.get(i))
+        // Spare bits past `len` are never set (`set` ignores them, `from_wire` refuses them).
+        self.bits
+            .iter()
+            .enumerate()
+            .flat_map(|(byte, &bits)| ones_in_byte(byte, bits))
     }
+}
+
+/// The indices of the bits set in `bits`, taken as byte `byte` of a bitfield in BitTorrent's
+/// order, lowest index first: for walking the result of byte-wise operations on bitfields.
+pub fn ones_in_byte(byte: usize, mut bits: u8) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let bit = bits.leading_zeros();
+            bits &= !(0x80 >> bit);
+            byte as u32 * 8 + bit
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ones_in_order_across_bytes() {
+        let mut b = Bitfield::new(20);
+        for i in [0, 7, 8, 13, 19] {
+            b.set(i);
+        }
+        assert_eq!(b.iter_ones().collect::<Vec<_>>(), [0, 7, 8, 13, 19]);
+        assert_eq!(
+            ones_in_byte(2, 0b1010_0001).collect::<Vec<_>>(),
+            [16, 18, 23]
+        );
+        assert_eq!(ones_in_byte(5, 0).count(), 0);
+    }
 
     #[test]
     fn set_get_count() {

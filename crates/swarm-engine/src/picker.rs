@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use swarm_wire::peer::{BlockRef, BLOCK_SIZE};
 
-use crate::bitfield::Bitfield;
+use crate::bitfield::{ones_in_byte, Bitfield};
 
 /// Complete pieces before rarest-first takes over from random picking.
 pub const RANDOM_FIRST: u32 = 4;
@@ -210,17 +210,9 @@ impl Picker {
             return false;
         }
         let theirs = peer.as_bytes().iter().zip(self.have.as_bytes());
-        theirs.enumerate().any(|(byte, (p, h))| {
-            let mut bits = p & !h;
-            while bits != 0 {
-                let bit = bits.leading_zeros();
-                bits &= !(0x80 >> bit);
-                if self.wants(byte as u32 * 8 + bit) {
-                    return true;
-                }
-            }
-            false
-        })
+        theirs
+            .enumerate()
+            .any(|(byte, (p, h))| ones_in_byte(byte, p & !h).any(|i| self.wants(i)))
     }
 
     pub fn wants(&self, index: u32) -> bool {
@@ -390,11 +382,7 @@ impl Picker {
         let mut best: Option<(u32, (u8, u16))> = None;
         for k in 0..bytes {
             let byte = (first + k) % bytes;
-            let mut bits = open[byte] & theirs[byte];
-            while bits != 0 {
-                let bit = bits.leading_zeros();
-                bits &= !(0x80 >> bit);
-                let i = byte as u32 * 8 + bit;
+            for i in ones_in_byte(byte, open[byte] & theirs[byte]) {
                 // Lower key is better: higher priority first, then rarer (or any, while random).
                 let prio = u8::MAX - self.priority[i as usize];
                 let rarity = if random_phase || self.sequential {
