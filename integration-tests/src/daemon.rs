@@ -1,28 +1,39 @@
 //! A `swarmd run` daemon for the daemon-level tests: its config file and directories inside the
-//! test's temp dir, start-up until the control socket answers, and JSON-RPC calls on that
-//! socket (a fresh connection per call, as scripts make them).
+//! test's temp dir ([`DaemonConfig`]), start-up until the control socket answers ([`start`]),
+//! JSON-RPC calls on that socket ([`rpc`], a fresh connection per call, as scripts make them),
+//! and [`Daemon`], the one harness the test binaries share: a running daemon (the normal build or
+//! the fault-injection build) with its directories, its control socket, `swarmctl` pointed at it,
+//! its log and its RSS. [`Events`] collects its event stream.
 //!
 //! ```no_run
-//! use swarm_integration_tests::daemon::{self, DaemonConfig};
-//! use swarm_integration_tests::swarmd::Swarmd;
+//! use std::time::Duration;
+//! use swarm_integration_tests::daemon::{is_complete_seed, Daemon, DaemonConfig};
 //! # use swarm_integration_tests::util::{free_tcp_port, TestEnv};
 //! # let env = TestEnv::new("daemon-example");
+//! # let torrent = std::path::Path::new("t.torrent");
 //! let dirs = DaemonConfig::new("doc example").write(&env, free_tcp_port());
-//! let proc = daemon::start(&env, &dirs, Swarmd::command(&[] as &[&str]), "info");
-//! let info = daemon::rpc(&dirs.socket, "daemon.info", None).unwrap();
-//! # let _ = (proc, info);
+//! let d = Daemon::start(&env, &dirs, "daemon");
+//! let ih = d.add(torrent, None);
+//! d.wait_torrent(&ih, "the download", Duration::from_secs(60), is_complete_seed);
+//! let limits = d.ctl_json(&["limits"]); // `swarmctl limits --json` against this daemon
+//! # let _ = limits;
 //! ```
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::swarmd::{default_home, Swarmd, SwarmdProcess};
-use crate::util::{wait_for, wait_until, TestEnv};
+use crate::swarmd::{default_home, fault_swarmd_bin, swarmctl_with_home, Swarmd, SwarmdProcess};
+use crate::util::{base64, rss_bytes, wait_for, wait_until, ChildGuard, TestEnv};
 
 /// How long a daemon may take to answer on its control socket after the spawn.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -72,6 +83,18 @@ impl<'a> DaemonConfig<'a> {
             stopped_timeout_secs: 3,
             make_dirs: false,
             extra: "",
+        }
+    }
+
+    /// The preset of tests that restart, crash and stop daemons often: a watch directory rescanned
+    /// every second, `stopped` announces bounded to 1 s (a shutdown never waits long for a
+    /// tracker), the download and watch directories made up front.
+    pub fn fast(written_by: &'a str) -> Self {
+        DaemonConfig {
+            watch_rescan_secs: Some(1),
+            stopped_timeout_secs: 1,
+            make_dirs: true,
+            ..DaemonConfig::new(written_by)
         }
     }
 
@@ -239,4 +262,286 @@ pub fn wait_torrent(
         let g = proc.guard();
         panic!("{e}\n--- {} log:\n{}", g.name(), g.log_tail(60))
     })
+}
+
+/// `RUST_LOG` of a [`Daemon`]: the daemon's and the engine's debug lines are what a failure
+/// report needs (peer connections, restarts, announces).
+pub const DAEMON_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
+
+/// A running `swarmd --config … run` and where it keeps things. Killed (SIGTERM, then SIGKILL)
+/// on drop. `swarmctl` calls through it use the daemon's own home, so they reach its socket.
+pub struct Daemon {
+    pub proc: SwarmdProcess,
+    pub dirs: DaemonDirs,
+    env: TestEnv,
+}
+
+impl Daemon {
+    /// The normal build, its log named `name`; returns once the control socket answers.
+    pub fn start(env: &TestEnv, dirs: &DaemonDirs, name: &str) -> Daemon {
+        Self::start_with(env, dirs, Swarmd::command(&[] as &[&str]).name(name))
+    }
+
+    /// The fault-injection build ([`fault_swarmd_bin`]) with `SWARMD_FAULTS=faults`
+    /// (`point:probability,…`).
+    pub fn start_faulty(env: &TestEnv, dirs: &DaemonDirs, name: &str, faults: &str) -> Daemon {
+        Self::start_with(env, dirs, Self::fault_build(name, faults))
+    }
+
+    /// The builder [`Daemon::start_faulty`] uses, for a test that adds its own environment
+    /// (e.g. `NOTIFY_SOCKET`). Backtraces are off: an injected panic is expected, and its one
+    /// line (`injected fault at POINT`) is what the tests count.
+    pub fn fault_build(name: &str, faults: &str) -> Swarmd {
+        Swarmd::command(&[] as &[&str])
+            .name(name)
+            .bin(&fault_swarmd_bin())
+            .env("SWARMD_FAULTS", faults)
+            .env("RUST_BACKTRACE", "0")
+    }
+
+    /// Spawns `builder --config … run` with [`DAEMON_LOG`] and waits for the control socket.
+    pub fn start_with(env: &TestEnv, dirs: &DaemonDirs, builder: Swarmd) -> Daemon {
+        Daemon {
+            proc: start(env, dirs, builder, DAEMON_LOG),
+            dirs: dirs.clone(),
+            env: env.clone(),
+        }
+    }
+
+    pub fn guard(&self) -> &ChildGuard {
+        self.proc.guard()
+    }
+
+    /// The peer listen port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.dirs.port
+    }
+
+    /// `127.0.0.1:port`, for peers that dial the daemon.
+    pub fn addr(&self) -> SocketAddr {
+        crate::util::loopback(self.dirs.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard().pid()
+    }
+
+    /// One JSON-RPC call on the control socket (see [`rpc`]).
+    pub fn rpc(&self, method: &str, params: Option<Value>) -> Result<Value, String> {
+        rpc(&self.dirs.socket, method, params)
+    }
+
+    /// `torrent.show` of `ih`.
+    pub fn show(&self, ih: &str) -> Result<Value, String> {
+        self.rpc("torrent.show", Some(json!({ "torrent": ih })))
+    }
+
+    /// `torrent.peers` of `ih`; panics with the log if the call fails.
+    pub fn peers(&self, ih: &str) -> Vec<Value> {
+        match self.rpc("torrent.peers", Some(json!({ "torrent": ih }))) {
+            Ok(Value::Array(a)) => a,
+            other => panic!("torrent.peers: {other:?}\n{}", self.log_tail()),
+        }
+    }
+
+    /// Adds a `.torrent` through the control socket (as `swarmctl add` does, by content), into
+    /// `save_dir` or the default download directory; returns the info-hash (hex).
+    pub fn add(&self, torrent: &Path, save_dir: Option<&Path>) -> String {
+        let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("{}: {e}", torrent.display()));
+        let mut params = json!({ "metainfo": base64(&bytes) });
+        if let Some(d) = save_dir {
+            params["save_dir"] = json!(d.display().to_string());
+        }
+        let v = self
+            .rpc("torrent.add", Some(params))
+            .unwrap_or_else(|e| panic!("torrent.add {}: {e}", torrent.display()));
+        v["info_hash"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no info_hash in torrent.add's answer: {v}"))
+            .to_string()
+    }
+
+    /// Panics with the log unless the daemon runs and answers on its control socket.
+    #[track_caller]
+    pub fn assert_alive(&self, after: &str) {
+        self.guard().assert_running();
+        if let Err(e) = self.rpc("daemon.info", None) {
+            panic!(
+                "swarmd no longer answers after {after}: {e}\n{}",
+                self.guard().log_tail(40)
+            );
+        }
+    }
+
+    /// Polls `torrent.show` until `pred` holds (see [`wait_torrent`]).
+    pub fn wait_torrent(
+        &self,
+        ih: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_torrent(&self.proc, &self.dirs.socket, ih, what, timeout, pred)
+    }
+
+    /// Waits until `path` exists while the daemon keeps running; panics with the log.
+    pub fn wait_file(&self, path: &Path, what: &str, timeout: Duration) {
+        wait_until(what, timeout, Duration::from_millis(100), || {
+            self.guard().assert_running();
+            path.exists()
+        })
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", path.display(), self.log_tail()));
+    }
+
+    /// `swarmctl ARGS` against this daemon: (exit code, stdout, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = swarmctl_with_home(&self.env, &self.dirs.home, args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `swarmctl ARGS` must exit 0; returns stdout.
+    #[track_caller]
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        self.ctl_expect(args, 0).0
+    }
+
+    /// `swarmctl ARGS` must exit with `code`; returns stderr (where the reason is).
+    #[track_caller]
+    pub fn ctl_exit(&self, args: &[&str], code: i32) -> String {
+        self.ctl_expect(args, code).1
+    }
+
+    /// `swarmctl ARGS --json` must exit 0 and print one JSON value, which it returns.
+    #[track_caller]
+    pub fn ctl_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.ctl_ok(&args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("swarmctl {args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    #[track_caller]
+    fn ctl_expect(&self, args: &[&str], code: i32) -> (String, String) {
+        let (got, out, err) = self.ctl(args);
+        assert_eq!(
+            got,
+            code,
+            "swarmctl {args:?}: expected exit {code}, got {got}\nstdout: {out}\nstderr: {err}\n{}",
+            self.log_tail()
+        );
+        (out, err)
+    }
+
+    /// The last 40 lines of the daemon's log, under a header naming it.
+    pub fn log_tail(&self) -> String {
+        let g = self.guard();
+        format!("--- {} log:\n{}", g.name(), g.log_tail(40))
+    }
+
+    /// Lines of the daemon's log containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.guard()
+            .log_contents()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The daemon's resident set size in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        self.guard().assert_running();
+        rss_bytes(self.pid())
+    }
+
+    /// Waits for the daemon to exit by itself (after `shutdown` or SIGTERM); panics with the log
+    /// on timeout.
+    pub fn wait_exit(&self, timeout: Duration) -> ExitStatus {
+        self.proc.wait_exit(timeout)
+    }
+
+    /// `kill -9` of the daemon's process group (a crash, as far as it can tell), and reaped.
+    pub fn kill(&mut self) {
+        self.proc.guard_mut().kill();
+    }
+}
+
+/// The daemon's event stream (`events.subscribe`), collected by a thread until dropped.
+pub struct Events {
+    seen: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Events {
+    /// Subscribes on a connection of its own to `socket`.
+    pub fn subscribe(socket: &Path) -> Events {
+        let mut stream = UnixStream::connect(socket).expect("connecting for events");
+        stream
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}\n")
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            std::thread::spawn(move || collect_events(stream, &seen, &stop))
+        };
+        Events {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every event so far (the `params` of each notification).
+    pub fn all(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Events of kind `kind` ("error", "completed", …) for `ih`.
+    pub fn of(&self, kind: &str, ih: &str) -> Vec<Value> {
+        self.all()
+            .into_iter()
+            .filter(|e| e["event"] == kind && e["info_hash"] == ih)
+            .collect()
+    }
+}
+
+/// Reads event notifications, one JSON line each, until `stop` or the daemon hangs up.
+fn collect_events(mut stream: UnixStream, seen: &Mutex<Vec<Value>>, stop: &AtomicBool) {
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !stop.load(Ordering::Relaxed) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(_) => break,
+        }
+        while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if v["method"] == "event" {
+                    seen.lock().unwrap().push(v["params"].clone());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

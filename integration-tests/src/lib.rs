@@ -14,6 +14,8 @@
 //! | [`transmission`] | [`TransmissionDaemon`](transmission::TransmissionDaemon) over its RPC |
 //! | [`aria2`] | [`Aria2`](aria2::Aria2) seeder/leecher with JSON-RPC status |
 //! | [`swarmd`] | locating (building) and spawning `swarmd` / running `swarmctl` |
+//! | [`daemon`] | [`Daemon`](daemon::Daemon): a `swarmd run` with its config, control socket, `swarmctl`, log; the fault-injection build; [`Events`](daemon::Events) |
+//! | [`wire`] | [`RawPeer`](wire::RawPeer): a raw BitTorrent peer (swarm-wire's handshake, then any bytes) |
 //!
 //! Conventions, which every driver follows:
 //! * Everything listens and dials on 127.0.0.1 only; DHT, LSD, PEX (where it is a setting), UPnP
@@ -52,13 +54,16 @@ pub mod swarmd;
 pub mod tracker;
 pub mod transmission;
 pub mod util;
+pub mod wire;
 
 /// Everything a test usually needs, for `use swarm_integration_tests::prelude::*;`.
 pub mod prelude {
     pub use crate::aria2::Aria2;
+    pub use crate::daemon::{Daemon, DaemonConfig, DaemonDirs, Events};
     pub use crate::libtorrent::{LibtorrentPeer, LtOptions, LtStatus};
     pub use crate::payload::{
-        compare_paths, files_equal, verify_dir_against_torrent, Payload, Torrent, KIB, MIB,
+        compare_paths, files_equal, verify_dir_against_torrent, verify_download, Payload, Torrent,
+        KIB, MIB,
     };
     pub use crate::swarmd::{
         swarmctl, swarmctl_bin, swarmctl_with_home, swarmd_bin, Swarmd, SwarmdProcess,
@@ -66,8 +71,8 @@ pub mod prelude {
     pub use crate::tracker::{FakeHttpTracker, Opentracker};
     pub use crate::transmission::TransmissionDaemon;
     pub use crate::util::{
-        free_tcp_port, free_tcp_udp_port, free_udp_port, loopback, require_tool, wait_for,
-        wait_until, ChildGuard, TestEnv,
+        free_tcp_port, free_tcp_udp_port, free_udp_port, loopback, require_tool, rss_bytes,
+        wait_for, wait_until, ChildGuard, TestEnv,
     };
     pub use swarm_wire::InfoHash;
 }

@@ -608,6 +608,13 @@ impl LibtorrentPeer {
     }
 }
 
+/// A payload, its torrent and a libtorrent seeder of it: what [`seeded`] returns.
+pub type Seeded = (
+    crate::payload::Payload,
+    crate::payload::Torrent,
+    LibtorrentPeer,
+);
+
 /// The start of most download tests: `payload`'s torrent (pieces of 2^`piece_exp` bytes,
 /// written as `<env>/<payload name>.torrent`) announcing to `tracker` and allowed there, and a
 /// libtorrent seeder of it (`opts`, named `lt-seed-<payload name>` unless named) that has
@@ -618,17 +625,55 @@ pub fn seeded(
     payload: crate::payload::Payload,
     piece_exp: u32,
     opts: LtOptions,
-) -> (
-    crate::payload::Payload,
-    crate::payload::Torrent,
-    LibtorrentPeer,
-) {
+) -> Seeded {
+    let (torrent, seeder) =
+        torrent_and_seeder(env, &tracker.announce_url(), &payload, piece_exp, |t| {
+            tracker.allow(t.info_hash);
+            opts
+        });
+    tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
+    (payload, torrent, seeder)
+}
+
+/// As [`seeded`], with a [`FakeHttpTracker`](crate::tracker::FakeHttpTracker) that names the
+/// seeder to whoever announces; the seeder itself never announces (so it cannot learn a
+/// leecher's address and dial it: the leecher must dial).
+pub fn seeded_via_fake(
+    env: &TestEnv,
+    fake: &crate::tracker::FakeHttpTracker,
+    payload: crate::payload::Payload,
+    piece_exp: u32,
+    opts: LtOptions,
+) -> Seeded {
+    let (torrent, seeder) =
+        torrent_and_seeder(env, &fake.announce_url(), &payload, piece_exp, |_| {
+            LtOptions {
+                no_announce: true,
+                ..opts
+            }
+        });
+    fake.set_peers(&[std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        seeder.port(),
+    )]);
+    (payload, torrent, seeder)
+}
+
+/// `payload`'s torrent announcing to `announce`, and a seeder of it with the options `opts`
+/// returns once the torrent exists, seeding.
+fn torrent_and_seeder(
+    env: &TestEnv,
+    announce: &str,
+    payload: &crate::payload::Payload,
+    piece_exp: u32,
+    opts: impl FnOnce(&crate::payload::Torrent) -> LtOptions,
+) -> (crate::payload::Torrent, LibtorrentPeer) {
     let torrent = payload.make_torrent(
         &env.path().join(format!("{}.torrent", payload.name)),
         piece_exp,
-        &[&tracker.announce_url()],
+        &[announce],
     );
-    tracker.allow(torrent.info_hash);
+    let opts = opts(&torrent);
     let name = opts
         .name
         .clone()
@@ -643,6 +688,5 @@ pub fn seeded(
         },
     );
     seeder.wait_seeding();
-    tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
-    (payload, torrent, seeder)
+    (torrent, seeder)
 }

@@ -807,6 +807,18 @@ impl Torrent {
     }
 }
 
+/// The data in `save_dir` (which holds `<payload name>`) is `payload`, checked twice: every
+/// piece's SHA-1 against `torrent`, every file byte for byte against the seeder's copy. Panics
+/// with the first difference.
+#[track_caller]
+pub fn verify_download(torrent: &Torrent, payload: &Payload, save_dir: &Path) {
+    torrent
+        .verify_dir(save_dir)
+        .unwrap_or_else(|e| panic!("piece check: {e}"));
+    compare_paths(&payload.root(), &save_dir.join(&payload.name))
+        .unwrap_or_else(|e| panic!("byte comparison with the seeder's copy: {e}"));
+}
+
 /// Checks that the data below `dir` (a client's save directory, holding `<name>`) matches the
 /// torrent at `torrent`: every file's size and every piece's SHA-1.
 pub fn verify_dir_against_torrent(torrent: &Path, dir: &Path) -> Result<(), String> {

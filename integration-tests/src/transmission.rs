@@ -288,7 +288,7 @@ impl TransmissionDaemon {
         let args = self.rpc_or_panic(
             "torrent-add",
             json!({
-                "metainfo": base64(&meta),
+                "metainfo": crate::util::base64(&meta),
                 "download-dir": download_dir,
                 "paused": paused,
             }),
@@ -380,40 +380,5 @@ impl TransmissionDaemon {
         self.verify_and_start(id);
         self.wait_seeding(id, Duration::from_secs(30));
         id
-    }
-}
-
-/// Standard base64 with padding (for `torrent-add`'s `metainfo`).
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_known_answers() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
     }
 }

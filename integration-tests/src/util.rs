@@ -1,5 +1,6 @@
 //! Plumbing every test needs: loopback ports, a per-test scratch directory whose logs are printed
-//! when the test fails, bounded polling, guarded child processes, and tool checks.
+//! when the test fails, bounded polling, guarded child processes, tool checks, base64 and a
+//! process's RSS.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -148,6 +149,28 @@ pub fn require_tool(name: &str) -> PathBuf {
              transmission-cli aria2 mktorrent socat)."
         )
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small encodings and process facts
+// ---------------------------------------------------------------------------------------------
+
+/// Standard base64 with padding: how `.torrent` bytes travel in swarmd's `torrent.add` and
+/// transmission's `torrent-add`.
+pub fn base64(bytes: &[u8]) -> String {
+    data_encoding::BASE64.encode(bytes)
+}
+
+/// Resident set size of process `pid` in bytes (`VmRSS` in /proc/PID/status).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,6 +785,20 @@ mod tests {
         // Still unreaped: the pid exists as a zombie, so the group can still be signalled safely.
         // SAFETY: signal 0 only probes.
         assert_eq!(unsafe { libc::kill(g.pid() as i32, 0) }, 0);
+    }
+
+    #[test]
+    fn base64_known_answers() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn rss_of_this_process_is_some_mebibytes() {
+        let rss = rss_bytes(std::process::id());
+        assert!(rss > 1024 * 1024, "{rss}");
     }
 
     #[test]
