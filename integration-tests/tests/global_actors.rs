@@ -17,20 +17,15 @@
 //! logs, no DHT and no watch directory; every process dies with its guard.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use swarm_integration_tests::daemon::{
-    self as testd, is_complete_seed as is_complete, rpc, DaemonConfig,
-};
+use swarm_integration_tests::daemon::is_complete_seed as is_complete;
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
+use swarm_integration_tests::wire::{self, Frame, RawPeer};
 
-const RUST_LOG: &str = "info,swarm_engine=debug";
 const POLL: Duration = Duration::from_millis(100);
 /// Requests the choked flooder writes (17 bytes each, ~16 MiB).
 const CHOKED_FLOOD: usize = 1_000_000;
@@ -38,164 +33,21 @@ const CHOKED_FLOOD: usize = 1_000_000;
 const METADATA_FLOOD: usize = 5_000;
 
 // -----------------------------------------------------------------------------------------------
-// Helpers: a daemon with its own home, its control socket, swarmctl
+// Helpers: daemons with their own homes, seeding, leechers
 // -----------------------------------------------------------------------------------------------
 
-/// A `swarmd --config FILE run` with its own HOME (and so its own control socket).
-struct Daemon {
-    proc: SwarmdProcess,
-    env: TestEnv,
-    home: PathBuf,
-    socket: PathBuf,
-    downloads: PathBuf,
-}
-
-impl Daemon {
-    /// Writes `<env>/<name>.toml` (127.0.0.1:free port, no DHT, no watch dir, explicit dirs; `extra`
-    /// appended, e.g. a `[limits]` section), starts the daemon and waits for its control socket.
-    fn start(env: &TestEnv, name: &str, extra: &str) -> Daemon {
-        let dirs = DaemonConfig {
-            name: Some(name),
-            watch_rescan_secs: None,
-            stopped_timeout_secs: 1,
-            make_dirs: true,
-            extra,
-            ..DaemonConfig::new("integration-tests/tests/global_actors.rs")
-        }
-        .write(env, free_tcp_port());
-        let builder = Swarmd::command(&[] as &[&str]).name(name);
-        Daemon {
-            proc: testd::start(env, &dirs, builder, RUST_LOG),
-            env: env.clone(),
-            socket: dirs.socket,
-            home: dirs.home,
-            downloads: dirs.downloads,
-        }
+/// Writes `<env>/<name>.toml` (127.0.0.1:free port, no DHT, no watch dir, explicit dirs and a
+/// home of its own, so several daemons can run in one test; `extra` appended, e.g. a `[limits]`
+/// section), starts the daemon and waits for its control socket.
+fn start_daemon(env: &TestEnv, name: &str, extra: &str) -> Daemon {
+    let dirs = DaemonConfig {
+        name: Some(name),
+        watch_rescan_secs: None,
+        extra,
+        ..DaemonConfig::fast("integration-tests/tests/global_actors.rs")
     }
-
-    fn port(&self) -> u16 {
-        self.proc.port()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.proc.addr()
-    }
-
-    fn pid(&self) -> u32 {
-        self.proc.guard().pid()
-    }
-
-    fn log_tail(&self) -> String {
-        format!(
-            "--- {} log:\n{}",
-            self.proc.guard().name(),
-            self.proc.guard().log_tail(40)
-        )
-    }
-
-    /// `swarmctl ARGS` against this daemon; must exit 0. Returns stdout.
-    #[track_caller]
-    fn ctl(&self, args: &[&str]) -> String {
-        let out = swarmctl_with_home(&self.env, &self.home, args);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert!(
-            out.status.success(),
-            "swarmctl {args:?} failed ({})\nstdout: {stdout}\nstderr: {stderr}\n{}",
-            out.status,
-            self.log_tail()
-        );
-        stdout
-    }
-
-    /// `swarmctl ARGS --json`, parsed.
-    #[track_caller]
-    fn ctl_json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let out = self.ctl(&args);
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("swarmctl {args:?} printed no JSON ({e}):\n{out}"))
-    }
-
-    /// `swarmctl add TORRENT -o DIR`; returns the info-hash (hex).
-    fn add(&self, torrent: &Path, save_dir: &Path) -> String {
-        let v = self.ctl_json(&[
-            "add",
-            torrent.to_str().unwrap(),
-            "-o",
-            save_dir.to_str().unwrap(),
-        ]);
-        // One torrent added: an object or a one-element list, depending on swarmctl's format.
-        let first = if v.is_array() { &v[0] } else { &v };
-        let ih = first["info_hash"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no info_hash in swarmctl add's answer: {v}"));
-        ih.to_string()
-    }
-
-    /// `torrent.show` over the control socket (cheaper than a swarmctl process per poll).
-    fn show(&self, ih: &str) -> Result<Value, String> {
-        rpc(&self.socket, "torrent.show", Some(json!({ "torrent": ih })))
-    }
-
-    /// Polls `torrent.show` until `pred` holds; panics with the last state and the log.
-    fn wait_torrent(
-        &self,
-        ih: &str,
-        what: &str,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        testd::wait_torrent(&self.proc, &self.socket, ih, what, timeout, pred)
-    }
-
-    /// `swarmctl peers IH --json`.
-    fn peers(&self, ih: &str) -> Vec<Value> {
-        match self.ctl_json(&["peers", ih]) {
-            Value::Array(a) => a,
-            v => panic!("swarmctl peers printed no list: {v}"),
-        }
-    }
-
-    /// `torrent.peers` over the control socket (for sampling every second).
-    fn peers_rpc(&self, ih: &str) -> Vec<Value> {
-        match rpc(
-            &self.socket,
-            "torrent.peers",
-            Some(json!({ "torrent": ih })),
-        ) {
-            Ok(Value::Array(a)) => a,
-            other => panic!("torrent.peers: {other:?}\n{}", self.log_tail()),
-        }
-    }
-
-    /// swarmd's resident set size, from /proc/PID/status.
-    fn rss_bytes(&self) -> u64 {
-        let pid = self.pid();
-        let status = fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}\n{}", self.log_tail()));
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"));
-        kib * 1024
-    }
-
-    /// Lines of the daemon's log containing `needle`.
-    fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.proc
-            .guard()
-            .log_contents()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
-    }
+    .write(env, free_tcp_port());
+    Daemon::start(env, &dirs, name)
 }
 
 fn u64_of(v: &Value, key: &str) -> u64 {
@@ -204,18 +56,9 @@ fn u64_of(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number `{key}` in {v}"))
 }
 
-/// The data in `dir` is the payload: every piece's SHA-1, and byte for byte.
-fn verify(torrent: &Torrent, payload: &Payload, dir: &Path) {
-    torrent
-        .verify_dir(dir)
-        .unwrap_or_else(|e| panic!("piece check: {e}"));
-    compare_paths(&payload.root(), &dir.join(&payload.name))
-        .unwrap_or_else(|e| panic!("byte comparison with the seeder's copy: {e}"));
-}
-
 /// A daemon seeding `payload` (its data already in `payload.dir`): added, checked, seeding.
 fn seed_in_daemon(d: &Daemon, torrent: &Torrent, payload: &Payload) -> String {
-    let ih = d.add(&torrent.path, &payload.dir);
+    let ih = d.add(&torrent.path, Some(&payload.dir));
     d.wait_torrent(
         &ih,
         "the daemon to check its copy and seed",
@@ -223,6 +66,14 @@ fn seed_in_daemon(d: &Daemon, torrent: &Torrent, payload: &Payload) -> String {
         is_complete,
     );
     ih
+}
+
+/// `swarmctl peers IH --json` against `d`.
+fn swarmctl_peers(d: &Daemon, ih: &str) -> Vec<Value> {
+    match d.ctl_json(&["peers", ih]) {
+        Value::Array(a) => a,
+        v => panic!("swarmctl peers printed no list: {v}"),
+    }
 }
 
 /// A libtorrent leecher that dials only `to` (no tracker), with a download limit.
@@ -293,7 +144,7 @@ fn global_download_limit_and_runtime_change() {
         tracker.wait_seeder(t.info_hash, Duration::from_secs(30));
     }
 
-    let d = Daemon::start(&env, "swarmd", "[limits]\ndownload_kib_s = 4096\n");
+    let d = start_daemon(&env, "swarmd", "[limits]\ndownload_kib_s = 4096\n");
     let limits = d.ctl_json(&["limits"]);
     assert_eq!(
         limits["download"],
@@ -301,11 +152,18 @@ fn global_download_limit_and_runtime_change() {
         "the configured limit is not in force: {limits}"
     );
 
+    forty_mib_take_at_least_9_s(&env, &d, &t1, &p1);
+    let (ih2, out2) = runtime_limit_slows_a_download(&env, &d, &t2);
+    lifted_limit_lets_it_finish(&d, &ih2, &t2, &p2, &out2);
+}
+
+/// 40 MiB at the configured 4 MiB/s take at least 9 s, and arrive intact.
+fn forty_mib_take_at_least_9_s(env: &TestEnv, d: &Daemon, t1: &Torrent, p1: &Payload) {
     // 40 MiB at 4 MiB/s. The clock starts before the add: a lower bound can only get easier to
     // meet by including the set-up, never harder.
     let out1 = env.subdir("out1");
     let started = Instant::now();
-    let ih1 = d.add(&t1.path, &out1);
+    let ih1 = d.add(&t1.path, Some(&out1));
     let first_byte = std::cell::Cell::new(None);
     d.wait_torrent(
         &ih1,
@@ -328,13 +186,21 @@ fn global_download_limit_and_runtime_change() {
         "40 MiB arrived in {took:?} under a 4 MiB/s limit (at least 9 s expected)\n{}",
         d.log_tail()
     );
-    verify(&t1, &p1, &out1);
+    verify_download(t1, p1, &out1);
+}
 
+/// `swarmctl limits --down 1M` at run time: a second download runs at ≤ 2 MiB/s (and not
+/// stalled) over 5 s. Returns it (info-hash, save directory).
+fn runtime_limit_slows_a_download(
+    env: &TestEnv,
+    d: &Daemon,
+    t2: &Torrent,
+) -> (String, std::path::PathBuf) {
     // Down to 1 MiB/s at run time, then a second download: ~5 s of it, well below 4 MiB/s.
     let limits = d.ctl_json(&["limits", "--down", "1M"]);
     assert_eq!(limits["download"], json!(MIB), "limits --down 1M: {limits}");
     let out2 = env.subdir("out2");
-    let ih2 = d.add(&t2.path, &out2);
+    let ih2 = d.add(&t2.path, Some(&out2));
     let v = d.wait_torrent(
         &ih2,
         "the second download to start",
@@ -367,6 +233,17 @@ fn global_download_limit_and_runtime_change() {
         "16 MiB finished within 5 s under a 1 MiB/s limit"
     );
 
+    (ih2, out2)
+}
+
+/// `--down 0` lifts the limit: the rest of the second download comes at once, intact.
+fn lifted_limit_lets_it_finish(
+    d: &Daemon,
+    ih2: &str,
+    t2: &Torrent,
+    p2: &Payload,
+    out2: &std::path::Path,
+) {
     // Lifted: the rest comes at loopback speed.
     let limits = d.ctl_json(&["limits", "--down", "0"]);
     assert!(
@@ -375,7 +252,7 @@ fn global_download_limit_and_runtime_change() {
     );
     let lifted = Instant::now();
     d.wait_torrent(
-        &ih2,
+        ih2,
         "the second download to finish once the limit is lifted",
         Duration::from_secs(30),
         is_complete,
@@ -384,7 +261,7 @@ fn global_download_limit_and_runtime_change() {
         "the rest of the 16 MiB took {:?} unlimited",
         lifted.elapsed()
     );
-    verify(&t2, &p2, &out2);
+    verify_download(t2, p2, out2);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -403,7 +280,7 @@ fn upload_slots_and_optimistic_rotation() {
     let env = TestEnv::new("global-choker");
     let payload = Payload::single(&env.subdir("seed"), "slots.bin", 48 * MIB, 402);
     let torrent = payload.make_torrent(&env.path().join("slots.torrent"), 18, &[]);
-    let d = Daemon::start(
+    let d = start_daemon(
         &env,
         "swarmd",
         "[limits]\nupload_slots_per_torrent = 2\nupload_slots_global = 20\n",
@@ -434,7 +311,24 @@ fn upload_slots_and_optimistic_rotation() {
         );
     }
 
-    // Every second: who libtorrent says swarmd unchokes, and how many swarmd says it unchokes.
+    let seen = sample_unchokes_every_second(&d, &ih, &leechers);
+    every_leecher_was_unchoked(&d, &seen, leechers.len());
+}
+
+/// What the sampling saw: the most unchoked at once from each side, who was ever unchoked and
+/// when all were, and one line per second.
+struct Unchokes {
+    start: Instant,
+    max_lt: usize,
+    max_swarmd: usize,
+    ever: BTreeSet<usize>,
+    covered_at: Option<Duration>,
+    timeline: Vec<String>,
+}
+
+/// Every second (for 45 to 100 s): who libtorrent says swarmd unchokes, and how many swarmd says
+/// it unchokes; never more than 3 and 2.
+fn sample_unchokes_every_second(d: &Daemon, ih: &str, leechers: &[LibtorrentPeer]) -> Unchokes {
     let start = Instant::now();
     let (mut max_lt, mut max_swarmd) = (0, 0);
     let mut ever: BTreeSet<usize> = BTreeSet::new();
@@ -452,7 +346,7 @@ fn upload_slots_and_optimistic_rotation() {
                 unchoked.push(i);
             }
         }
-        let ours = d.peers_rpc(&ih);
+        let ours = d.peers(ih);
         let ours_unchoked: Vec<String> = ours
             .iter()
             .filter(|p| p["am_choking"] == false)
@@ -482,6 +376,20 @@ fn upload_slots_and_optimistic_rotation() {
         }
         std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
     }
+    Unchokes {
+        start,
+        max_lt,
+        max_swarmd,
+        ever,
+        covered_at,
+        timeline,
+    }
+}
+
+/// Each of the `n` leechers was unchoked at some point, and at some point two at once.
+fn every_leecher_was_unchoked(d: &Daemon, seen: &Unchokes, n: usize) {
+    let Unchokes { ever, timeline, .. } = seen;
+    let (max_lt, max_swarmd, covered_at) = (seen.max_lt, seen.max_swarmd, seen.covered_at);
     eprintln!("unchoked, every second:\n{}", timeline.join("\n"));
     eprintln!(
         "most unchoked at once: {max_lt} (libtorrent's view), {max_swarmd} (swarmd's); all four \
@@ -489,10 +397,10 @@ fn upload_slots_and_optimistic_rotation() {
     );
     assert_eq!(
         ever.len(),
-        leechers.len(),
+        n,
         "the optimistic unchoke did not reach every leecher in {:?}: unchoked at some point \
          {ever:?}\n{}\n{}",
-        start.elapsed(),
+        seen.start.elapsed(),
         timeline.join("\n"),
         d.log_tail()
     );
@@ -503,165 +411,111 @@ fn upload_slots_and_optimistic_rotation() {
 // 3. A request flood from a peer that never reads
 // -----------------------------------------------------------------------------------------------
 
-/// A raw BitTorrent peer written here: handshake (fast extension bit), then whatever frames the
-/// test writes. It never reads the socket.
-struct RawPeer {
-    stream: TcpStream,
+/// A raw peer of the test library: a handshake with the fast-extension bit (and the
+/// extension-protocol bit when `extensions`), then whatever frames the test writes. It never
+/// reads what swarmd answers (but for [`exchange_extension_handshakes`]).
+fn never_reading_peer(to: SocketAddr, info_hash: &InfoHash, extensions: bool) -> RawPeer {
+    let mut p =
+        RawPeer::connect(to).unwrap_or_else(|e| panic!("raw peer: connecting to {to}: {e}"));
+    p.send(&wire::handshake(info_hash, true, extensions))
+        .expect("raw peer: sending the handshake");
+    p
 }
 
-impl RawPeer {
-    /// Connects and sends a handshake with the fast-extension bit (and the extension-protocol
-    /// bit when `extensions`).
-    fn connect(to: SocketAddr, info_hash: &InfoHash, tag: u8, extensions: bool) -> RawPeer {
-        let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("raw peer: connecting to {to}: {e}"));
-        stream
-            .set_write_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut hs = Vec::with_capacity(68);
-        hs.push(19u8);
-        hs.extend_from_slice(b"BitTorrent protocol");
-        let mut reserved = [0u8; 8];
-        reserved[7] |= 0x04; // BEP 6 fast extension
-        if extensions {
-            reserved[5] |= 0x10; // BEP 10 extension protocol
+/// The one read the metadata flooder does: swarmd's handshake and frames up to its extension
+/// handshake, for the message id swarmd wants for `ut_metadata`. Then it sends its own
+/// extension handshake (`ut_metadata` = 3), so swarmd answers metadata requests.
+fn exchange_extension_handshakes(p: &mut RawPeer, info_hash: &InfoHash) -> u8 {
+    let read = Duration::from_secs(10);
+    p.read_handshake(info_hash, read)
+        .expect("raw peer: reading swarmd's handshake");
+    loop {
+        let frame = p
+            .next(read)
+            .expect("raw peer: reading a frame")
+            .expect("raw peer: no frame from swarmd within 10 s");
+        let Frame::Msg(wire::EXTENDED, body) = frame else {
+            continue;
+        };
+        if body.first() != Some(&0) {
+            continue;
         }
-        hs.extend_from_slice(&reserved);
-        hs.extend_from_slice(&info_hash.0);
-        let mut id = *b"-RW0001-never-reads-";
-        id[19] = tag;
-        hs.extend_from_slice(&id);
-        stream
-            .write_all(&hs)
-            .expect("raw peer: sending the handshake");
-        RawPeer { stream }
+        let key = b"11:ut_metadatai";
+        let at = body
+            .windows(key.len())
+            .position(|w| w == key)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no ut_metadata in swarmd's extension handshake: {:?}",
+                    String::from_utf8_lossy(&body[1..])
+                )
+            });
+        let digits: String = body[at + key.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
+        let id = digits.parse().expect("ut_metadata id");
+        p.send(&wire::msg(wire::EXTENDED, b"\x00d1:md11:ut_metadatai3eee"))
+            .expect("raw peer: writing");
+        return id;
     }
+}
 
-    /// The one read this peer ever does: swarmd's handshake and frames up to its extension
-    /// handshake, for the message id swarmd wants for `ut_metadata`. Then it sends its own
-    /// extension handshake (`ut_metadata` = 3), so swarmd answers metadata requests.
-    fn exchange_extension_handshakes(&mut self) -> u8 {
-        use std::io::Read;
-        let mut hs = [0u8; 68];
-        self.stream
-            .read_exact(&mut hs)
-            .expect("raw peer: reading swarmd's handshake");
-        loop {
-            let mut len = [0u8; 4];
-            self.stream
-                .read_exact(&mut len)
-                .expect("raw peer: reading a frame");
-            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-            self.stream
-                .read_exact(&mut body)
-                .expect("raw peer: reading a frame");
-            if body.len() >= 2 && body[0] == 20 && body[1] == 0 {
-                let key = b"11:ut_metadatai";
-                let at = body
-                    .windows(key.len())
-                    .position(|w| w == key)
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "no ut_metadata in swarmd's extension handshake: {:?}",
-                            String::from_utf8_lossy(&body[2..])
-                        )
-                    });
-                let digits: String = body[at + key.len()..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .map(|&b| b as char)
-                    .collect();
-                let id = digits.parse().expect("ut_metadata id");
-                let ours = b"d1:md11:ut_metadatai3eee";
-                self.frame(20, &[&[0], ours]);
-                return id;
-            }
+/// Writes `n` ut_metadata requests for piece 0 (each answered with the whole info dictionary,
+/// up to 16 KiB). Returns how many were written before swarmd hung up, or `n`.
+fn flood_metadata_requests(p: &mut RawPeer, their_id: u8, n: usize) -> usize {
+    let mut payload = vec![their_id];
+    payload.extend_from_slice(b"d8:msg_typei0e5:piecei0ee");
+    let one = wire::msg(wire::EXTENDED, &payload);
+    let mut sent = 0;
+    while sent < n {
+        let batch = (n - sent).min(1024);
+        if let Err(e) = p.send(&one.repeat(batch)) {
+            eprintln!("raw peer: write failed after {sent} metadata requests: {e}");
+            return sent;
+        }
+        sent += batch;
+    }
+    sent
+}
+
+/// Writes `n` Request frames for valid blocks of `torrent`, cycling over every block of the
+/// pieces `pieces` lets through. Returns how many were written before the connection failed
+/// (swarmd hung up), or `n`.
+fn flood_requests(
+    p: &mut RawPeer,
+    torrent: &Torrent,
+    n: usize,
+    pieces: impl Fn(u32) -> bool,
+) -> usize {
+    let block = 16 * 1024u64;
+    let mut blocks = Vec::new();
+    for i in (0..torrent.num_pieces()).filter(|&i| pieces(i as u32)) {
+        let len = torrent.piece_len(i);
+        let mut b = 0;
+        while b < len {
+            blocks.push((i as u32, b as u32, block.min(len - b) as u32));
+            b += block;
         }
     }
-
-    fn frame(&mut self, id: u8, parts: &[&[u8]]) {
-        let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
-        let mut buf = (len as u32).to_be_bytes().to_vec();
-        buf.push(id);
-        for p in parts {
-            buf.extend_from_slice(p);
+    assert!(!blocks.is_empty(), "no piece to request");
+    let mut buf = Vec::with_capacity(17 * 4096);
+    let mut sent = 0;
+    while sent < n {
+        buf.clear();
+        let batch = (n - sent).min(4096);
+        for k in sent..sent + batch {
+            let (index, begin, length) = blocks[k % blocks.len()];
+            buf.extend_from_slice(&wire::block_msg(wire::REQUEST, index, begin, length));
         }
-        self.stream.write_all(&buf).expect("raw peer: writing");
-    }
-
-    /// Writes `n` ut_metadata requests for piece 0 (each answered with the whole info
-    /// dictionary, up to 16 KiB). Returns how many were written before swarmd hung up, or `n`.
-    fn flood_metadata_requests(&mut self, their_id: u8, n: usize) -> usize {
-        let payload = b"d8:msg_typei0e5:piecei0ee";
-        let mut one = ((2 + payload.len()) as u32).to_be_bytes().to_vec();
-        one.extend_from_slice(&[20, their_id]);
-        one.extend_from_slice(payload);
-        let mut sent = 0;
-        while sent < n {
-            let batch = (n - sent).min(1024);
-            if let Err(e) = self.stream.write_all(&one.repeat(batch)) {
-                eprintln!("raw peer: write failed after {sent} metadata requests: {e}");
-                return sent;
-            }
-            sent += batch;
+        if let Err(e) = p.send(&buf) {
+            eprintln!("raw peer: write failed after {sent} requests: {e}");
+            return sent;
         }
-        sent
+        sent += batch;
     }
-
-    fn local_addr(&self) -> SocketAddr {
-        self.stream.local_addr().unwrap()
-    }
-
-    fn interested(&mut self) {
-        self.stream
-            .write_all(&[0, 0, 0, 1, 2])
-            .expect("raw peer: interested");
-    }
-
-    /// Writes `n` Request frames for valid blocks of `torrent`, cycling over every block of
-    /// the pieces `pieces` lets through. Returns how many were written before the connection
-    /// failed (swarmd hung up), or `n`.
-    fn flood_requests(
-        &mut self,
-        torrent: &Torrent,
-        n: usize,
-        pieces: impl Fn(u32) -> bool,
-    ) -> usize {
-        let block = 16 * 1024u64;
-        let mut blocks = Vec::new();
-        for i in (0..torrent.num_pieces()).filter(|&i| pieces(i as u32)) {
-            let len = torrent.piece_len(i);
-            let mut b = 0;
-            while b < len {
-                blocks.push((i as u32, b as u32, block.min(len - b) as u32));
-                b += block;
-            }
-        }
-        assert!(!blocks.is_empty(), "no piece to request");
-        let mut buf = Vec::with_capacity(17 * 4096);
-        let mut sent = 0;
-        while sent < n {
-            buf.clear();
-            let batch = (n - sent).min(4096);
-            for k in sent..sent + batch {
-                let (index, begin, length) = blocks[k % blocks.len()];
-                buf.extend_from_slice(&13u32.to_be_bytes());
-                buf.push(6);
-                buf.extend_from_slice(&index.to_be_bytes());
-                buf.extend_from_slice(&begin.to_be_bytes());
-                buf.extend_from_slice(&length.to_be_bytes());
-            }
-            if let Err(e) = self.stream.write_all(&buf) {
-                eprintln!("raw peer: write failed after {sent} requests: {e}");
-                return sent;
-            }
-            sent += batch;
-        }
-        sent
-    }
+    sent
 }
 
 /// The first `k` pieces of the BEP 6 allowed-fast sequence for a peer at 127.0.0.1 (computed
@@ -704,6 +558,21 @@ struct Phase {
     kept: Option<bool>,
 }
 
+impl Phase {
+    /// 3 s after a flood by `peer`: swarmd's RSS (max over 1 s) and whether it kept the peer.
+    fn after_flood(d: &Daemon, ih: &str, what: String, peer: &RawPeer) -> Phase {
+        std::thread::sleep(Duration::from_secs(3));
+        let rss = rss_max(d, Duration::from_secs(1));
+        let a = peer.local_addr().to_string();
+        let kept = d.peers(ih).iter().any(|v| v["addr"] == a.as_str());
+        Phase {
+            what,
+            rss,
+            kept: Some(kept),
+        }
+    }
+}
+
 /// A peer that sends 10 000 requests and never reads our replies grows swarmd's RSS by at most
 /// 16 MiB; swarmd keeps the connection or hangs up (more than 500 requests queued), both fine.
 /// Two more peers that never read make swarmd *answer* without bound unless it bounds what it
@@ -716,77 +585,74 @@ fn request_flood_without_reading_is_bounded() {
     // 32 KiB pieces: 512 of them, so the info dictionary (the ut_metadata answer) is ~10 KiB.
     let payload = Payload::single(&env.subdir("seed"), "flood.bin", 16 * MIB, 403);
     let torrent = payload.make_torrent(&env.path().join("flood.torrent"), 15, &[]);
-    let d = Daemon::start(&env, "swarmd", "");
+    let d = start_daemon(&env, "swarmd", "");
     let ih = seed_in_daemon(&d, &torrent, &payload);
-
-    // Warm up: one full upload fills the read cache and the allocator's pools, so the baseline
-    // is a daemon that has served this torrent, not an idle one.
-    {
-        let warm = lt_leecher(&env, &torrent, "lt-warmup", d.addr(), None, false, false);
-        warm.wait_finished(Duration::from_secs(60));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let baseline = rss_max(&d, Duration::from_secs(1));
+    let baseline = warmed_up_baseline(&env, &d, &torrent);
     let mut phases = Vec::new();
-    let still_connected = |p: &RawPeer| {
-        let a = p.local_addr().to_string();
-        d.peers(&ih).iter().any(|v| v["addr"] == a.as_str())
-    };
 
     // The brief's peer: handshake, interested, 10 000 requests for valid blocks, never a read.
-    let mut reader_less = RawPeer::connect(d.addr(), &torrent.info_hash, b'1', false);
-    reader_less.interested();
-    let sent = reader_less.flood_requests(&torrent, 10_000, |_| true);
-    std::thread::sleep(Duration::from_secs(3));
-    phases.push(Phase {
-        what: format!("interested peer, {sent} requests"),
-        rss: rss_max(&d, Duration::from_secs(1)),
-        kept: Some(still_connected(&reader_less)),
-    });
+    let mut reader_less = never_reading_peer(d.addr(), &torrent.info_hash, false);
+    reader_less
+        .send(&wire::msg(wire::INTERESTED, &[]))
+        .expect("raw peer: interested");
+    let sent = flood_requests(&mut reader_less, &torrent, 10_000, |_| true);
+    let what = format!("interested peer, {sent} requests");
+    phases.push(Phase::after_flood(&d, &ih, what, &reader_less));
 
     // Never interested, so always choked: every request outside its allowed-fast set (served
     // while choked, BEP 6) is answered with a Reject frame it never reads.
     let allowed = allowed_fast_prefix(&torrent.info_hash, torrent.num_pieces() as u32, 20);
-    let mut choked = RawPeer::connect(d.addr(), &torrent.info_hash, b'2', false);
-    let sent = choked.flood_requests(&torrent, CHOKED_FLOOD, |i| !allowed.contains(&i));
-    std::thread::sleep(Duration::from_secs(3));
-    phases.push(Phase {
-        what: format!(
-            "choked peer, {sent} requests ({} MiB on the wire)",
-            sent * 17 / MIB as usize
-        ),
-        rss: rss_max(&d, Duration::from_secs(1)),
-        kept: Some(still_connected(&choked)),
+    let mut choked = never_reading_peer(d.addr(), &torrent.info_hash, false);
+    let sent = flood_requests(&mut choked, &torrent, CHOKED_FLOOD, |i| {
+        !allowed.contains(&i)
     });
+    let what = format!(
+        "choked peer, {sent} requests ({} MiB on the wire)",
+        sent * 17 / MIB as usize
+    );
+    phases.push(Phase::after_flood(&d, &ih, what, &choked));
 
     // ut_metadata requests: tiny, each answered with the info dictionary.
-    let mut meta = RawPeer::connect(d.addr(), &torrent.info_hash, b'3', true);
-    let their_id = meta.exchange_extension_handshakes();
-    let sent = meta.flood_metadata_requests(their_id, METADATA_FLOOD);
-    std::thread::sleep(Duration::from_secs(3));
-    phases.push(Phase {
-        what: format!(
-            "ut_metadata peer, {sent} requests for a {} byte info dictionary",
-            torrent.info_bytes.len()
-        ),
-        rss: rss_max(&d, Duration::from_secs(1)),
-        kept: Some(still_connected(&meta)),
-    });
+    let mut meta = never_reading_peer(d.addr(), &torrent.info_hash, true);
+    let their_id = exchange_extension_handshakes(&mut meta, &torrent.info_hash);
+    let sent = flood_metadata_requests(&mut meta, their_id, METADATA_FLOOD);
+    let what = format!(
+        "ut_metadata peer, {sent} requests for a {} byte info dictionary",
+        torrent.info_bytes.len()
+    );
+    phases.push(Phase::after_flood(&d, &ih, what, &meta));
 
     // Still serving: a well-behaved leecher completes while the flooders hang on.
     let out = env.subdir("lt-after");
     let after = lt_leecher(&env, &torrent, "lt-after", d.addr(), None, false, false);
     after.wait_finished(Duration::from_secs(60));
-    verify(&torrent, &payload, &out);
+    verify_download(&torrent, &payload, &out);
     phases.push(Phase {
         what: "a libtorrent leecher completed".into(),
         rss: rss_max(&d, Duration::from_secs(1)),
         kept: None,
     });
+    rss_growth_stays_under_16_mib(&d, baseline, &phases);
+    drop((reader_less, choked, meta));
+}
 
+/// Warm up: one full upload fills the read cache and the allocator's pools, so the baseline is
+/// a daemon that has served this torrent, not an idle one. Returns that baseline RSS.
+fn warmed_up_baseline(env: &TestEnv, d: &Daemon, torrent: &Torrent) -> u64 {
+    {
+        let warm = lt_leecher(env, torrent, "lt-warmup", d.addr(), None, false, false);
+        warm.wait_finished(Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    rss_max(d, Duration::from_secs(1))
+}
+
+/// Prints the phases, then: the first flood grew the RSS by at most 16 MiB, and so did all of
+/// them together.
+fn rss_growth_stays_under_16_mib(d: &Daemon, baseline: u64, phases: &[Phase]) {
     let mut report = format!("swarmd RSS baseline {} KiB\n", baseline / 1024);
     let mut prev = baseline;
-    for p in &phases {
+    for p in phases {
         report += &format!(
             "  after {}: {} KiB ({:+} KiB in this phase, {:+} KiB in all){}\n",
             p.what,
@@ -824,7 +690,6 @@ fn request_flood_without_reading_is_bounded() {
          is 1 MiB): swarmd queues its answers (Reject, ut_metadata data) without bound\n{report}",
         worst / 1024,
     );
-    drop((reader_less, choked, meta));
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -848,7 +713,7 @@ fn fast_extension_and_pex_with_libtorrent() {
     let env = TestEnv::new("global-fast-pex");
     let payload = Payload::single(&env.subdir("seed"), "pex.bin", 32 * MIB, 404);
     let torrent = payload.make_torrent(&env.path().join("pex.torrent"), 18, &[]);
-    let s = Daemon::start(&env, "swarmd-seed", "");
+    let s = start_daemon(&env, "swarmd-seed", "");
     seed_in_daemon(&s, &torrent, &payload);
 
     // Rate-limited, so that they are still leeching (and talking PEX) a minute from now.
@@ -871,7 +736,14 @@ fn fast_extension_and_pex_with_libtorrent() {
         true,
     );
 
-    // (a) The fast extension, from A's side.
+    swarmd_speaks_the_fast_extension(&a, &s);
+    swarmd_pex_introduces_a_and_b(&a, &b, &s);
+    swarmd_learns_peers_from_libtorrent_pex(&env, &torrent, &a, &s, &b);
+}
+
+/// (a) The fast extension, from A's side: swarmd is a seed with extensions, and A's peer log
+/// has HAVE_ALL, ALLOWED_FAST and the extension handshake from it.
+fn swarmd_speaks_the_fast_extension(a: &LibtorrentPeer, s: &Daemon) {
     let sp = a.wait_peer(
         "connected to swarmd, seen as a seed with extensions",
         Duration::from_secs(20),
@@ -906,8 +778,11 @@ fn fast_extension_and_pex_with_libtorrent() {
         allowed.len(),
         allowed.first()
     );
+}
 
-    // (b) swarmd's PEX introduces A and B.
+/// (b) swarmd's PEX introduces A and B: one of them has a peer from `pex`, and they are
+/// connected to each other.
+fn swarmd_pex_introduces_a_and_b(a: &LibtorrentPeer, b: &LibtorrentPeer, s: &Daemon) {
     let started = Instant::now();
     let (st, _) = wait_for(
         "libtorrent A to learn of B through PEX and connect to it",
@@ -935,11 +810,20 @@ fn fast_extension_and_pex_with_libtorrent() {
             .map(|p| (p.addr.clone(), p.source.clone()))
             .collect::<Vec<_>>()
     );
+}
 
-    // (c) swarmd learns from libtorrent's PEX: a second daemon, dialled by A only.
-    let l = Daemon::start(&env, "swarmd-leech", "");
-    let out = l.downloads.join("pex-leech");
-    let ih = l.add(&torrent.path, &out);
+/// (c) swarmd learns from libtorrent's PEX: a second daemon, dialled by A only, lists a peer
+/// whose source is `pex` (`swarmctl peers --json`).
+fn swarmd_learns_peers_from_libtorrent_pex(
+    env: &TestEnv,
+    torrent: &Torrent,
+    a: &LibtorrentPeer,
+    s: &Daemon,
+    b: &LibtorrentPeer,
+) {
+    let l = start_daemon(env, "swarmd-leech", "");
+    let out = l.dirs.downloads.join("pex-leech");
+    let ih = l.add(&torrent.path, Some(&out));
     l.wait_torrent(
         &ih,
         "the torrent to be live",
@@ -953,7 +837,7 @@ fn fast_extension_and_pex_with_libtorrent() {
         Duration::from_secs(80),
         Duration::from_millis(250),
         || {
-            let peers = l.peers(&ih);
+            let peers = swarmctl_peers(&l, &ih);
             if peers.iter().any(|p| p["source"] == "pex") {
                 Ok(peers)
             } else {
