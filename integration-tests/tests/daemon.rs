@@ -27,7 +27,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,78 +35,40 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use swarm_integration_tests::daemon::{
-    self as testd, brief, is_complete_seed, rpc as try_rpc, wait_torrent, DaemonConfig,
-    DaemonDirs as Dirs,
-};
+use swarm_integration_tests::daemon::{brief, is_complete_seed};
 use swarm_integration_tests::libtorrent::{seeded, LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::swarmd::{default_home, fault_swarmd_bin, isolate};
-use swarm_integration_tests::swarmd::{swarmctl_code as ctl, swarmctl_ok as ctl_ok};
+use swarm_integration_tests::swarmd::{default_home, isolate, swarmctl_code};
 
-const RUST_LOG: &str = "info,swarmd=debug,swarm_engine=debug";
 const POLL: Duration = Duration::from_millis(100);
 
 // -----------------------------------------------------------------------------------------------
-// Helpers: a daemon with its config, the control socket, swarmctl
+// Helpers: a daemon with its config, swarmctl watch, lists
 // -----------------------------------------------------------------------------------------------
 
 /// Writes `<env>/swarmd.toml` (see [`DaemonConfig`]: the default home, a watch directory
 /// rescanned every 2 s); `extra` is appended (whole sections: `[limits]`, `[trackers]`, …).
-fn write_config(env: &TestEnv, port: u16, extra: &str) -> Dirs {
+fn config(env: &TestEnv, extra: &str) -> DaemonDirs {
     DaemonConfig {
         extra,
         ..DaemonConfig::new("integration-tests/tests/daemon.rs")
     }
-    .write(env, port)
+    .write(env, free_tcp_port())
 }
 
-/// A `swarmd --config … run` process and its directories.
-struct Daemon {
-    proc: SwarmdProcess,
+/// A daemon named `daemon` with the config of [`config`].
+fn start_daemon(env: &TestEnv, extra: &str) -> (Daemon, DaemonDirs) {
+    let dirs = config(env, extra);
+    (Daemon::start(env, &dirs, "daemon"), dirs)
 }
 
-impl Daemon {
-    /// Spawns the daemon and waits until its control socket answers.
-    fn start(env: &TestEnv, dirs: &Dirs, name: &str) -> Daemon {
-        Self::start_with(env, dirs, Swarmd::command(&[] as &[&str]).name(name))
-    }
-
-    fn start_with(env: &TestEnv, dirs: &Dirs, builder: Swarmd) -> Daemon {
-        Daemon {
-            proc: testd::start(env, dirs, builder, RUST_LOG),
-        }
-    }
-
-    fn guard(&self) -> &ChildGuard {
-        self.proc.guard()
-    }
-}
-
-/// `torrent.show` for `ih`.
-fn show(socket: &Path, ih: &str) -> Result<Value, String> {
-    try_rpc(socket, "torrent.show", Some(json!({ "torrent": ih })))
-}
-
-/// `swarmctl ARGS` (with `--json`) must exit 0 and print one JSON value.
+/// `swarmctl ARGS` with no daemon running must exit 3 ("not running"); returns stderr.
 #[track_caller]
-fn ctl_json(env: &TestEnv, args: &[&str]) -> Value {
-    assert!(
-        args.contains(&"--json"),
-        "ctl_json without --json: {args:?}"
-    );
-    let out = ctl_ok(env, args);
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("swarmctl {args:?} printed no JSON ({e}):\n{out}"))
-}
-
-/// `swarmctl ARGS` must exit with `expected`; returns stderr.
-#[track_caller]
-fn ctl_code(env: &TestEnv, args: &[&str], expected: i32) -> String {
-    let (code, out, err) = ctl(env, args);
+fn ctl_not_running(env: &TestEnv, args: &[&str]) -> String {
+    let (code, out, err) = swarmctl_code(env, args);
     assert_eq!(
-        code, expected,
-        "swarmctl {args:?}: expected exit {expected}, got {code}\nstdout: {out}\nstderr: {err}"
+        code, 3,
+        "swarmctl {args:?}: expected exit 3, got {code}\nstdout: {out}\nstderr: {err}"
     );
     err
 }
@@ -143,29 +105,6 @@ fn find<'a>(list: &'a Value, ih: &str) -> &'a Value {
     list.as_array()
         .and_then(|a| a.iter().find(|t| t["info_hash"] == ih))
         .unwrap_or_else(|| panic!("{ih} not in {list}"))
-}
-
-fn wait_file(path: &Path, what: &str, timeout: Duration, d: &Daemon) {
-    wait_until(what, timeout, POLL, || {
-        d.guard().assert_running();
-        path.exists()
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n--- swarmd log:\n{}",
-            path.display(),
-            d.guard().log_tail(40)
-        )
-    });
-}
-
-/// Seeder ready and known to the tracker.
-fn verify(torrent: &Torrent, payload: &Payload, save_dir: &Path) {
-    torrent
-        .verify_dir(save_dir)
-        .unwrap_or_else(|e| panic!("piece check: {e}"));
-    compare_paths(&payload.root(), &save_dir.join(&payload.name))
-        .unwrap_or_else(|e| panic!("byte comparison with the seeder's copy: {e}"));
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -284,9 +223,7 @@ fn watch_dir_adds_complete_torrents_only() {
     let _seeder = LibtorrentPeer::seed(&env, &torrent.path, &payload.dir);
     tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
 
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let d = Daemon::start(&env, &dirs, "daemon");
+    let (d, dirs) = start_daemon(&env, "");
     let watch = &dirs.watch;
     assert!(
         watch.is_dir(),
@@ -313,33 +250,13 @@ fn watch_dir_adds_complete_torrents_only() {
     fs::copy(&torrent.path, watch.join("watched.torrent")).unwrap();
 
     let added = watch.join("watched.torrent.added");
-    wait_file(
+    d.wait_file(
         &added,
         "watched.torrent to become .added",
         Duration::from_secs(15),
-        &d,
     );
     assert!(!watch.join("watched.torrent").exists());
-    let invalid = watch.join("garbage.torrent.invalid");
-    wait_file(
-        &invalid,
-        "garbage.torrent to become .invalid",
-        Duration::from_secs(15),
-        &d,
-    );
-    let reason_file = watch.join("garbage.torrent.invalid.txt");
-    wait_file(
-        &reason_file,
-        "the .invalid.txt reason",
-        Duration::from_secs(5),
-        &d,
-    );
-    let reason = fs::read_to_string(&reason_file).unwrap();
-    assert!(
-        reason.contains("garbage.torrent") && reason.contains("bencode"),
-        "the reason does not say which file and why: {reason:?}"
-    );
-    assert!(fs::read(&invalid).unwrap().starts_with(b"this is not"));
+    garbage_becomes_invalid_with_its_reason(&d, watch);
 
     // Two seconds after the first half: still waiting, neither added nor invalid.
     let elapsed = half_written.elapsed();
@@ -347,7 +264,7 @@ fn watch_dir_adds_complete_torrents_only() {
         std::thread::sleep(Duration::from_secs(2) - elapsed);
     }
     let half_ih = half_torrent.info_hash.to_hex();
-    let list = try_rpc(&dirs.socket, "torrent.list", None).unwrap();
+    let list = d.rpc("torrent.list", None).unwrap();
     assert!(
         !list_hashes(&list).contains(&half_ih),
         "a half-written .torrent was added: {list}"
@@ -368,39 +285,58 @@ fn watch_dir_adds_complete_torrents_only() {
         .write_all(&half_bytes[half_bytes.len() / 2..])
         .unwrap();
     drop(half_file);
-    wait_file(
+    d.wait_file(
         &watch.join("half.torrent.added"),
         "half.torrent to become .added once complete",
         Duration::from_secs(15),
-        &d,
     );
     assert!(!watch.join("half.torrent.invalid").exists());
-    let list = try_rpc(&dirs.socket, "torrent.list", None).unwrap();
+    let list = d.rpc("torrent.list", None).unwrap();
     assert!(list_hashes(&list).contains(&half_ih), "{list}");
 
     // The watched torrent downloads into the download dir.
     let ih = torrent.info_hash.to_hex();
-    let done = wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    let done = d.wait_torrent(
         &ih,
         "the watched torrent to complete",
         Duration::from_secs(60),
         is_complete_seed,
     );
     assert_eq!(done["save_dir"], dirs.downloads.display().to_string());
-    verify(&torrent, &payload, &dirs.downloads);
+    verify_download(&torrent, &payload, &dirs.downloads);
 
     // Dropping the same torrent again does not add it twice.
     fs::copy(&torrent.path, watch.join("again.torrent")).unwrap();
-    wait_file(
+    d.wait_file(
         &watch.join("again.torrent.added"),
         "a duplicate to be treated as added",
         Duration::from_secs(15),
-        &d,
     );
-    let list = try_rpc(&dirs.socket, "torrent.list", None).unwrap();
+    let list = d.rpc("torrent.list", None).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
+
+/// `garbage.torrent` becomes `garbage.torrent.invalid` (its bytes kept) with a reason naming
+/// the file and what is wrong in `garbage.torrent.invalid.txt`.
+fn garbage_becomes_invalid_with_its_reason(d: &Daemon, watch: &std::path::Path) {
+    let invalid = watch.join("garbage.torrent.invalid");
+    d.wait_file(
+        &invalid,
+        "garbage.torrent to become .invalid",
+        Duration::from_secs(15),
+    );
+    let reason_file = watch.join("garbage.torrent.invalid.txt");
+    d.wait_file(
+        &reason_file,
+        "the .invalid.txt reason",
+        Duration::from_secs(5),
+    );
+    let reason = fs::read_to_string(&reason_file).unwrap();
+    assert!(
+        reason.contains("garbage.torrent") && reason.contains("bencode"),
+        "the reason does not say which file and why: {reason:?}"
+    );
+    assert!(fs::read(&invalid).unwrap().starts_with(b"this is not"));
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -421,7 +357,7 @@ fn swarmctl_commands_against_a_running_daemon() {
     );
     tracker.allow(torrent.info_hash);
     let ih = torrent.info_hash.to_hex();
-    let short = &ih[..8];
+    let short = ih[..8].to_string();
     // A second torrent without tracker or seeder: added paused, then removed.
     let other_payload = Payload::single(&env.subdir("other-src"), "other.bin", 300 * KIB, 202);
     let other = other_payload.make_torrent(&env.path().join("other.torrent"), 15, &[]);
@@ -441,48 +377,100 @@ fn swarmctl_commands_against_a_running_daemon() {
     );
     seeder.wait_seeding();
     tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
-    let torrent_arg = torrent.path.to_str().unwrap();
 
     // No daemon yet: exit 3, with and without --json.
-    let err = ctl_code(&env, &["list"], 3);
+    let err = ctl_not_running(&env, &["list"]);
     assert!(err.contains("not running"), "{err}");
-    ctl_code(&env, &["stats", "--json"], 3);
+    ctl_not_running(&env, &["stats", "--json"]);
 
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let mut d = Daemon::start(&env, &dirs, "daemon");
+    let (mut d, dirs) = start_daemon(&env, "");
     let watch_text = spawn_watch(&env, "watch-text", false);
     let watch_json = spawn_watch(&env, "watch-json", true);
     // Give both watchers time to connect and subscribe before anything happens (a watcher that
     // missed the `added` event fails the checks at the end, it does not hide a bug).
     std::thread::sleep(Duration::from_secs(1));
     assert!(watch_text.is_running() && watch_json.is_running());
+    let mut c = Ctl {
+        env: &env,
+        d: &mut d,
+        dirs: &dirs,
+        torrent: &torrent,
+        payload: &payload,
+        ih,
+        short,
+        other: &other,
+        other_ih,
+        other_dir,
+    };
+    add_text_json_and_twice(&c);
+    list_and_show(&c);
+    files_and_priorities(&c);
+    limits_show_set_lift(&c);
+    resume_starts_the_download_from_the_seeder(&c, &seeder);
+    trackers_of_a_running_torrent(&c, &tracker);
+    download_completes(&c);
+    pause_resume_reannounce_verify(&c);
+    stats_of_the_daemon(&c);
+    unknown_torrents_are_exit_4(&c);
+    remove_and_delete_data(&c);
+    watch_printed_the_whole_story(&c, [&watch_text, &watch_json]);
+    shutdown_ends_the_watchers(&mut c, [&watch_text, &watch_json]);
+}
 
+/// What the walk through every swarmctl command works on: the daemon, the torrent it
+/// downloads from the seeder, and a second torrent (paused, never downloaded).
+struct Ctl<'a> {
+    env: &'a TestEnv,
+    d: &'a mut Daemon,
+    dirs: &'a DaemonDirs,
+    torrent: &'a Torrent,
+    payload: &'a Payload,
+    ih: String,
+    short: String,
+    other: &'a Torrent,
+    other_ih: String,
+    other_dir: PathBuf,
+}
+
+/// `add` in text and JSON; the same torrent again is exit 6, a missing file exit 2.
+fn add_text_json_and_twice(c: &Ctl) {
+    let d = &*c.d;
+    let env = c.env;
+    let other = c.other;
+    let ih = c.ih.as_str();
+    let other_ih = c.other_ih.as_str();
+    let other_dir = &c.other_dir;
+    let torrent_arg = c.torrent.path.to_str().unwrap();
     // add: text, then --json; the same torrent again is exit 6.
-    let out = ctl_ok(&env, &["add", torrent_arg, "--paused"]);
+    let out = d.ctl_ok(&["add", torrent_arg, "--paused"]);
     assert_eq!(out.trim(), format!("added {ih} ctl"));
-    let out = ctl_json(
-        &env,
-        &[
-            "add",
-            other.path.to_str().unwrap(),
-            "--paused",
-            "-o",
-            other_dir.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let out = d.ctl_json(&[
+        "add",
+        other.path.to_str().unwrap(),
+        "--paused",
+        "-o",
+        other_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out, json!({"info_hash": other_ih, "name": "other.bin"}));
-    let err = ctl_code(&env, &["add", torrent_arg, "--json"], 6);
-    assert!(err.contains(&ih) || err.contains("already"), "{err}");
-    ctl_code(
-        &env,
+    let err = d.ctl_exit(&["add", torrent_arg, "--json"], 6);
+    assert!(err.contains(ih) || err.contains("already"), "{err}");
+    d.ctl_exit(
         &["add", env.path().join("nope.torrent").to_str().unwrap()],
         2,
     );
+}
 
+/// `list` and `show` (by full hash and by prefix), text and JSON, of the two paused torrents.
+fn list_and_show(c: &Ctl) {
+    let d = &*c.d;
+    let dirs = c.dirs;
+    let torrent = c.torrent;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
+    let other_ih = c.other_ih.as_str();
+    let other_dir = &c.other_dir;
     // list
-    let out = ctl_ok(&env, &["list"]);
+    let out = d.ctl_ok(&["list"]);
     assert!(out.starts_with("ID"), "{out}");
     let line = out
         .lines()
@@ -490,51 +478,54 @@ fn swarmctl_commands_against_a_running_daemon() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("paused") && line.contains("ctl"), "{line}");
     assert!(out.contains(&other_ih[..8]), "{out}");
-    let list = ctl_json(&env, &["list", "--json"]);
+    let list = d.ctl_json(&["list"]);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
-    let t = find(&list, &ih);
+    let t = find(&list, ih);
     assert_eq!(t["state"], "paused");
     assert_eq!(t["name"], "ctl");
     assert_eq!(t["total_bytes"], torrent.total_len);
     assert_eq!(t["save_dir"], dirs.downloads.display().to_string());
     assert_eq!(
-        find(&list, &other_ih)["save_dir"],
+        find(&list, other_ih)["save_dir"],
         other_dir.display().to_string()
     );
 
     // show, by full hash and by prefix
-    let out = ctl_ok(&env, &["show", &ih]);
+    let out = d.ctl_ok(&["show", ih]);
     assert!(out.contains(&format!("Info-hash:    {ih}")), "{out}");
     assert!(out.contains("State:        paused"), "{out}");
-    let v = ctl_json(&env, &["show", short, "--json"]);
-    assert_eq!(v["info_hash"], ih.as_str());
+    let v = d.ctl_json(&["show", short]);
+    assert_eq!(v["info_hash"], ih);
     assert_eq!(v["pieces"], torrent.pieces.len());
     assert_eq!(v["piece_length"], torrent.piece_length);
     assert_eq!(v["private"], false);
+}
 
+/// `files`, and setting priorities by index and range; bad ones are exit 2.
+fn files_and_priorities(c: &Ctl) {
+    let d = &*c.d;
+    let payload = c.payload;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
     // files, and priorities
-    let out = ctl_ok(&env, &["files", &ih]);
+    let out = d.ctl_ok(&["files", ih]);
     assert!(out.starts_with("IDX"), "{out}");
     for f in &payload.files {
         let rel = f.rel_path.trim_start_matches("ctl/");
         assert!(out.contains(rel), "{rel} not in\n{out}");
     }
-    let files = ctl_json(&env, &["files", &ih, "--json"]);
+    let files = d.ctl_json(&["files", ih]);
     let files = files.as_array().unwrap().clone();
     assert_eq!(files.len(), payload.files.len());
     assert!(files.iter().all(|f| f["priority"] == "normal"), "{files:?}");
-    let files = ctl_json(
-        &env,
-        &[
-            "files",
-            short,
-            "--priority",
-            "0=skip",
-            "--priority",
-            "1-2=high",
-            "--json",
-        ],
-    );
+    let files = d.ctl_json(&[
+        "files",
+        short,
+        "--priority",
+        "0=skip",
+        "--priority",
+        "1-2=high",
+    ]);
     let prios: Vec<&str> = files
         .as_array()
         .unwrap()
@@ -542,33 +533,42 @@ fn swarmctl_commands_against_a_running_daemon() {
         .map(|f| f["priority"].as_str().unwrap())
         .collect();
     assert_eq!(prios, ["skip", "high", "high", "normal"]);
-    let out = ctl_ok(&env, &["files", &ih, "--priority", "0-3=normal"]);
+    let out = d.ctl_ok(&["files", ih, "--priority", "0-3=normal"]);
     assert_eq!(out.matches("normal").count(), 4, "{out}");
-    ctl_code(&env, &["files", &ih, "--priority", "99=skip"], 2);
-    ctl_code(&env, &["files", &ih, "--priority", "0=bogus"], 2);
+    d.ctl_exit(&["files", ih, "--priority", "99=skip"], 2);
+    d.ctl_exit(&["files", ih, "--priority", "0=bogus"], 2);
+}
 
+/// `limits`: shown, set, shown again, lifted; a bad rate is exit 2.
+fn limits_show_set_lift(c: &Ctl) {
+    let d = &*c.d;
     // limits: show, set, lift
-    let out = ctl_ok(&env, &["limits"]);
+    let out = d.ctl_ok(&["limits"]);
     assert!(
         out.contains("download: unlimited") && out.contains("upload:   unlimited"),
         "{out}"
     );
-    let l = ctl_json(&env, &["limits", "--down", "4M", "--up", "500K", "--json"]);
+    let l = d.ctl_json(&["limits", "--down", "4M", "--up", "500K"]);
     assert_eq!(l, json!({"download": 4 * MIB, "upload": 500 * KIB}));
-    let out = ctl_ok(&env, &["limits"]);
+    let out = d.ctl_ok(&["limits"]);
     assert!(out.contains("download: 4.0 MiB/s"), "{out}");
-    assert_eq!(ctl_json(&env, &["limits", "--json"])["upload"], 500 * KIB);
-    let out = ctl_ok(&env, &["limits", "--down", "0", "--up", "unlimited"]);
+    assert_eq!(d.ctl_json(&["limits"])["upload"], 500 * KIB);
+    let out = d.ctl_ok(&["limits", "--down", "0", "--up", "unlimited"]);
     assert!(
         out.contains("download: unlimited") && out.contains("upload:   unlimited"),
         "{out}"
     );
-    ctl_code(&env, &["limits", "--down", "lots"], 2);
+    d.ctl_exit(&["limits", "--down", "lots"], 2);
+}
 
+/// `resume`: the download starts, and `peers` lists the seeder while it runs.
+fn resume_starts_the_download_from_the_seeder(c: &Ctl, seeder: &LibtorrentPeer) {
+    let d = &*c.d;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
     // resume: the download starts; peers are listed while it runs.
-    let out = ctl_ok(&env, &["resume", short]);
+    let out = d.ctl_ok(&["resume", short]);
     assert_eq!(out.trim(), format!("{short}: resumed"));
-    let socket = dirs.socket.clone();
     let seeder_addr = format!("127.0.0.1:{}", seeder.port());
     wait_for(
         "swarmd to connect to the seeder",
@@ -576,7 +576,7 @@ fn swarmctl_commands_against_a_running_daemon() {
         POLL,
         || {
             d.guard().assert_running();
-            let peers = try_rpc(&socket, "torrent.peers", Some(json!({"torrent": ih})))?;
+            let peers = d.rpc("torrent.peers", Some(json!({"torrent": ih})))?;
             let found = peers
                 .as_array()
                 .is_some_and(|a| a.iter().any(|p| p["addr"] == seeder_addr.as_str()));
@@ -588,7 +588,7 @@ fn swarmctl_commands_against_a_running_daemon() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(40)));
-    let peers = ctl_json(&env, &["peers", &ih, "--json"]);
+    let peers = d.ctl_json(&["peers", ih]);
     let p = peers
         .as_array()
         .unwrap()
@@ -604,7 +604,7 @@ fn swarmctl_commands_against_a_running_daemon() {
         client.contains("lt ") || client.contains("libtorrent") || client.contains("-lt/"),
         "{p}"
     );
-    let out = ctl_ok(&env, &["peers", short]);
+    let out = d.ctl_ok(&["peers", short]);
     assert!(
         out.contains(&seeder_addr) || out.contains("no peers"),
         "{out}"
@@ -613,9 +613,15 @@ fn swarmctl_commands_against_a_running_daemon() {
         out.starts_with("ADDRESS") || out.starts_with("no peers"),
         "{out}"
     );
+}
 
+/// `trackers` of a running torrent: its one tracker, contacted, with peers.
+fn trackers_of_a_running_torrent(c: &Ctl, tracker: &Opentracker) {
+    let d = &*c.d;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
     // trackers (of a running torrent: see `trackers_of_a_paused_torrent_are_listed`)
-    let trackers = ctl_json(&env, &["trackers", &ih, "--json"]);
+    let trackers = d.ctl_json(&["trackers", ih]);
     assert_eq!(trackers.as_array().map(Vec::len), Some(1), "{trackers}");
     assert_eq!(trackers[0]["url"], tracker.announce_url());
     assert_eq!(trackers[0]["tier"], 0);
@@ -624,85 +630,92 @@ fn swarmctl_commands_against_a_running_daemon() {
         trackers[0]["peers_received"].as_u64() >= Some(1),
         "{trackers}"
     );
-    let out = ctl_ok(&env, &["trackers", short]);
+    let out = d.ctl_ok(&["trackers", short]);
     assert!(out.starts_with("TIER"), "{out}");
     let row = out
         .lines()
         .find(|l| l.contains(&tracker.announce_url()))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(row.trim_end().ends_with("ok"), "{row}");
+}
 
-    let done = wait_torrent(
-        &d.proc,
-        &socket,
-        &ih,
+/// The download completes with correct data.
+fn download_completes(c: &Ctl) {
+    let d = &*c.d;
+    let dirs = c.dirs;
+    let torrent = c.torrent;
+    let payload = c.payload;
+    let ih = c.ih.as_str();
+    let done = d.wait_torrent(
+        ih,
         "the download to complete",
         Duration::from_secs(60),
         is_complete_seed,
     );
     assert!(done["completed_at"].is_i64(), "{done}");
-    verify(&torrent, &payload, &dirs.downloads);
+    verify_download(torrent, payload, &dirs.downloads);
+}
 
+/// `pause`/`resume`/`reannounce`/`verify` of the seeding torrent, text and JSON.
+fn pause_resume_reannounce_verify(c: &Ctl) {
+    let d = &*c.d;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
     // pause/resume with --json (of a seeding torrent; mid-download: `pause_and_resume_mid_download`)
-    let v = ctl_json(&env, &["pause", &ih, "--json"]);
+    let v = d.ctl_json(&["pause", ih]);
     assert_eq!(v, json!({"torrent": ih, "result": "paused"}));
-    wait_torrent(
-        &d.proc,
-        &socket,
-        &ih,
-        "state paused",
-        Duration::from_secs(5),
-        |v| v["state"] == "paused",
-    );
-    let v = ctl_json(&env, &["resume", &ih, "--json"]);
+    d.wait_torrent(ih, "state paused", Duration::from_secs(5), |v| {
+        v["state"] == "paused"
+    });
+    let v = d.ctl_json(&["resume", ih]);
     assert_eq!(v, json!({"torrent": ih, "result": "resumed"}));
-    wait_torrent(
-        &d.proc,
-        &socket,
-        &ih,
+    d.wait_torrent(
+        ih,
         "seeding again",
         Duration::from_secs(5),
         is_complete_seed,
     );
 
     // reannounce
-    let out = ctl_ok(&env, &["reannounce", &ih]);
+    let out = d.ctl_ok(&["reannounce", ih]);
     assert_eq!(out.trim(), format!("{ih}: announcing"));
-    let v = ctl_json(&env, &["reannounce", short, "--json"]);
+    let v = d.ctl_json(&["reannounce", short]);
     assert_eq!(v["result"], "announcing");
 
     // verify: a recheck of good data ends seeding with everything
-    let out = ctl_ok(&env, &["verify", &ih]);
+    let out = d.ctl_ok(&["verify", ih]);
     assert_eq!(out.trim(), format!("{ih}: verifying"));
-    wait_torrent(
-        &d.proc,
-        &socket,
-        &ih,
+    d.wait_torrent(
+        ih,
         "the recheck to end",
         Duration::from_secs(20),
         is_complete_seed,
     );
-    let v = ctl_json(&env, &["verify", &ih, "--json"]);
+    let v = d.ctl_json(&["verify", ih]);
     assert_eq!(v, json!({"torrent": ih, "result": "verifying"}));
-    let v = wait_torrent(
-        &d.proc,
-        &socket,
-        &ih,
+    let v = d.wait_torrent(
+        ih,
         "the second recheck to end",
         Duration::from_secs(20),
         is_complete_seed,
     );
     assert_eq!(v["hash_failures"], 0);
+}
 
+/// `stats`, text and JSON: the daemon's pid, mode, socket and config, the session's counts.
+fn stats_of_the_daemon(c: &Ctl) {
+    let d = &*c.d;
+    let dirs = c.dirs;
+    let torrent = c.torrent;
     // stats
-    let out = ctl_ok(&env, &["stats"]);
+    let out = d.ctl_ok(&["stats"]);
     assert!(out.contains(&format!("pid {}", d.guard().pid())), "{out}");
     assert!(
         out.contains("torrents:   2 (0 downloading, 1 seeding)"),
         "{out}"
     );
-    assert!(out.contains(&format!("port:       {port}")), "{out}");
-    let s = ctl_json(&env, &["stats", "--json"]);
+    assert!(out.contains(&format!("port:       {}", d.port())), "{out}");
+    let s = d.ctl_json(&["stats"]);
     assert_eq!(s["daemon"]["pid"], d.guard().pid());
     assert_eq!(s["daemon"]["mode"], "user");
     assert_eq!(s["daemon"]["socket"], dirs.socket.display().to_string());
@@ -712,34 +725,45 @@ fn swarmctl_commands_against_a_running_daemon() {
     );
     assert_eq!(s["session"]["torrents"], 2);
     assert_eq!(s["session"]["seeding"], 1);
-    assert_eq!(s["session"]["listen_port"], port);
+    assert_eq!(s["session"]["listen_port"], d.port());
     assert!(
         s["session"]["downloaded"].as_u64().unwrap() >= torrent.total_len,
         "{s}"
     );
+}
 
+/// Every command on an unknown torrent is exit 4; a too short prefix never succeeds.
+fn unknown_torrents_are_exit_4(c: &Ctl) {
+    let d = &*c.d;
     // unknown torrents: exit 4, with and without --json
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    let err = ctl_code(&env, &["show", unknown], 4);
+    let err = d.ctl_exit(&["show", unknown], 4);
     assert!(err.contains("0123456789"), "{err}");
-    ctl_code(&env, &["show", "abcdef", "--json"], 4);
-    ctl_code(&env, &["pause", unknown], 4);
-    ctl_code(&env, &["resume", unknown, "--json"], 4);
-    ctl_code(&env, &["verify", unknown], 4);
-    ctl_code(&env, &["files", unknown, "--json"], 4);
-    ctl_code(&env, &["peers", unknown], 4);
-    ctl_code(&env, &["trackers", unknown, "--json"], 4);
-    ctl_code(&env, &["remove", unknown], 4);
+    d.ctl_exit(&["show", "abcdef", "--json"], 4);
+    d.ctl_exit(&["pause", unknown], 4);
+    d.ctl_exit(&["resume", unknown, "--json"], 4);
+    d.ctl_exit(&["verify", unknown], 4);
+    d.ctl_exit(&["files", unknown, "--json"], 4);
+    d.ctl_exit(&["peers", unknown], 4);
+    d.ctl_exit(&["trackers", unknown, "--json"], 4);
+    d.ctl_exit(&["remove", unknown], 4);
     // A prefix that is too short is a usage error or "no such torrent", never success.
-    let (code, _, _) = ctl(&env, &["show", "01"]);
+    let (code, _, _) = d.ctl(&["show", "01"]);
     assert!(code == 2 || code == 4, "show 01 exited {code}");
+}
 
+/// `remove`, then `remove --delete-data --json`, which deletes the data.
+fn remove_and_delete_data(c: &Ctl) {
+    let d = &*c.d;
+    let dirs = c.dirs;
+    let short = c.short.as_str();
+    let other_ih = c.other_ih.as_str();
     // remove, then remove --delete-data --json
-    let out = ctl_ok(&env, &["remove", &other_ih]);
+    let out = d.ctl_ok(&["remove", other_ih]);
     assert_eq!(out.trim(), format!("{other_ih}: removed"));
     let data = dirs.downloads.join("ctl");
     assert!(data.exists());
-    let v = ctl_json(&env, &["remove", short, "--delete-data", "--json"]);
+    let v = d.ctl_json(&["remove", short, "--delete-data"]);
     assert_eq!(
         v,
         json!({"torrent": short, "result": "removed, data deleted"})
@@ -751,21 +775,28 @@ fn swarmctl_commands_against_a_running_daemon() {
         || !data.exists(),
     )
     .unwrap_or_else(|e| panic!("{e}: {}", data.display()));
-    assert_eq!(ctl_ok(&env, &["list"]).trim(), "no torrents");
-    assert_eq!(ctl_json(&env, &["list", "--json"]), json!([]));
+    assert_eq!(d.ctl_ok(&["list"]).trim(), "no torrents");
+    assert_eq!(d.ctl_json(&["list"]), json!([]));
+}
 
+/// `swarmctl watch` printed one line per event (text) and JSON lines, the whole story.
+fn watch_printed_the_whole_story(c: &Ctl, watchers: [&ChildGuard; 2]) {
+    let [watch_text, watch_json] = watchers;
+    let ih = c.ih.as_str();
+    let short = c.short.as_str();
+    let other_ih = c.other_ih.as_str();
     // watch printed the whole story: one line per event (text) and JSON lines.
     wait_until(
         "watch to print the removal",
         Duration::from_secs(5),
         POLL,
         || {
-            output_of(&watch_json).contains("\"removed\"")
-                && output_of(&watch_text).contains("removed")
+            output_of(watch_json).contains("\"removed\"")
+                && output_of(watch_text).contains("removed")
         },
     )
     .ok();
-    let text = output_of(&watch_text);
+    let text = output_of(watch_text);
     for needle in [
         format!("{short} added ctl"),
         "% downloading".to_string(),
@@ -778,14 +809,14 @@ fn swarmctl_commands_against_a_running_daemon() {
             "`swarmctl watch` did not print {needle:?}:\n{text}"
         );
     }
-    let events: Vec<Value> = output_of(&watch_json)
+    let events: Vec<Value> = output_of(watch_json)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("watch --json line {l:?}: {e}")))
         .collect();
     let kinds = |kind: &str| {
         events
             .iter()
-            .filter(|e| e["event"] == kind && e["info_hash"] == ih.as_str())
+            .filter(|e| e["event"] == kind && e["info_hash"] == ih)
             .count()
     };
     assert_eq!(kinds("added"), 1, "{events:?}");
@@ -798,21 +829,27 @@ fn swarmctl_commands_against_a_running_daemon() {
             && e["progress"].as_f64().is_some_and(|p| p > 0.0 && p < 1.0)),
         "no progress event in the middle of the download: {events:?}"
     );
+}
 
+/// `shutdown`: the daemon stops, the watchers learn it (exit 3), swarmctl says "not running".
+fn shutdown_ends_the_watchers(c: &mut Ctl, watchers: [&ChildGuard; 2]) {
+    let d = &mut *c.d;
+    let dirs = c.dirs;
+    let [watch_text, watch_json] = watchers;
     // shutdown: the daemon stops, the watchers learn it (exit 3), swarmctl then says "not running"
-    let out = ctl_ok(&env, &["shutdown"]);
+    let out = d.ctl_ok(&["shutdown"]);
     assert_eq!(out.trim(), "swarmd is shutting down");
     let st = d.proc.wait_exit(Duration::from_secs(15));
     assert!(st.success(), "swarmd exited with {st}");
     assert!(!dirs.socket.exists(), "the socket was not removed");
-    for w in [&watch_text, &watch_json] {
+    for w in [watch_text, watch_json] {
         let st = w
             .wait_exit(Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("{e}: {}", w.log_tail(5)));
         assert_eq!(st.code(), Some(3), "{} exited with {st}", w.name());
     }
-    ctl_code(&env, &["list", "--json"], 3);
-    ctl_code(&env, &["shutdown"], 3);
+    d.ctl_exit(&["list", "--json"], 3);
+    d.ctl_exit(&["shutdown"], 3);
     let _ = d.proc.guard_mut().stop();
 }
 
@@ -829,56 +866,43 @@ fn pause_and_resume_mid_download() {
     };
     let (payload, torrent, _seeder) = seeded(&env, &tracker, payload, 16, seed_opts);
     let ih = torrent.info_hash.to_hex();
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let d = Daemon::start(&env, &dirs, "daemon");
-    ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
+    let (d, dirs) = start_daemon(&env, "");
+    d.ctl_ok(&["add", torrent.path.to_str().unwrap()]);
     let total = torrent.total_len;
-    wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    d.wait_torrent(
         &ih,
         "the download to reach 20%",
         Duration::from_secs(30),
         |v| v["have_bytes"].as_u64().unwrap_or(0) * 5 >= total,
     );
-    let out = ctl_ok(&env, &["pause", &ih]);
+    let out = d.ctl_ok(&["pause", &ih]);
     assert_eq!(out.trim(), format!("{ih}: paused"));
-    let paused = wait_torrent(
-        &d.proc,
-        &dirs.socket,
-        &ih,
-        "paused without peers",
-        Duration::from_secs(5),
-        |v| v["state"] == "paused" && v["peers"] == 0,
-    );
+    let paused = d.wait_torrent(&ih, "paused without peers", Duration::from_secs(5), |v| {
+        v["state"] == "paused" && v["peers"] == 0
+    });
     std::thread::sleep(Duration::from_secs(1));
-    let still = show(&dirs.socket, &ih).unwrap();
+    let still = d.show(&ih).unwrap();
     assert_eq!(
         still["have_bytes"], paused["have_bytes"],
         "a paused torrent went on downloading"
     );
     assert!(still["have_bytes"].as_u64().unwrap() < total);
-    ctl_ok(&env, &["resume", &ih]);
+    d.ctl_ok(&["resume", &ih]);
     // The seeder is still there and known: the download goes on within seconds, not after a
     // minute-long reconnect delay.
-    wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    d.wait_torrent(
         &ih,
         "the download to go on after resume",
         Duration::from_secs(10),
         |v| v["have_bytes"].as_u64() > still["have_bytes"].as_u64(),
     );
-    wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    d.wait_torrent(
         &ih,
         "the download to complete after resume",
         Duration::from_secs(30),
         is_complete_seed,
     );
-    verify(&torrent, &payload, &dirs.downloads);
+    verify_download(&torrent, &payload, &dirs.downloads);
 }
 
 /// `swarmctl watch --json` reports progress from the first seconds of a download, not only
@@ -894,22 +918,15 @@ fn progress_events_start_with_the_download() {
     };
     let (_payload, torrent, _seeder) = seeded(&env, &tracker, payload, 16, seed_opts);
     let ih = torrent.info_hash.to_hex();
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let d = Daemon::start(&env, &dirs, "daemon");
+    let (d, _dirs) = start_daemon(&env, "");
     let watch = spawn_watch(&env, "watch-json", true);
     std::thread::sleep(Duration::from_secs(1));
-    ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
+    d.ctl_ok(&["add", torrent.path.to_str().unwrap()]);
     let added = Instant::now();
     // Data flows within a fraction of a second (the seeder is in the tracker's list)...
-    wait_torrent(
-        &d.proc,
-        &dirs.socket,
-        &ih,
-        "the first block",
-        Duration::from_secs(5),
-        |v| v["downloaded"].as_u64() > Some(0),
-    );
+    d.wait_torrent(&ih, "the first block", Duration::from_secs(5), |v| {
+        v["downloaded"].as_u64() > Some(0)
+    });
     // ...and `watch` says so within the 2 s progress period (plus slack), not 5 s later.
     let seen = wait_until(
         "a progress event in state downloading",
@@ -948,11 +965,9 @@ fn trackers_of_a_paused_torrent_are_listed() {
     let payload = Payload::single(&env.subdir("seed"), "pt.bin", 64 * KIB, 261);
     let torrent = payload.make_torrent(&env.path().join("pt.torrent"), 15, &[&fake.announce_url()]);
     let ih = torrent.info_hash.to_hex();
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let _d = Daemon::start(&env, &dirs, "daemon");
-    ctl_ok(&env, &["add", torrent.path.to_str().unwrap(), "--paused"]);
-    let trackers = ctl_json(&env, &["trackers", &ih, "--json"]);
+    let (d, _dirs) = start_daemon(&env, "");
+    d.ctl_ok(&["add", torrent.path.to_str().unwrap(), "--paused"]);
+    let trackers = d.ctl_json(&["trackers", &ih]);
     assert_eq!(
         trackers.as_array().map(Vec::len),
         Some(1),
@@ -960,7 +975,7 @@ fn trackers_of_a_paused_torrent_are_listed() {
     );
     assert_eq!(trackers[0]["url"], fake.announce_url());
     assert_eq!(trackers[0]["status"], "not_contacted", "{trackers}");
-    let out = ctl_ok(&env, &["trackers", &ih]);
+    let out = d.ctl_ok(&["trackers", &ih]);
     assert!(out.contains(&fake.announce_url()), "{out}");
     assert!(fake.announces().is_empty(), "a paused torrent announced");
 }
@@ -987,18 +1002,14 @@ fn kill_9_mid_download_and_restart_resumes() {
     let ih = torrent.info_hash.to_hex();
     let piece = torrent.piece_length;
 
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let mut d = Daemon::start(&env, &dirs, "daemon");
+    let (mut d, dirs) = start_daemon(&env, "");
     let record_path = dirs.state.join("torrents").join(format!("{ih}.resume"));
     let read_record =
         || -> Option<Value> { serde_json::from_slice(&fs::read(&record_path).ok()?).ok() };
-    let out = ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
+    let out = d.ctl_ok(&["add", torrent.path.to_str().unwrap()]);
     assert!(out.contains(&ih), "{out}");
     let total = torrent.total_len;
-    let before = wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    let before = d.wait_torrent(
         &ih,
         "the download to pass 40% and a resume save",
         Duration::from_secs(60),
@@ -1019,31 +1030,22 @@ fn kill_9_mid_download_and_restart_resumes() {
         dirs.socket.exists(),
         "a killed daemon cannot remove its socket"
     );
-    ctl_code(&env, &["list"], 3);
+    d.ctl_exit(&["list"], 3);
 
-    let record = read_record().expect("the resume record vanished");
-    let restored = record["downloaded"].as_u64().unwrap();
-    let record_have = record["have"]
-        .as_str()
-        .unwrap()
-        .chars()
-        .map(|c| c.to_digit(16).expect("hex bitfield").count_ones() as u64)
-        .sum::<u64>()
-        * piece;
+    let (restored, record_have) =
+        resume_record(&read_record().expect("the resume record vanished"), piece);
 
     // The seeder is still in the tracker's list: the restarted daemon finds it at once. So the
     // first look after the start-up check may already include a few new blocks; every byte
     // of `have` gained since the check was downloaded, which bounds what the check found.
     let d = Daemon::start(&env, &dirs, "daemon-restarted");
-    let list = ctl_json(&env, &["list", "--json"]);
+    let list = d.ctl_json(&["list"]);
     assert_eq!(
         list_hashes(&list),
         vec![ih.clone()],
         "the torrent did not come back: {list}"
     );
-    let after = wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    let after = d.wait_torrent(
         &ih,
         "the start-up check to end",
         Duration::from_secs(30),
@@ -1071,9 +1073,7 @@ fn kill_9_mid_download_and_restart_resumes() {
          record), {have_at_start} after the restart"
     );
 
-    let done = wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    let done = d.wait_torrent(
         &ih,
         "the download to complete after the restart",
         Duration::from_secs(60),
@@ -1093,7 +1093,21 @@ fn kill_9_mid_download_and_restart_resumes() {
         "downloaded only {downloaded_after} bytes after the restart for {} missing ones",
         total - have_now
     );
-    verify(&torrent, &payload, &dirs.downloads);
+    verify_download(&torrent, &payload, &dirs.downloads);
+}
+
+/// A resume record's `downloaded` counter and the bytes its `have` bitfield (hex) names, for
+/// pieces of `piece` bytes.
+fn resume_record(record: &Value, piece: u64) -> (u64, u64) {
+    let restored = record["downloaded"].as_u64().unwrap();
+    let record_have = record["have"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| c.to_digit(16).expect("hex bitfield").count_ones() as u64)
+        .sum::<u64>()
+        * piece;
+    (restored, record_have)
 }
 
 /// A torrent added with `-o DIR --paused` keeps its save directory and its paused state across a
@@ -1105,22 +1119,15 @@ fn kill_9_soon_after_add_keeps_save_dir_and_paused() {
     let torrent = payload.make_torrent(&env.path().join("early.torrent"), 15, &[]);
     let ih = torrent.info_hash.to_hex();
     let save = env.subdir("elsewhere");
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
-    let mut d = Daemon::start(&env, &dirs, "daemon");
-    ctl_ok(
-        &env,
-        &[
-            "add",
-            torrent.path.to_str().unwrap(),
-            "-o",
-            save.to_str().unwrap(),
-            "--paused",
-        ],
-    );
-    let v = wait_torrent(
-        &d.proc,
-        &dirs.socket,
+    let (mut d, dirs) = start_daemon(&env, "");
+    d.ctl_ok(&[
+        "add",
+        torrent.path.to_str().unwrap(),
+        "-o",
+        save.to_str().unwrap(),
+        "--paused",
+    ]);
+    let v = d.wait_torrent(
         &ih,
         "the torrent to be added, paused",
         Duration::from_secs(5),
@@ -1131,7 +1138,7 @@ fn kill_9_soon_after_add_keeps_save_dir_and_paused() {
     d.proc.guard_mut().kill();
 
     let _d = Daemon::start(&env, &dirs, "daemon-restarted");
-    let list = ctl_json(&env, &["list", "--json"]);
+    let list = d.ctl_json(&["list"]);
     let t = find(&list, &ih);
     assert_eq!(
         (t["save_dir"].as_str(), t["state"].as_str()),
@@ -1156,8 +1163,7 @@ fn sd_notify_and_sigterm_announces_stopped() {
     );
     let notify = NotifySocket::bind(&env);
 
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
+    let dirs = config(&env, "");
     let d = Daemon::start_with(
         &env,
         &dirs,
@@ -1180,11 +1186,11 @@ fn sd_notify_and_sigterm_announces_stopped() {
     assert!(pings.len() >= 3, "only {} WATCHDOG=1 in ~3 s", pings.len());
 
     let ih = torrent.info_hash;
-    ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
+    d.ctl_ok(&["add", torrent.path.to_str().unwrap()]);
     let started = fake.wait_for_announce("event=started", Duration::from_secs(10), |a| {
         a.event() == Some("started") && a.info_hash() == Some(ih)
     });
-    assert_eq!(started.port(), Some(port));
+    assert_eq!(started.port(), Some(d.port()));
 
     d.guard().signal_leader(libc::SIGTERM);
     let st = d.proc.wait_exit(Duration::from_secs(15));
@@ -1192,7 +1198,7 @@ fn sd_notify_and_sigterm_announces_stopped() {
     let stopped = fake.wait_for_announce("event=stopped", Duration::from_secs(1), |a| {
         a.event() == Some("stopped") && a.info_hash() == Some(ih)
     });
-    assert_eq!(stopped.port(), Some(port));
+    assert_eq!(stopped.port(), Some(d.port()));
     notify.wait_line("STOPPING=1", Duration::from_secs(1), None);
     assert!(!dirs.socket.exists(), "the socket was not removed");
     // Resume state was flushed: the record is there for the next start.
@@ -1294,14 +1300,12 @@ fn stopped_timeout_from_config_bounds_shutdown() {
         15,
         &[&tracker.announce_url()],
     );
-    let port = free_tcp_port();
-    let dirs = write_config(
+    let dirs = config(
         &env,
-        port,
         "\n[trackers]\nstopped_timeout_secs = 1\nannounce_timeout_secs = 5\n",
     );
     let d = Daemon::start(&env, &dirs, "daemon");
-    ctl_ok(&env, &["add", torrent.path.to_str().unwrap()]);
+    d.ctl_ok(&["add", torrent.path.to_str().unwrap()]);
     wait_until(
         "the started announce",
         Duration::from_secs(10),
@@ -1332,20 +1336,15 @@ fn stopped_timeout_from_config_bounds_shutdown() {
 /// blocks for good after 3 s: the watchdog pings, which need the engine's heartbeat, stop.
 #[test]
 fn frozen_actor_system_stops_the_watchdog() {
-    let bin = fault_swarmd_bin();
     let env = TestEnv::new("daemon-freeze");
     let notify = NotifySocket::bind(&env);
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
+    let dirs = config(&env, "");
     let mut d = Daemon::start_with(
         &env,
         &dirs,
-        Swarmd::command(&[] as &[&str])
-            .name("daemon-faulty")
-            .bin(&bin)
+        Daemon::fault_build("daemon-faulty", "root.freeze_after:3")
             .env("NOTIFY_SOCKET", &notify.path)
-            .env("WATCHDOG_USEC", "2000000")
-            .env("SWARMD_FAULTS", "root.freeze_after:3"),
+            .env("WATCHDOG_USEC", "2000000"),
     );
     notify.wait_line("READY=1", Duration::from_secs(5), Some(d.guard()));
     notify.wait_line("WATCHDOG=1", Duration::from_secs(3), Some(d.guard()));
@@ -1425,12 +1424,10 @@ fn assert_error(v: &Value, id: Value, code: i64) {
 #[test]
 fn control_socket_mode_and_bad_requests() {
     let env = TestEnv::new("daemon-socket");
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "\n[limits]\ndownload_kib_s = 2048\n");
-    let d = Daemon::start(&env, &dirs, "daemon");
+    let (d, dirs) = start_daemon(&env, "\n[limits]\ndownload_kib_s = 2048\n");
     // The config's rate limits are in force from the start.
     assert_eq!(
-        ctl_json(&env, &["limits", "--json"]),
+        d.ctl_json(&["limits"]),
         json!({"download": 2 * MIB, "upload": null})
     );
 
@@ -1485,19 +1482,19 @@ fn control_socket_mode_and_bad_requests() {
     let ok = read_answer(&mut reader);
     assert_eq!(ok["id"], 10, "{ok}");
     assert_eq!(ok["result"]["torrents"], 0, "{ok}");
-    assert_eq!(ok["result"]["listen_port"], port, "{ok}");
+    assert_eq!(ok["result"]["listen_port"], d.port(), "{ok}");
     drop(reader);
 
     // The daemon as a whole carries on: swarmctl works, and shuts it down (with --json).
     assert!(d.guard().is_running());
-    assert_eq!(ctl_json(&env, &["list", "--json"]), json!([]));
+    assert_eq!(d.ctl_json(&["list"]), json!([]));
     assert_eq!(
-        ctl_json(&env, &["shutdown", "--json"]),
+        d.ctl_json(&["shutdown"]),
         json!({"result": "shutting down"})
     );
     let st = d.proc.wait_exit(Duration::from_secs(15));
     assert!(st.success(), "swarmd exited with {st}");
-    ctl_code(&env, &["stats", "--json"], 3);
+    d.ctl_exit(&["stats", "--json"], 3);
 }
 
 /// An unknown key makes `check-config` and the daemon itself fail with the key and its line; a
@@ -1511,8 +1508,7 @@ fn config_errors_name_key_and_line() {
         (st, output_of(p.guard()))
     };
 
-    let port = free_tcp_port();
-    let dirs = write_config(&env, port, "");
+    let dirs = config(&env, "");
     let good = dirs.config.to_str().unwrap();
     let (st, out) = run(&["--config", good, "check-config"], "check-good");
     assert!(st.success(), "{out}");
