@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions, LtStatus};
@@ -50,16 +49,6 @@ fn expect_complete(p: &SwarmdProcess) {
         p.guard().name(),
         p.guard().log_tail(40)
     );
-}
-
-/// The data in `dir` (a save directory holding `<name>`) is the payload, checked twice: every
-/// piece's SHA-1 against the torrent, every file byte for byte against the seeder's copy.
-fn verify(torrent: &Torrent, payload: &Payload, dir: &Path) {
-    torrent
-        .verify_dir(dir)
-        .unwrap_or_else(|e| panic!("piece check: {e}"));
-    compare_paths(&payload.root(), &dir.join(&payload.name))
-        .unwrap_or_else(|e| panic!("byte comparison with the seeder's copy: {e}"));
 }
 
 /// A multi-file payload with uneven file sizes (edges inside pieces) and a `sub/` directory.
@@ -187,7 +176,7 @@ fn downloads_multi_file_from_libtorrent() {
 
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
     expect_complete(&leech);
-    verify(&torrent, &payload, leech.out_dir());
+    verify_download(&torrent, &payload, leech.out_dir());
     assert!(
         log_lines(&leech, "piece failed its hash check").is_empty(),
         "a good seeder's pieces failed the hash:\n{}",
@@ -217,7 +206,7 @@ fn downloads_multi_file_from_transmission() {
 
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
     expect_complete(&leech);
-    verify(&torrent, &payload, leech.out_dir());
+    verify_download(&torrent, &payload, leech.out_dir());
     let st = tr.status(id);
     assert!(
         st.uploaded_ever >= torrent.total_len,
@@ -273,7 +262,7 @@ fn seeds_to_libtorrent() {
     let leecher = LibtorrentPeer::leech(&env, &torrent.path, &dir);
     let st = leecher.wait_finished(Duration::from_secs(60));
     assert_eq!(st.total_done, torrent.total_len);
-    verify(&torrent, &payload, &dir);
+    verify_download(&torrent, &payload, &dir);
     assert!(
         seeder.guard().is_running(),
         "swarmd --seed stopped seeding:\n{}",
@@ -293,7 +282,7 @@ fn seeds_to_aria2() {
     let dir = env.subdir("aria2-leech");
     let aria2 = Aria2::leech(&env, &torrent.path, &dir);
     aria2.wait_download_complete(Duration::from_secs(60));
-    verify(&torrent, &payload, &dir);
+    verify_download(&torrent, &payload, &dir);
     stop_seeder(seeder, &torrent);
 }
 
@@ -348,9 +337,9 @@ fn swarm_of_libtorrent_two_swarmd_and_aria2() {
         .unwrap_or_else(|e| panic!("{e}\n{}", p.guard().log_tail(40)));
     }
     aria2.wait_download_complete(EXIT_WAIT);
-    verify(&torrent, &payload, a.out_dir());
-    verify(&torrent, &payload, b.out_dir());
-    verify(&torrent, &payload, &aria_dir);
+    verify_download(&torrent, &payload, a.out_dir());
+    verify_download(&torrent, &payload, b.out_dir());
+    verify_download(&torrent, &payload, &aria_dir);
 
     // libtorrent folds transfer counters into its status about once a second.
     std::thread::sleep(Duration::from_millis(1500));
@@ -438,7 +427,7 @@ fn finds_seeder_through_udp_tracker() {
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
     let seen = watch_lt_peers(&seeder, EXIT_WAIT, || leech.guard().is_running());
     expect_complete(&leech);
-    verify(&torrent, &payload, leech.out_dir());
+    verify_download(&torrent, &payload, leech.out_dir());
 
     // The seeder only ever saw connections that were dialled *to* it.
     assert!(
@@ -526,7 +515,7 @@ fn survives_peer_actor_panics() {
         .env("RUST_BACKTRACE", "0")
         .spawn(&env);
     expect_complete(&leech);
-    verify(&torrent, &payload, leech.out_dir());
+    verify_download(&torrent, &payload, leech.out_dir());
 
     // The panics happened (the panic hook prints them). Each cost the only connection, so from
     // the second one on, swarmd had dialled the seeder again: the seeder, which never dials
@@ -654,7 +643,7 @@ fn bans_seeder_that_sends_corrupt_pieces() {
         std::thread::sleep(Duration::from_millis(50));
     }
     expect_complete(&leech);
-    verify(&torrent, &payload, leech.out_dir());
+    verify_download(&torrent, &payload, leech.out_dir());
     assert!(
         bad_served,
         "swarmd never downloaded from the bad seeder:\n{}",

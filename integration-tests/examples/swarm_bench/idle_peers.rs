@@ -1,6 +1,7 @@
 //! Idle peers for the `scale` scenario: `n` TCP connections to one torrent of the daemon, each
-//! a plain BitTorrent handshake (no extensions) and then nothing but a keep-alive every 30 s,
-//! the way a connected peer that wants nothing behaves. One thread serves them all: it drains
+//! a plain BitTorrent handshake (no extensions; the test library's, with a peer id of its own)
+//! and then nothing but a keep-alive every 30 s, the way a connected peer that wants nothing
+//! behaves. One thread serves them all: it drains
 //! whatever the daemon sends (its bitfield, keep-alives) so no socket buffer fills up. Stops
 //! when dropped.
 
@@ -10,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use swarm_integration_tests::wire;
+use swarm_wire::InfoHash;
 
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(30);
 
@@ -25,13 +29,7 @@ impl IdlePeers {
         for i in 0..n {
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))
                 .map_err(|e| format!("idle peer {i}: connect: {e}"))?;
-            let mut hs = Vec::with_capacity(68);
-            hs.push(19);
-            hs.extend_from_slice(b"BitTorrent protocol");
-            hs.extend_from_slice(&[0; 8]);
-            hs.extend_from_slice(&info_hash);
-            hs.extend_from_slice(format!("-IP0001-{i:012}").as_bytes());
-            s.write_all(&hs)
+            s.write_all(&wire::handshake(&InfoHash(info_hash), false, false))
                 .map_err(|e| format!("idle peer {i}: handshake: {e}"))?;
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
             socks.push(Some(s));
