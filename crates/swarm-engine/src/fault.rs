@@ -31,6 +31,15 @@ pub fn value(_point: &str) -> Option<f64> {
     None
 }
 
+/// Panics when `count` reaches the number configured for `point` (a fault at a known moment,
+/// e.g. `peer.upload_after:200`: every peer connection crashes at its 200th block sent).
+#[inline(always)]
+pub fn panic_at(point: &str, count: u64) {
+    if value(point).is_some_and(|n| n as u64 == count) {
+        panic!("injected fault at {point}");
+    }
+}
+
 /// Panics with the probability configured for `point`.
 #[inline(always)]
 pub fn maybe_panic(point: &str) {

@@ -46,6 +46,8 @@ pub struct MagnetFetch {
     known: HashSet<SocketAddr>,
     queue: Vec<SocketAddr>,
     conns: HashMap<u64, (SocketAddr, mpsc::UnboundedSender<u32>)>,
+    /// Connections past their handshakes (what `peers` shows).
+    ready: HashSet<u64>,
     next_key: u64,
     dht_waits: u32,
     announcer: ServiceRef<Announcer>,
@@ -81,6 +83,7 @@ impl MagnetFetch {
             known: HashSet::new(),
             queue: Vec::new(),
             conns: HashMap::new(),
+            ready: HashSet::new(),
             next_key: 1,
             dht_waits: 0,
             announcer,
@@ -238,11 +241,14 @@ impl Handler<ConnEvent> for MagnetFetch {
         let key = msg.key;
         match msg.event {
             Event::Ready(Some(size)) => {
+                self.ready.insert(key);
                 if self.fetch.on_peer_metadata_size(key, size) {
                     self.request_more(key);
                 }
             }
-            Event::Ready(None) => {}
+            Event::Ready(None) => {
+                self.ready.insert(key);
+            }
             Event::Data { piece, total, data } => {
                 match self.fetch.on_data(key, piece, total, &data) {
                     Ok(Some(info)) => {
@@ -272,12 +278,14 @@ impl Handler<ConnEvent> for MagnetFetch {
                     Err(e) => {
                         tracing::debug!(peer = key, "metadata: {e}");
                         self.conns.remove(&key);
+                        self.ready.remove(&key);
                         self.fetch.on_peer_gone(key);
                     }
                 }
             }
             Event::Reject(piece) => self.fetch.on_reject(key, piece, Instant::now()),
             Event::Gone(reason) => {
+                self.ready.remove(&key);
                 if let Some((addr, _)) = self.conns.remove(&key) {
                     tracing::debug!(peer = %addr, %reason, "metadata connection ended");
                 }
@@ -285,6 +293,41 @@ impl Handler<ConnEvent> for MagnetFetch {
                 self.connect_more(ctx);
             }
         }
+    }
+}
+
+/// The peers a magnet is talking to for its metadata (for `peers`).
+#[derive(Message)]
+#[rtype(result = "Vec<swarm_control::PeerInfo>")]
+pub struct GetMagnetPeers;
+
+impl Handler<GetMagnetPeers> for MagnetFetch {
+    type Result = MessageResult<GetMagnetPeers>;
+
+    fn handle(&mut self, _: GetMagnetPeers, _: &mut Context<Self>) -> Self::Result {
+        let mut peers: Vec<swarm_control::PeerInfo> = self
+            .ready
+            .iter()
+            .filter_map(|k| self.conns.get(k))
+            .map(|(addr, _)| swarm_control::PeerInfo {
+                addr: addr.to_string(),
+                client: String::new(),
+                direction: "outgoing".into(),
+                source: "magnet".into(),
+                progress: 0.0,
+                download_rate: 0,
+                upload_rate: 0,
+                downloaded: 0,
+                uploaded: 0,
+                am_choking: true,
+                am_interested: false,
+                peer_choking: true,
+                peer_interested: false,
+                requests_in_flight: 0,
+            })
+            .collect();
+        peers.sort_by(|a, b| a.addr.cmp(&b.addr));
+        MessageResult(peers)
     }
 }
 

@@ -133,20 +133,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Magnet links saved in `state_dir` whose metadata was not fetched yet.
-pub fn load_magnets(state_dir: &Path) -> Vec<String> {
+/// Magnet links saved in `state_dir` whose metadata was not fetched yet, each with its resume
+/// record (save directory, paused) when it has one.
+pub fn load_magnets(state_dir: &Path) -> Vec<(String, Option<ResumeRecord>)> {
     let Ok(entries) = std::fs::read_dir(StatePaths::torrents_dir(state_dir)) else {
         return Vec::new();
     };
-    let mut out: Vec<String> = entries
+    let mut out: Vec<(String, Option<ResumeRecord>)> = entries
         .flatten()
-        .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("magnet"))
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("magnet"))
         // A .torrent next to it means the metadata arrived; the magnet is only a leftover.
-        .filter(|e| !e.path().with_extension("torrent").exists())
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .map(|s| s.trim().to_string())
+        .filter(|p| !p.with_extension("torrent").exists())
+        .filter_map(|p| {
+            let uri = std::fs::read_to_string(&p).ok()?.trim().to_string();
+            let record = std::fs::read(p.with_extension("resume"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            Some((uri, record))
+        })
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

@@ -28,7 +28,7 @@ use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::disk::DiskPool;
 use crate::error::EngineError;
-use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
+use crate::magnet::MagnetEntry;
 use crate::resume::{write_atomic, ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, StopAll};
 use crate::services::choker::Choker;
@@ -36,11 +36,13 @@ use crate::services::dht::{DhtService, DhtSlot};
 use crate::services::listener::Listener;
 use crate::services::rate_limiter::{QuotaBoard, RateLimiter, SetLimits};
 use crate::storage::Storage;
-use crate::torrent::actor::PeersFound;
 use crate::torrent::actor::Services;
 use crate::torrent::shared::{Published, StatusCell, TorrentShared};
-use crate::torrent::swarm::PeerSource;
 use crate::torrent::{Torrent, TorrentConfig};
+
+mod magnets;
+
+pub use magnets::{AddMagnet, GetMagnet, MagnetCommand, MagnetOrder, MagnetView};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RootChild {
@@ -223,6 +225,29 @@ impl Root {
         if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
             return Err(EngineError::Duplicate(ih.to_hex()));
         }
+        let save_dir = msg
+            .save_dir
+            .clone()
+            .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
+            .unwrap_or_else(|| self.cfg.download_dir.clone());
+        // A new torrent's save directory is made and tried now, so that a directory we cannot
+        // write to is the add's error, named, rather than a failed piece later. A restored one
+        // is made only if its record had no data (a failure there shows when it writes): one
+        // that had data and is gone is an unmounted disk, which the torrent reports (see
+        // `Torrent::trusted_record`) instead of our making it again on the mount point.
+        match &msg.record {
+            None => crate::storage::prepare_save_dir(&save_dir).map_err(|e| {
+                EngineError::Io(format!(
+                    "cannot write to the save directory {}: {}",
+                    save_dir.display(),
+                    crate::storage::io_reason(&e)
+                ))
+            })?,
+            Some(r) if !r.have_bytes().is_some_and(|b| b.iter().any(|&x| x != 0)) => {
+                let _ = std::fs::create_dir_all(&save_dir);
+            }
+            Some(_) => {}
+        }
         let state = self.torrents_dir.as_ref().map(|d| StatePaths::of(d, ih));
         if let Some(paths) = &state {
             let path = paths.torrent();
@@ -236,10 +261,6 @@ impl Root {
         let mut meta = msg.meta;
         let info_bytes = bytes::Bytes::from(std::mem::take(&mut meta.info_bytes));
         let meta = Arc::new(meta);
-        let save_dir = msg
-            .save_dir
-            .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
-            .unwrap_or_else(|| self.cfg.download_dir.clone());
         // A new torrent's first resume record, at once: until the first periodic save, a crash
         // would otherwise bring it back in the default directory, unpaused.
         if let Some(paths) = &state {
@@ -291,6 +312,7 @@ impl Root {
                 ),
                 0,
             )),
+            transferred: Default::default(),
         });
         let tcfg = TorrentConfig {
             save_dir,
@@ -500,16 +522,9 @@ impl Root {
             (name, Source::Torrent(&e.shared.status))
         }));
         for (ih, e) in &self.magnets {
-            let name = e.magnet.name();
-            let summary = blank_summary(
-                *ih,
-                name.clone(),
-                swarm_control::TorrentState::FetchingMetadata,
-                0,
-                e.save_dir.as_ref().unwrap_or(&self.cfg.download_dir),
-            );
+            let summary = self.magnet_summary(*ih, e);
             named.push((
-                Cow::Owned(name),
+                Cow::Owned(summary.name.clone()),
                 Source::Magnet(Published::new(&summary, 0)),
             ));
         }
@@ -748,98 +763,6 @@ impl Handler<GetTrackers> for Root {
                 })
                 .collect()
         })
-    }
-}
-
-/// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
-/// normal torrent.
-#[derive(Message)]
-#[rtype(result = "Result<(InfoHash, String), EngineError>")]
-pub struct AddMagnet {
-    pub magnet: swarm_wire::Magnet,
-    pub save_dir: Option<PathBuf>,
-    pub paused: bool,
-}
-
-impl Handler<AddMagnet> for Root {
-    type Result = Result<(InfoHash, String), EngineError>;
-
-    fn handle(&mut self, msg: AddMagnet, ctx: &mut Context<Self>) -> Self::Result {
-        let ih = msg.magnet.info_hash;
-        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
-            return Err(EngineError::Duplicate(ih.to_hex()));
-        }
-        if let Some(d) = &self.torrents_dir {
-            let path = StatePaths::of(d, ih).magnet();
-            write_atomic(&path, msg.magnet.to_uri().as_bytes())
-                .map_err(|e| EngineError::Io(format!("saving {}: {e}", path.display())))?;
-        }
-        let name = msg.magnet.name();
-        let (magnet, peer_id, port) = (msg.magnet.clone(), self.peer_id, self.listen_port);
-        let (announcer, dht, done) = (
-            self.services.announcer.clone(),
-            self.dht.clone(),
-            ctx.address().recipient(),
-        );
-        let start = move |link| {
-            let f = MagnetFetch::new(
-                magnet.clone(),
-                peer_id,
-                port,
-                announcer.clone(),
-                dht.clone(),
-                done.clone(),
-                link,
-            );
-            Ok(ChildHandle::new(f.start()))
-        };
-        self.children
-            .start(RootChild::Magnet(ih), Restart::Transient, start, ctx)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let entry = MagnetEntry {
-            magnet: msg.magnet,
-            save_dir: msg.save_dir,
-            paused: msg.paused,
-            added_at: crate::now_unix(),
-        };
-        self.magnets.insert(ih, entry);
-        let _ = self.services.events.send(Event::Added {
-            info_hash: ih.to_hex(),
-            name: name.clone(),
-        });
-        Ok((ih, name))
-    }
-}
-
-impl Handler<MetadataFetched> for Root {
-    type Result = ();
-
-    fn handle(&mut self, msg: MetadataFetched, ctx: &mut Context<Self>) {
-        let ih = msg.meta.info_hash;
-        let Some(entry) = self.magnets.remove(&ih) else {
-            return;
-        };
-        let add = AddTorrent {
-            meta: msg.meta,
-            save_dir: entry.save_dir,
-            paused: entry.paused,
-            known_have: None,
-            record: None,
-        };
-        match self.add_torrent(add, ctx) {
-            Ok(_) => {
-                if let Some(d) = &self.torrents_dir {
-                    let _ = std::fs::remove_file(StatePaths::of(d, ih).magnet());
-                }
-                if let Some(t) = self.children.addr::<Torrent>(&RootChild::Torrent(ih)) {
-                    t.do_send(PeersFound {
-                        addrs: msg.peers,
-                        source: PeerSource::Magnet,
-                    });
-                }
-            }
-            Err(e) => tracing::error!(info_hash = %ih, "adding the fetched torrent: {e}"),
-        }
     }
 }
 

@@ -16,9 +16,10 @@ use tokio::sync::broadcast;
 use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
+use crate::magnet::GetMagnetPeers;
 use crate::root::{
-    AddTorrent, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished, ListTorrents,
-    RemoveTorrent, Root, ShutdownSession,
+    AddTorrent, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished,
+    ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
 };
 use crate::torrent::control::{
     GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
@@ -95,6 +96,7 @@ impl Session {
             magnet,
             save_dir,
             paused,
+            added_at: None,
         };
         self.root.send(msg).await.map_err(gone)?
     }
@@ -148,9 +150,20 @@ impl Session {
                 Err(_) => break,
             }
         }
-        for uri in crate::resume::load_magnets(state_dir) {
+        for (uri, record) in crate::resume::load_magnets(state_dir) {
             match swarm_wire::Magnet::parse(&uri) {
-                Ok(m) => match self.add_magnet(m, None, false).await {
+                Ok(magnet) => match self
+                    .root
+                    .send(crate::root::AddMagnet {
+                        magnet,
+                        save_dir: record.as_ref().map(|r| r.save_dir.clone()),
+                        paused: record.as_ref().is_some_and(|r| r.paused),
+                        added_at: record.as_ref().map(|r| r.added_at).filter(|&t| t > 0),
+                    })
+                    .await
+                    .map_err(gone)
+                    .and_then(|r| r)
+                {
                     Ok(_) => n += 1,
                     Err(e) => tracing::warn!(magnet = %uri, "cannot restore: {e}"),
                 },
@@ -187,19 +200,32 @@ impl Session {
     }
 
     pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {
-        self.torrent(ih).await?.send(GetSummary).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetSummary).await.map_err(gone),
+            Target::Magnet(m) => Ok(self.magnet_detail(m).await.summary),
+        }
     }
 
     pub async fn detail(&self, ih: InfoHash) -> Result<TorrentDetail, EngineError> {
-        self.torrent(ih).await?.send(GetDetail).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetDetail).await.map_err(gone),
+            Target::Magnet(m) => Ok(self.magnet_detail(m).await),
+        }
     }
 
     pub async fn peers(&self, ih: InfoHash) -> Result<Vec<PeerInfo>, EngineError> {
-        self.torrent(ih).await?.send(GetPeers).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetPeers).await.map_err(gone),
+            Target::Magnet(m) => Ok(magnet_peers(&m.fetch).await),
+        }
     }
 
+    /// A magnet without metadata has no file list yet: an empty one.
     pub async fn files(&self, ih: InfoHash) -> Result<Vec<FileInfo>, EngineError> {
-        self.torrent(ih).await?.send(GetFiles).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetFiles).await.map_err(gone),
+            Target::Magnet(_) => Ok(Vec::new()),
+        }
     }
 
     pub async fn set_file_priorities(
@@ -207,44 +233,97 @@ impl Session {
         ih: InfoHash,
         prios: Vec<(u32, FilePriority)>,
     ) -> Result<(), EngineError> {
-        self.torrent(ih)
-            .await?
-            .send(SetFilePriorities(prios))
-            .await
-            .map_err(gone)?
-            .map_err(EngineError::Invalid)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t
+                .send(SetFilePriorities(prios))
+                .await
+                .map_err(gone)?
+                .map_err(EngineError::Invalid),
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: its files are not known (try again once it is downloading)",
+                m.summary.name
+            ))),
+        }
     }
 
     pub async fn pause(&self, ih: InfoHash) -> Result<(), EngineError> {
-        self.torrent(ih)
-            .await?
-            .send(SetPaused(true))
-            .await
-            .map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(SetPaused(true)).await.map_err(gone),
+            Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Pause).await,
+        }
     }
 
     pub async fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
-        self.torrent(ih)
-            .await?
-            .send(SetPaused(false))
-            .await
-            .map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(SetPaused(false)).await.map_err(gone),
+            Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Resume).await,
+        }
     }
 
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
-        self.torrent(ih).await?.send(Verify).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(Verify).await.map_err(gone),
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: there is no data to verify",
+                m.summary.name
+            ))),
+        }
     }
 
     pub async fn reannounce(&self, ih: InfoHash) -> Result<(), EngineError> {
-        self.torrent(ih).await?.send(Reannounce).await.map_err(gone)
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(Reannounce).await.map_err(gone),
+            Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Reannounce).await,
+        }
     }
 
     pub async fn trackers(&self, ih: InfoHash) -> Result<Vec<TrackerInfo>, EngineError> {
-        self.torrent(ih).await?;
+        self.target(ih).await?;
         self.root
             .send(crate::root::GetTrackers(ih))
             .await
             .map_err(gone)
+    }
+
+    /// The torrent `ih`, or the magnet `ih` still fetching its metadata.
+    async fn target(&self, ih: InfoHash) -> Result<Target, EngineError> {
+        if let Ok(t) = self.torrent(ih).await {
+            return Ok(Target::Torrent(t));
+        }
+        self.root
+            .send(GetMagnet(ih))
+            .await
+            .map_err(gone)?
+            .map(Target::Magnet)
+            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+    }
+
+    async fn order_magnet(&self, ih: InfoHash, order: MagnetCommand) -> Result<(), EngineError> {
+        self.root
+            .send(MagnetOrder {
+                info_hash: ih,
+                order,
+            })
+            .await
+            .map_err(gone)?
+    }
+
+    async fn magnet_detail(&self, m: MagnetView) -> TorrentDetail {
+        let mut summary = m.summary;
+        summary.peers = magnet_peers(&m.fetch).await.len() as u32;
+        TorrentDetail {
+            summary,
+            piece_length: 0,
+            pieces: 0,
+            pieces_have: 0,
+            private: false,
+            comment: None,
+            added_at: m.added_at,
+            completed_at: None,
+            peer_restarts: 0,
+            hash_failures: 0,
+            eta_secs: None,
+        }
     }
 
     pub async fn remove(&self, ih: InfoHash, delete_data: bool) -> Result<(), EngineError> {
@@ -306,5 +385,19 @@ impl Session {
     /// Graceful stop: announce `stopped` (bounded by `announce_timeout`), stop every actor.
     pub async fn shutdown(&self, announce_timeout: Duration) {
         let _ = self.root.send(ShutdownSession { announce_timeout }).await;
+    }
+}
+
+/// What a per-torrent command acts on.
+enum Target {
+    Torrent(Addr<Torrent>),
+    Magnet(MagnetView),
+}
+
+/// The peers of a magnet's metadata fetch (none while it is paused).
+async fn magnet_peers(fetch: &Option<Addr<crate::magnet::MagnetFetch>>) -> Vec<PeerInfo> {
+    match fetch {
+        Some(f) => f.send(GetMagnetPeers).await.unwrap_or_default(),
+        None => Vec::new(),
     }
 }

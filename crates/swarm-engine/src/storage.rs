@@ -98,10 +98,13 @@ impl Storage {
             if self.info.files[span.file_index].pad {
                 continue;
             }
-            let file = cache.get(self, span.file_index, true)?;
+            let path = &self.paths[span.file_index];
+            let file = cache
+                .get(self, span.file_index, true)
+                .map_err(|e| at(path, e))?;
             let mut offset = span.file_offset;
             for part in chunk.chunks(WRITE_PART) {
-                file.write_all_at(part, offset)?;
+                file.write_all_at(part, offset).map_err(|e| at(path, e))?;
                 offset += part.len() as u64;
             }
         }
@@ -124,8 +127,12 @@ impl Storage {
                 chunk.fill(0);
                 continue;
             }
-            let file = cache.get(self, span.file_index, false)?;
-            file.read_exact_at(chunk, span.file_offset)?;
+            let path = &self.paths[span.file_index];
+            let file = cache
+                .get(self, span.file_index, false)
+                .map_err(|e| at(path, e))?;
+            file.read_exact_at(chunk, span.file_offset)
+                .map_err(|e| at(path, e))?;
         }
         if done != buf.len() {
             return Err(io::Error::new(
@@ -147,6 +154,22 @@ impl Storage {
         })
     }
 
+    /// Where the payload lives: the file of a single-file torrent, the top directory of others.
+    pub fn data_path(&self) -> PathBuf {
+        self.save_dir.join(&self.info.name)
+    }
+
+    /// No byte of the payload is on disk: every file (padding and empty ones aside) is missing,
+    /// or the save directory itself is. What an unmounted disk or a moved folder looks like, as
+    /// opposed to a few files deleted.
+    pub fn nothing_on_disk(&self) -> bool {
+        self.paths
+            .iter()
+            .zip(self.info.files.iter())
+            .filter(|(_, f)| !f.pad && f.length > 0)
+            .all(|(p, _)| std::fs::symlink_metadata(p).is_err())
+    }
+
     /// Sizes and modification times of the payload files (for resume records).
     pub fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
         use std::os::unix::fs::MetadataExt;
@@ -162,6 +185,18 @@ impl Storage {
         let path = &self.paths[i];
         self.check_no_symlinks(path)?;
         if write {
+            // The save directory is made when the torrent is added; one that is gone since is
+            // an unmounted disk or a moved folder, and recreating it would fill the mount point
+            // (or the wrong disk) with a second copy. Directories below it are ours to make.
+            if !self.save_dir.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "the save directory {} is gone (is the disk mounted?)",
+                        self.save_dir.display()
+                    ),
+                ));
+            }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
                 self.check_no_symlinks(path)?;
@@ -254,6 +289,40 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// Makes `dir` (and its parents) and checks that we can create files in it.
+pub fn prepare_save_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".swarmd-write-test-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// What went wrong, in words, without the "(os error 13)" that doubles them.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        io::ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
+        io::ErrorKind::StorageFull => "no space left on device".into(),
+        io::ErrorKind::NotADirectory => "a part of the path is not a directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `e` with the file it is about: "writing piece 126: Permission denied" tells a user nothing.
+/// Messages that already name a path (ours: a vanished save directory, a symlink) stay as they are.
+fn at(path: &Path, e: io::Error) -> io::Error {
+    let text = e.to_string();
+    if text.contains('/') {
+        return e;
+    }
+    io::Error::new(e.kind(), format!("{}: {text}", path.display()))
 }
 
 #[cfg(test)]
@@ -374,6 +443,38 @@ mod tests {
         assert!(
             buf.iter().all(|&b| b == 0),
             "an unwritten piece reads as zeros"
+        );
+    }
+
+    /// A save directory that vanished (an unmounted disk) is not made again by a write, and the
+    /// error says where and why; the data counts as "nothing on disk".
+    #[test]
+    fn a_vanished_save_directory_is_not_recreated() {
+        let f = fixture(&[40_000, 30_000], 16_384);
+        let cache = FileCache::new(8);
+        let piece0 = f.all[..16_384].to_vec();
+        f.storage.write_piece(&cache, 0, &piece0).unwrap();
+        assert!(!f.storage.nothing_on_disk());
+        cache.forget(f.storage.id);
+        std::fs::remove_dir_all(f.out.path()).unwrap();
+        assert!(f.storage.nothing_on_disk());
+        let err = f.storage.write_piece(&cache, 1, &piece0).unwrap_err();
+        assert!(err.to_string().contains("is the disk mounted"), "{err}");
+        assert!(err.to_string().contains(&*f.out.path().to_string_lossy()));
+        assert!(!f.out.path().exists(), "the save directory was made again");
+    }
+
+    /// An I/O error names the file it happened on.
+    #[test]
+    fn io_errors_name_the_file() {
+        let f = fixture(&[40_000], 16_384);
+        let cache = FileCache::new(8);
+        let mut buf = vec![0u8; 100];
+        let err = f.storage.read(&cache, 0, 0, &mut buf).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&*f.storage.path(0).to_string_lossy()),
+            "{err}"
         );
     }
 }

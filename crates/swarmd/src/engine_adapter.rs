@@ -84,7 +84,7 @@ fn map(e: swarm_engine::EngineError) -> EngineError {
             None => EngineError::Invalid(format!("torrent {h} is already added")),
         },
         E::ShuttingDown => EngineError::ShuttingDown,
-        E::InvalidTorrent(m) | E::Invalid(m) => EngineError::Invalid(m),
+        E::InvalidTorrent(m) | E::Invalid(m) | E::Io(m) => EngineError::Invalid(m),
         other => EngineError::Internal(other.to_string()),
     }
 }

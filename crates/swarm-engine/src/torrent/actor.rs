@@ -85,8 +85,7 @@ pub struct Services {
 
 #[derive(Default)]
 pub struct TorrentStats {
-    pub downloaded: u64,
-    pub uploaded: u64,
+    /// (Uploaded and downloaded bytes are counted at the sockets: `TorrentShared::transferred`.)
     pub wasted: u64,
     pub down: Rate,
     pub up: Rate,
@@ -110,6 +109,16 @@ fn tick_delay(step: u64, now: Instant) -> Duration {
     let since = now.saturating_duration_since(*EPOCH.get_or_init(|| now));
     let into = Duration::from_nanos((since.as_nanos() % step_d.as_nanos()) as u64);
     (step_d - into).max(Duration::from_millis(500))
+}
+
+/// How a torrent starts.
+enum StartFrom {
+    /// Pieces known good: no check.
+    Known(Bitfield),
+    /// Hash what is on disk.
+    Check,
+    /// The record had pieces and not one byte of them is on disk: stop with an error.
+    DataMissing,
 }
 
 /// Progress of the initial check (or `verify`).
@@ -160,6 +169,8 @@ pub struct Torrent {
     registered: Option<(u64, u64)>,
     /// Something worth saving changed since the last resume write.
     pub(super) dirty: bool,
+    /// What we have is not known (the data was missing at start): `resume` checks first.
+    pub(super) unchecked: bool,
     /// Our link to the root supervisor (reports our exit, panics included).
     link: swarm_supervisor::ChildLink,
 }
@@ -207,6 +218,7 @@ impl Torrent {
             next_tick: Default::default(),
             registered: None,
             dirty: false,
+            unchecked: false,
             link,
             meta,
         }
@@ -311,6 +323,7 @@ impl Torrent {
     }
 
     fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
+        self.unchecked = false;
         let info = &self.meta.info;
         let mut picker = Picker::new(info.piece_length, info.total_length, have);
         for p in self.peers.values() {
@@ -741,7 +754,6 @@ impl Torrent {
             PeerEvent::Uploaded(n) => {
                 slot.uploaded += n;
                 slot.up.add(n);
-                self.stats.uploaded += n;
                 self.stats.up.add(n);
             }
             PeerEvent::Pex(msg) => {
@@ -896,8 +908,8 @@ impl Torrent {
         if self.every(5, step) {
             self.connect_more(ctx);
             let progress = (
-                self.stats.uploaded,
-                self.stats.downloaded,
+                self.shared.transferred.uploaded(),
+                self.shared.transferred.downloaded(),
                 self.picker.bytes_left(),
             );
             if progress != self.last_reported {
@@ -938,11 +950,15 @@ impl Torrent {
         self.publish();
     }
 
-    /// The resume record's bitfield, if the files on disk are as the record left them.
-    fn trusted_record(&mut self) -> Option<Bitfield> {
-        let rec = self.cfg.record.take()?;
-        self.stats.downloaded = rec.downloaded;
-        self.stats.uploaded = rec.uploaded;
+    /// Where to start from the resume record: its bitfield if the files on disk are as the record
+    /// left them, a check if they changed, an error if every byte it had is gone.
+    fn trusted_record(&mut self) -> StartFrom {
+        let Some(rec) = self.cfg.record.take() else {
+            return StartFrom::Check;
+        };
+        self.shared
+            .transferred
+            .restore(rec.uploaded, rec.downloaded);
         if rec.added_at > 0 {
             self.stats.added_at = rec.added_at;
         }
@@ -950,15 +966,29 @@ impl Torrent {
         if !rec.priorities.is_empty() {
             self.file_priorities = rec.priorities.clone();
         }
-        let bytes = rec.have_bytes()?;
-        if self.shared.storage.file_stats() != rec.files {
-            tracing::info!(torrent = %self.name(), "data changed since the last run; rechecking");
-            return None;
+        let n = self.picker.num_pieces();
+        let Some(have) = rec.have_bytes().and_then(|b| Bitfield::from_wire(&b, n)) else {
+            return StartFrom::Check;
+        };
+        if self.shared.storage.file_stats() == rec.files {
+            return StartFrom::Known(have);
         }
-        Bitfield::from_wire(&bytes, self.picker.num_pieces())
+        // An unmounted disk or a moved folder looks like data deleted: a recheck would find
+        // nothing and download it all again, into the mount point. Transmission stops such a
+        // torrent with an error until the user says; so do we. A few files missing is a recheck.
+        if have.count() > 0 && self.shared.storage.nothing_on_disk() {
+            return StartFrom::DataMissing;
+        }
+        tracing::info!(torrent = %self.name(), "data changed since the last run; rechecking");
+        StartFrom::Check
     }
 
     fn resume_bytes(&self) -> Option<(std::path::PathBuf, Vec<u8>)> {
+        // Data missing at start: the record on disk still knows what we had; an empty bitfield
+        // written over it would make the next start download everything again.
+        if self.unchecked {
+            return None;
+        }
         let paths = self.cfg.resume.as_ref()?;
         let rec = ResumeRecord {
             info_hash: self.shared.info_hash.to_hex(),
@@ -967,8 +997,8 @@ impl Torrent {
             have: hex_encode(self.picker.have().as_bytes()),
             files: self.shared.storage.file_stats(),
             priorities: self.file_priorities.clone(),
-            downloaded: self.stats.downloaded,
-            uploaded: self.stats.uploaded,
+            downloaded: self.shared.transferred.downloaded(),
+            uploaded: self.shared.transferred.uploaded(),
             added_at: self.stats.added_at,
             completed_at: self.stats.completed_at,
             trackers: Vec::new(),
@@ -1007,9 +1037,26 @@ impl Actor for Torrent {
         // Blocks from all peers arrive here: a deep but bounded mailbox. Peers that find it full
         // stop reading their sockets until there is room.
         ctx.set_mailbox_capacity(4096);
-        let known = self.cfg.known_have.take().or_else(|| self.trusted_record());
-        match known {
-            Some(have) if have.len() == self.picker.num_pieces() => self.finish_check(have, ctx),
+        let start = match self.cfg.known_have.take() {
+            Some(have) => StartFrom::Known(have),
+            None => self.trusted_record(),
+        };
+        match start {
+            StartFrom::Known(have) if have.len() == self.picker.num_pieces() => {
+                self.finish_check(have, ctx)
+            }
+            StartFrom::DataMissing => {
+                self.unchecked = true;
+                let path = self.shared.storage.data_path();
+                self.enter_error(
+                    format!(
+                        "data not found at {} — is the disk mounted? (`resume` or `verify` checks \
+                         it again, and downloads what is missing)",
+                        path.display()
+                    ),
+                    ctx,
+                );
+            }
             _ => self.start_check(ctx),
         }
         self.schedule_tick(ctx);
@@ -1071,6 +1118,11 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
             self.services.choker.do_send(UnregisterTorrent {
                 info_hash: self.shared.info_hash,
             });
+            // Nobody left to move bytes: the rates are zero now, not at the next slow tick (up
+            // to half a minute away for a seed).
+            self.stats.down = Rate::default();
+            self.stats.up = Rate::default();
+            self.publish();
         }
         self.connect_more(ctx);
     }

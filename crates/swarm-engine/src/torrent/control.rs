@@ -20,8 +20,8 @@ impl Torrent {
             have_bytes: self.have_bytes(),
             download_rate: self.stats.down.per_second(),
             upload_rate: self.stats.up.per_second(),
-            downloaded: self.stats.downloaded,
-            uploaded: self.stats.uploaded,
+            downloaded: self.shared.transferred.downloaded(),
+            uploaded: self.shared.transferred.uploaded(),
             peers: self.peers.values().filter(|p| p.addr.is_some()).count() as u32,
             save_dir: self.cfg.save_dir.display().to_string(),
             error: self.error.clone(),
@@ -228,6 +228,12 @@ impl Handler<SetPaused> for Torrent {
                 self.cfg.paused = true;
             }
             (false, TorrentState::Checking) => self.cfg.paused = false,
+            (false, _) if self.unchecked => {
+                // The data was missing at start: what is there now is unknown until hashed.
+                self.cfg.paused = false;
+                self.error = None;
+                self.start_check(ctx);
+            }
             (false, _) => {
                 self.cfg.paused = false;
                 self.go_live(ctx);

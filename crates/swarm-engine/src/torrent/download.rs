@@ -44,7 +44,6 @@ impl Torrent {
         let requested = slot.take_request(&block);
         slot.downloaded += len;
         slot.down.add(len);
-        self.stats.downloaded += len;
         self.stats.down.add(len);
         if requested {
             slot.last_block = Instant::now();

@@ -18,7 +18,6 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,20 +28,20 @@ use swarm_wire::peer::extension::{
     ExtendedHandshake, MetadataMsg, PexMessage, LOCAL_UT_METADATA, LOCAL_UT_PEX, UT_METADATA,
     UT_PEX,
 };
-use swarm_wire::peer::{
-    encode_piece_header, BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE,
-};
+use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio_util::codec::{Encoder, FramedRead};
+use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
 use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::actor::{GetHave, Torrent};
 use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
 use crate::torrent::shared::TorrentShared;
+
+mod writer;
+
+use writer::{Drained, Writer};
 
 /// How the connection comes to be.
 pub enum Dial {
@@ -82,6 +81,8 @@ pub struct PeerConn {
     last_recv: Instant,
     last_send: Instant,
     uploaded_unreported: u64,
+    /// Blocks sent on this connection.
+    blocks_sent: u64,
     /// The pending tick and its step in seconds.
     next_tick: super::ticker::Ticker,
 }
@@ -90,54 +91,6 @@ pub struct PeerConn {
 /// the idle timeout need no more, and 200 idle peers ticking every second cost more than
 /// anything else they do. A request brings back the 1 s tick (upload accounting).
 const IDLE_PEER_TICK: u64 = 10;
-
-/// Handle to the writer task: frames go through an unbounded channel but are counted, and the
-/// actor stops producing (uploads wait) when the count is over the bound. actix's FramedWrite has
-/// no such bound (ARCHITECTURE §7).
-struct Writer {
-    tx: mpsc::UnboundedSender<Bytes>,
-    queued: Arc<AtomicUsize>,
-    codec: PeerCodec,
-    buf: BytesMut,
-}
-
-/// What a queued frame costs beyond its bytes (its allocation, its slot in the channel). Counted
-/// in `Writer::queued`, so that a queue of tiny frames (a Reject is 17 bytes) is bounded in
-/// memory and not only in bytes.
-const FRAME_OVERHEAD: usize = 64;
-
-impl Writer {
-    fn send(&mut self, msg: Message) {
-        if self.codec.encode(msg, &mut self.buf).is_ok() {
-            let frame = self.buf.split().freeze();
-            self.queue(frame);
-        }
-    }
-
-    /// A `Piece` frame as two parts, its 13-byte header and the block itself, so the block goes
-    /// from the read cache to the socket without being copied (the write loop sends both in one
-    /// `writev`).
-    fn send_piece(&mut self, index: u32, begin: u32, data: Bytes) {
-        let Ok(len) = u32::try_from(data.len()) else {
-            return;
-        };
-        self.buf
-            .extend_from_slice(&encode_piece_header(index, begin, len));
-        let header = self.buf.split().freeze();
-        self.queue(header);
-        self.queue(data);
-    }
-
-    fn queue(&mut self, frame: Bytes) {
-        self.queued
-            .fetch_add(frame.len() + FRAME_OVERHEAD, Ordering::Relaxed);
-        let _ = self.tx.send(frame);
-    }
-
-    fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-}
 
 impl PeerConn {
     pub fn new(
@@ -173,6 +126,7 @@ impl PeerConn {
             last_recv: now,
             last_send: now,
             uploaded_unreported: 0,
+            blocks_sent: 0,
             next_tick: Default::default(),
         }
     }
@@ -252,24 +206,17 @@ impl PeerConn {
             return self.fail(ctx, "connected to ourselves");
         }
         let (read, write) = stream.into_split();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let drained = ctx.address().recipient();
-        ctx.spawn(
-            write_loop(write, rx, queued.clone(), drained)
-                .into_actor(self)
-                .map(|res, act, ctx| {
-                    if let Err(e) = res {
-                        act.fail(ctx, format!("write failed: {e}"));
-                    }
-                }),
-        );
-        self.writer = Some(Writer {
-            tx,
-            queued,
-            codec: PeerCodec::new(self.shared.max_frame),
-            buf: BytesMut::new(),
-        });
+        // Only the handshake was written on the socket before the writer takes over.
+        let handed = Handshake::LEN as u64;
+        self.writer = Some(Writer::start(
+            ctx,
+            write,
+            handed,
+            self.shared.clone(),
+            ctx.address().recipient(),
+            self.shared.max_frame,
+            |act: &mut Self, ctx, e| act.fail(ctx, format!("write failed: {e}")),
+        ));
         let mut framed = FramedRead::new(read, PeerCodec::new(self.shared.max_frame));
         framed.read_buffer_mut().extend_from_slice(&leftover);
         ctx.add_stream(framed);
@@ -370,6 +317,7 @@ impl PeerConn {
             Message::KeepAlive => {}
             Message::Piece { index, begin, data } => {
                 crate::fault::maybe_panic("peer.block");
+                self.shared.transferred.add_downloaded(data.len() as u64);
                 let block = BlockRef {
                     index,
                     begin,
@@ -617,6 +565,8 @@ impl PeerConn {
     }
 
     fn send_block(&mut self, r: BlockRef, data: Bytes) {
+        self.blocks_sent += 1;
+        crate::fault::panic_at("peer.upload_after", self.blocks_sent);
         self.uploaded_unreported += data.len() as u64;
         if let Some(w) = &mut self.writer {
             w.send_piece(r.index, r.begin, data);
@@ -753,11 +703,6 @@ impl Handler<ToPeer> for PeerConn {
     }
 }
 
-/// The writer task told the actor that the socket took what was queued: time to upload more.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Drained;
-
 impl Handler<Drained> for PeerConn {
     type Result = ();
 
@@ -765,149 +710,5 @@ impl Handler<Drained> for PeerConn {
         if !self.uploads.is_empty() {
             self.pump_uploads(ctx);
         }
-    }
-}
-
-/// Frames gathered into one `writev`: at most this many…
-const WRITE_BATCH_FRAMES: usize = 64;
-/// …or about this many bytes (the last frame may take it over).
-const WRITE_BATCH_BYTES: usize = 256 * 1024;
-
-async fn write_loop(
-    mut write: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    queued: Arc<AtomicUsize>,
-    drained: Recipient<Drained>,
-) -> io::Result<()> {
-    let mut batch: VecDeque<Bytes> = VecDeque::with_capacity(WRITE_BATCH_FRAMES);
-    while let Some(frame) = rx.recv().await {
-        // Take what is already queued too: one syscall for many small frames, and a block goes
-        // out with its header without being copied next to it.
-        let mut bytes = frame.len();
-        batch.push_back(frame);
-        while batch.len() < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-            let Ok(frame) = rx.try_recv() else { break };
-            bytes += frame.len();
-            batch.push_back(frame);
-        }
-        let n = bytes + batch.len() * FRAME_OVERHEAD;
-        write_all_frames(&mut write, &mut batch).await?;
-        queued.fetch_sub(n, Ordering::Relaxed);
-        drained.do_send(Drained);
-    }
-    Ok(())
-}
-
-/// Writes every frame of `frames`, in order, with vectored writes; empties it.
-async fn write_all_frames<W: tokio::io::AsyncWrite + Unpin>(
-    out: &mut W,
-    frames: &mut VecDeque<Bytes>,
-) -> io::Result<()> {
-    use bytes::Buf;
-    loop {
-        // Written (or empty) frames leave the queue.
-        while frames.front().is_some_and(|f| f.is_empty()) {
-            frames.pop_front();
-        }
-        if frames.is_empty() {
-            return Ok(());
-        }
-        let mut slices = [io::IoSlice::new(&[]); WRITE_BATCH_FRAMES];
-        let mut used = 0;
-        for (slot, frame) in slices.iter_mut().zip(frames.iter()) {
-            *slot = io::IoSlice::new(frame);
-            used += 1;
-        }
-        let mut n = out.write_vectored(&slices[..used]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let Some(front) = frames.front_mut() else {
-                break;
-            };
-            let step = n.min(front.len());
-            front.advance(step);
-            n -= step;
-            if front.is_empty() {
-                frames.pop_front();
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use swarm_wire::peer::PIECE_HEADER_LEN;
-    use tokio_util::codec::Decoder;
-
-    /// Frames of every size, written through a pipe that takes at most 1 000 bytes at a time (so
-    /// most writes are partial and stop inside a frame), arrive whole and in order.
-    #[tokio::test]
-    async fn vectored_writes_deliver_every_frame_in_order() {
-        let frames: Vec<Bytes> = (0..500u32)
-            .map(|i| {
-                let len = [0, 1, 13, 999, 1000, 1001, 16 * 1024, 40_000][(i % 8) as usize];
-                Bytes::from((0..len).map(|b| (b as u32 ^ i) as u8).collect::<Vec<u8>>())
-            })
-            .collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
-        let (mut tx, mut rx) = tokio::io::duplex(1000);
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            rx.read_to_end(&mut got).await.map(|_| got)
-        });
-        let mut queue = VecDeque::new();
-        for chunk in frames.chunks(WRITE_BATCH_FRAMES + 3) {
-            queue.extend(chunk.iter().cloned());
-            write_all_frames(&mut tx, &mut queue).await.unwrap();
-            assert!(queue.is_empty());
-        }
-        drop(tx);
-        let got = reader.await.unwrap().unwrap();
-        assert!(
-            got == expected,
-            "{} bytes received, {} sent",
-            got.len(),
-            expected.len()
-        );
-    }
-
-    /// A piece goes out as its header and the block itself, the block not copied.
-    #[test]
-    fn a_piece_is_queued_as_header_and_the_block_itself() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut w = Writer {
-            tx,
-            queued: Arc::new(AtomicUsize::new(0)),
-            codec: PeerCodec::default(),
-            buf: BytesMut::new(),
-        };
-        let block = Bytes::from(vec![7u8; BLOCK_SIZE as usize]);
-        w.send_piece(3, BLOCK_SIZE, block.clone());
-        let header = rx.try_recv().unwrap();
-        let data = rx.try_recv().unwrap();
-        assert_eq!(header.len(), PIECE_HEADER_LEN);
-        assert_eq!(
-            data.as_ptr(),
-            block.as_ptr(),
-            "the block must not be copied"
-        );
-        let mut wire = BytesMut::from(&header[..]);
-        wire.extend_from_slice(&data);
-        let msg = PeerCodec::default().decode(&mut wire).unwrap();
-        assert_eq!(
-            msg,
-            Some(Message::Piece {
-                index: 3,
-                begin: BLOCK_SIZE,
-                data: block,
-            })
-        );
-        assert_eq!(
-            w.queued(),
-            PIECE_HEADER_LEN + BLOCK_SIZE as usize + 2 * FRAME_OVERHEAD
-        );
     }
 }

@@ -37,6 +37,49 @@ pub struct TorrentShared {
     pub peer_budget: PeerBudget,
     /// What `list` and `stats` show of the torrent.
     pub status: StatusCell,
+    /// Payload bytes moved with peers, all time.
+    pub transferred: Transferred,
+}
+
+/// A torrent's payload counters (what `show`, `stats`, the resume record and the trackers'
+/// `uploaded=`/`downloaded=` report), counted where the bytes cross a socket: a received block
+/// when its frame is decoded, a sent block when the peer acknowledged it (see the peer's
+/// `writer` module). Not the torrent's
+/// own fields fed by peer reports, because a peer that ends between two reports (a fast leecher
+/// that closes, a crash) would take its last bytes with it; these atomics outlive every peer, and
+/// the torrent actor too (a restarted torrent goes on from them). The first incarnation of the
+/// torrent starts them at its resume record's counts.
+#[derive(Debug, Default)]
+pub struct Transferred {
+    uploaded: std::sync::atomic::AtomicU64,
+    downloaded: std::sync::atomic::AtomicU64,
+}
+
+impl Transferred {
+    pub fn uploaded(&self) -> u64 {
+        self.uploaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn downloaded(&self) -> u64 {
+        self.downloaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn add_uploaded(&self, n: u64) {
+        self.uploaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn add_downloaded(&self, n: u64) {
+        self.downloaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counts of a resume record, before any peer is connected.
+    pub fn restore(&self, uploaded: u64, downloaded: u64) {
+        use std::sync::atomic::Ordering;
+        self.uploaded.store(uploaded, Ordering::Relaxed);
+        self.downloaded.store(downloaded, Ordering::Relaxed);
+    }
 }
 
 /// A torrent's summary as of its last publish, read by `list` and `stats` without a message

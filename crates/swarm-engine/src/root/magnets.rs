@@ -1,0 +1,263 @@
+//! The root's magnet links that have no metadata yet: adding one (a `MagnetFetch` child), the
+//! control commands that apply to it before it becomes a torrent (show, peers, pause, resume,
+//! reannounce), and its hand-over to a normal torrent when the metadata arrives.
+//!
+//! A magnet is listed like any torrent, so every command must find it: a user who adds a magnet
+//! and types `swarmctl pause NAME` must not hear that it "does not exist". Its save directory
+//! and pause state are kept in a resume record next to the `.magnet` file, so a restart brings
+//! it back as it was (a paused magnet does not fetch).
+
+use actix::prelude::*;
+use std::path::PathBuf;
+use swarm_control::{Event, TorrentState, TorrentSummary};
+use swarm_supervisor::ChildHandle;
+use swarm_wire::InfoHash;
+
+use super::{blank_summary, Root, RootChild};
+use crate::error::EngineError;
+use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
+use crate::resume::{write_atomic, ResumeRecord, StatePaths};
+use crate::torrent::actor::PeersFound;
+use crate::torrent::swarm::PeerSource;
+use swarm_supervisor::Restart;
+
+/// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
+/// normal torrent. A paused magnet waits for `resume` before it fetches anything.
+#[derive(Message)]
+#[rtype(result = "Result<(InfoHash, String), EngineError>")]
+pub struct AddMagnet {
+    pub magnet: swarm_wire::Magnet,
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+    /// When it was first added (a restored magnet keeps its date); `None`: now.
+    pub added_at: Option<i64>,
+}
+
+impl Handler<AddMagnet> for Root {
+    type Result = Result<(InfoHash, String), EngineError>;
+
+    fn handle(&mut self, msg: AddMagnet, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.magnet.info_hash;
+        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
+            return Err(EngineError::Duplicate(ih.to_hex()));
+        }
+        // As for a torrent: a directory we cannot write to is a new add's error, not a later
+        // one (a restored magnet comes back whatever its directory; adding the torrent tells).
+        let save_dir = msg.save_dir.as_ref().unwrap_or(&self.cfg.download_dir);
+        if msg.added_at.is_none() {
+            crate::storage::prepare_save_dir(save_dir).map_err(|e| {
+                EngineError::Io(format!(
+                    "cannot write to the save directory {}: {}",
+                    save_dir.display(),
+                    crate::storage::io_reason(&e)
+                ))
+            })?;
+        }
+        if let Some(d) = &self.torrents_dir {
+            let path = StatePaths::of(d, ih).magnet();
+            write_atomic(&path, msg.magnet.to_uri().as_bytes())
+                .map_err(|e| EngineError::Io(format!("saving {}: {e}", path.display())))?;
+        }
+        let name = msg.magnet.name();
+        let entry = MagnetEntry {
+            magnet: msg.magnet,
+            save_dir: msg.save_dir,
+            paused: msg.paused,
+            added_at: msg.added_at.unwrap_or_else(crate::now_unix),
+        };
+        self.magnets.insert(ih, entry);
+        self.save_magnet_record(ih);
+        if !msg.paused {
+            if let Err(e) = self.start_magnet_fetch(ih, ctx) {
+                self.magnets.remove(&ih);
+                return Err(e);
+            }
+        }
+        let _ = self.services.events.send(Event::Added {
+            info_hash: ih.to_hex(),
+            name: name.clone(),
+        });
+        Ok((ih, name))
+    }
+}
+
+impl Root {
+    fn start_magnet_fetch(
+        &mut self,
+        ih: InfoHash,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), EngineError> {
+        let Some(entry) = self.magnets.get(&ih) else {
+            return Err(EngineError::NotFound(ih.to_hex()));
+        };
+        let (magnet, peer_id, port) = (entry.magnet.clone(), self.peer_id, self.listen_port);
+        let (announcer, dht, done) = (
+            self.services.announcer.clone(),
+            self.dht.clone(),
+            ctx.address().recipient(),
+        );
+        let start = move |link| {
+            let f = MagnetFetch::new(
+                magnet.clone(),
+                peer_id,
+                port,
+                announcer.clone(),
+                dht.clone(),
+                done.clone(),
+                link,
+            );
+            Ok(ChildHandle::new(f.start()))
+        };
+        self.children
+            .start(RootChild::Magnet(ih), Restart::Transient, start, ctx)
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// The magnet's save directory and pause state, beside its `.magnet` file.
+    fn save_magnet_record(&self, ih: InfoHash) {
+        let (Some(d), Some(entry)) = (&self.torrents_dir, self.magnets.get(&ih)) else {
+            return;
+        };
+        let path = StatePaths::of(d, ih).resume();
+        let rec = ResumeRecord {
+            info_hash: ih.to_hex(),
+            save_dir: entry
+                .save_dir
+                .clone()
+                .unwrap_or_else(|| self.cfg.download_dir.clone()),
+            paused: entry.paused,
+            added_at: entry.added_at,
+            ..ResumeRecord::default()
+        };
+        let written = serde_json::to_vec_pretty(&rec)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(&path, &bytes));
+        if let Err(e) = written {
+            tracing::warn!(info_hash = %ih, "saving the magnet's state: {e}");
+        }
+    }
+
+    /// The summary `list` shows of a magnet.
+    pub(super) fn magnet_summary(&self, ih: InfoHash, entry: &MagnetEntry) -> TorrentSummary {
+        let state = if entry.paused {
+            TorrentState::Paused
+        } else {
+            TorrentState::FetchingMetadata
+        };
+        blank_summary(
+            ih,
+            entry.magnet.name(),
+            state,
+            0,
+            entry.save_dir.as_ref().unwrap_or(&self.cfg.download_dir),
+        )
+    }
+}
+
+/// What the control commands see of a magnet without metadata: its summary, when it was added,
+/// and its fetch actor (none while paused), which knows its peers.
+pub struct MagnetView {
+    pub summary: TorrentSummary,
+    pub added_at: i64,
+    pub fetch: Option<Addr<MagnetFetch>>,
+}
+
+/// The magnet `0`, if there is one.
+#[derive(Message)]
+#[rtype(result = "Option<MagnetView>")]
+pub struct GetMagnet(pub InfoHash);
+
+impl Handler<GetMagnet> for Root {
+    type Result = Option<MagnetView>;
+
+    fn handle(&mut self, msg: GetMagnet, _: &mut Context<Self>) -> Self::Result {
+        let entry = self.magnets.get(&msg.0)?;
+        Some(MagnetView {
+            summary: self.magnet_summary(msg.0, entry),
+            added_at: entry.added_at,
+            fetch: self.children.addr::<MagnetFetch>(&RootChild::Magnet(msg.0)),
+        })
+    }
+}
+
+/// An order to a magnet without metadata. `NotFound` if there is no such magnet.
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct MagnetOrder {
+    pub info_hash: InfoHash,
+    pub order: MagnetCommand,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MagnetCommand {
+    /// Stop fetching (and keep the magnet, paused, across restarts).
+    Pause,
+    Resume,
+    /// Ask its trackers for peers now.
+    Reannounce,
+}
+
+impl Handler<MagnetOrder> for Root {
+    type Result = Result<(), EngineError>;
+
+    fn handle(&mut self, msg: MagnetOrder, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.info_hash;
+        let Some(entry) = self.magnets.get_mut(&ih) else {
+            return Err(EngineError::NotFound(ih.to_hex()));
+        };
+        match msg.order {
+            MagnetCommand::Pause if !entry.paused => {
+                entry.paused = true;
+                let _ = self.children.terminate(&RootChild::Magnet(ih), ctx);
+                self.save_magnet_record(ih);
+            }
+            MagnetCommand::Resume if entry.paused => {
+                entry.paused = false;
+                self.save_magnet_record(ih);
+                self.start_magnet_fetch(ih, ctx)?;
+            }
+            MagnetCommand::Pause | MagnetCommand::Resume => {}
+            MagnetCommand::Reannounce => {
+                self.services
+                    .announcer
+                    .do_send(crate::services::announcer::Reannounce { info_hash: ih });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler<MetadataFetched> for Root {
+    type Result = ();
+
+    fn handle(&mut self, msg: MetadataFetched, ctx: &mut Context<Self>) {
+        let ih = msg.meta.info_hash;
+        let Some(entry) = self.magnets.remove(&ih) else {
+            return;
+        };
+        let add = super::AddTorrent {
+            meta: msg.meta,
+            save_dir: entry.save_dir,
+            paused: entry.paused,
+            known_have: None,
+            record: None,
+        };
+        match self.add_torrent(add, ctx) {
+            Ok(_) => {
+                if let Some(d) = &self.torrents_dir {
+                    let _ = std::fs::remove_file(StatePaths::of(d, ih).magnet());
+                }
+                if let Some(t) = self
+                    .children
+                    .addr::<crate::torrent::Torrent>(&RootChild::Torrent(ih))
+                {
+                    t.do_send(PeersFound {
+                        addrs: msg.peers,
+                        source: PeerSource::Magnet,
+                    });
+                }
+            }
+            Err(e) => tracing::error!(info_hash = %ih, "adding the fetched torrent: {e}"),
+        }
+    }
+}
