@@ -51,8 +51,8 @@ pub struct DaemonDirs {
     pub socket: PathBuf,
 }
 
-/// A test daemon's config file: 127.0.0.1:`port`, explicit directories, no DHT, a 3 s connect
-/// timeout and short tracker timeouts.
+/// A test daemon's config file: 127.0.0.1:`port`, explicit directories, no DHT (unless `extra`
+/// has its own `[dht]`), a 3 s connect timeout and short tracker timeouts.
 #[derive(Clone, Debug)]
 pub struct DaemonConfig<'a> {
     /// Who wrote it (a comment at the top of the file).
@@ -139,6 +139,11 @@ impl<'a> DaemonConfig<'a> {
                 self.stopped_timeout_secs
             )
         };
+        let dht = if self.extra.contains("[dht]") {
+            ""
+        } else {
+            "[dht]\nenabled = false\nbootstrap = []\n"
+        };
         let text = format!(
             r#"# written by {by}
 [daemon]
@@ -149,10 +154,7 @@ download_dir = "{downloads}"
 listen = "127.0.0.1:{port}"
 connect_timeout_secs = 3
 
-[dht]
-enabled = false
-bootstrap = []
-
+{dht}
 [watch]
 {watch}
 {trackers}{extra}

@@ -1550,3 +1550,24 @@ fn config_errors_name_key_and_line() {
         "does not name the key and line:\n{out}"
     );
 }
+
+/// `stats` tells whether the DHT runs: its node count (0 here: nobody to bootstrap from), not
+/// `off` as when it is disabled.
+#[test]
+fn stats_shows_the_dht_that_runs() {
+    let env = TestEnv::new("daemon-stats-dht");
+    let (d, _dirs) = start_daemon(&env, "[dht]\nenabled = true\nbootstrap = []\n");
+    let s = d.ctl_json(&["stats"]);
+    assert_eq!(s["session"]["dht_nodes"], 0, "{s}");
+    let out = d.ctl_ok(&["stats"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("dht nodes:"))
+        .unwrap_or_else(|| panic!("no dht line in {out}"));
+    assert!(!line.contains("off"), "{line}");
+    let (off, _) = start_daemon(&TestEnv::new("daemon-stats-nodht"), "");
+    assert_eq!(
+        off.ctl_json(&["stats"])["session"]["dht_nodes"],
+        Value::Null
+    );
+}

@@ -656,6 +656,8 @@ impl Handler<RemoveTorrent> for Root {
 
 pub struct RootStats {
     pub restarts: RestartCounts,
+    /// The DHT node, if it runs.
+    pub dht: Option<swarm_dht::DhtHandle>,
     pub uptime: Duration,
     pub listen_port: u16,
     pub disk_jobs_panicked: u64,
@@ -671,6 +673,7 @@ impl Handler<GetRootStats> for Root {
     fn handle(&mut self, _: GetRootStats, _: &mut Context<Self>) -> Self::Result {
         MessageResult(RootStats {
             restarts: self.restarts.clone(),
+            dht: self.dht.get(),
             uptime: self.started_at.elapsed(),
             listen_port: self.listen_port,
             disk_jobs_panicked: self.disk.jobs_panicked(),

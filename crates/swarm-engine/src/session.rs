@@ -341,7 +341,7 @@ impl Session {
         let published = self.root.send(ListPublished).await.map_err(gone)?;
         let peer_restarts = published.iter().map(|p| p.totals.peer_restarts).sum();
         let list: Vec<Totals> = published.iter().map(|p| p.totals).collect();
-        let mut restarts = root.restarts;
+        let mut restarts = root.restarts.clone();
         restarts.peers = peer_restarts;
         Ok(SessionStats {
             torrents: list.len() as u32,
@@ -362,7 +362,11 @@ impl Session {
             uptime_secs: root.uptime.as_secs(),
             listen_port: root.listen_port,
             limits: self.limits().await?,
-            dht_nodes: None,
+            // `None` only when the DHT is off (or its node is restarting).
+            dht_nodes: match &root.dht {
+                Some(dht) => dht.stats().await.ok().map(|s| s.nodes as u32),
+                None => None,
+            },
         })
     }
 
