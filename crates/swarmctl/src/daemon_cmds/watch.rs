@@ -5,11 +5,11 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use swarm_control::human::rate;
+use swarm_control::human::{rate, utc};
 use swarm_control::{Client, ClientError, Event, StreamItem, TorrentState, TorrentSummary};
 
 use super::exit;
-use super::render::{short_hash, state, truncate, utc};
+use super::render::{short_hash, state, truncate};
 
 /// Redraws at most this often; progress events can come many times a second.
 const FRAME: Duration = Duration::from_millis(100);
