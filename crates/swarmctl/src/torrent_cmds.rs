@@ -102,6 +102,39 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// A tracker URL `create` accepts: http, https or udp, with a host. Anything else would go into
+/// the torrent and fail on every announce, far from the typo that caused it.
+fn check_tracker_url(url: &str) -> Result<()> {
+    let ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        ["http", "https", "udp"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+            && rest
+                .split(['/', '?'])
+                .next()
+                .is_some_and(|host| !host.is_empty())
+            && !url.contains(char::is_whitespace)
+    });
+    if !ok {
+        bail!("-t {url:?} is not a tracker URL (http://, https:// or udp://, then the host)");
+    }
+    Ok(())
+}
+
+/// A web seed URL (BEP 19) `create` accepts: http or https, with a host.
+fn check_web_seed_url(url: &str) -> Result<()> {
+    let ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        ["http", "https"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+            && rest.split('/').next().is_some_and(|host| !host.is_empty())
+    });
+    if !ok {
+        bail!("--web-seed {url:?} is not an http:// or https:// URL");
+    }
+    Ok(())
+}
+
 fn create(args: CreateArgs) -> Result<()> {
     let trackers: Vec<Vec<String>> = args
         .trackers
@@ -115,6 +148,12 @@ fn create(args: CreateArgs) -> Result<()> {
         })
         .filter(|tier| !tier.is_empty())
         .collect();
+    for url in trackers.iter().flatten() {
+        check_tracker_url(url)?;
+    }
+    for url in &args.web_seeds {
+        check_web_seed_url(url)?;
+    }
     let creation_date = if args.no_date {
         None
     } else {
@@ -134,8 +173,17 @@ fn create(args: CreateArgs) -> Result<()> {
         threads: args.threads,
         name: args.name,
     };
-    let meta = create_metainfo(&args.path, &opts)
-        .with_context(|| format!("cannot create a torrent from {}", args.path.display()))?;
+    let meta = create_metainfo(&args.path, &opts).map_err(|e| {
+        // The error names the path it is about (the one given, or a file inside it) with the
+        // reason; say once what failed, without the path twice.
+        let text = e.to_string();
+        let given = args.path.display().to_string();
+        if text.starts_with(&given) {
+            anyhow::anyhow!("cannot create a torrent from {text}")
+        } else {
+            anyhow::anyhow!("cannot create a torrent from {given}: {text}")
+        }
+    })?;
     write_output(&args.output, &meta.to_bytes(), args.force)?;
     let info = &meta.info;
     println!(
@@ -328,6 +376,23 @@ fn print_magnet(m: &Magnet, as_json: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracker_and_web_seed_urls() {
+        for good in [
+            "http://t.example/announce",
+            "HTTPS://t.example:443/a?k=1",
+            "udp://127.0.0.1:6969",
+        ] {
+            assert!(check_tracker_url(good).is_ok(), "{good}");
+        }
+        for bad in ["notaurl", "ftp://x/a", "http://", "udp:///x", "http://a b/"] {
+            let e = check_tracker_url(bad).unwrap_err().to_string();
+            assert!(e.contains("is not a tracker URL"), "{bad}: {e}");
+        }
+        assert!(check_web_seed_url("https://seed.example/files/").is_ok());
+        assert!(check_web_seed_url("udp://x/").is_err());
+    }
 
     #[test]
     fn sizes() {
