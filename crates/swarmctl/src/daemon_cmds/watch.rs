@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use swarm_control::human::{rate, utc};
 use swarm_control::{Client, ClientError, Event, StreamItem};
 
-use super::exit;
 use super::render::short_hash;
+use super::{exit, Failure};
 use live::{LiveView, TermSize, FRAME};
 
 pub fn run(mut client: Client, json: bool) -> Result<u8, ClientError> {
@@ -50,8 +50,12 @@ pub fn run(mut client: Client, json: bool) -> Result<u8, ClientError> {
             return Ok(exit::OK);
         }
     }
-    eprintln!("swarmctl: swarmd closed the connection");
-    Ok(exit::NOT_RUNNING)
+    let closed = Failure {
+        code: exit::NOT_RUNNING,
+        message: "swarmd closed the connection".into(),
+    };
+    closed.report(json, None);
+    Ok(closed.code)
 }
 
 /// The size of the terminal on stdout; 80×24 when it cannot be told.

@@ -197,30 +197,27 @@ impl LiveView {
     }
 }
 
-/// One torrent in at most `width` columns: the progress bar shrinks, then goes, on a narrow
-/// terminal; the name is cut last.
+/// One torrent in about `width` columns (the caller cuts what is left over): the name matters
+/// more than the rates, and the rates more than the bar, so on a narrow terminal the bar goes
+/// first, then the rates; the name is cut last.
 fn line(r: &Row, width: usize) -> String {
-    let state = r.state.map_or("added", TorrentState::as_str);
-    let error = r
-        .error
-        .as_deref()
-        .map(|e| format!("  ({e})"))
-        .unwrap_or_default();
-    let text = format!(
-        "{:5.1}% {state:<11} ↓{:>11} ↑{:>11}  {}{error}",
-        r.progress.clamp(0.0, 1.0) * 100.0,
-        rate(r.down),
-        rate(r.up),
-        r.name,
-    );
-    // Hash, bar, text: the bar gets what is left after the text up to the name's first 20
-    // columns, between 5 and 24 cells.
-    const NAME_ROOM: usize = 20;
-    let fixed = 9 + text.chars().count() - r.name.chars().count() - error.chars().count();
-    let bar_width = width.saturating_sub(fixed + NAME_ROOM + 3).min(24);
+    /// Columns of the hash, the percentage and the state, with their spaces.
+    const HEAD: usize = 8 + 1 + 6 + 1 + 11;
+    /// Columns of `  ↓RATE ↑RATE`.
+    const RATES: usize = 2 + 1 + 11 + 1 + 1 + 11;
+    /// Columns kept for the name before the rates and the bar get any.
+    const NAME_ROOM: usize = 2 + 20;
+    let progress = r.progress.clamp(0.0, 1.0);
+    let mut room = width.saturating_sub(HEAD + NAME_ROOM);
+    let rates = if room >= RATES {
+        room -= RATES;
+        format!("  ↓{:>11} ↑{:>11}", rate(r.down), rate(r.up))
+    } else {
+        String::new()
+    };
+    let bar_width = room.saturating_sub(3).min(24);
     let bar = if bar_width >= 5 {
-        let filled =
-            ((r.progress.clamp(0.0, 1.0) * bar_width as f64).round() as usize).min(bar_width);
+        let filled = ((progress * bar_width as f64).round() as usize).min(bar_width);
         format!(
             "[{}{}] ",
             "#".repeat(filled),
@@ -229,7 +226,18 @@ fn line(r: &Row, width: usize) -> String {
     } else {
         String::new()
     };
-    format!("{} {bar}{text}", short_hash(&r.info_hash))
+    let error = r
+        .error
+        .as_deref()
+        .map(|e| format!("  ({e})"))
+        .unwrap_or_default();
+    format!(
+        "{} {bar}{:5.1}% {:<11}{rates}  {}{error}",
+        short_hash(&r.info_hash),
+        progress * 100.0,
+        r.state.map_or("added", TorrentState::as_str),
+        r.name,
+    )
 }
 
 #[cfg(test)]
@@ -346,6 +354,9 @@ mod tests {
                 assert!(f.last().unwrap().starts_with("… and "), "{f:?}");
             }
         }
+        // On a narrow terminal the name is kept, the bar and rates go.
+        let narrow = v.frame(TermSize { cols: 50, rows: 6 });
+        assert!(narrow[0].contains("a rather long"), "{narrow:?}");
         let f = v.frame(TermSize {
             cols: 120,
             rows: 40,
