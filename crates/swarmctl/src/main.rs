@@ -21,7 +21,12 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "swarmctl",
     version,
-    about = "Control swarmd; create and inspect .torrent files"
+    about = "Control swarmd; create and inspect .torrent files",
+    after_help = "A torrent is named by its info-hash, a unique prefix of it (6+ hex digits) or its \
+name; `all` names every torrent where a command takes several.\n\
+Exit status of the daemon commands: 0 success, 1 the daemon answered with another error, 2 usage \
+error, 3 swarmd is not running, 4 no such torrent (or several match), 5 permission denied, \
+6 the torrent is already in the daemon. See docs/operations.md."
 )]
 struct Cli {
     #[command(subcommand)]
