@@ -51,15 +51,25 @@ fuzz:
 	PROPTEST_CASES=100000 $(CARGO) test --release --workspace proptest
 
 # Binaries, the systemd unit (ExecStart follows PREFIX), the sysusers.d entry for the swarmd user,
-# and the default config (never overwriting an existing one). Then, as root:
+# and the default config (never overwriting an existing one). Installs what `make build` built and
+# compiles nothing: run `make build` as yourself first, then `sudo make install` (a build as root
+# would leave root-owned files in target/). systemd reads units and sysusers.d entries under
+# /usr/local/lib as well as /usr/lib. Then, as root:
 #   systemd-sysusers && systemctl daemon-reload && systemctl enable --now swarmd
-install: build
-	install -d $(BINDIR) $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/etc/swarmd
+UNITDIR := $(DESTDIR)$(PREFIX)/lib/systemd/system
+SYSUSERSDIR := $(DESTDIR)$(PREFIX)/lib/sysusers.d
+CONFDIR := $(DESTDIR)/etc/swarmd
+
+install:
+	@for b in $(RELEASE)/swarmd $(RELEASE)/swarmctl; do \
+	  test -x $$b || { echo "make install: $$b is missing: run 'make build' first (as yourself, not root)" >&2; exit 1; }; \
+	done
+	install -d $(BINDIR) $(UNITDIR) $(SYSUSERSDIR) $(CONFDIR)
 	install -m 0755 $(RELEASE)/swarmd $(RELEASE)/swarmctl $(BINDIR)/
-	sed 's|/usr/local/bin/swarmd|$(PREFIX)/bin/swarmd|' config/swarmd.service > $(DESTDIR)/lib/systemd/system/swarmd.service
-	chmod 0644 $(DESTDIR)/lib/systemd/system/swarmd.service
-	install -m 0644 config/swarmd.sysusers $(DESTDIR)/usr/lib/sysusers.d/swarmd.conf
-	test -e $(DESTDIR)/etc/swarmd/swarmd.toml || install -m 0644 config/swarmd.toml $(DESTDIR)/etc/swarmd/swarmd.toml
+	sed 's|/usr/local/bin/swarmd|$(PREFIX)/bin/swarmd|' config/swarmd.service > $(UNITDIR)/swarmd.service
+	chmod 0644 $(UNITDIR)/swarmd.service
+	install -m 0644 config/swarmd.sysusers $(SYSUSERSDIR)/swarmd.conf
+	test -e $(CONFDIR)/swarmd.toml || install -m 0644 config/swarmd.toml $(CONFDIR)/swarmd.toml
 
 clean:
 	$(CARGO) clean

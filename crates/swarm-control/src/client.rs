@@ -33,8 +33,13 @@ pub enum ClientError {
     NoSocket { tried: Vec<PathBuf> },
     #[error("swarmd is not running (stale socket at {}: connection refused)", path.display())]
     Refused { path: PathBuf },
-    #[error("permission denied opening {}: ask the daemon's owner to add you to the socket's group", path.display())]
-    SocketPermission { path: PathBuf },
+    /// The socket (or a directory on the way to it) is closed to this user: the daemon may well
+    /// be running. `group` is the group that would open it, when it can be told.
+    #[error("permission denied on {} — {}", path.display(), group_hint(group.as_deref()))]
+    SocketPermission {
+        path: PathBuf,
+        group: Option<String>,
+    },
     #[error("I/O error on {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("no answer from swarmd on {} within {secs} s", path.display())]
@@ -86,7 +91,10 @@ impl Client {
         let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ClientError::NotRunning { path: path.clone() },
             io::ErrorKind::ConnectionRefused => ClientError::Refused { path: path.clone() },
-            io::ErrorKind::PermissionDenied => ClientError::SocketPermission { path: path.clone() },
+            io::ErrorKind::PermissionDenied => ClientError::SocketPermission {
+                group: crate::paths::access_group(&path),
+                path: path.clone(),
+            },
             _ => ClientError::Io {
                 path: path.clone(),
                 source: e,
@@ -108,10 +116,13 @@ impl Client {
     }
 
     /// Connects to the daemon found the default way: `$SWARMD_SOCKET`, else the user daemon's
-    /// socket, else the system daemon's (see [`crate::paths::client_socket_candidates`]).
+    /// socket, else the system daemon's (see [`crate::paths::client_socket_candidates`]). A
+    /// socket this user may not look at is tried too, so that the error says "permission
+    /// denied" rather than "not running".
     pub fn connect_default() -> Result<Client, ClientError> {
-        let tried = crate::paths::client_socket_candidates(&crate::paths::process_env);
-        match tried.iter().find(|p| p.exists()) {
+        use crate::paths::{choose_socket, client_socket_candidates, process_env, Probe};
+        let tried = client_socket_candidates(&process_env);
+        match choose_socket(&tried, Probe::of) {
             Some(path) => Self::connect(path),
             None => Err(ClientError::NoSocket { tried }),
         }
@@ -327,6 +338,15 @@ impl Client {
     }
 }
 
+fn group_hint(group: Option<&str>) -> String {
+    match group {
+        Some(g) => {
+            format!("are you in group {g}? (ask the daemon's owner to add you, then log in again)")
+        }
+        None => "ask the daemon's owner for access to its socket".to_owned(),
+    }
+}
+
 fn list_paths(paths: &[PathBuf]) -> String {
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     shown.join(" nor at ")
@@ -524,6 +544,17 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "swarmd is not running (no socket at /a.sock nor at /b.sock)"
+        );
+        let err = ClientError::SocketPermission {
+            path: "/run/swarmd/swarmd.sock".into(),
+            group: Some("swarmd".into()),
+        };
+        assert!(!err.is_not_running());
+        assert!(
+            err.to_string().starts_with(
+                "permission denied on /run/swarmd/swarmd.sock — are you in group swarmd?"
+            ),
+            "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,6 +1,7 @@
-//! Sizes and rates as people write and read them: `4M`, `500K`, `1.2 MiB/s`. Binary units
-//! throughout (K = 1024), as BitTorrent clients conventionally show them. Shared by swarmctl's
-//! output and swarmd's systemd status line.
+//! Sizes, rates, durations and dates as people write and read them: `4M`, `500K`, `1.2 MiB/s`,
+//! `1h02m`, `2023-11-14 22:13:20 UTC`. Binary units throughout (K = 1024), as BitTorrent clients
+//! conventionally show them. The one formatter of each for swarmctl (every command prints a size
+//! the same way), `swarmd download`'s progress and swarmd's systemd status line.
 
 /// `1536` → `1.5 KiB`.
 pub fn bytes(n: u64) -> String {
@@ -41,6 +42,29 @@ pub fn duration(secs: u64) -> String {
         s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
     }
+}
+
+/// Unix seconds as `YYYY-MM-DD hh:mm:ss UTC` (proleptic Gregorian; no time-zone database needed).
+pub fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil: the epoch shifted to 0000-03-01 so that leap days fall at
+    // the end of each 400-year era.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses a rate in bytes per second: `4M`, `500K`, `1.5MiB`, `2048`, `0` or `unlimited`
@@ -94,6 +118,15 @@ mod tests {
         assert_eq!(duration(59), "59s");
         assert_eq!(duration(3725), "1h02m");
         assert_eq!(duration(90061), "1d01h");
+        assert_eq!(bytes(u64::MAX), "16384 PiB");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
     }
 
     #[test]

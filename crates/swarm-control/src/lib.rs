@@ -10,6 +10,7 @@
 //! - [`methods`]: method names, params and results.
 //! - [`types`]: the views of the daemon's state that results carry.
 //! - [`paths`]: where the socket is (user mode / system mode).
+//! - [`nss`]: passwd/group lookups (the socket's group, for "permission denied").
 //! - [`client`]: the blocking client and the event-stream iterator.
 //! - [`human`]: sizes and rates for people (`4M`, `1.2 MiB/s`).
 //!
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod human;
 pub mod methods;
+pub mod nss;
 pub mod paths;
 pub mod rpc;
 pub mod types;

@@ -79,38 +79,50 @@ pub mod names {
 /// apart the torrents of any realistic daemon, and short enough to type.
 pub const MIN_PREFIX_LEN: usize = 6;
 
-/// How a request names a torrent: the whole info-hash (40 hex digits) or a unique prefix of it.
+/// How a request names a torrent (a *selector*): the whole info-hash (40 hex digits), a prefix of
+/// it (at least [`MIN_PREFIX_LEN`] hex digits), or the torrent's name, exactly as `torrent.list`
+/// shows it. The daemon resolves a selector in one place (its control dispatch); a selector that
+/// matches several torrents is an error listing them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TorrentRef {
     /// 40 lowercase hex digits.
     Exact(String),
-    /// 6 to 39 lowercase hex digits.
-    Prefix(String),
+    /// 6 to 39 hex digits (`hex` lowercased): an info-hash prefix, or a name that looks like one
+    /// (`text`, as given), so both are matched.
+    Prefix { hex: String, text: String },
+    /// Anything else: a torrent's name.
+    Name(String),
 }
 
 impl TorrentRef {
-    /// Checks the syntax only; whether a torrent matches is for the daemon to say.
+    /// Reads a selector; only an empty one is refused. Surrounding whitespace is ignored.
     pub fn parse(s: &str) -> Result<TorrentRef, String> {
         let s = s.trim();
-        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{s:?} is not an info-hash (expected hex digits)"));
+        if s.is_empty() {
+            return Err(format!(
+                "no torrent given: name one by its info-hash, {MIN_PREFIX_LEN}+ hex digits of it, or its name"
+            ));
         }
         let lower = s.to_ascii_lowercase();
-        match lower.len() {
-            40 => Ok(TorrentRef::Exact(lower)),
-            n if (MIN_PREFIX_LEN..40).contains(&n) => Ok(TorrentRef::Prefix(lower)),
-            n if n > 40 => Err(format!("{s:?} is longer than an info-hash (40 hex digits)")),
-            _ => Err(format!(
-                "{s:?} is too short: give at least {MIN_PREFIX_LEN} hex digits of the info-hash"
-            )),
-        }
+        Ok(match s.len() {
+            _ if !s.bytes().all(|b| b.is_ascii_hexdigit()) => TorrentRef::Name(s.to_owned()),
+            40 => TorrentRef::Exact(lower),
+            n if (MIN_PREFIX_LEN..40).contains(&n) => TorrentRef::Prefix {
+                hex: lower,
+                text: s.to_owned(),
+            },
+            _ => TorrentRef::Name(s.to_owned()),
+        })
     }
 
-    /// True when `info_hash_hex` (lowercase) is the torrent this names.
-    pub fn matches(&self, info_hash_hex: &str) -> bool {
+    /// True when the torrent with `info_hash_hex` (lowercase) and `name` is one this names.
+    pub fn matches(&self, info_hash_hex: &str, name: &str) -> bool {
         match self {
             TorrentRef::Exact(h) => h == info_hash_hex,
-            TorrentRef::Prefix(p) => info_hash_hex.starts_with(p.as_str()),
+            TorrentRef::Prefix { hex, text } => {
+                info_hash_hex.starts_with(hex.as_str()) || name == text
+            }
+            TorrentRef::Name(n) => name == n,
         }
     }
 }
@@ -120,7 +132,8 @@ impl TorrentRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TorrentParams {
-    /// Info-hash in hex, or a unique prefix of at least [`MIN_PREFIX_LEN`] digits.
+    /// A selector: the info-hash in hex, a unique prefix of at least [`MIN_PREFIX_LEN`] digits,
+    /// or the torrent's name (see [`TorrentRef`]).
     pub torrent: String,
 }
 
@@ -257,16 +270,42 @@ mod tests {
             TorrentRef::Exact(full.to_ascii_lowercase())
         );
         assert_eq!(
-            TorrentRef::parse("ABCDEF").unwrap(),
-            TorrentRef::Prefix("abcdef".into())
+            TorrentRef::parse(" ABCDEF ").unwrap(),
+            TorrentRef::Prefix {
+                hex: "abcdef".into(),
+                text: "ABCDEF".into()
+            }
         );
-        assert!(TorrentRef::parse("abcde")
+        // Too short, too long or not hex: a name.
+        for name in ["abcde", "xyz123", "big.bin", "two words"] {
+            assert_eq!(
+                TorrentRef::parse(name).unwrap(),
+                TorrentRef::Name(name.into())
+            );
+        }
+        assert_eq!(
+            TorrentRef::parse(&format!("{full}0")).unwrap(),
+            TorrentRef::Name(format!("{full}0"))
+        );
+        assert!(TorrentRef::parse("  ")
             .unwrap_err()
-            .contains("at least 6"));
-        assert!(TorrentRef::parse("xyz123").is_err());
-        assert!(TorrentRef::parse(&format!("{full}0")).is_err());
-        assert!(TorrentRef::parse("abcdef").unwrap().matches("abcdef00"));
-        assert!(!TorrentRef::parse("abcdef").unwrap().matches("abcde000"));
+            .contains("no torrent given"));
+    }
+
+    #[test]
+    fn torrent_ref_matching() {
+        let prefix = TorrentRef::parse("abcdef").unwrap();
+        assert!(prefix.matches("abcdef00", "x"));
+        assert!(!prefix.matches("abcde000", "x"));
+        // A name that looks like a prefix matches as a name too.
+        assert!(prefix.matches("00000000", "abcdef"));
+        let name = TorrentRef::parse("big.bin").unwrap();
+        assert!(name.matches("00", "big.bin"));
+        assert!(!name.matches("00", "Big.bin"));
+        assert!(!name.matches("00", "big.bin.part"));
+        let exact = TorrentRef::parse(&"a".repeat(40)).unwrap();
+        assert!(exact.matches(&"a".repeat(40), "y"));
+        assert!(!exact.matches(&"a".repeat(39), "y"));
     }
 
     #[test]

@@ -83,11 +83,17 @@ pub fn runtime_dir(mode: Mode, env: Env) -> PathBuf {
         }
         Mode::User => match non_empty(env, "XDG_RUNTIME_DIR") {
             Some(dir) if dir.is_absolute() => dir.join("swarmd"),
-            // The spec says to ignore a relative value. The uid in the name keeps users apart; the
-            // daemon creates the directory 0700 and refuses one owned by somebody else.
-            _ => PathBuf::from(format!("/tmp/swarmd-{}", current_uid())),
+            // The spec says to ignore a relative value.
+            _ => no_xdg_runtime_dir(),
         },
     }
+}
+
+/// The runtime directory of a user daemon started without `$XDG_RUNTIME_DIR` (over plain `su`,
+/// from cron). The uid in the name keeps users apart; the daemon creates the directory 0700 and
+/// refuses one owned by somebody else.
+pub fn no_xdg_runtime_dir() -> PathBuf {
+    PathBuf::from(format!("/tmp/swarmd-{}", current_uid()))
 }
 
 /// Where a daemon in `mode` puts its socket unless `[control] socket` says otherwise.
@@ -95,34 +101,68 @@ pub fn default_socket_path(mode: Mode, env: Env) -> PathBuf {
     runtime_dir(mode, env).join(SOCKET_NAME)
 }
 
-/// Where a client looks for the daemon, in order: `$SWARMD_SOCKET`; the user daemon's socket;
-/// the system daemon's socket. [`choose_socket`] picks the first that exists.
+/// Where a client looks for the daemon, in order: `$SWARMD_SOCKET` (alone, when set); the user
+/// daemon's socket; the socket of a user daemon started without `$XDG_RUNTIME_DIR` (the client
+/// may have one when the daemon had none, e.g. a daemon started over `su` or from cron); the
+/// system daemon's socket.
 pub fn client_socket_candidates(env: Env) -> Vec<PathBuf> {
     if let Some(p) = non_empty(env, SOCKET_ENV) {
         return vec![p];
     }
-    let mut out = vec![default_socket_path(Mode::User, env)];
-    let system = default_socket_path(Mode::System, env);
-    if !out.contains(&system) {
-        out.push(system);
+    let mut out = Vec::new();
+    for p in [
+        default_socket_path(Mode::User, env),
+        no_xdg_runtime_dir().join(SOCKET_NAME),
+        default_socket_path(Mode::System, env),
+    ] {
+        if !out.contains(&p) {
+            out.push(p);
+        }
     }
     out
 }
 
-/// The first candidate that exists, else the first one (so the "not running" error names the
-/// path a user would expect).
-pub fn choose_socket(candidates: &[PathBuf], exists: impl Fn(&Path) -> bool) -> PathBuf {
-    candidates
-        .iter()
-        .find(|p| exists(p))
-        .or(candidates.first())
-        .cloned()
-        .unwrap_or_default()
+/// What a client can tell about a socket path before connecting to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Present,
+    Missing,
+    /// A directory on the way cannot be searched: the socket may well be there (the system
+    /// daemon's `/run/swarmd` is open to group swarmd only).
+    Denied,
 }
 
-/// The socket a client should use by default.
-pub fn client_socket_path() -> PathBuf {
-    choose_socket(&client_socket_candidates(&process_env), |p| p.exists())
+impl Probe {
+    /// Looks at `path` without following a final symlink's target's permissions.
+    pub fn of(path: &Path) -> Probe {
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => Probe::Present,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Probe::Denied,
+            Err(_) => Probe::Missing,
+        }
+    }
+}
+
+/// The socket a client should use, from the candidates in order: the first one present; else the
+/// first one it may not look at (connecting to it then says "permission denied", not "not
+/// running"); else none.
+pub fn choose_socket(candidates: &[PathBuf], probe: impl Fn(&Path) -> Probe) -> Option<PathBuf> {
+    let probed: Vec<(Probe, &PathBuf)> = candidates.iter().map(|p| (probe(p), p)).collect();
+    [Probe::Present, Probe::Denied]
+        .iter()
+        .find_map(|want| probed.iter().find(|(got, _)| got == want))
+        .map(|(_, p)| (*p).clone())
+}
+
+/// The group that gives access to the socket at `path`: the socket's own group, else that of
+/// the nearest directory above it that can be looked at (`/run/swarmd`: group swarmd).
+pub fn access_group(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = path
+        .ancestors()
+        .find_map(|p| std::fs::metadata(p).ok())?
+        .gid();
+    crate::nss::group_name(gid).or_else(|| Some(gid.to_string()))
 }
 
 /// The effective uid of this process.
@@ -183,15 +223,46 @@ mod tests {
     fn client_candidates_and_choice() {
         let env = env_of(&[("XDG_RUNTIME_DIR", "/run/user/7")]);
         let c = client_socket_candidates(&env);
+        let no_xdg = no_xdg_runtime_dir().join(SOCKET_NAME);
         assert_eq!(
             c,
             vec![
                 PathBuf::from("/run/user/7/swarmd/swarmd.sock"),
+                no_xdg.clone(),
                 PathBuf::from("/run/swarmd/swarmd.sock")
             ]
         );
-        assert_eq!(choose_socket(&c, |p| p.starts_with("/run/swarmd")), c[1]);
-        assert_eq!(choose_socket(&c, |_| false), c[0]);
+        // Without XDG_RUNTIME_DIR the user daemon's socket is the /tmp one: listed once.
+        assert_eq!(
+            client_socket_candidates(&env_of(&[])),
+            vec![no_xdg, PathBuf::from("/run/swarmd/swarmd.sock")]
+        );
+        let only = |present: &'static str, denied: &'static str| {
+            move |p: &Path| {
+                if p.starts_with(present) {
+                    Probe::Present
+                } else if p.starts_with(denied) {
+                    Probe::Denied
+                } else {
+                    Probe::Missing
+                }
+            }
+        };
+        assert_eq!(
+            choose_socket(&c, only("/run/swarmd", "/x")),
+            Some(c[2].clone())
+        );
+        // A present socket wins over an earlier one nobody may look at; a denied one wins over
+        // none at all.
+        assert_eq!(
+            choose_socket(&c, only("/tmp", "/run/user")),
+            Some(c[1].clone())
+        );
+        assert_eq!(
+            choose_socket(&c, only("/x", "/run/swarmd")),
+            Some(c[2].clone())
+        );
+        assert_eq!(choose_socket(&c, |_| Probe::Missing), None);
         let forced = env_of(&[
             ("SWARMD_SOCKET", "/x.sock"),
             ("XDG_RUNTIME_DIR", "/run/user/7"),
@@ -200,5 +271,17 @@ mod tests {
             client_socket_candidates(&forced),
             vec![PathBuf::from("/x.sock")]
         );
+    }
+
+    #[test]
+    fn probes_and_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Probe::of(dir.path()), Probe::Present);
+        assert_eq!(Probe::of(&dir.path().join("nope.sock")), Probe::Missing);
+        // A missing socket's group is its directory's.
+        use std::os::unix::fs::MetadataExt;
+        let gid = std::fs::metadata(dir.path()).unwrap().gid();
+        let expected = crate::nss::group_name(gid).unwrap_or(gid.to_string());
+        assert_eq!(access_group(&dir.path().join("nope.sock")), Some(expected));
     }
 }

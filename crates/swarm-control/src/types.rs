@@ -17,6 +17,27 @@ pub enum TorrentState {
     Error,
 }
 
+impl TorrentState {
+    /// The state's one spelling: what the protocol carries and what every output shows
+    /// (`swarmctl list`, `show`, `watch`, `swarmd download`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TorrentState::FetchingMetadata => "fetching_metadata",
+            TorrentState::Checking => "checking",
+            TorrentState::Downloading => "downloading",
+            TorrentState::Seeding => "seeding",
+            TorrentState::Paused => "paused",
+            TorrentState::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for TorrentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TorrentSummary {
     pub info_hash: String,

@@ -151,3 +151,19 @@ fn events_are_tagged() {
         r#"{"jsonrpc":"2.0","method":"event","params":{"event":"removed","info_hash":"a"}}"#
     );
 }
+
+/// Every state has one spelling: the one on the wire is the one people see.
+#[test]
+fn states_are_spelled_as_on_the_wire() {
+    for state in [
+        TorrentState::FetchingMetadata,
+        TorrentState::Checking,
+        TorrentState::Downloading,
+        TorrentState::Seeding,
+        TorrentState::Paused,
+        TorrentState::Error,
+    ] {
+        assert_eq!(round_trip(&state), json!(state.as_str()));
+        assert_eq!(state.to_string(), state.as_str());
+    }
+}

@@ -16,7 +16,15 @@
 //! | 4    | no such torrent (or an ambiguous prefix)       |
 //! | 5    | permission denied                              |
 //! | 6    | the torrent is already in the daemon (`add`)   |
+//!
+//! With `--json`, errors are JSON too: one `{"error": MESSAGE, "exit": CODE}` line on stdout per
+//! failure (with the `torrent` or `source` it is about), besides the message on stderr.
+//!
+//! A torrent is named by a *selector*: its info-hash, a unique prefix of it, or its name. The
+//! daemon resolves selectors (one place for every client); `all` is swarmctl's, which expands it
+//! to every info-hash of `torrent.list`.
 
+mod add;
 mod render;
 mod watch;
 
@@ -26,10 +34,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use swarm_control::methods::names;
-use swarm_control::rpc::MAX_REQUEST_LINE;
 use swarm_control::{
     codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, SetLimitsParams,
-    TorrentSource,
 };
 
 /// Exit statuses of the daemon commands.
@@ -47,7 +53,8 @@ pub mod exit {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// The daemon's control socket. Default: $SWARMD_SOCKET, else the user daemon's
-    /// ($XDG_RUNTIME_DIR/swarmd/swarmd.sock), else the system daemon's (/run/swarmd/swarmd.sock).
+    /// ($XDG_RUNTIME_DIR/swarmd/swarmd.sock, or /tmp/swarmd-UID/swarmd.sock for a daemon started
+    /// without XDG_RUNTIME_DIR), else the system daemon's (/run/swarmd/swarmd.sock).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Print the daemon's answer as JSON (for scripts).
@@ -57,9 +64,11 @@ pub struct Common {
 
 #[derive(Subcommand, Debug)]
 pub enum DaemonCommand {
-    /// Add torrents: .torrent files, .magnet files or magnet links.
+    /// Add torrents: .torrent files, http(s) URLs of .torrent files, .magnet files or magnet
+    /// links.
     Add {
-        /// Paths to .torrent/.magnet files, or magnet:?… links.
+        /// Paths to .torrent/.magnet files, http(s):// URLs of .torrent files, or magnet:?…
+        /// links.
         #[arg(required = true, value_name = "TORRENT")]
         sources: Vec<String>,
         /// Save into this directory instead of the daemon's download directory.
@@ -76,8 +85,9 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Show one torrent in detail. TORRENT is its info-hash or a unique prefix (6+ hex digits).
+    /// Show one torrent in detail.
     Show {
+        #[arg(help = ONE_TORRENT)]
         torrent: String,
         #[command(flatten)]
         common: Common,
@@ -88,7 +98,7 @@ pub enum DaemonCommand {
     Resume(Targets),
     /// Remove torrents from the daemon.
     Remove {
-        #[arg(required = true, value_name = "TORRENT")]
+        #[arg(required = true, value_name = "TORRENT", help = MANY_TORRENTS)]
         torrents: Vec<String>,
         /// Also delete the downloaded files.
         #[arg(long)]
@@ -102,6 +112,7 @@ pub enum DaemonCommand {
     Reannounce(Targets),
     /// List a torrent's files; change their priorities with --priority.
     Files {
+        #[arg(help = ONE_TORRENT)]
         torrent: String,
         /// IDX=PRIORITY with PRIORITY one of skip, low, normal, high; IDX a file index, a range
         /// (2-5) or a list (1,3,7-9). Repeat for more.
@@ -111,13 +122,23 @@ pub enum DaemonCommand {
         common: Common,
     },
     /// List a torrent's connected peers.
+    ///
+    /// FLAGS, as uTorrent and qBittorrent show them: D we download from the peer; d we want to,
+    /// but it chokes us; U we upload to the peer; u it wants to download, but we choke it; I it
+    /// connected to us (incoming). SOURCE says how we learnt of the peer: tracker, dht, pex,
+    /// incoming, magnet (a peer named in the magnet link) or manual.
     Peers {
+        #[arg(help = ONE_TORRENT)]
         torrent: String,
         #[command(flatten)]
         common: Common,
     },
     /// List a torrent's trackers and their state.
+    ///
+    /// TIER numbers the torrent's tracker tiers from 1, as `swarmctl inspect` does (the JSON
+    /// `tier` is the 0-based index into the torrent's announce-list).
     Trackers {
+        #[arg(help = ONE_TORRENT)]
         torrent: String,
         #[command(flatten)]
         common: Common,
@@ -150,10 +171,20 @@ pub enum DaemonCommand {
     },
 }
 
+/// Help of a one-torrent argument.
+const ONE_TORRENT: &str =
+    "The torrent: its info-hash, a unique prefix of it (6+ hex digits), or its name";
+
+/// Help of a many-torrents argument.
+const MANY_TORRENTS: &str = "Torrents: info-hashes, unique prefixes of them (6+ hex digits), \
+     names, or `all` for every torrent";
+
+/// The selector that names every torrent (a torrent named `all` is reached by its info-hash).
+const ALL: &str = "all";
+
 #[derive(Args, Debug)]
 pub struct Targets {
-    /// Info-hashes or unique prefixes (6+ hex digits).
-    #[arg(required = true, value_name = "TORRENT")]
+    #[arg(required = true, value_name = "TORRENT", help = MANY_TORRENTS)]
     torrents: Vec<String>,
     #[command(flatten)]
     common: Common,
@@ -165,14 +196,37 @@ fn parse_rate(s: &str) -> Result<u64, String> {
 
 /// Runs one daemon command; prints its output and errors, and returns its exit status.
 pub fn run(command: DaemonCommand) -> ExitCode {
+    let json = command.common().json;
     let code = match execute(command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("swarmctl: error: {}", e.message());
+            e.report(json, None);
             e.code
         }
     };
     ExitCode::from(code)
+}
+
+impl DaemonCommand {
+    fn common(&self) -> &Common {
+        match self {
+            DaemonCommand::Add { common, .. }
+            | DaemonCommand::List { common }
+            | DaemonCommand::Show { common, .. }
+            | DaemonCommand::Remove { common, .. }
+            | DaemonCommand::Files { common, .. }
+            | DaemonCommand::Peers { common, .. }
+            | DaemonCommand::Trackers { common, .. }
+            | DaemonCommand::Limits { common, .. }
+            | DaemonCommand::Stats { common }
+            | DaemonCommand::Watch { common }
+            | DaemonCommand::Shutdown { common } => common,
+            DaemonCommand::Pause(t)
+            | DaemonCommand::Resume(t)
+            | DaemonCommand::Verify(t)
+            | DaemonCommand::Reannounce(t) => &t.common,
+        }
+    }
 }
 
 /// An error with the exit status it maps to.
@@ -192,6 +246,19 @@ impl Failure {
 
     fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The message on stderr; with `--json` also a JSON line on stdout (scripts read only that),
+    /// naming the `(key, value)` the failure is about (`("torrent", "abc123")`).
+    fn report(&self, json: bool, about: Option<(&str, &str)>) {
+        eprintln!("swarmctl: error: {}", self.message());
+        if json {
+            let mut line = serde_json::json!({"error": self.message, "exit": self.code});
+            if let Some((key, value)) = about {
+                line[key] = value.into();
+            }
+            println!("{line}");
+        }
     }
 }
 
@@ -280,7 +347,8 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             common,
         } => {
             let mut client = connect(&common)?;
-            each(&torrents, |t| {
+            let torrents = expand_all(&mut client, &torrents)?;
+            each(&torrents, &common, "torrent", |t| {
                 client.remove(t, delete_data)?;
                 let what = if delete_data {
                     "removed, data deleted"
@@ -358,15 +426,18 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
     }
 }
 
-/// Runs `f` for each torrent, going on after failures; the exit status is the first failure's.
+/// Runs `f` for each item, going on after failures (each reported, about `key`: `torrent` or
+/// `source`); the exit status is the first failure's.
 fn each(
-    torrents: &[String],
+    items: &[String],
+    common: &Common,
+    key: &str,
     mut f: impl FnMut(&str) -> Result<(), Failure>,
 ) -> Result<u8, Failure> {
     let mut status = exit::OK;
-    for t in torrents {
-        if let Err(e) = f(t) {
-            eprintln!("swarmctl: error: {}", e.message());
+    for item in items {
+        if let Err(e) = f(item) {
+            e.report(common.json, Some((key, item)));
             if status == exit::OK {
                 status = e.code;
             }
@@ -375,9 +446,40 @@ fn each(
     Ok(status)
 }
 
-fn for_each(torrents: &[String], common: &Common, method: &str, done: &str) -> Result<u8, Failure> {
+/// The selectors with `all` replaced by every torrent's info-hash (each torrent once).
+fn expand_all(client: &mut Client, selectors: &[String]) -> Result<Vec<String>, Failure> {
+    if !selectors.iter().any(|s| s == ALL) {
+        return Ok(selectors.to_vec());
+    }
+    let every: Vec<String> = client.list()?.into_iter().map(|t| t.info_hash).collect();
+    let mut out: Vec<String> = Vec::new();
+    for s in selectors {
+        let expanded = if s == ALL {
+            every.clone()
+        } else {
+            vec![s.clone()]
+        };
+        for e in expanded {
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    if out.is_empty() {
+        eprintln!("swarmctl: no torrents");
+    }
+    Ok(out)
+}
+
+fn for_each(
+    selectors: &[String],
+    common: &Common,
+    method: &str,
+    done: &str,
+) -> Result<u8, Failure> {
     let mut client = connect(common)?;
-    each(torrents, |t| {
+    let torrents = expand_all(&mut client, selectors)?;
+    each(&torrents, common, "torrent", |t| {
         client.torrent_action(method, t)?;
         report(common, t, done);
         Ok(())
@@ -407,13 +509,20 @@ fn add(
         None => None,
     };
     let mut client = connect(common)?;
-    each(sources, |s| {
+    each(sources, common, "source", |s| {
+        // Every failure names its source, once: with several, the user sees which one failed.
+        let named = |mut e: Failure| {
+            if !e.message.starts_with(s) {
+                e.message = format!("{s}: {}", e.message);
+            }
+            e
+        };
         let params = AddParams {
-            source: source_of(s)?,
+            source: add::source_of(s).map_err(Failure::usage).map_err(named)?,
             save_dir: save_dir.clone(),
             paused,
         };
-        let added = client.add(&params)?;
+        let added = client.add(&params).map_err(|e| named(e.into()))?;
         if common.json {
             println!("{}", serde_json::to_string(&added).unwrap_or_default());
         } else {
@@ -421,37 +530,6 @@ fn add(
         }
         Ok(())
     })
-}
-
-/// A magnet link as is; a `.magnet` file's link; a `.torrent` file's bytes in base64, so the
-/// daemon need not be able to read the file. A torrent too large for one request line is sent
-/// by path instead (then the daemon must be able to read it).
-fn source_of(arg: &str) -> Result<TorrentSource, Failure> {
-    if arg.len() >= 7 && arg[..7].eq_ignore_ascii_case("magnet:") {
-        return Ok(TorrentSource::Magnet(arg.to_owned()));
-    }
-    let path = Path::new(arg);
-    let bytes =
-        std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {arg}: {e}")))?;
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("magnet"))
-    {
-        let text =
-            String::from_utf8(bytes).map_err(|_| Failure::usage(format!("{arg} is not text")))?;
-        let uri = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'));
-        return uri
-            .map(|u| TorrentSource::Magnet(u.to_owned()))
-            .ok_or_else(|| Failure::usage(format!("{arg} holds no magnet link")));
-    }
-    // Base64 grows 4/3; keep well clear of the daemon's default line limit.
-    if bytes.len() / 3 * 4 > MAX_REQUEST_LINE - 64 * 1024 {
-        return Ok(TorrentSource::Path(absolute(path)?.display().to_string()));
-    }
-    Ok(TorrentSource::from_metainfo_bytes(&bytes))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {

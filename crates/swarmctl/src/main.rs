@@ -21,7 +21,12 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "swarmctl",
     version,
-    about = "Control swarmd; create and inspect .torrent files"
+    about = "Control swarmd; create and inspect .torrent files",
+    after_help = "A torrent is named by its info-hash, a unique prefix of it (6+ hex digits) or its \
+name; `all` names every torrent where a command takes several.\n\
+Exit status of the daemon commands: 0 success, 1 the daemon answered with another error, 2 usage \
+error, 3 swarmd is not running, 4 no such torrent (or several match), 5 permission denied, \
+6 the torrent is already in the daemon. See docs/operations.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,11 +61,28 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole chain: "bad.torrent: unsafe file path …".
-            eprintln!("swarmctl: error: {e:#}");
+            eprintln!("swarmctl: error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated ("bad.torrent: unsafe file path …"). A cause whose
+/// text the message holds already is left out: many errors put their source into their own text
+/// ("x: No such file or directory (os error 2)") and name it as their source too.
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -71,5 +93,17 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn error_chains_say_each_thing_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("/x: {source}")]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = anyhow::Error::new(Wrapped { source: io() }).context("cannot create a torrent");
+        assert_eq!(chain(&e), format!("cannot create a torrent: /x: {}", io()));
     }
 }

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
+use swarm_control::human::{bytes, utc};
 use swarm_wire::bencode::Limits;
 use swarm_wire::create::{create_metainfo, CreateOptions};
 use swarm_wire::{Magnet, Metainfo};
@@ -101,6 +102,39 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// A tracker URL `create` accepts: http, https or udp, with a host. Anything else would go into
+/// the torrent and fail on every announce, far from the typo that caused it.
+fn check_tracker_url(url: &str) -> Result<()> {
+    let ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        ["http", "https", "udp"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+            && rest
+                .split(['/', '?'])
+                .next()
+                .is_some_and(|host| !host.is_empty())
+            && !url.contains(char::is_whitespace)
+    });
+    if !ok {
+        bail!("-t {url:?} is not a tracker URL (http://, https:// or udp://, then the host)");
+    }
+    Ok(())
+}
+
+/// A web seed URL (BEP 19) `create` accepts: http or https, with a host.
+fn check_web_seed_url(url: &str) -> Result<()> {
+    let ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        ["http", "https"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+            && rest.split('/').next().is_some_and(|host| !host.is_empty())
+    });
+    if !ok {
+        bail!("--web-seed {url:?} is not an http:// or https:// URL");
+    }
+    Ok(())
+}
+
 fn create(args: CreateArgs) -> Result<()> {
     let trackers: Vec<Vec<String>> = args
         .trackers
@@ -114,6 +148,12 @@ fn create(args: CreateArgs) -> Result<()> {
         })
         .filter(|tier| !tier.is_empty())
         .collect();
+    for url in trackers.iter().flatten() {
+        check_tracker_url(url)?;
+    }
+    for url in &args.web_seeds {
+        check_web_seed_url(url)?;
+    }
     let creation_date = if args.no_date {
         None
     } else {
@@ -133,17 +173,26 @@ fn create(args: CreateArgs) -> Result<()> {
         threads: args.threads,
         name: args.name,
     };
-    let meta = create_metainfo(&args.path, &opts)
-        .with_context(|| format!("cannot create a torrent from {}", args.path.display()))?;
+    let meta = create_metainfo(&args.path, &opts).map_err(|e| {
+        // The error names the path it is about (the one given, or a file inside it) with the
+        // reason; say once what failed, without the path twice.
+        let text = e.to_string();
+        let given = args.path.display().to_string();
+        if text.starts_with(&given) {
+            anyhow::anyhow!("cannot create a torrent from {text}")
+        } else {
+            anyhow::anyhow!("cannot create a torrent from {given}: {text}")
+        }
+    })?;
     write_output(&args.output, &meta.to_bytes(), args.force)?;
     let info = &meta.info;
     println!(
         "created {}: {} ({} in {} pieces of {}), info-hash {}",
         args.output.display(),
         info.name,
-        human(info.total_length),
+        bytes(info.total_length),
         info.num_pieces(),
-        human(u64::from(info.piece_length)),
+        bytes(u64::from(info.piece_length)),
         meta.info_hash
     );
     Ok(())
@@ -194,18 +243,18 @@ fn inspect(args: InspectArgs) -> Result<()> {
 
 fn read_torrent(path: &Path) -> Result<Metainfo> {
     let limit = Limits::TORRENT.max_size;
-    let mut bytes = Vec::new();
+    let mut data = Vec::new();
     // Read at most one byte past the limit: a huge file is refused without being loaded.
     File::open(path)?
         .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
+        .read_to_end(&mut data)?;
+    if data.len() > limit {
         bail!(
             "larger than the {} limit for a .torrent",
-            human(limit as u64)
+            bytes(limit as u64)
         );
     }
-    Ok(Metainfo::from_bytes(&bytes)?)
+    Ok(Metainfo::from_bytes(&data)?)
 }
 
 fn torrent_json(m: &Metainfo) -> serde_json::Value {
@@ -242,14 +291,14 @@ fn torrent_text(m: &Metainfo) -> String {
     line("Info-hash:", m.info_hash.to_hex());
     line(
         "Total size:",
-        format!("{} ({} bytes)", human(i.total_length), i.total_length),
+        format!("{} ({} bytes)", bytes(i.total_length), i.total_length),
     );
     line(
         "Pieces:",
         format!(
             "{} × {} ({} bytes)",
             i.num_pieces(),
-            human(u64::from(i.piece_length)),
+            bytes(u64::from(i.piece_length)),
             i.piece_length
         ),
     );
@@ -261,7 +310,7 @@ fn torrent_text(m: &Metainfo) -> String {
         line("Created by:", c.clone());
     }
     if let Some(t) = m.creation_date {
-        line("Created on:", format!("{} ({t})", utc_date(t)));
+        line("Created on:", format!("{} ({t})", utc(t)));
     }
     let tiers = m.tracker_tiers();
     if tiers.is_empty() {
@@ -285,7 +334,7 @@ fn torrent_text(m: &Metainfo) -> String {
     for f in real {
         out.push_str(&format!(
             "  {:>12}  {}\n",
-            human(f.length),
+            bytes(f.length),
             f.path.join("/")
         ));
     }
@@ -324,51 +373,26 @@ fn print_magnet(m: &Magnet, as_json: bool) {
     }
 }
 
-/// `1536` → `1.50 KiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let name = UNITS.get(unit).copied().unwrap_or("EiB");
-    if value.fract() == 0.0 {
-        format!("{value:.0} {name}")
-    } else {
-        format!("{value:.2} {name}")
-    }
-}
-
-/// Unix time → `YYYY-MM-DD hh:mm:ss UTC` (proleptic Gregorian; days-to-civil conversion).
-pub fn utc_date(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Shift the epoch to 0000-03-01 so leap days fall at the end of each 400-year era.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracker_and_web_seed_urls() {
+        for good in [
+            "http://t.example/announce",
+            "HTTPS://t.example:443/a?k=1",
+            "udp://127.0.0.1:6969",
+        ] {
+            assert!(check_tracker_url(good).is_ok(), "{good}");
+        }
+        for bad in ["notaurl", "ftp://x/a", "http://", "udp:///x", "http://a b/"] {
+            let e = check_tracker_url(bad).unwrap_err().to_string();
+            assert!(e.contains("is not a tracker URL"), "{bad}: {e}");
+        }
+        assert!(check_web_seed_url("https://seed.example/files/").is_ok());
+        assert!(check_web_seed_url("udp://x/").is_err());
+    }
 
     #[test]
     fn sizes() {
@@ -381,23 +405,5 @@ mod tests {
         assert!(parse_size("1X").unwrap_err().contains("unknown unit"));
         assert!(parse_size("K").is_err());
         assert!(parse_size("").is_err());
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(16384), "16 KiB");
-        assert_eq!(human(1536), "1.50 KiB");
-        assert_eq!(human(3 << 30), "3 GiB");
-        assert_eq!(human(u64::MAX), "16 EiB");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_date(1_700_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc_date(-1), "1969-12-31 23:59:59 UTC");
     }
 }

@@ -20,9 +20,10 @@ pub struct DownloadArgs {
     /// Directory to save into (the payload goes to DIR/<name>).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: PathBuf,
-    /// Address for incoming peer connections.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:6881")]
-    pub listen: SocketAddr,
+    /// Address for incoming peer connections. Default: 0.0.0.0:6881, or another free port when
+    /// 6881 is taken (by a running swarmd, say).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
     /// Keep seeding after the download until SIGINT/SIGTERM.
     #[arg(long)]
     pub seed: bool,
@@ -69,15 +70,30 @@ enum Source {
     Magnet(Magnet),
 }
 
+/// The port a peer expects a BitTorrent client on, tried first when `--listen` is not given.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 6881);
+
+/// `--listen` as given; else the default port when it is free, else a port the system picks: a
+/// one-shot download next to a daemon that holds 6881 should just work, and peers learn the port
+/// from the announce. The second value says why the default was not taken.
+fn listen_addr(given: Option<SocketAddr>) -> (SocketAddr, Option<std::io::Error>) {
+    if let Some(addr) = given {
+        return (addr, None);
+    }
+    match std::net::TcpListener::bind(DEFAULT_LISTEN) {
+        Ok(_) => (DEFAULT_LISTEN, None),
+        Err(e) => (SocketAddr::new(DEFAULT_LISTEN.ip(), 0), Some(e)),
+    }
+}
+
 async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
+    let (listen, default_taken) = listen_addr(args.listen);
     // A magnet link without trackers or peers has only the DHT to go by.
     let use_dht = args.dht || matches!(source, Source::Magnet(_));
     let dht = use_dht.then(|| {
         let mut d = swarm_dht::DhtConfig {
-            bind: SocketAddr::new(
-                args.listen.ip(),
-                args.dht_port.unwrap_or(args.listen.port()),
-            ),
+            bind: SocketAddr::new(listen.ip(), args.dht_port.unwrap_or(listen.port())),
             ..swarm_dht::DhtConfig::default()
         };
         if !args.dht_bootstrap.is_empty() {
@@ -86,12 +102,19 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
         d
     });
     let cfg = EngineConfig {
-        listen: args.listen,
+        listen,
         download_dir: args.output.clone(),
         dht,
         ..EngineConfig::default()
     };
     let session = Session::start(cfg)?;
+    if let Some(e) = default_taken {
+        eprintln!(
+            "swarmd: port {} is not available ({e}); listening on port {} instead",
+            DEFAULT_LISTEN.port(),
+            session.listen_addr().port()
+        );
+    }
     let (ih, name) = match source {
         Source::Torrent(meta) => {
             let name = meta.info.name.clone();
@@ -187,13 +210,14 @@ impl Progress {
         }
         self.last = Instant::now();
         let pct = s.progress * 100.0;
-        let rate = s.download_rate as f64 / 1e6;
-        let state = format!("{:?}", s.state).to_lowercase();
+        // The same units as swarmctl's (binary: MiB/s).
+        let rate = swarm_control::human::rate(s.download_rate);
+        let state = s.state;
         if self.tty {
             let width = 30;
             let filled = ((s.progress * width as f64) as usize).min(width);
             eprint!(
-                "\r[{}{}] {pct:5.1}% {rate:7.1} MB/s  {} peers  {state}   ",
+                "\r[{}{}] {pct:5.1}% {rate:>11}  {} peers  {state}   ",
                 "#".repeat(filled),
                 "-".repeat(width - filled),
                 s.peers
@@ -203,7 +227,7 @@ impl Progress {
             }
         } else {
             eprintln!(
-                "{} {pct:.1}% of {} bytes, {rate:.1} MB/s, {} peers, {state}, {:.1}s",
+                "{} {pct:.1}% of {} bytes, {rate}, {} peers, {state}, {:.1}s",
                 s.name,
                 s.total_bytes,
                 s.peers,

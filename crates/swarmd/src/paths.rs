@@ -99,9 +99,13 @@ fn xdg_dir(env: Env, var: &str, fallback: &str) -> PathBuf {
 }
 
 fn home(env: Env) -> PathBuf {
-    non_empty(env, "HOME")
-        .or_else(crate::users::current_home)
-        .unwrap_or_else(|| PathBuf::from("/"))
+    home_dir(env).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The home directory of the user the daemon runs as: `$HOME`, else its passwd entry. Also what
+/// `~` in the config's paths means.
+pub fn home_dir(env: Env) -> Option<PathBuf> {
+    non_empty(env, "HOME").or_else(crate::users::current_home)
 }
 
 /// `$XDG_DOWNLOAD_DIR`, else the `XDG_DOWNLOAD_DIR` line of `user-dirs.dirs` (what desktops

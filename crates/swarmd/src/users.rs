@@ -6,10 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// Buffer size for the `_r` calls; grown on `ERANGE`, capped so a broken NSS module cannot make
-/// us allocate without bound.
-const START_BUF: usize = 1024;
-const MAX_BUF: usize = 1 << 20;
+use swarm_control::nss::with_buffer;
 
 /// A user name or a numeric uid.
 pub fn resolve_user(spec: &str) -> Option<u32> {
@@ -77,19 +74,6 @@ pub fn current_home() -> Option<PathBuf> {
             Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()))),
         )
     })
-}
-
-fn with_buffer<T>(
-    mut call: impl FnMut(&mut [libc::c_char]) -> (libc::c_int, Option<T>),
-) -> Option<T> {
-    let mut size = START_BUF;
-    loop {
-        let mut buf = vec![0 as libc::c_char; size];
-        match call(&mut buf) {
-            (libc::ERANGE, _) if size < MAX_BUF => size *= 2,
-            (_, found) => return found,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ impl Leecher {
         }
         match &self.proc {
             LeecherProc::Swarmd(p) => {
-                // Non-terminal progress line: "NAME 100.0% of N bytes, R MB/s, P peers, seeding, T s".
+                // Non-terminal progress line: "NAME 100.0% of N bytes, R MiB/s, P peers, seeding, T s".
                 let log = p.guard().log_tail(20);
                 if log
                     .lines()

@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use swarm_control::human::{bytes, duration, limit, rate};
+use swarm_control::human::{bytes, duration, limit, rate, utc};
 use swarm_control::{
     DaemonInfo, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentState, TorrentSummary, TrackerInfo,
+    TorrentSummary, TrackerInfo,
 };
 
 /// Left-aligned text columns, right-aligned where `right[i]`; two spaces between columns.
@@ -52,19 +52,44 @@ pub fn truncate(s: &str, max: usize) -> String {
     t
 }
 
-pub fn short_hash(h: &str) -> &str {
-    h.get(..8).unwrap_or(h)
+/// Columns a character takes on a terminal: 2 for the East Asian wide and fullwidth blocks and
+/// emoji (a torrent name in Chinese is twice as wide as its character count), else 1. An
+/// approximation without a Unicode table, good enough to keep a line from wrapping.
+fn columns(c: char) -> usize {
+    match u32::from(c) {
+        0x1100..=0x115F
+        | 0x2E80..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1FAFF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
 }
 
-pub fn state(s: TorrentState) -> &'static str {
-    match s {
-        TorrentState::FetchingMetadata => "metadata",
-        TorrentState::Checking => "checking",
-        TorrentState::Downloading => "downloading",
-        TorrentState::Seeding => "seeding",
-        TorrentState::Paused => "paused",
-        TorrentState::Error => "error",
+/// Cuts `s` to at most `width` terminal columns, marking the cut with `…`.
+pub fn truncate_to_width(s: &str, width: usize) -> String {
+    if s.chars().map(columns).sum::<usize>() <= width {
+        return s.to_owned();
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        if used + columns(c) + 1 > width {
+            break;
+        }
+        used += columns(c);
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+pub fn short_hash(h: &str) -> &str {
+    h.get(..8).unwrap_or(h)
 }
 
 fn percent(p: f64) -> String {
@@ -80,7 +105,7 @@ pub fn torrent_table(list: &[TorrentSummary]) -> String {
         .map(|t| {
             vec![
                 short_hash(&t.info_hash).to_owned(),
-                state(t.state).to_owned(),
+                t.state.as_str().to_owned(),
                 percent(t.progress),
                 bytes(t.total_bytes),
                 rate(t.download_rate),
@@ -106,7 +131,7 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     };
     line("Name:", s.name.clone());
     line("Info-hash:", s.info_hash.clone());
-    line("State:", state(s.state).to_owned());
+    line("State:", s.state.as_str().to_owned());
     if let Some(e) = &s.error {
         line("Error:", e.clone());
     }
@@ -257,7 +282,8 @@ pub fn tracker_table(trackers: &[TrackerInfo]) -> String {
                 None => t.status.clone(),
             };
             vec![
-                t.tier.to_string(),
+                // Tiers count from 1, as in `swarmctl inspect`; the protocol's is an index.
+                (u64::from(t.tier) + 1).to_string(),
                 opt(t.seeders),
                 opt(t.leechers),
                 t.peers_received.to_string(),
@@ -353,28 +379,6 @@ pub fn stats(info: &DaemonInfo, s: &SessionStats) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (no time-zone database needed).
-pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,12 +397,14 @@ mod tests {
     }
 
     #[test]
-    fn dates_and_truncation() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+    fn truncation() {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(short_hash("0123456789"), "01234567");
+        assert_eq!(truncate_to_width("abcdef", 4), "abc…");
+        assert_eq!(truncate_to_width("abc", 3), "abc");
+        // Wide characters count twice.
+        assert_eq!(truncate_to_width("漢字漢字", 5), "漢字…");
+        assert_eq!(truncate_to_width("漢字", 4), "漢字");
     }
 }

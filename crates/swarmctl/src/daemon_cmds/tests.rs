@@ -109,34 +109,3 @@ fn commands_against_a_scripted_daemon() {
     std::fs::remove_file(&path).unwrap();
     drop(handle);
 }
-
-#[test]
-fn sources() {
-    let m = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
-    assert_eq!(source_of(m).unwrap(), TorrentSource::Magnet(m.into()));
-    let dir = std::env::temp_dir().join(format!("swarmctl-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let t = dir.join("a.torrent");
-    std::fs::write(&t, b"d4:infodee").unwrap();
-    assert_eq!(
-        source_of(t.to_str().unwrap()).unwrap(),
-        TorrentSource::from_metainfo_bytes(b"d4:infodee")
-    );
-    let mf = dir.join("a.magnet");
-    std::fs::write(&mf, format!("# saved\n{m}\n")).unwrap();
-    assert_eq!(
-        source_of(mf.to_str().unwrap()).unwrap(),
-        TorrentSource::Magnet(m.into())
-    );
-    let big = dir.join("big.torrent");
-    std::fs::write(&big, vec![b'x'; MAX_REQUEST_LINE]).unwrap();
-    assert_eq!(
-        source_of(big.to_str().unwrap()).unwrap(),
-        TorrentSource::Path(big.display().to_string())
-    );
-    assert_eq!(
-        source_of("/nonexistent.torrent").unwrap_err().code,
-        exit::USAGE
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
-}

@@ -1,39 +1,77 @@
-//! `swarmctl watch`: follows the daemon's event stream. On a terminal it keeps one progress bar
-//! per torrent, redrawn in place; otherwise (a pipe, a log) it prints one line per event, or one
-//! JSON object per line with `--json`.
+//! `swarmctl watch`: follows the daemon's event stream. On a terminal it keeps one line per
+//! torrent, redrawn in place and clipped to the terminal ([`live`]); otherwise (a pipe, a log) it
+//! prints one line per event, or one JSON object per line with `--json`.
+
+mod live;
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use swarm_control::human::rate;
-use swarm_control::{Client, ClientError, Event, StreamItem, TorrentState, TorrentSummary};
+use swarm_control::human::{rate, utc};
+use swarm_control::{Client, ClientError, Event, StreamItem};
 
-use super::exit;
-use super::render::{short_hash, state, truncate, utc};
-
-/// Redraws at most this often; progress events can come many times a second.
-const FRAME: Duration = Duration::from_millis(100);
+use super::render::short_hash;
+use super::{exit, Failure};
+use live::{LiveView, TermSize, FRAME};
 
 pub fn run(mut client: Client, json: bool) -> Result<u8, ClientError> {
     let live = !json && std::io::stdout().is_terminal();
     let initial = if live { client.list()? } else { Vec::new() };
-    let events = client.subscribe()?;
-    let mut view = live.then(|| LiveView::new(initial));
+    let mut events = client.subscribe()?;
     let mut out = std::io::stdout().lock();
-    for item in events {
-        let item = item?;
-        let written = match &mut view {
-            Some(v) => v.apply(&item, &mut out),
-            None if json => writeln!(out, "{}", json_line(&item)),
-            None => writeln!(out, "{}", text_line(&item)),
+    let mut view = if live {
+        // Wake up every frame: progress held back by the frame limit is drawn even when no
+        // event follows it, and a resized terminal is redrawn.
+        events.client_mut().set_timeout(Some(FRAME))?;
+        Some(LiveView::new(initial))
+    } else {
+        None
+    };
+    loop {
+        let item = match events.next() {
+            None => break,
+            Some(Err(ClientError::Timeout { .. })) if view.is_some() => None,
+            Some(item) => Some(item?),
+        };
+        let written = match (&mut view, &item) {
+            (Some(v), _) => {
+                let urgent = item.as_ref().is_some_and(|i| v.apply(i));
+                match v.redraw(Instant::now(), terminal_size(), urgent) {
+                    Some(frame) => out.write_all(frame.as_bytes()),
+                    None => Ok(()),
+                }
+            }
+            (None, Some(i)) if json => writeln!(out, "{}", json_line(i)),
+            (None, Some(i)) => writeln!(out, "{}", text_line(i)),
+            (None, None) => Ok(()),
         };
         if written.and_then(|()| out.flush()).is_err() {
             // Our reader went away (`swarmctl watch | head`): nothing left to do.
             return Ok(exit::OK);
         }
     }
-    eprintln!("swarmctl: swarmd closed the connection");
-    Ok(exit::NOT_RUNNING)
+    let closed = Failure {
+        code: exit::NOT_RUNNING,
+        message: "swarmd closed the connection".into(),
+    };
+    closed.report(json, None);
+    Ok(closed.code)
+}
+
+/// The size of the terminal on stdout; 80×24 when it cannot be told.
+fn terminal_size() -> TermSize {
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; the result is only used
+    // when the call succeeded.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 && ws.ws_row > 0 {
+        TermSize {
+            cols: usize::from(ws.ws_col),
+            rows: usize::from(ws.ws_row),
+        }
+    } else {
+        TermSize { cols: 80, rows: 24 }
+    }
 }
 
 fn json_line(item: &StreamItem) -> String {
@@ -68,12 +106,11 @@ fn text_line(item: &StreamItem) -> String {
                 progress,
                 download_rate,
                 upload_rate,
-                state: s,
+                state,
             } => format!(
-                "{} {:5.1}% {} down {} up {}",
+                "{} {:5.1}% {state} down {} up {}",
                 short_hash(info_hash),
                 progress * 100.0,
-                state(*s),
                 rate(*download_rate),
                 rate(*upload_rate)
             ),
@@ -82,189 +119,23 @@ fn text_line(item: &StreamItem) -> String {
     format!("{time} {what}")
 }
 
-struct Row {
-    info_hash: String,
-    name: String,
-    progress: f64,
-    down: u64,
-    up: u64,
-    state: TorrentState,
-    note: Option<String>,
-}
-
-struct LiveView {
-    rows: Vec<Row>,
-    drawn: usize,
-    last_draw: Option<Instant>,
-    lagged: u64,
-}
-
-impl LiveView {
-    fn new(list: Vec<TorrentSummary>) -> Self {
-        let rows = list
-            .into_iter()
-            .map(|t| Row {
-                info_hash: t.info_hash,
-                name: t.name,
-                progress: t.progress,
-                down: t.download_rate,
-                up: t.upload_rate,
-                state: t.state,
-                note: t.error,
-            })
-            .collect();
-        LiveView {
-            rows,
-            drawn: 0,
-            last_draw: None,
-            lagged: 0,
-        }
-    }
-
-    fn row(&mut self, info_hash: &str) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|r| r.info_hash == info_hash)
-    }
-
-    fn apply(&mut self, item: &StreamItem, out: &mut impl Write) -> std::io::Result<()> {
-        let mut urgent = true;
-        match item {
-            StreamItem::Lagged { missed } => self.lagged += missed,
-            StreamItem::Event(Event::Added { info_hash, name }) => {
-                if self.row(info_hash).is_none() {
-                    self.rows.push(Row {
-                        info_hash: info_hash.clone(),
-                        name: name.clone(),
-                        progress: 0.0,
-                        down: 0,
-                        up: 0,
-                        state: TorrentState::Checking,
-                        note: None,
-                    });
-                }
-            }
-            StreamItem::Event(Event::Removed { info_hash }) => {
-                self.rows.retain(|r| &r.info_hash != info_hash)
-            }
-            StreamItem::Event(Event::Completed { info_hash, .. }) => {
-                if let Some(r) = self.row(info_hash) {
-                    r.progress = 1.0;
-                    r.note = Some("completed".into());
-                }
-            }
-            StreamItem::Event(Event::Error { info_hash, message }) => {
-                if let Some(r) = self.row(info_hash) {
-                    r.state = TorrentState::Error;
-                    r.note = Some(message.clone());
-                }
-            }
-            StreamItem::Event(Event::Progress {
-                info_hash,
-                progress,
-                download_rate,
-                upload_rate,
-                state,
-            }) => {
-                urgent = false;
-                if let Some(r) = self.row(info_hash) {
-                    (r.progress, r.down, r.up, r.state) =
-                        (*progress, *download_rate, *upload_rate, *state);
-                }
-            }
-        }
-        if !urgent && self.last_draw.is_some_and(|t| t.elapsed() < FRAME) {
-            return Ok(());
-        }
-        self.draw(out)
-    }
-
-    fn draw(&mut self, out: &mut impl Write) -> std::io::Result<()> {
-        let mut frame = String::new();
-        if self.drawn > 0 {
-            // Back to the first line of the previous frame, and clear everything below.
-            frame.push_str(&format!("\x1b[{}F\x1b[J", self.drawn));
-        }
-        let mut lines: Vec<String> = self.rows.iter().map(line).collect();
-        if lines.is_empty() {
-            lines.push("no torrents (waiting for events; Ctrl-C to quit)".into());
-        }
-        if self.lagged > 0 {
-            lines.push(format!("({} events missed)", self.lagged));
-        }
-        for l in &lines {
-            frame.push_str(l);
-            frame.push('\n');
-        }
-        self.drawn = lines.len();
-        self.last_draw = Some(Instant::now());
-        out.write_all(frame.as_bytes())
-    }
-}
-
-fn line(r: &Row) -> String {
-    const WIDTH: usize = 24;
-    let filled = ((r.progress.clamp(0.0, 1.0) * WIDTH as f64).round() as usize).min(WIDTH);
-    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH - filled));
-    let note = r
-        .note
-        .as_deref()
-        .map(|n| format!("  ({})", truncate(n, 40)))
-        .unwrap_or_default();
-    format!(
-        "{} [{bar}] {:5.1}% {:<11} ↓{:>11} ↑{:>11}  {}{note}",
-        short_hash(&r.info_hash),
-        r.progress * 100.0,
-        state(r.state),
-        rate(r.down),
-        rate(r.up),
-        truncate(&r.name, 40)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn progress(h: &str, p: f64) -> StreamItem {
-        StreamItem::Event(Event::Progress {
-            info_hash: h.into(),
-            progress: p,
-            download_rate: 2048,
-            upload_rate: 0,
-            state: TorrentState::Downloading,
-        })
-    }
-
-    #[test]
-    fn live_view_redraws_in_place() {
-        let mut v = LiveView::new(Vec::new());
-        let mut out = Vec::new();
-        v.apply(
-            &StreamItem::Event(Event::Added {
-                info_hash: "abcdef0123".into(),
-                name: "n".into(),
-            }),
-            &mut out,
-        )
-        .unwrap();
-        v.last_draw = None;
-        v.apply(&progress("abcdef0123", 0.5), &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.contains("abcdef01 [------------------------]   0.0%"),
-            "{text}"
-        );
-        assert!(text.contains("\x1b[1F\x1b[J"), "{text:?}");
-        assert!(
-            text.contains("[############------------]  50.0% downloading"),
-            "{text}"
-        );
-    }
+    use swarm_control::TorrentState;
 
     #[test]
     fn plain_and_json_lines() {
-        let l = text_line(&progress("abcdef0123", 0.25));
+        let item = StreamItem::Event(Event::Progress {
+            info_hash: "abcdef0123".into(),
+            progress: 0.25,
+            download_rate: 2048,
+            upload_rate: 0,
+            state: TorrentState::FetchingMetadata,
+        });
+        let l = text_line(&item);
         assert!(
-            l.ends_with("abcdef01  25.0% downloading down 2.0 KiB/s up 0 B/s"),
+            l.ends_with("abcdef01  25.0% fetching_metadata down 2.0 KiB/s up 0 B/s"),
             "{l}"
         );
         assert_eq!(

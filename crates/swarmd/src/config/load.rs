@@ -63,7 +63,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates config text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|e| {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         let (line, column) = line_col(text, offset);
         ConfigError::Invalid {
@@ -74,6 +74,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message: e.message().trim().to_owned(),
         }
     })?;
+    let home = crate::paths::home_dir(&swarm_control::paths::process_env);
+    super::home::expand_paths(&mut config, home.as_deref());
     validate(&config, text, path)?;
     Ok(config)
 }

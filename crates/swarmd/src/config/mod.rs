@@ -3,9 +3,11 @@
 //! `Config::default()` is the daemon's behaviour with no file at all, and `config/swarmd.toml`
 //! spells out exactly those values (a test keeps the two equal). Paths left unset here are filled
 //! in by [`crate::paths`] from the mode (user: XDG directories; system: `/var/lib/swarmd` …).
-//! Unknown keys and bad values are errors that name the key and the line ([`load`]).
+//! `~` in a path key is the daemon user's home ([`home`]). Unknown keys and bad values are errors
+//! that name the key and the line ([`load`]).
 //! The daemon reads its config file; it never writes it.
 
+mod home;
 mod load;
 #[cfg(test)]
 mod tests;

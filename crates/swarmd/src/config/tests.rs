@@ -224,3 +224,16 @@ fn position_helpers() {
     );
     assert_eq!(locate_key("[a]\n  k = 1\n", "a", "k"), Some((2, 3)));
 }
+
+/// `~` in a path key is the home directory (here the test process's own).
+#[test]
+fn tilde_paths_are_expanded() {
+    let c = parse_str("[daemon]\ndownload_dir = \"~/Downloads/t\"\n").unwrap();
+    let home = crate::paths::home_dir(&swarm_control::paths::process_env).unwrap();
+    assert_eq!(c.daemon.download_dir, Some(home.join("Downloads/t")));
+    let msg = error_of("[watch]\ndir = \"~bob/w\"\n");
+    assert!(
+        msg.contains("watch.dir") && msg.contains("absolute"),
+        "{msg}"
+    );
+}

@@ -14,7 +14,7 @@ use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
     AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, SubscribeResult,
-    TorrentParams, TorrentRef, TorrentSource,
+    TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -325,7 +325,8 @@ impl<E: Engine> Dispatcher<E> {
         )
     }
 
-    /// An info-hash or a unique prefix of one, to the torrent's info-hash.
+    /// A selector (an info-hash, a unique prefix of one, or a torrent's name: see
+    /// [`TorrentRef`]) to the torrent's info-hash. The one place selectors are resolved.
     async fn resolve(&self, torrent: &str) -> Result<InfoHash, RpcError> {
         let r = TorrentRef::parse(torrent).map_err(|e| RpcError::new(codes::INVALID_PARAMS, e))?;
         if let TorrentRef::Exact(hex) = &r {
@@ -335,33 +336,50 @@ impl<E: Engine> Dispatcher<E> {
         let names = self.engine.names().await.map_err(engine_error)?;
         let mut matches: Vec<_> = names
             .iter()
-            .filter(|(ih, _)| r.matches(&ih.to_ascii_lowercase()))
+            .filter(|(ih, name)| r.matches(&ih.to_ascii_lowercase(), name))
             .collect();
         matches.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         match matches.as_slice() {
             [] => Err(RpcError::new(
                 codes::TORRENT_NOT_FOUND,
-                format!("no torrent matches {}", torrent.trim()),
+                format!(
+                    "no torrent matches {}: give its info-hash, {MIN_PREFIX_LEN} or more hex \
+                     digits of it, or its exact name",
+                    torrent.trim()
+                ),
             )),
             [(ih, _)] => InfoHash::from_hex(ih)
                 .ok_or_else(|| RpcError::internal(format!("engine listed a bad info-hash {ih:?}"))),
-            many => {
-                let list: Vec<Value> = many
-                    .iter()
-                    .map(|(ih, name)| json!({"info_hash": ih, "name": name}))
-                    .collect();
-                Err(RpcError::new(
-                    codes::AMBIGUOUS_TORRENT,
-                    format!(
-                        "{} matches {} torrents; give more digits",
-                        torrent.trim(),
-                        many.len()
-                    ),
-                )
-                .with_data(json!({ "matches": list })))
-            }
+            many => Err(ambiguous(torrent.trim(), many)),
         }
     }
+}
+
+/// The error for a selector that matches several torrents: the message lists them (the first
+/// few, for people), `data.matches` all of them (for scripts).
+fn ambiguous(selector: &str, many: &[&(String, String)]) -> RpcError {
+    const SHOWN: usize = 10;
+    let mut listed: Vec<String> = many
+        .iter()
+        .take(SHOWN)
+        .map(|(ih, name)| format!("{} {name}", ih.get(..12).unwrap_or(ih)))
+        .collect();
+    if many.len() > SHOWN {
+        listed.push(format!("and {} more", many.len() - SHOWN));
+    }
+    let list: Vec<Value> = many
+        .iter()
+        .map(|(ih, name)| json!({"info_hash": ih, "name": name}))
+        .collect();
+    RpcError::new(
+        codes::AMBIGUOUS_TORRENT,
+        format!(
+            "{selector} matches {} torrents ({}); give more digits of the info-hash",
+            many.len(),
+            listed.join(", ")
+        ),
+    )
+    .with_data(json!({ "matches": list }))
 }
 
 /// Validates the envelope. On failure returns the id (when it could be read) with the error.

@@ -69,24 +69,52 @@ async fn list_show_and_prefixes() {
         .await;
     assert_eq!(v["error"]["code"], codes::AMBIGUOUS_TORRENT);
     assert_eq!(v["error"]["data"]["matches"].as_array().unwrap().len(), 2);
+    // The ambiguous prefix's message lists its matches, for people.
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("aaaaaa matches 2 torrents (aaaaaa000000 alpha, aaaaaa000000 beta)"),
+        "{msg}"
+    );
     let (code, msg) = c
         .err(names::TORRENT_SHOW, json!({"torrent": "dddddd"}))
         .await;
-    assert_eq!(
-        (code, msg.as_str()),
-        (codes::TORRENT_NOT_FOUND, "no torrent matches dddddd")
+    assert_eq!(code, codes::TORRENT_NOT_FOUND);
+    assert!(
+        msg.starts_with("no torrent matches dddddd: give its info-hash"),
+        "{msg}"
     );
     let (code, _) = c
         .err(names::TORRENT_SHOW, json!({"torrent": "d".repeat(40)}))
         .await;
     assert_eq!(code, codes::TORRENT_NOT_FOUND);
-    let (code, msg) = c.err(names::TORRENT_SHOW, json!({"torrent": "aaa"})).await;
+    // Too short for a prefix, or not hex: a name, which no torrent has.
+    for name in ["aaa", "not-hex!"] {
+        let (code, msg) = c.err(names::TORRENT_SHOW, json!({"torrent": name})).await;
+        assert_eq!(code, codes::TORRENT_NOT_FOUND, "{name}");
+        assert!(msg.contains("or its exact name"), "{msg}");
+    }
+    let (code, _) = c.err(names::TORRENT_SHOW, json!({"torrent": " "})).await;
     assert_eq!(code, codes::INVALID_PARAMS);
-    assert!(msg.contains("at least 6"), "{msg}");
-    let (code, _) = c
-        .err(names::TORRENT_SHOW, json!({"torrent": "not-hex!"}))
-        .await;
-    assert_eq!(code, codes::INVALID_PARAMS);
+}
+
+#[tokio::test]
+async fn torrents_by_name() {
+    let s = TestServer::default().await;
+    let mut c = s.conn().await;
+    let shown = c.ok(names::TORRENT_SHOW, json!({"torrent": "gamma"})).await;
+    assert_eq!(shown["info_hash"], HASH_C);
+    assert_eq!(
+        c.ok(names::TORRENT_PAUSE, json!({"torrent": "gamma"}))
+            .await,
+        Value::Null
+    );
+    let calls = s.engine.state().calls.join("\n");
+    assert!(calls.contains(&format!("pause {HASH_C}")), "{calls}");
+    // Names are exact: another case or a part of the name is no match.
+    for other in ["Gamma", "gam"] {
+        let (code, _) = c.err(names::TORRENT_SHOW, json!({"torrent": other})).await;
+        assert_eq!(code, codes::TORRENT_NOT_FOUND, "{other}");
+    }
 }
 
 #[tokio::test]
