@@ -409,8 +409,9 @@ fn malformed_requests() -> Vec<(String, &'static [i64])> {
         ),
         (line(6, "torrent.show", r#"{"torrent":5}"#), &[-32602]),
         (
+            // Any text can be a torrent's name: not a bad param, an unknown torrent.
             line(7, "torrent.show", r#"{"torrent":"zzzzzzzz"}"#),
-            &[-32602],
+            &[-32001],
         ),
         (line(8, "torrent.show", r#"[1,2,3]"#), &[-32602]),
         (line(9, "torrent.show", r#""abcdef""#), &[-32602]),
