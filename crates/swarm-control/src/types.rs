@@ -189,6 +189,15 @@ pub enum Event {
         upload_rate: u64,
         state: TorrentState,
     },
+    /// The torrent's state changed (paused, resumed, checking, seeding, error…), at once.
+    State {
+        info_hash: String,
+        name: String,
+        state: TorrentState,
+    },
+    /// An event of a newer daemon that this client does not know: skipped, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Where an added torrent comes from.

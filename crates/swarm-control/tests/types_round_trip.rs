@@ -167,3 +167,23 @@ fn states_are_spelled_as_on_the_wire() {
         assert_eq!(state.to_string(), state.as_str());
     }
 }
+
+/// An event kind this client does not know (from a newer daemon) reads as `Unknown`, so that a
+/// subscriber skips it instead of failing; a state change reads with its state.
+#[test]
+fn unknown_event_kinds_are_skippable() {
+    let e: Event =
+        serde_json::from_str(r#"{"event":"webseed_banned","info_hash":"ab","url":"x"}"#).unwrap();
+    assert_eq!(e, Event::Unknown);
+    let e: Event =
+        serde_json::from_str(r#"{"event":"state","info_hash":"ab","name":"n","state":"paused"}"#)
+            .unwrap();
+    assert_eq!(
+        e,
+        Event::State {
+            info_hash: "ab".into(),
+            name: "n".into(),
+            state: TorrentState::Paused
+        }
+    );
+}

@@ -41,6 +41,8 @@ pub fn run(mut client: Client, json: bool) -> Result<u8, ClientError> {
                     None => Ok(()),
                 }
             }
+            // A newer daemon's event kind: nothing to show.
+            (None, Some(StreamItem::Event(Event::Unknown))) => Ok(()),
             (None, Some(i)) if json => writeln!(out, "{}", json_line(i)),
             (None, Some(i)) => writeln!(out, "{}", text_line(i)),
             (None, None) => Ok(()),
@@ -101,6 +103,12 @@ fn text_line(item: &StreamItem) -> String {
                 format!("{} error: {message}", short_hash(info_hash))
             }
             Event::Removed { info_hash } => format!("{} removed", short_hash(info_hash)),
+            Event::State {
+                info_hash,
+                name,
+                state,
+            } => format!("{} {state} {name}", short_hash(info_hash)),
+            Event::Unknown => "(an event of a newer swarmd)".into(),
             Event::Progress {
                 info_hash,
                 progress,

@@ -113,6 +113,20 @@ impl LiveView {
                     r.error = Some(message.clone());
                 }
             }
+            StreamItem::Event(Event::State {
+                info_hash, state, ..
+            }) => {
+                if let Some(r) = self.row(info_hash) {
+                    r.state = Some(*state);
+                    if *state != TorrentState::Error {
+                        r.error = None;
+                    }
+                    if *state != TorrentState::Downloading {
+                        r.down = 0;
+                    }
+                }
+            }
+            StreamItem::Event(Event::Unknown) => return false,
             StreamItem::Event(Event::Progress {
                 info_hash,
                 progress,
