@@ -5,6 +5,7 @@
 //! reply asks for (start streaming events, stop the daemon once the answer is written).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
@@ -13,13 +14,14 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, SubscribeResult,
-    TorrentParams, TorrentRef, TorrentSource,
+    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource,
 };
 use swarm_wire::InfoHash;
 
 use crate::engine::{AddTorrent, Engine, EngineError};
 use crate::intake;
+use crate::runtime_settings::SettingsFile;
 
 /// Who may change state: the daemon's own uid, root, and the uids of `[control] allow`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,12 @@ pub struct AccessPolicy {
 
 impl AccessPolicy {
     pub fn may_change_state(&self, uid: u32) -> bool {
-        uid == 0 || uid == self.owner_uid || self.extra_uids.contains(&uid)
+        self.is_owner_or_root(uid) || self.extra_uids.contains(&uid)
+    }
+
+    /// The daemon's own uid and root: they may use the connection slots kept in reserve.
+    pub fn is_owner_or_root(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.owner_uid
     }
 }
 
@@ -48,7 +55,7 @@ pub struct StaticInfo {
 }
 
 impl StaticInfo {
-    fn snapshot(&self) -> DaemonInfo {
+    fn snapshot(&self, settings: &SettingsFile) -> DaemonInfo {
         let show = |p: &PathBuf| p.display().to_string();
         DaemonInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -66,6 +73,9 @@ impl StaticInfo {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
             uptime_secs: self.started.elapsed().as_secs(),
+            runtime_limits_file: settings
+                .limits()
+                .map(|_| settings.path().display().to_string()),
         }
     }
 }
@@ -82,7 +92,10 @@ pub struct Caller {
 pub enum Action {
     None,
     Subscribe,
-    StopDaemon,
+    /// `wait`: answer only once the daemon has stopped (see `stop.rs`).
+    StopDaemon {
+        wait: bool,
+    },
 }
 
 pub struct Reply {
@@ -157,6 +170,8 @@ pub struct Dispatcher<E> {
     pub engine: E,
     pub info: StaticInfo,
     pub access: AccessPolicy,
+    /// Where `session.set_limits` is kept across restarts.
+    pub settings: Arc<SettingsFile>,
 }
 
 impl<E: Engine> Dispatcher<E> {
@@ -171,10 +186,16 @@ impl<E: Engine> Dispatcher<E> {
             }
         };
         let method = request.method.as_str();
+        let wait = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("wait"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let outcome = self.checked_call(caller, method, request.params).await;
         let action = match (&outcome, method) {
             (Ok(_), names::EVENTS_SUBSCRIBE) => Action::Subscribe,
-            (Ok(_), names::DAEMON_SHUTDOWN) => Action::StopDaemon,
+            (Ok(_), names::DAEMON_SHUTDOWN) => Action::StopDaemon { wait },
             _ => Action::None,
         };
         if let Err(e) = &outcome {
@@ -219,10 +240,10 @@ impl<E: Engine> Dispatcher<E> {
         match method {
             names::DAEMON_INFO => {
                 no_params(method, params)?;
-                to_json(Ok(self.info.snapshot()))
+                to_json(Ok(self.info.snapshot(&self.settings)))
             }
             names::DAEMON_SHUTDOWN => {
-                no_params(method, params)?;
+                let _: ShutdownParams = decode(method, params)?;
                 to_json(Ok(()))
             }
             names::SESSION_STATS => {
@@ -233,12 +254,11 @@ impl<E: Engine> Dispatcher<E> {
                 no_params(method, params)?;
                 to_json(e.limits().await)
             }
-            names::SESSION_SET_LIMITS => {
-                let p: SetLimitsParams = decode(method, params)?;
-                let current = e.limits().await.map_err(engine_error)?;
-                to_json(e.set_limits(p.apply_to(current)).await)
+            names::SESSION_SET_LIMITS => self.set_limits(decode(method, params)?).await,
+            names::TORRENT_ADD => {
+                check_add_params(params.as_ref())?;
+                self.add(decode(method, params)?).await
             }
-            names::TORRENT_ADD => self.add(decode(method, params)?).await,
             names::TORRENT_LIST => {
                 no_params(method, params)?;
                 e.list_json().await.map_err(engine_error)
@@ -279,6 +299,26 @@ impl<E: Engine> Dispatcher<E> {
             names::TORRENT_TRACKERS => to_json(e.trackers(id).await),
             _ => Err(RpcError::method_not_found(method)),
         }
+    }
+
+    /// Applies the limits, then records them in the state directory so a restart keeps them.
+    async fn set_limits(&self, p: SetLimitsParams) -> Outcome {
+        p.check()
+            .map_err(|e| RpcError::invalid_params(names::SESSION_SET_LIMITS, e))?;
+        let e = &self.engine;
+        let current = e.limits().await.map_err(engine_error)?;
+        let now = e
+            .set_limits(p.apply_to(current))
+            .await
+            .map_err(engine_error)?;
+        match self.settings.set_limits(Some(now)) {
+            Ok(()) => tracing::info!(
+                download = ?now.download, upload = ?now.upload, file = %self.settings.path().display(),
+                "rate limits set at run time; kept across restarts"
+            ),
+            Err(err) => tracing::error!("{err}; the new limits apply until swarmd stops"),
+        }
+        to_json(Ok(now))
     }
 
     async fn add(&self, p: AddParams) -> Outcome {
@@ -380,6 +420,29 @@ fn parse_request(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
     if map.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
         return Err((id, RpcError::invalid_request("\"jsonrpc\" must be \"2.0\"")));
     }
+    // Checked here in words: serde would say "data did not match any variant of untagged enum".
+    match map.get("id") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(Value::Number(n)) if n.is_i64() => {}
+        Some(other) => {
+            return Err((
+                None,
+                RpcError::invalid_request(format!(
+                    "\"id\" must be a whole number or a string, not {other}"
+                )),
+            ))
+        }
+    }
+    match map.get("method") {
+        Some(Value::String(_)) => {}
+        None => return Err((id, RpcError::invalid_request("\"method\" is missing"))),
+        Some(other) => {
+            return Err((
+                id,
+                RpcError::invalid_request(format!("\"method\" must be a string, not {other}")),
+            ))
+        }
+    }
     let request: Request =
         serde_json::from_value(value).map_err(|e| (id.clone(), RpcError::invalid_request(e)))?;
     match &request.params {
@@ -391,12 +454,65 @@ fn parse_request(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
     }
 }
 
+/// `torrent.add` takes its source flattened into the params, where serde's own complaint is "no
+/// variant of enum TorrentSource found in flattened data" and unknown keys pass unnoticed: say
+/// in words which keys it takes.
+fn check_add_params(params: Option<&Value>) -> Result<(), RpcError> {
+    const SOURCES: [&str; 3] = ["metainfo", "path", "magnet"];
+    const OPTIONS: [&str; 2] = ["save_dir", "paused"];
+    let bad = |why: String| RpcError::invalid_params(names::TORRENT_ADD, why);
+    let Some(Value::Object(map)) = params else {
+        return Err(bad(
+            "give the torrent as one of \"metainfo\" (base64), \"path\" or \"magnet\"".into(),
+        ));
+    };
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !SOURCES.contains(&k.as_str()) && !OPTIONS.contains(&k.as_str()))
+    {
+        return Err(bad(format!(
+            "unknown param \"{unknown}\" (it takes one of \"metainfo\", \"path\", \"magnet\", \
+             and \"save_dir\", \"paused\")"
+        )));
+    }
+    let given: Vec<&str> = SOURCES
+        .into_iter()
+        .filter(|k| map.contains_key(*k))
+        .collect();
+    match given.as_slice() {
+        [_] => Ok(()),
+        [] => Err(bad(
+            "give the torrent as one of \"metainfo\" (base64), \"path\" or \"magnet\"".into(),
+        )),
+        many => Err(bad(format!(
+            "give only one of \"metainfo\", \"path\", \"magnet\" (got {})",
+            many.join(", ")
+        ))),
+    }
+}
+
 fn decode<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
     let value = match params {
         None | Some(Value::Null) => Value::Object(Default::default()),
         Some(v) => v,
     };
-    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(method, e))
+    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(method, user_words(&e)))
+}
+
+/// serde's messages in the protocol's words: params, not fields; numbers, not Rust types.
+fn user_words(e: &serde_json::Error) -> String {
+    const WORDS: [(&str, &str); 7] = [
+        ("unknown field", "unknown param"),
+        ("missing field", "missing param"),
+        (", there are no fields", ": this method takes no params"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+    ];
+    WORDS.iter().fold(e.to_string(), |text, (rust, words)| {
+        text.replace(rust, words)
+    })
 }
 
 /// Methods without params accept none, `null` or `{}`: anything else is most likely a mistake.
