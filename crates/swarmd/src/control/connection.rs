@@ -24,6 +24,7 @@ use swarm_control::rpc::{codes, Notification, Response, RpcError};
 use swarm_control::Event;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
@@ -80,57 +81,35 @@ async fn serve_inner<E: Engine>(
     loop {
         let reading = hangup.is_none();
         let (out, action) = tokio::select! {
-            line = reader.next_line(), if reading => {
-                idle_deadline = Instant::now() + limits.idle_timeout;
-                match line? {
-                    ReadLine::Eof if events.is_some() => {
-                        hangup = Some(watch_hangup(&wr)?);
-                        continue;
-                    }
-                    ReadLine::Eof => return Ok(()),
-                    ReadLine::TooLong => {
-                        let e = RpcError::new(
-                            codes::REQUEST_TOO_LARGE,
-                            format!("request line longer than {} bytes; it was skipped", limits.max_request_bytes),
-                        );
-                        (Some(encode(&Response::err(None, e))), Action::None)
-                    }
-                    ReadLine::Line(l) if l.iter().all(u8::is_ascii_whitespace) => continue,
-                    ReadLine::Line(l) => {
-                        let reply = dispatcher.handle_line(caller, &l).await;
-                        if reply.action == Action::Subscribe && events.is_none() {
-                            // Subscribed before the answer is written: the client sees every event
-                            // that happens after it reads the answer.
-                            events = Some(dispatcher.engine.subscribe());
-                        }
-                        (reply.response.as_ref().map(Answer::encode), reply.action)
-                    }
-                }
-            },
-            event = next_event(&mut events) => match event {
-                Ok(e) => (Some(encode(&Notification::new(names::NOTIFY_EVENT, to_value(&e)))), Action::None),
-                Err(RecvError::Lagged(missed)) => {
-                    let n = Notification::new(names::NOTIFY_LAGGED, to_value(&LaggedParams { missed }));
-                    (Some(encode(&n)), Action::None)
-                }
-                Err(RecvError::Closed) => {
-                    events = None;
-                    if !reading {
-                        return Ok(());
-                    }
+            line = reader.next_line(), if reading => match line? {
+                ReadLine::Eof if events.is_some() => {
+                    hangup = Some(watch_hangup(&wr)?);
                     continue;
                 }
+                ReadLine::Eof => return Ok(()),
+                ReadLine::TooLong => (Some(too_long(limits.max_request_bytes)), Action::None),
+                ReadLine::Line(l) if l.iter().all(u8::is_ascii_whitespace) => continue,
+                ReadLine::Line(l) => {
+                    let reply = dispatcher.handle_line(caller, &l).await;
+                    if reply.action == Action::Subscribe && events.is_none() {
+                        // Subscribed before the answer is written: the client sees every event
+                        // that happens after it reads the answer.
+                        events = Some(dispatcher.engine.subscribe());
+                    }
+                    (reply.response.as_ref().map(Answer::encode), reply.action)
+                }
+            },
+            event = next_event(&mut events) => match notification(event) {
+                Some(line) => (Some(line), Action::None),
+                None if reading => {
+                    events = None;
+                    continue;
+                }
+                None => return Ok(()),
             },
             () = hung_up(&hangup) => return Ok(()),
             () = tokio::time::sleep_until(idle_deadline), if events.is_none() => {
-                let e = RpcError::new(
-                    codes::IDLE,
-                    format!(
-                        "closing this connection: no request for {} s ([control] idle_timeout_secs)",
-                        limits.idle_timeout.as_secs()
-                    ),
-                );
-                let _ = tokio::time::timeout(limits.write_timeout, wr.write_all(&encode(&Response::err(None, e)))).await;
+                let _ = write(&mut wr, &idle_notice(limits.idle_timeout), limits.write_timeout).await;
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "idle"));
             }
         };
@@ -141,15 +120,7 @@ async fn serve_inner<E: Engine>(
             return Ok(());
         }
         if let Some(bytes) = out {
-            match tokio::time::timeout(limits.write_timeout, wr.write_all(&bytes)).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "client does not read",
-                    ))
-                }
-            }
+            write(&mut wr, &bytes, limits.write_timeout).await?;
         }
         if action == (Action::StopDaemon { wait: false }) {
             tracing::info!(uid = ?caller.uid, "shutdown requested over the control socket");
@@ -160,10 +131,52 @@ async fn serve_inner<E: Engine>(
     }
 }
 
+/// Writes one line; a client that takes more than `timeout` to accept it is not reading.
+async fn write(wr: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    match tokio::time::timeout(timeout, wr.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client does not read",
+        )),
+    }
+}
+
+fn too_long(max: usize) -> Vec<u8> {
+    let e = RpcError::new(
+        codes::REQUEST_TOO_LARGE,
+        format!("request line longer than {max} bytes; it was skipped"),
+    );
+    encode(&Response::err(None, e))
+}
+
+fn idle_notice(idle: Duration) -> Vec<u8> {
+    let e = RpcError::new(
+        codes::IDLE,
+        format!(
+            "closing this connection: no request for {} s ([control] idle_timeout_secs)",
+            idle.as_secs()
+        ),
+    );
+    encode(&Response::err(None, e))
+}
+
+/// The line for what the event channel gave; `None` when the channel is closed.
+fn notification(event: Result<Event, RecvError>) -> Option<Vec<u8>> {
+    let n = match event {
+        Ok(e) => Notification::new(names::NOTIFY_EVENT, to_value(&e)),
+        Err(RecvError::Lagged(missed)) => {
+            Notification::new(names::NOTIFY_LAGGED, to_value(&LaggedParams { missed }))
+        }
+        Err(RecvError::Closed) => return None,
+    };
+    Some(encode(&n))
+}
+
 /// A second handle on the socket, registered for no readiness but the ones epoll always reports
 /// (hang-up, error): unlike the stream's own registration, which is readable for good once the
 /// client has half-closed, it wakes only when the client has closed both directions.
-fn watch_hangup(wr: &tokio::net::unix::OwnedWriteHalf) -> io::Result<AsyncFd<OwnedFd>> {
+fn watch_hangup(wr: &OwnedWriteHalf) -> io::Result<AsyncFd<OwnedFd>> {
     let stream: &UnixStream = wr.as_ref();
     let fd = stream.as_fd().try_clone_to_owned()?;
     // SAFETY: the `OwnedFd` moves into the `AsyncFd` and is closed only when it is dropped, so

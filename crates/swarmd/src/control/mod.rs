@@ -3,7 +3,8 @@
 //!
 //! - `socket.rs` owns the socket file (mode, group, stale files, removal).
 //! - `connection.rs` owns one client: bounded line reading, ordered answers, the event stream.
-//! - `dispatch.rs` turns one request into one response: validation, permissions, engine call.
+//! - `dispatch.rs` turns one request into one response: validation, permissions, engine call;
+//!   `request.rs` checks the envelope and decodes params, with errors in the protocol's words.
 //! - `slots.rs` decides who gets a connection slot; `stop.rs` carries `daemon.shutdown` to the
 //!   daemon (and the clients waiting for the stop).
 //!
@@ -13,6 +14,7 @@
 
 mod connection;
 pub(crate) mod dispatch;
+mod request;
 mod slots;
 mod socket;
 mod stop;
