@@ -313,6 +313,10 @@ struct FakeState {
     interval: u32,
     min_interval: Option<u32>,
     failure: Option<String>,
+    /// Announces with this `event=` are recorded and never answered.
+    silent_on: Option<String>,
+    /// Their connections, held open until the tracker is dropped.
+    held: Vec<TcpStream>,
 }
 
 /// An HTTP tracker inside the test process (a thread on 127.0.0.1:0). It records every request
@@ -339,6 +343,8 @@ impl FakeHttpTracker {
             interval: 60,
             min_interval: None,
             failure: None,
+            silent_on: None,
+            held: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -392,6 +398,12 @@ impl FakeHttpTracker {
     /// Answer every announce with `failure reason` (or stop doing so with `None`).
     pub fn set_failure(&self, reason: Option<&str>) {
         self.state.lock().unwrap().failure = reason.map(str::to_string);
+    }
+
+    /// Never answer announces with `event=EVENT` (e.g. `stopped`): record them and hold the
+    /// connection open, as a tracker that hangs does. `None` answers everything again.
+    pub fn set_silent_on(&self, event: Option<&str>) {
+        self.state.lock().unwrap().silent_on = event.map(str::to_string);
     }
 
     /// Every request received so far, oldest first.
@@ -482,6 +494,11 @@ fn serve_one(mut stream: TcpStream, state: &Mutex<FakeState>) -> std::io::Result
     };
     let body = {
         let mut st = state.lock().unwrap();
+        if announce.event().is_some() && announce.event() == st.silent_on.as_deref() {
+            st.announces.push(announce);
+            st.held.push(stream);
+            return Ok(());
+        }
         let body = if announce.is_scrape() {
             b"d5:filesdee".to_vec()
         } else {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::methods::{
     names, AddResult, DaemonInfo, FilePriorityChange, LaggedParams, RemoveParams,
-    SetFilePriorityParams, SetLimitsParams, SubscribeResult, TorrentParams,
+    SetFilePriorityParams, SetLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
 };
 use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
 use crate::types::{
@@ -257,8 +257,33 @@ impl Client {
         self.call(names::DAEMON_INFO, &())
     }
 
+    /// Asks the daemon to stop and returns as soon as it has agreed to.
     pub fn shutdown(&mut self) -> Result<(), ClientError> {
         self.call_value(names::DAEMON_SHUTDOWN, None).map(drop)
+    }
+
+    /// Asks the daemon to stop and returns once its process is gone: the answer comes after the
+    /// daemon has stopped (peer port and state directory released), then the connection closes
+    /// when the process exits. Fails with [`ClientError::Timeout`] after `timeout` in all.
+    pub fn shutdown_and_wait(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = std::time::Instant::now() + timeout;
+        self.set_timeout(Some(timeout))?;
+        let params = ShutdownParams { wait: true };
+        self.call::<_, Value>(names::DAEMON_SHUTDOWN, &params)?;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            // A zero timeout would mean "block forever" to the socket: keep at least 1 ms.
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .map_err(|e| self.io(e))?;
+            match self.read_line() {
+                Err(ClientError::Closed { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+                // An event or a late line: not what we wait for.
+                Ok(_) => continue,
+            }
+        }
     }
 
     pub fn stats(&mut self) -> Result<SessionStats, ClientError> {

@@ -175,7 +175,44 @@ pub struct SetLimitsParams {
     pub upload: Option<u64>,
 }
 
+/// The smallest rate limit (bytes/s) the daemon takes: below it one 16 KiB block takes longer
+/// than a peer waits for it (at 1 B/s, four and a half hours), so the torrent only looks alive.
+pub const MIN_RATE_LIMIT: u64 = 1 << 10;
+/// The largest rate limit (bytes/s): 1 TiB/s is beyond any link, so a larger number is a typo or
+/// an attempt at "no limit", which is spelled 0.
+pub const MAX_RATE_LIMIT: u64 = 1 << 40;
+
+/// Checks one direction's limit in bytes/s (0 = unlimited); the error says what to give instead.
+pub fn check_rate_limit(direction: &str, bytes_per_sec: u64) -> Result<(), String> {
+    use crate::human::rate;
+    if bytes_per_sec == 0 || (MIN_RATE_LIMIT..=MAX_RATE_LIMIT).contains(&bytes_per_sec) {
+        return Ok(());
+    }
+    let which = if bytes_per_sec < MIN_RATE_LIMIT {
+        "below the smallest limit"
+    } else {
+        "above the largest limit"
+    };
+    Err(format!(
+        "{direction} limit {} is {which} ({} to {}); 0 means unlimited",
+        rate(bytes_per_sec),
+        rate(MIN_RATE_LIMIT),
+        rate(MAX_RATE_LIMIT)
+    ))
+}
+
 impl SetLimitsParams {
+    /// Refuses limits no link can mean (see [`MIN_RATE_LIMIT`], [`MAX_RATE_LIMIT`]).
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(d) = self.download {
+            check_rate_limit("download", d)?;
+        }
+        if let Some(u) = self.upload {
+            check_rate_limit("upload", u)?;
+        }
+        Ok(())
+    }
+
     /// The limits after applying these changes to `current`.
     pub fn apply_to(&self, current: Limits) -> Limits {
         let pick = |new: Option<u64>, old: Option<u64>| match new {
@@ -214,6 +251,17 @@ pub struct AddResult {
     pub name: String,
 }
 
+/// Params of `daemon.shutdown` (none, or `{"wait": true}`). The result is `null` either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownParams {
+    /// Answer only once the daemon has stopped: torrents stopped, resume state saved, the peer
+    /// port and the state directory released. The connection then stays open until the process
+    /// has exited, so reading to its end waits for that too.
+    #[serde(default)]
+    pub wait: bool,
+}
+
 /// Result of `daemon.info`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonInfo {
@@ -234,6 +282,10 @@ pub struct DaemonInfo {
     /// Unix time (seconds) the daemon started.
     pub started_at: i64,
     pub uptime_secs: u64,
+    /// Set when the rate limits in force were set at run time (`session.set_limits`) rather than
+    /// taken from the config: the file in the state directory that keeps them across restarts.
+    #[serde(default)]
+    pub runtime_limits_file: Option<String>,
 }
 
 /// Result of `events.subscribe`. After it, the server writes `event` (and `lagged`)
@@ -346,7 +398,9 @@ mod tests {
             socket: "/run/swarmd/swarmd.sock".into(),
             started_at: 1,
             uptime_secs: 2,
+            runtime_limits_file: Some("/var/lib/swarmd/runtime-settings.json".into()),
         });
+        round_trip(&ShutdownParams { wait: true });
     }
 
     #[test]
@@ -396,6 +450,29 @@ mod tests {
         assert_eq!(decode_metainfo_base64(&text).unwrap(), b"d4:infodee");
         assert_eq!(decode_metainfo_base64("ZDRl\nZQ").unwrap(), b"d4ee");
         assert!(decode_metainfo_base64("!!!").is_err());
+    }
+
+    #[test]
+    fn absurd_limits_are_refused() {
+        let ok = SetLimitsParams {
+            download: Some(0),
+            upload: Some(MIN_RATE_LIMIT),
+        };
+        assert_eq!(ok.check(), Ok(()));
+        let tiny = SetLimitsParams {
+            download: Some(1),
+            upload: None,
+        };
+        assert_eq!(
+            tiny.check().unwrap_err(),
+            "download limit 1 B/s is below the smallest limit (1.0 KiB/s to 1.0 TiB/s); \
+             0 means unlimited"
+        );
+        let huge = SetLimitsParams {
+            download: None,
+            upload: Some(u64::MAX),
+        };
+        assert!(huge.check().unwrap_err().starts_with("upload limit"));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub mod codes {
     pub const REQUEST_TOO_LARGE: i64 = -32007;
     /// Too many clients are connected; try again later.
     pub const BUSY: i64 = -32008;
+    /// The connection sent no request for the server's idle timeout and is being closed.
+    pub const IDLE: i64 = -32009;
 }
 
 /// A request id. JSON-RPC allows numbers and strings; swarmctl uses numbers.

@@ -30,6 +30,7 @@ mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -166,6 +167,13 @@ pub enum DaemonCommand {
     },
     /// Stop the daemon gracefully.
     Shutdown {
+        /// Return only once the daemon has stopped and its process is gone (peer port, socket
+        /// and state directory free for the next `swarmd`).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (exit 1) after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60, requires = "wait")]
+        timeout: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -191,7 +199,9 @@ pub struct Targets {
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
-    swarm_control::human::parse_rate(s)
+    let rate = swarm_control::human::parse_rate(s)?;
+    swarm_control::check_rate_limit("the", rate)?;
+    Ok(rate)
 }
 
 /// Runs one daemon command; prints its output and errors, and returns its exit status.
@@ -220,7 +230,7 @@ impl DaemonCommand {
             | DaemonCommand::Limits { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
-            | DaemonCommand::Shutdown { common } => common,
+            | DaemonCommand::Shutdown { common, .. } => common,
             DaemonCommand::Pause(t)
             | DaemonCommand::Resume(t)
             | DaemonCommand::Verify(t)
@@ -282,6 +292,21 @@ impl From<ClientError> for Failure {
             _ => e.to_string(),
         };
         Failure { code, message }
+    }
+}
+
+/// `shutdown --wait`: a timeout names the process that is still stopping.
+fn shutdown_and_wait(client: &mut Client, timeout: Duration) -> Result<(), Failure> {
+    let pid = client.daemon_info()?.pid;
+    match client.shutdown_and_wait(timeout) {
+        Err(ClientError::Timeout { .. }) => Err(Failure {
+            code: exit::DAEMON_ERROR,
+            message: format!(
+                "swarmd (pid {pid}) did not stop within {} s; it may still be stopping (see its log)",
+                timeout.as_secs()
+            ),
+        }),
+        other => other.map_err(Failure::from),
     }
 }
 
@@ -413,13 +438,24 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
         DaemonCommand::Watch { common } => {
             watch::run(connect(&common)?, common.json).map_err(Failure::from)
         }
-        DaemonCommand::Shutdown { common } => {
-            connect(&common)?.shutdown()?;
+        DaemonCommand::Shutdown {
+            wait,
+            timeout,
+            common,
+        } => {
+            let mut client = connect(&common)?;
+            let result = if wait {
+                shutdown_and_wait(&mut client, Duration::from_secs(timeout))?;
+                "stopped"
+            } else {
+                client.shutdown()?;
+                "shutting down"
+            };
             if common.json {
                 // Like the other actions' `{"torrent", "result"}`: scripts always get JSON.
-                println!("{}", serde_json::json!({"result": "shutting down"}));
+                println!("{}", serde_json::json!({ "result": result }));
             } else {
-                println!("swarmd is shutting down");
+                println!("swarmd is {result}");
             }
             Ok(exit::OK)
         }

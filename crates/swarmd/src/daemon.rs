@@ -1,19 +1,23 @@
 //! The running daemon around an engine: control socket, watch directory, systemd notifications,
 //! signals, reload and the order of shutdown.
 //!
-//! `main.rs` builds the engine (see `engine_adapter.rs`) and hands it to [`serve`]. Order of
-//! start: socket bound (a second daemon fails here) → control server and watch directory running
-//! → `READY=1`. Order of stop (SIGTERM, SIGINT or `daemon.shutdown`): `STOPPING=1` → watch
-//! directory and control server stopped (no new work arrives) → `Engine::shutdown` (stopped
-//! announces, resume state flushed) → socket file removed.
+//! Order of start: [`claim_state`] locks the state directory (a second daemon on it fails here)
+//! and reads the settings changed at run time → `main.rs` builds the engine (see
+//! `engine_adapter.rs`) with those and hands it to [`serve`] → socket bound (a second daemon on
+//! the socket fails here) → control server and watch directory running → `READY=1`.
+//! Order of stop (SIGTERM, SIGINT or `daemon.shutdown`): `STOPPING=1` → watch directory and
+//! control server stopped (no new work arrives), socket file removed → `Engine::shutdown`
+//! (stopped announces, resume state flushed, peer port closed) → state directory released →
+//! clients of `daemon.shutdown {"wait": true}` answered.
 //! SIGHUP re-reads the config file and applies what can change at run time: `[limits]` rates,
 //! `[watch]`, `daemon.log_level`; other changes are logged as needing a restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use swarm_control::paths::Mode;
-use swarm_control::SessionStats;
+use swarm_control::{Limits, SessionStats};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,10 +25,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config};
 use crate::control::{
     AccessPolicy, ConnectionLimits, ControlOptions, ControlServer, SocketError, StaticInfo,
+    StopRequest,
 };
 use crate::engine::Engine;
 use crate::logging::LogHandle;
 use crate::paths::Paths;
+use crate::runtime_settings::SettingsFile;
+use crate::state_lock::{LockError, StateLock};
 use crate::systemd::{self, Notifier};
 use crate::{users, watch};
 use swarm_control::human;
@@ -39,12 +46,18 @@ pub struct Daemon {
     pub default_config_file: PathBuf,
     pub paths: Paths,
     pub log: Option<LogHandle>,
+    /// The state directory's lock ([`claim_state`]), released once the engine has stopped.
+    pub state_lock: Option<StateLock>,
+    /// Settings changed at run time, kept in the state directory ([`claim_state`]).
+    pub settings: Arc<SettingsFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
     Socket(#[from] SocketError),
+    #[error(transparent)]
+    StateLock(#[from] LockError),
     #[error("control.group: no group named {0:?}")]
     UnknownGroup(String),
     #[error("control.allow: no user named {0:?}")]
@@ -65,6 +78,38 @@ pub enum DaemonError {
 pub enum Signal {
     Stop,
     Reload,
+}
+
+/// The first step of a start, before the engine loads any torrent: the lock on the state
+/// directory, and the settings changed at run time before the last stop.
+pub fn claim_state(state_dir: &Path) -> Result<(StateLock, Arc<SettingsFile>), DaemonError> {
+    let lock = StateLock::acquire(state_dir)?;
+    let (settings, problem) = SettingsFile::open(state_dir);
+    if let Some(problem) = problem {
+        tracing::warn!("{problem}; the config's values apply");
+    }
+    Ok((lock, Arc::new(settings)))
+}
+
+/// The rate limits to start with: those set at run time (`swarmctl limits`) win over the
+/// config's `[limits]`, and the log says so.
+pub fn start_limits(config: &Config, settings: &SettingsFile) -> Limits {
+    let from_config = config.limits.rate_limits();
+    match settings.limits() {
+        Some(l) => {
+            tracing::info!(
+                "rate limits set at run time (download {}, upload {}, kept in {}) override \
+                 [limits] of the config (download {}, upload {})",
+                human::limit(l.download),
+                human::limit(l.upload),
+                settings.path().display(),
+                human::limit(from_config.download),
+                human::limit(from_config.upload),
+            );
+            l
+        }
+        None => from_config,
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or `daemon.shutdown`, then stops the engine.
@@ -95,7 +140,7 @@ pub async fn run<E: Engine>(
     })?;
     let server = bind_control(&daemon, engine.clone())?;
     let everything = CancellationToken::new();
-    let stop_requested = CancellationToken::new();
+    let stop_requested = StopRequest::new();
     let mut control = tokio::spawn(server.run(everything.child_token(), stop_requested.clone()));
     let mut watcher = start_watch(&daemon, &engine, &everything);
     let notifier = std::sync::Arc::new(notifier);
@@ -118,7 +163,7 @@ pub async fn run<E: Engine>(
                 }
                 Some(Signal::Stop) | None => break Ok(()),
             },
-            _ = stop_requested.cancelled() => break Ok(()),
+            () = stop_requested.requested() => break Ok(()),
             result = &mut control => break Err(DaemonError::Control(match result {
                 Ok(Ok(())) => "stopped on its own".to_owned(),
                 Ok(Err(e)) => e.to_string(),
@@ -139,7 +184,9 @@ pub async fn run<E: Engine>(
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut control).await;
     }
     engine.shutdown().await;
+    drop(daemon.state_lock.take());
     tracing::info!("swarmd stopped");
+    stop_requested.answer_waiting().await;
     outcome
 }
 
@@ -168,6 +215,7 @@ fn bind_control<E: Engine>(d: &Daemon, engine: E) -> Result<ControlServer<E>, Da
         limits: ConnectionLimits {
             max_request_bytes: c.max_request_bytes,
             write_timeout: ControlOptions::WRITE_TIMEOUT,
+            idle_timeout: Duration::from_secs(c.idle_timeout_secs.get()),
         },
         access: AccessPolicy {
             owner_uid: swarm_control::paths::current_uid(),
@@ -184,7 +232,13 @@ fn bind_control<E: Engine>(d: &Daemon, engine: E) -> Result<ControlServer<E>, Da
         started_at: SystemTime::now(),
         started: Instant::now(),
     };
-    Ok(ControlServer::bind(&d.paths.socket, options, engine, info)?)
+    Ok(ControlServer::bind(
+        &d.paths.socket,
+        options,
+        engine,
+        info,
+        d.settings.clone(),
+    )?)
 }
 
 pub fn watch_options(config: &Config, paths: &Paths) -> watch::WatchOptions {
@@ -235,9 +289,18 @@ async fn reload<E: Engine>(
         }
     }
     if new.limits.rate_limits() != old.limits.rate_limits() {
+        // Editing the file is the newest explicit change: it replaces `swarmctl limits`.
         match engine.set_limits(new.limits.rate_limits()).await {
             Ok(l) => {
-                tracing::info!(download = ?l.download, upload = ?l.upload, "rate limits changed")
+                tracing::info!(download = ?l.download, upload = ?l.upload, "rate limits changed");
+                if d.settings.limits().is_some() {
+                    match d.settings.set_limits(None) {
+                        Ok(()) => tracing::info!(
+                            "[limits] changed in the config file: its rates replace those set at run time"
+                        ),
+                        Err(e) => tracing::error!("reload: {e}"),
+                    }
+                }
             }
             Err(e) => tracing::error!("reload: cannot apply [limits]: {e}"),
         }

@@ -27,11 +27,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         max_peers_global: net.max_peers_global as usize,
         max_half_open: net.max_half_open as usize,
         unchoke_slots: config.limits.upload_slots_per_torrent as usize,
-        limits: Limits {
-            download: (config.limits.download_kib_s > 0)
-                .then(|| config.limits.download_kib_s * 1024),
-            upload: (config.limits.upload_kib_s > 0).then(|| config.limits.upload_kib_s * 1024),
-        },
+        limits: config.limits.rate_limits(),
         choker: ChokerConfig {
             choke: ChokeConfig {
                 slots_per_torrent: config.limits.upload_slots_per_torrent as usize,

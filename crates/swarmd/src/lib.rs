@@ -2,7 +2,9 @@
 //!
 //! The daemon's faces, everything around the engine: configuration ([`config`], [`paths`]), the
 //! control socket ([`control`]), the watch directory ([`watch`]), systemd integration
-//! ([`systemd`]), logging ([`logging`]) and the wiring that runs them together ([`daemon`]).
+//! ([`systemd`]), logging ([`logging`]), the state directory's lock ([`state_lock`]) and the
+//! settings changed at run time ([`runtime_settings`]), and the wiring that runs them together
+//! ([`daemon`]).
 //! They reach the engine only through the [`engine::Engine`] trait; the binary's
 //! `engine_adapter.rs` implements it over the actor tree of `swarm-engine`.
 //!
@@ -15,6 +17,8 @@ pub mod engine;
 pub mod intake;
 pub mod logging;
 pub mod paths;
+pub mod runtime_settings;
+pub mod state_lock;
 pub mod systemd;
 pub mod users;
 pub mod watch;

@@ -67,7 +67,13 @@ pub fn init(config_level: &str) -> Result<LogHandle, LoggingError> {
     Ok(LogHandle { reload, from_env })
 }
 
+/// The same check as the config's `daemon.log_level` (so `check-config` and the start agree),
+/// also applied to `RUST_LOG`.
 fn parse_filter(filter: &str) -> Result<Targets, LoggingError> {
+    crate::config::check_log_filter(filter).map_err(|reason| LoggingError::Filter {
+        filter: filter.to_owned(),
+        reason,
+    })?;
     filter.trim().parse().map_err(|e| LoggingError::Filter {
         filter: filter.to_owned(),
         reason: format!("{e} (expected a level or target=level, comma-separated)"),
@@ -119,5 +125,6 @@ mod tests {
         assert!(f.would_enable("swarm_engine", &Level::WARN));
         assert!(!f.would_enable("swarm_engine", &Level::INFO));
         assert!(parse_filter("swarmd=notalevel").is_err());
+        assert!(parse_filter("info,swarmd[peer]=debug").is_err());
     }
 }

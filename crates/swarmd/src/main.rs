@@ -126,6 +126,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         paths,
     } = load(cli)?;
     let log = logging::init(&config.daemon.log_level)?;
+    // Before anything reads the state directory: a second daemon on it stops here.
+    let (state_lock, settings) = daemon::claim_state(&paths.state_dir)?;
     match &used {
         Some(file) => {
             tracing::info!(file = %file.display(), mode = paths.mode.as_str(), "configuration read")
@@ -143,12 +145,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         default_config_file: default_file,
         paths,
         log: Some(log),
+        state_lock: Some(state_lock),
+        settings,
     };
     // The actor system's own runtime runs everything: the engine's actors and the daemon's
     // faces (control socket, watch directory, systemd), so one `block_on` owns the process.
     let system = actix::System::new();
     let result = system.block_on(async move {
-        let cfg = engine_adapter::engine_config(&daemon.config, &daemon.paths);
+        let mut cfg = engine_adapter::engine_config(&daemon.config, &daemon.paths);
+        cfg.limits = daemon::start_limits(&daemon.config, &daemon.settings);
         let session = swarm_engine::Session::start(cfg)?;
         let restored = session.restore(&daemon.paths.state_dir).await;
         tracing::info!(torrents = restored, listen = %session.listen_addr(), "engine started");

@@ -1,6 +1,6 @@
 //! User and group lookups (the passwd/group databases through libc's reentrant calls), for the
 //! socket's group and `[control] allow`. The only unsafe code in swarmd lives here and in
-//! `systemd.rs`/`logging.rs`, each call with its reason.
+//! `systemd.rs`/`logging.rs`/`control/connection.rs`, each call with its reason.
 
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;

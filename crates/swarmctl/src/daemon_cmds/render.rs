@@ -349,10 +349,16 @@ pub fn stats(info: &DaemonInfo, s: &SessionStats) -> String {
         "rates:",
         format!("down {}, up {}", rate(s.download_rate), rate(s.upload_rate)),
     );
+    let source = match &info.runtime_limits_file {
+        Some(file) => {
+            format!(" (set at run time, kept in {file}; the config's [limits] do not apply)")
+        }
+        None => String::new(),
+    };
     line(
         "limits:",
         format!(
-            "down {}, up {}",
+            "down {}, up {}{source}",
             limit(s.limits.download),
             limit(s.limits.upload)
         ),

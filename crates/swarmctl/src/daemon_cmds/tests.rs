@@ -104,7 +104,12 @@ fn commands_against_a_scripted_daemon() {
         common: common.clone(),
     };
     assert_eq!(execute(limits).unwrap(), exit::OK);
-    let err = execute(DaemonCommand::Shutdown { common }).unwrap_err();
+    let shutdown = DaemonCommand::Shutdown {
+        wait: false,
+        timeout: 60,
+        common,
+    };
+    let err = execute(shutdown).unwrap_err();
     assert_eq!(err.code, exit::PERMISSION);
     std::fs::remove_file(&path).unwrap();
     drop(handle);

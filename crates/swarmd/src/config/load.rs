@@ -5,6 +5,10 @@
 //! `key =` and `[section]` above the span), because serde's messages ("invalid type: string,
 //! expected u32") do not say which key they are about. Checks serde cannot express (absolute
 //! paths, a valid log filter …) run afterwards and find their key's line the same way.
+//!
+//! `swarmd check-config`, the daemon's start and its reload all go through [`load`], so a file
+//! `check-config` calls OK is one the daemon starts with: the users and groups of `[control]`
+//! are looked up here too ([`parse`] alone checks the text, not the machine).
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +62,54 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    let config = parse(&text, path)?;
+    check_accounts(&config, &text, path)?;
+    Ok(config)
+}
+
+/// The `[control]` group and users exist on this machine (the daemon needs their ids).
+fn check_accounts(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
+    if let Some(group) = c.control.group.as_deref() {
+        if crate::users::resolve_group(group).is_none() {
+            return Err(invalid_at(
+                text,
+                path,
+                ("control", "group"),
+                format!("no group named {group:?} on this system"),
+            ));
+        }
+    }
+    if let Some(user) = c
+        .control
+        .allow
+        .iter()
+        .find(|u| crate::users::resolve_user(u).is_none())
+    {
+        return Err(invalid_at(
+            text,
+            path,
+            ("control", "allow"),
+            format!("no user named {user:?} on this system"),
+        ));
+    }
+    Ok(())
+}
+
+/// An error about `section.key`, at the line that sets it.
+fn invalid_at(
+    text: &str,
+    path: &Path,
+    (section, key): (&str, &str),
+    message: String,
+) -> ConfigError {
+    let (line, column) = locate_key(text, section, key).unwrap_or((1, 1));
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key: Some(format!("{section}.{key}")),
+        message,
+    }
 }
 
 /// Parses and validates config text; `path` is only used in messages.
@@ -83,14 +134,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 /// The checks serde cannot express. Each failure is reported at its key's line.
 fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     let fail = |section: &str, key: &str, message: String| {
-        let (line, column) = locate_key(text, section, key).unwrap_or((1, 1));
-        Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line,
-            column,
-            key: Some(format!("{section}.{key}")),
-            message,
-        })
+        Err(invalid_at(text, path, (section, key), message))
     };
     let paths = [
         ("daemon", "state_dir", &c.daemon.state_dir),
@@ -127,6 +171,33 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     if c.network.max_half_open == 0 {
         return fail("network", "max_half_open", "must be at least 1".into());
     }
+    // Zero slots would upload to nobody: a seeder that never seeds.
+    for (key, slots) in [
+        (
+            "upload_slots_per_torrent",
+            c.limits.upload_slots_per_torrent,
+        ),
+        ("upload_slots_global", c.limits.upload_slots_global),
+    ] {
+        if slots == 0 {
+            return fail("limits", key, "must be at least 1".into());
+        }
+    }
+    for (key, kib) in [
+        ("download_kib_s", c.limits.download_kib_s),
+        ("upload_kib_s", c.limits.upload_kib_s),
+    ] {
+        let max = swarm_control::MAX_RATE_LIMIT / 1024;
+        if kib > max {
+            return fail(
+                "limits",
+                key,
+                format!(
+                    "{kib} KiB/s is more than any link ({max} KiB/s at most); 0 means unlimited"
+                ),
+            );
+        }
+    }
     if c.control.max_clients == 0 {
         return fail("control", "max_clients", "must be at least 1".into());
     }
@@ -156,6 +227,14 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
 pub fn check_log_filter(filter: &str) -> Result<(), String> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // tracing-subscriber's `Targets` would take `swarmd[peer]` as a target name and match
+        // nothing, so such a filter would silently log less than asked.
+        if directive.contains(['[', ']', '{', '}']) {
+            return Err(format!(
+                "{directive:?}: span and field filters ([span], {{field}}) are not supported; \
+                 use a level or target=level"
+            ));
+        }
         let level = directive
             .rsplit_once('=')
             .map(|(_, l)| l)

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use swarm_control::Limits;
 
-pub use load::{load, load_file, parse, ConfigError};
+pub use load::{check_log_filter, load, load_file, parse, ConfigError};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,10 +168,13 @@ pub struct ControlSection {
     pub group: Option<String>,
     /// Users (names or uids) besides the daemon's own and root that may change state.
     pub allow: Vec<String>,
-    /// Clients connected at once; more are turned away with a `busy` error.
+    /// Clients connected at once; more are turned away with a `busy` error. The daemon's own
+    /// user and root have a few more slots (`control::OWNER_RESERVE`).
     pub max_clients: u32,
     /// Longest request line, in bytes.
     pub max_request_bytes: usize,
+    /// A connection with no subscription that sends no request for this long is closed.
+    pub idle_timeout_secs: NonZeroU64,
 }
 
 impl Default for ControlSection {
@@ -183,6 +186,7 @@ impl Default for ControlSection {
             allow: Vec::new(),
             max_clients: 64,
             max_request_bytes: swarm_control::rpc::MAX_REQUEST_LINE,
+            idle_timeout_secs: nonzero(60),
         }
     }
 }

@@ -190,6 +190,61 @@ fn semantic_checks_name_key_and_line() {
     assert!(msg.contains("network.max_peers_global"), "{msg}");
 }
 
+/// What the daemon would refuse (or run with to no purpose) is refused by the check too.
+#[test]
+fn values_the_daemon_cannot_use_are_refused() {
+    let msg = error_of("[daemon]\nlog_level = \"info,swarmd[peer]=debug\"\n");
+    assert!(
+        msg.contains("daemon.log_level") && msg.contains("span"),
+        "{msg}"
+    );
+    for key in ["upload_slots_per_torrent", "upload_slots_global"] {
+        let msg = error_of(&format!("[limits]\n{key} = 0\n"));
+        assert!(
+            msg.contains(&format!("limits.{key}")) && msg.contains("at least 1"),
+            "{msg}"
+        );
+    }
+    let msg = error_of("[limits]\ndownload_kib_s = 18446744073709551615\n");
+    assert!(msg.contains("limits.download_kib_s"), "{msg}");
+    let msg = error_of("[control]\nidle_timeout_secs = 0\n");
+    assert!(msg.contains("control.idle_timeout_secs"), "{msg}");
+}
+
+#[test]
+fn users_and_groups_must_exist_when_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[control]\nmode = \"0660\"\ngroup = \"no-such-group-swarmd\"\n",
+    )
+    .unwrap();
+    let msg = load(Some(&file), &file).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 3")
+            && msg.contains("control.group")
+            && msg.contains("no group named \"no-such-group-swarmd\""),
+        "{msg}"
+    );
+    std::fs::write(
+        &file,
+        "[control]\nallow = [\"root\", \"no-such-user-swarmd\"]\n",
+    )
+    .unwrap();
+    let msg = load(Some(&file), &file).unwrap_err().to_string();
+    assert!(
+        msg.contains("control.allow") && msg.contains("no user named \"no-such-user-swarmd\""),
+        "{msg}"
+    );
+    std::fs::write(
+        &file,
+        "[control]\ngroup = \"root\"\nallow = [\"root\", \"1234\"]\n",
+    )
+    .unwrap();
+    assert!(load(Some(&file), &file).is_ok());
+}
+
 #[test]
 fn load_uses_defaults_only_without_explicit_file() {
     let dir = tempfile::tempdir().unwrap();

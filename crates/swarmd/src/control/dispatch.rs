@@ -1,25 +1,28 @@
-//! One request line in, one response out: JSON-RPC validation, the permission check, params
-//! decoding, torrent-prefix resolution and the call into the [`Engine`].
+//! One request line in, one response out: JSON-RPC validation and params decoding (through
+//! `request.rs`), the permission check, torrent-prefix resolution and the call into the [`Engine`].
 //!
 //! Nothing here touches the socket; `connection.rs` owns that and carries out the [`Action`] a
 //! reply asks for (start streaming events, stop the daemon once the answer is written).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use swarm_control::methods::names;
-use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
+use swarm_control::rpc::{codes, Id, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, SubscribeResult,
-    TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
 use crate::engine::{AddTorrent, Engine, EngineError};
 use crate::intake;
+use crate::runtime_settings::SettingsFile;
+
+use super::request::{check_add_params, decode, no_params, parse_request};
 
 /// Who may change state: the daemon's own uid, root, and the uids of `[control] allow`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +33,12 @@ pub struct AccessPolicy {
 
 impl AccessPolicy {
     pub fn may_change_state(&self, uid: u32) -> bool {
-        uid == 0 || uid == self.owner_uid || self.extra_uids.contains(&uid)
+        self.is_owner_or_root(uid) || self.extra_uids.contains(&uid)
+    }
+
+    /// The daemon's own uid and root: they may use the connection slots kept in reserve.
+    pub fn is_owner_or_root(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.owner_uid
     }
 }
 
@@ -48,7 +56,7 @@ pub struct StaticInfo {
 }
 
 impl StaticInfo {
-    fn snapshot(&self) -> DaemonInfo {
+    fn snapshot(&self, settings: &SettingsFile) -> DaemonInfo {
         let show = |p: &PathBuf| p.display().to_string();
         DaemonInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -66,6 +74,9 @@ impl StaticInfo {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
             uptime_secs: self.started.elapsed().as_secs(),
+            runtime_limits_file: settings
+                .limits()
+                .map(|_| settings.path().display().to_string()),
         }
     }
 }
@@ -82,7 +93,10 @@ pub struct Caller {
 pub enum Action {
     None,
     Subscribe,
-    StopDaemon,
+    /// `wait`: answer only once the daemon has stopped (see `stop.rs`).
+    StopDaemon {
+        wait: bool,
+    },
 }
 
 pub struct Reply {
@@ -157,6 +171,8 @@ pub struct Dispatcher<E> {
     pub engine: E,
     pub info: StaticInfo,
     pub access: AccessPolicy,
+    /// Where `session.set_limits` is kept across restarts.
+    pub settings: Arc<SettingsFile>,
 }
 
 impl<E: Engine> Dispatcher<E> {
@@ -171,10 +187,16 @@ impl<E: Engine> Dispatcher<E> {
             }
         };
         let method = request.method.as_str();
+        let wait = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("wait"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let outcome = self.checked_call(caller, method, request.params).await;
         let action = match (&outcome, method) {
             (Ok(_), names::EVENTS_SUBSCRIBE) => Action::Subscribe,
-            (Ok(_), names::DAEMON_SHUTDOWN) => Action::StopDaemon,
+            (Ok(_), names::DAEMON_SHUTDOWN) => Action::StopDaemon { wait },
             _ => Action::None,
         };
         if let Err(e) = &outcome {
@@ -219,10 +241,10 @@ impl<E: Engine> Dispatcher<E> {
         match method {
             names::DAEMON_INFO => {
                 no_params(method, params)?;
-                to_json(Ok(self.info.snapshot()))
+                to_json(Ok(self.info.snapshot(&self.settings)))
             }
             names::DAEMON_SHUTDOWN => {
-                no_params(method, params)?;
+                let _: ShutdownParams = decode(method, params)?;
                 to_json(Ok(()))
             }
             names::SESSION_STATS => {
@@ -233,12 +255,11 @@ impl<E: Engine> Dispatcher<E> {
                 no_params(method, params)?;
                 to_json(e.limits().await)
             }
-            names::SESSION_SET_LIMITS => {
-                let p: SetLimitsParams = decode(method, params)?;
-                let current = e.limits().await.map_err(engine_error)?;
-                to_json(e.set_limits(p.apply_to(current)).await)
+            names::SESSION_SET_LIMITS => self.set_limits(decode(method, params)?).await,
+            names::TORRENT_ADD => {
+                check_add_params(params.as_ref())?;
+                self.add(decode(method, params)?).await
             }
-            names::TORRENT_ADD => self.add(decode(method, params)?).await,
             names::TORRENT_LIST => {
                 no_params(method, params)?;
                 e.list_json().await.map_err(engine_error)
@@ -279,6 +300,26 @@ impl<E: Engine> Dispatcher<E> {
             names::TORRENT_TRACKERS => to_json(e.trackers(id).await),
             _ => Err(RpcError::method_not_found(method)),
         }
+    }
+
+    /// Applies the limits, then records them in the state directory so a restart keeps them.
+    async fn set_limits(&self, p: SetLimitsParams) -> Outcome {
+        p.check()
+            .map_err(|e| RpcError::invalid_params(names::SESSION_SET_LIMITS, e))?;
+        let e = &self.engine;
+        let current = e.limits().await.map_err(engine_error)?;
+        let now = e
+            .set_limits(p.apply_to(current))
+            .await
+            .map_err(engine_error)?;
+        match self.settings.set_limits(Some(now)) {
+            Ok(()) => tracing::info!(
+                download = ?now.download, upload = ?now.upload, file = %self.settings.path().display(),
+                "rate limits set at run time; kept across restarts"
+            ),
+            Err(err) => tracing::error!("{err}; the new limits apply until swarmd stops"),
+        }
+        to_json(Ok(now))
     }
 
     async fn add(&self, p: AddParams) -> Outcome {
@@ -382,49 +423,6 @@ fn ambiguous(selector: &str, many: &[&(String, String)]) -> RpcError {
     .with_data(json!({ "matches": list }))
 }
 
-/// Validates the envelope. On failure returns the id (when it could be read) with the error.
-fn parse_request(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
-    let value: Value =
-        serde_json::from_slice(line).map_err(|e| (None, RpcError::parse_error(e)))?;
-    let Value::Object(map) = &value else {
-        let why = if value.is_array() {
-            "batch requests are not supported; send one request per line"
-        } else {
-            "a request must be a JSON object"
-        };
-        return Err((None, RpcError::invalid_request(why)));
-    };
-    let id = map.get("id").and_then(|v| Id::deserialize(v).ok());
-    if map.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
-        return Err((id, RpcError::invalid_request("\"jsonrpc\" must be \"2.0\"")));
-    }
-    let request: Request =
-        serde_json::from_value(value).map_err(|e| (id.clone(), RpcError::invalid_request(e)))?;
-    match &request.params {
-        None | Some(Value::Object(_)) | Some(Value::Null) => Ok(request),
-        Some(_) => Err((
-            id,
-            RpcError::invalid_params(&request.method, "params must be an object (by name)"),
-        )),
-    }
-}
-
-fn decode<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
-    let value = match params {
-        None | Some(Value::Null) => Value::Object(Default::default()),
-        Some(v) => v,
-    };
-    serde_json::from_value(value).map_err(|e| RpcError::invalid_params(method, e))
-}
-
-/// Methods without params accept none, `null` or `{}`: anything else is most likely a mistake.
-fn no_params(method: &str, params: Option<Value>) -> Result<(), RpcError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NoParams {}
-    decode::<NoParams>(method, params).map(drop)
-}
-
 fn to_json<T: Serialize>(r: Result<T, EngineError>) -> Outcome {
     let v = r.map_err(engine_error)?;
     serde_json::to_string(&v).map_err(RpcError::internal)
@@ -450,28 +448,6 @@ fn invalid_torrent(detail: &str) -> RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn envelope_errors() {
-        let (id, e) = parse_request(b"{not json").unwrap_err();
-        assert_eq!((id, e.code), (None, codes::PARSE_ERROR));
-        let (_, e) = parse_request(b"[1,2]").unwrap_err();
-        assert_eq!(e.code, codes::INVALID_REQUEST);
-        assert!(e.message.contains("batch"));
-        let (_, e) = parse_request(b"42").unwrap_err();
-        assert_eq!(e.code, codes::INVALID_REQUEST);
-        let (id, e) = parse_request(br#"{"jsonrpc":"1.0","id":5,"method":"x"}"#).unwrap_err();
-        assert_eq!((id, e.code), (Some(Id::Num(5)), codes::INVALID_REQUEST));
-        let (id, e) = parse_request(br#"{"jsonrpc":"2.0","id":"k","method":7}"#).unwrap_err();
-        assert_eq!(
-            (id, e.code),
-            (Some(Id::Str("k".into())), codes::INVALID_REQUEST)
-        );
-        let (_, e) =
-            parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#).unwrap_err();
-        assert_eq!(e.code, codes::INVALID_PARAMS);
-        assert!(parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#).is_ok());
-    }
 
     #[test]
     fn access_policy() {

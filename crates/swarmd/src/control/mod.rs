@@ -3,14 +3,21 @@
 //!
 //! - `socket.rs` owns the socket file (mode, group, stale files, removal).
 //! - `connection.rs` owns one client: bounded line reading, ordered answers, the event stream.
-//! - `dispatch.rs` turns one request into one response: validation, permissions, engine call.
+//! - `dispatch.rs` turns one request into one response: validation, permissions, engine call;
+//!   `request.rs` checks the envelope and decodes params, with errors in the protocol's words.
+//! - `slots.rs` decides who gets a connection slot; `stop.rs` carries `daemon.shutdown` to the
+//!   daemon (and the clients waiting for the stop).
 //!
 //! The server never blocks the engine: each client has its own task and its own bounded event
-//! receiver, and the number of clients is capped (`[control] max_clients`).
+//! receiver, the number of clients is capped (`[control] max_clients`, plus a reserve for the
+//! daemon's owner and root), and a connection idle for `[control] idle_timeout_secs` is closed.
 
 mod connection;
 pub(crate) mod dispatch;
+mod request;
+mod slots;
 mod socket;
+mod stop;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,16 +25,19 @@ use std::time::Duration;
 
 use swarm_control::rpc::{codes, Response, RpcError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use connection::{ConnectionLimits, LineReader, ReadLine};
 pub use dispatch::{engine_error, AccessPolicy, StaticInfo};
+pub use slots::OWNER_RESERVE;
 pub use socket::{BoundSocket, SocketError};
+pub use stop::StopRequest;
 
 use crate::engine::Engine;
-use dispatch::Dispatcher;
+use crate::runtime_settings::SettingsFile;
+use dispatch::{Caller, Dispatcher};
+use slots::Slots;
 
 #[derive(Clone, Debug)]
 pub struct ControlOptions {
@@ -55,12 +65,14 @@ impl<E: Engine> ControlServer<E> {
         options: ControlOptions,
         engine: E,
         info: StaticInfo,
+        settings: Arc<SettingsFile>,
     ) -> Result<Self, SocketError> {
         let socket = socket::bind(path, options.socket_mode, options.socket_gid)?;
         let dispatcher = Arc::new(Dispatcher {
             engine,
             info,
             access: options.access.clone(),
+            settings,
         });
         Ok(ControlServer {
             socket,
@@ -74,11 +86,11 @@ impl<E: Engine> ControlServer<E> {
     }
 
     /// Accepts clients until `cancel`; then closes every connection and removes the socket file.
-    /// `stop_daemon` is cancelled when a client calls `daemon.shutdown`.
+    /// `stop_daemon` is requested when a client calls `daemon.shutdown`.
     pub async fn run(
         self,
         cancel: CancellationToken,
-        stop_daemon: CancellationToken,
+        stop_daemon: StopRequest,
     ) -> std::io::Result<()> {
         let ControlServer {
             socket,
@@ -87,7 +99,7 @@ impl<E: Engine> ControlServer<E> {
         } = self;
         socket.listener.set_nonblocking(true)?;
         let listener = tokio::net::UnixListener::from_std(socket.listener.try_clone()?)?;
-        let slots = Arc::new(Semaphore::new(options.max_clients));
+        let slots = Slots::new(options.max_clients, OWNER_RESERVE);
         let mut connections = JoinSet::new();
         tracing::info!(socket = %socket.path().display(), "control socket ready");
         loop {
@@ -105,8 +117,14 @@ impl<E: Engine> ControlServer<E> {
                     continue;
                 }
             };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                connections.spawn(turn_away(stream, options.max_clients));
+            let caller = Caller {
+                uid: stream.peer_cred().ok().map(|c| c.uid()),
+            };
+            let privileged = caller
+                .uid
+                .is_some_and(|u| options.access.is_owner_or_root(u));
+            let Some(permit) = slots.admit(privileged) else {
+                connections.spawn(turn_away(stream, options.max_clients, caller));
                 continue;
             };
             let (d, limits, c, s) = (
@@ -116,7 +134,7 @@ impl<E: Engine> ControlServer<E> {
                 stop_daemon.clone(),
             );
             connections.spawn(async move {
-                connection::serve(stream, d, limits, c, s).await;
+                connection::serve(stream, caller, d, limits, c, s).await;
                 drop(permit);
             });
         }
@@ -128,11 +146,14 @@ impl<E: Engine> ControlServer<E> {
     }
 }
 
-async fn turn_away(mut stream: tokio::net::UnixStream, max: usize) {
-    tracing::warn!(max, "too many control clients; turning one away");
+async fn turn_away(mut stream: tokio::net::UnixStream, max: usize, caller: Caller) {
+    tracing::warn!(max, uid = ?caller.uid, "too many control clients; turning one away");
     let e = RpcError::new(
         codes::BUSY,
-        format!("swarmd is serving {max} clients already; try again later"),
+        format!(
+            "swarmd is serving {max} clients already; try again later (idle connections are \
+             closed after [control] idle_timeout_secs)"
+        ),
     );
     let mut line = serde_json::to_vec(&Response::err(None, e)).unwrap_or_default();
     line.push(b'\n');

@@ -151,6 +151,13 @@ async fn too_many_clients_are_turned_away() {
     let mut b = s.conn().await;
     a.ok(names::TORRENT_LIST, Value::Null).await;
     b.ok(names::TORRENT_LIST, Value::Null).await;
+    // This test runs as the daemon's owner, who also gets the reserve.
+    let mut reserve = Vec::new();
+    for _ in 0..crate::control::OWNER_RESERVE {
+        let mut c = s.conn().await;
+        c.ok(names::TORRENT_LIST, Value::Null).await;
+        reserve.push(c);
+    }
     let mut third = s.conn().await;
     let v = third.recv().await;
     assert_eq!(v["error"]["code"], codes::BUSY);
@@ -175,6 +182,7 @@ async fn too_many_clients_are_turned_away() {
 async fn read_only_callers_cannot_change_state() {
     let engine = crate::fake_engine::FakeEngine::new();
     engine.insert(HASH_A, "alpha");
+    let state = tempfile::tempdir().unwrap();
     let dispatcher = Dispatcher {
         engine: engine.clone(),
         info: static_info(std::path::Path::new("/s.sock")),
@@ -182,6 +190,7 @@ async fn read_only_callers_cannot_change_state() {
             owner_uid: 1000,
             extra_uids: vec![1001],
         },
+        settings: super::settings_in(state.path()),
     };
     let call = |uid: Option<u32>, method: &str, params: Value| {
         let line =
@@ -258,4 +267,94 @@ async fn cancel_closes_connections_and_removes_the_socket() {
         .unwrap()
         .unwrap();
     assert!(!s.path.exists());
+}
+
+/// Messages for people, not serde's: no "untagged enum", no "flattened data", no Rust types.
+#[tokio::test]
+async fn errors_speak_the_protocols_words() {
+    let s = TestServer::default().await;
+    let mut c = s.conn().await;
+    c.send(b"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"torrent.list\"}\n")
+        .await;
+    let v = c.recv().await;
+    assert_eq!(v["error"]["code"], codes::INVALID_REQUEST);
+    assert_eq!(
+        v["error"]["message"],
+        "invalid request: \"id\" must be a whole number or a string, not {}"
+    );
+    c.send(b"{\"jsonrpc\":\"2.0\",\"id\":3}\n").await;
+    let v = c.recv().await;
+    assert_eq!(
+        v["error"]["message"],
+        "invalid request: \"method\" is missing"
+    );
+    let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+    for (method, params, expected) in [
+        (
+            names::TORRENT_ADD,
+            json!({"paused": true}),
+            "give the torrent as one of \"metainfo\" (base64), \"path\" or \"magnet\"",
+        ),
+        (
+            names::TORRENT_ADD,
+            json!({"magnet": magnet, "path": "/x.torrent"}),
+            "give only one of \"metainfo\", \"path\", \"magnet\" (got path, magnet)",
+        ),
+        (
+            names::TORRENT_ADD,
+            json!({"magnet": magnet, "savedir": "/x"}),
+            "unknown param \"savedir\"",
+        ),
+        (
+            names::SESSION_SET_LIMITS,
+            json!({"download": -1}),
+            "expected a whole number, 0 or more",
+        ),
+        (
+            names::SESSION_SET_LIMITS,
+            json!({"download": 1}),
+            "download limit 1 B/s is below the smallest limit",
+        ),
+        (
+            names::SESSION_SET_LIMITS,
+            json!({"upload": u64::MAX}),
+            "is above the largest limit",
+        ),
+        (
+            names::TORRENT_LIST,
+            json!({"x": 1}),
+            "this method takes no params",
+        ),
+    ] {
+        let (code, msg) = c.err(method, params.clone()).await;
+        assert_eq!(code, codes::INVALID_PARAMS, "{method} {params}: {msg}");
+        assert!(msg.contains(expected), "{method} {params}: {msg}");
+        for leak in ["enum", "flattened", "u64", "field"] {
+            assert!(!msg.contains(leak), "{method} {params}: {msg}");
+        }
+    }
+    assert_eq!(
+        crate::engine::Engine::limits(&s.engine).await.unwrap(),
+        swarm_control::Limits::default(),
+        "refused limits are not applied"
+    );
+    still_works(&mut c).await;
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_but_subscribers_stay() {
+    let mut opts = options();
+    opts.limits.idle_timeout = Duration::from_millis(300);
+    let s = TestServer::start(crate::fake_engine::FakeEngine::new(), opts).await;
+    let mut idle = s.conn().await;
+    let mut sub = s.conn().await;
+    sub.ok(names::EVENTS_SUBSCRIBE, Value::Null).await;
+    let v = idle.recv().await;
+    assert_eq!(v["error"]["code"], codes::IDLE, "{v}");
+    assert!(idle.closed().await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.engine.emit(swarm_control::Event::Removed {
+        info_hash: HASH_A.into(),
+    });
+    assert_eq!(sub.recv().await["params"]["event"], "removed");
 }

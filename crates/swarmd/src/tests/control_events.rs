@@ -163,3 +163,24 @@ async fn a_subscriber_that_never_reads_is_dropped() {
     let mut c = s.conn().await;
     c.ok(names::TORRENT_LIST, Value::Null).await;
 }
+
+/// `echo '{…events.subscribe}' | socat -t … - UNIX-CONNECT:…`: the client's input ends right
+/// after the request, its output stays open.
+#[tokio::test]
+async fn a_subscriber_that_half_closed_still_gets_events() {
+    let s = TestServer::default().await;
+    let mut sub = s.conn().await;
+    sub.ok(names::EVENTS_SUBSCRIBE, Value::Null).await;
+    sub.half_close().await;
+    // Let the server read the end of input before the event is sent.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.engine.emit(Event::Removed {
+        info_hash: HASH_A.into(),
+    });
+    assert_eq!(sub.recv().await["params"]["event"], "removed");
+    // A client that half-closed without subscribing is done: its connection ends.
+    let mut plain = s.conn().await;
+    plain.ok(names::TORRENT_LIST, Value::Null).await;
+    plain.half_close().await;
+    assert!(plain.closed().await);
+}

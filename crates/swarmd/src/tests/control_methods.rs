@@ -35,13 +35,13 @@ async fn daemon_info_and_session_methods() {
     assert_eq!(l, json!({"download": 4194304, "upload": null}));
     // Omitted keeps, 0 clears.
     let l = c
-        .ok(names::SESSION_SET_LIMITS, json!({"upload": 1000}))
+        .ok(names::SESSION_SET_LIMITS, json!({"upload": 2048}))
         .await;
-    assert_eq!(l, json!({"download": 4194304, "upload": 1000}));
+    assert_eq!(l, json!({"download": 4194304, "upload": 2048}));
     let l = c
         .ok(names::SESSION_SET_LIMITS, json!({"download": 0}))
         .await;
-    assert_eq!(l, json!({"download": null, "upload": 1000}));
+    assert_eq!(l, json!({"download": null, "upload": 2048}));
 }
 
 #[tokio::test]
@@ -279,9 +279,9 @@ async fn add_rejects_bad_input_with_reasons() {
 async fn shutdown_answers_then_stops() {
     let s = TestServer::default().await;
     let mut c = s.conn().await;
-    assert!(!s.stop.is_cancelled());
+    assert!(!s.stop.is_requested());
     assert_eq!(c.ok(names::DAEMON_SHUTDOWN, Value::Null).await, Value::Null);
-    tokio::time::timeout(std::time::Duration::from_secs(5), s.stop.cancelled())
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.stop.requested())
         .await
         .unwrap();
 }
@@ -298,7 +298,7 @@ async fn blocking_client_against_the_server() {
         let err = c.show("dddddd").unwrap_err();
         let limits = c
             .set_limits(swarm_control::SetLimitsParams {
-                download: Some(5),
+                download: Some(5000),
                 upload: None,
             })
             .unwrap();
@@ -320,11 +320,33 @@ async fn blocking_client_against_the_server() {
     assert_eq!(got.0, 3);
     assert_eq!(got.1, "gamma");
     assert_eq!(got.2, Some(codes::TORRENT_NOT_FOUND));
-    assert_eq!(got.3, Some(5));
+    assert_eq!(got.3, Some(5000));
     assert_eq!(
         got.4,
         swarm_control::StreamItem::Event(swarm_control::Event::Removed {
             info_hash: HASH_A.into()
         })
+    );
+}
+
+#[tokio::test]
+async fn shutdown_with_wait_answers_once_the_daemon_has_stopped() {
+    let s = TestServer::default().await;
+    let mut c = s.conn().await;
+    c.send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.shutdown\",\"params\":{\"wait\":true}}\n")
+        .await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.stop.requested())
+        .await
+        .unwrap();
+    // The server is stopped (as the daemon does) and the connection still waits for its answer.
+    s.cancel.cancel();
+    s.task.await.unwrap().unwrap();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), c.recv()).await;
+    assert!(early.is_err(), "answered before the stop: {early:?}");
+    s.stop.answer_waiting().await;
+    let v = c.recv().await;
+    assert_eq!(
+        (v["id"].clone(), v["result"].clone()),
+        (json!(1), Value::Null)
     );
 }

@@ -27,8 +27,10 @@ fn daemon_in(dir: &Path, mut config: Config) -> Daemon {
         explicit_config: Some(dir.join("swarmd.toml")),
         config_file: None,
         default_config_file: dir.join("unused.toml"),
+        settings: super::settings_in(&paths.state_dir),
         paths,
         log: None,
+        state_lock: None,
     }
 }
 

@@ -16,8 +16,11 @@ use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::{AccessPolicy, ConnectionLimits, ControlOptions, ControlServer, StaticInfo};
+use crate::control::{
+    AccessPolicy, ConnectionLimits, ControlOptions, ControlServer, StaticInfo, StopRequest,
+};
 use crate::fake_engine::FakeEngine;
+use crate::runtime_settings::SettingsFile;
 
 pub const HASH_A: &str = "aaaaaa0000000000000000000000000000000001";
 pub const HASH_B: &str = "aaaaaa0000000000000000000000000000000002";
@@ -56,6 +59,11 @@ pub fn static_info(socket: &Path) -> StaticInfo {
     }
 }
 
+/// The run-time settings file of a state directory at `dir`.
+pub fn settings_in(dir: &Path) -> std::sync::Arc<SettingsFile> {
+    std::sync::Arc::new(SettingsFile::open(dir).0)
+}
+
 pub fn options() -> ControlOptions {
     ControlOptions {
         socket_mode: 0o660,
@@ -64,6 +72,7 @@ pub fn options() -> ControlOptions {
         limits: ConnectionLimits {
             max_request_bytes: 1 << 20,
             write_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
         },
         access: AccessPolicy {
             owner_uid: swarm_control::paths::current_uid(),
@@ -77,7 +86,7 @@ pub struct TestServer {
     pub path: PathBuf,
     pub engine: FakeEngine,
     pub cancel: CancellationToken,
-    pub stop: CancellationToken,
+    pub stop: StopRequest,
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -85,9 +94,11 @@ impl TestServer {
     pub async fn start(engine: FakeEngine, options: ControlOptions) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("swarmd.sock");
+        let settings = settings_in(dir.path());
         let server =
-            ControlServer::bind(&path, options, engine.clone(), static_info(&path)).unwrap();
-        let (cancel, stop) = (CancellationToken::new(), CancellationToken::new());
+            ControlServer::bind(&path, options, engine.clone(), static_info(&path), settings)
+                .unwrap();
+        let (cancel, stop) = (CancellationToken::new(), StopRequest::new());
         let task = tokio::spawn(server.run(cancel.clone(), stop.clone()));
         TestServer {
             _dir: dir,
@@ -131,6 +142,11 @@ impl Conn {
 
     pub async fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.unwrap();
+    }
+
+    /// Shuts down our write side, as `echo … | socat` does after its input, and keeps reading.
+    pub async fn half_close(&mut self) {
+        self.writer.shutdown().await.unwrap();
     }
 
     /// The next line, parsed; panics after 5 s of silence.
