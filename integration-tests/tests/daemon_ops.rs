@@ -510,3 +510,51 @@ fn open_sockets(pid: u32) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A daemon configured by its default file (no `--config`): deleting the file and reloading keeps
+/// the running values (an error in the log), instead of going back to the built-in defaults.
+#[test]
+fn a_reload_after_the_default_config_file_was_deleted_keeps_the_running_values() {
+    let env = TestEnv::new("ops-reload-deleted");
+    let dirs = config(
+        "integration-tests/tests/daemon_ops.rs (reload without the file)",
+        None,
+        "[limits]\ndownload_kib_s = 100\n",
+    )
+    .write(&env, free_tcp_port());
+    let default_file = dirs.home.join(".config/swarmd/swarmd.toml");
+    fs::create_dir_all(default_file.parent().unwrap()).unwrap();
+    fs::rename(&dirs.config, &default_file).unwrap();
+    let daemon = Swarmd::command(&["run"])
+        .name("swarmd")
+        .port(dirs.port)
+        .home(&dirs.home)
+        .env("RUST_LOG", RUST_LOG)
+        .spawn(&env);
+    wait_until("the control socket", WAIT, POLL, || {
+        daemon.guard().assert_running();
+        rpc(&dirs.socket, "daemon.info", None).is_ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", daemon.guard().log_tail(30)));
+    let info = rpc(&dirs.socket, "daemon.info", None).unwrap();
+    assert_eq!(info["config_file"], default_file.display().to_string());
+    let limits = || rpc(&dirs.socket, "session.get_limits", None).unwrap();
+    assert_eq!(limits()["download"], 102400);
+
+    fs::remove_file(&default_file).unwrap();
+    daemon.guard().signal(libc::SIGHUP);
+    wait_until("the reload to be refused", WAIT, POLL, || {
+        daemon
+            .guard()
+            .log_contents()
+            .contains("the config file is gone; keeping the running configuration")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", daemon.guard().log_tail(30)));
+    assert_eq!(
+        limits()["download"],
+        102400,
+        "the reload fell back to defaults"
+    );
+    let info = rpc(&dirs.socket, "daemon.info", None).unwrap();
+    assert_eq!(info["config_file"], default_file.display().to_string());
+}

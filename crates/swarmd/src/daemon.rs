@@ -42,7 +42,7 @@ pub struct Daemon {
     /// `--config FILE`, re-read on SIGHUP; when `None`, the mode's default file (if it exists).
     pub explicit_config: Option<PathBuf>,
     /// The file the config was read from, if any (for `daemon.info`).
-    pub config_file: Option<PathBuf>,
+    pub config_file: crate::control::dispatch::ConfigFileCell,
     pub default_config_file: PathBuf,
     pub paths: Paths,
     pub log: Option<LogHandle>,
@@ -272,13 +272,33 @@ async fn reload<E: Engine>(
     watcher: &mut Watcher,
     parent: &CancellationToken,
 ) {
-    let new = match config::load(d.explicit_config.as_deref(), &d.default_config_file) {
-        Ok((c, _)) => c,
+    let (new, file) = match config::load(d.explicit_config.as_deref(), &d.default_config_file) {
+        Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("reload failed, keeping the running configuration: {e}");
             return;
         }
     };
+    let running_file = d
+        .config_file
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let (Some(gone), None) = (&running_file, &file) {
+        // The default file was deleted: "no file" would mean the built-in defaults, which is
+        // not what anyone deleting a file during a reload asks for.
+        tracing::error!(
+            file = %gone.display(),
+            "reload: the config file is gone; keeping the running configuration"
+        );
+        return;
+    }
+    if file != running_file {
+        if let Some(f) = &file {
+            tracing::info!(file = %f.display(), "reload: now configured by this file");
+        }
+        *d.config_file.write().unwrap_or_else(|e| e.into_inner()) = file;
+    }
     let new_paths = Paths::resolve(&new, d.paths.mode, &swarm_control::paths::process_env);
     let old = std::mem::replace(&mut d.config, new);
     let new = &d.config;

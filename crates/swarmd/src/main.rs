@@ -141,7 +141,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let daemon = Daemon {
         config,
         explicit_config: cli.config.clone(),
-        config_file: used,
+        config_file: std::sync::Arc::new(std::sync::RwLock::new(used)),
         default_config_file: default_file,
         paths,
         log: Some(log),

@@ -42,11 +42,15 @@ impl AccessPolicy {
     }
 }
 
-/// The parts of `daemon.info` that do not change while the daemon runs.
+/// The config file in use: the one loaded at start, or the one a SIGHUP loaded since.
+pub type ConfigFileCell = Arc<std::sync::RwLock<Option<PathBuf>>>;
+
+/// The parts of `daemon.info` that do not change while the daemon runs (and the config file,
+/// which only a reload changes).
 #[derive(Clone, Debug)]
 pub struct StaticInfo {
     pub mode: String,
-    pub config_file: Option<PathBuf>,
+    pub config_file: ConfigFileCell,
     pub state_dir: PathBuf,
     pub download_dir: PathBuf,
     pub watch_dir: Option<PathBuf>,
@@ -63,7 +67,12 @@ impl StaticInfo {
             pid: std::process::id(),
             uid: swarm_control::paths::current_uid(),
             mode: self.mode.clone(),
-            config_file: self.config_file.as_ref().map(show),
+            config_file: self
+                .config_file
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(show),
             state_dir: show(&self.state_dir),
             download_dir: show(&self.download_dir),
             watch_dir: self.watch_dir.as_ref().map(show),

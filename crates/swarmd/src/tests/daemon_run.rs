@@ -25,7 +25,7 @@ fn daemon_in(dir: &Path, mut config: Config) -> Daemon {
     Daemon {
         config,
         explicit_config: Some(dir.join("swarmd.toml")),
-        config_file: None,
+        config_file: Default::default(),
         default_config_file: dir.join("unused.toml"),
         settings: super::settings_in(&paths.state_dir),
         paths,

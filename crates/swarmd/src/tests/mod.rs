@@ -49,7 +49,7 @@ pub fn info_hash_of(torrent: &[u8]) -> String {
 pub fn static_info(socket: &Path) -> StaticInfo {
     StaticInfo {
         mode: "user".into(),
-        config_file: None,
+        config_file: Default::default(),
         state_dir: "/state".into(),
         download_dir: "/downloads".into(),
         watch_dir: None,
