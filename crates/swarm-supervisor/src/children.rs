@@ -145,6 +145,8 @@ struct ShutdownState<K, A: Actor<Context = Context<A>>> {
 /// The supervised children of an actor of type `A`, identified by `K`.
 pub struct Children<K, A: Actor<Context = Context<A>>> {
     name: String,
+    /// Exits with `ExitReason::Error` are logged at debug (see [`Children::expected_errors`]).
+    expected_errors: bool,
     core: Supervision<K>,
     entries: HashMap<K, Entry>,
     access: Access<K, A>,
@@ -160,6 +162,7 @@ where
     pub fn new(policy: RestartPolicy, access: Access<K, A>) -> Self {
         Children {
             name: String::new(),
+            expected_errors: false,
             core: Supervision::new(policy),
             entries: HashMap::new(),
             access,
@@ -172,6 +175,18 @@ where
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
+    }
+
+    /// Children whose errors are part of normal life (a peer connection that is refused,
+    /// reset or closed by the remote): their `Error` exits and restarts are logged at debug, so a
+    /// real swarm does not fill the journal. Panics and escalations stay warnings.
+    pub fn expected_errors(mut self) -> Self {
+        self.expected_errors = true;
+        self
+    }
+
+    fn routine(&self, reason: &ExitReason) -> bool {
+        self.expected_errors && matches!(reason, ExitReason::Error(_))
     }
 
     /// Adds a child and starts it now. If its start function fails, the child is not
@@ -264,7 +279,7 @@ where
                 ExitOutcome::SiblingStopped { id }
             }
             Decision::Remove => {
-                if reason.is_abnormal() && !self.core.is_shutting_down() {
+                if reason.is_abnormal() && !self.core.is_shutting_down() && !self.routine(&reason) {
                     tracing::info!(supervisor = %name, child = ?id, %reason, "child exited, not restarted");
                 } else {
                     tracing::debug!(supervisor = %name, child = ?id, %reason, "child exited");
@@ -273,10 +288,17 @@ where
                 ExitOutcome::Removed { id, reason }
             }
             Decision::GiveUp { restarts, period } => {
-                tracing::warn!(
-                    supervisor = %name, child = ?id, %reason,
-                    "child exceeded {restarts} restarts within {period:?}; giving up on it"
-                );
+                if self.routine(&reason) {
+                    tracing::debug!(
+                        supervisor = %name, child = ?id, %reason,
+                        "child exceeded {restarts} restarts within {period:?}; giving up on it"
+                    );
+                } else {
+                    tracing::warn!(
+                        supervisor = %name, child = ?id, %reason,
+                        "child exceeded {restarts} restarts within {period:?}; giving up on it"
+                    );
+                }
                 self.forget(&id, ctx);
                 ExitOutcome::GaveUp { id, reason }
             }
@@ -286,10 +308,17 @@ where
                 after,
                 ticket,
             } => {
-                tracing::warn!(
-                    supervisor = %name, child = ?id, %reason, restart_in = ?after,
-                    restarts = self.core.restarts_of(&id), "restarting child"
-                );
+                if self.routine(&reason) {
+                    tracing::debug!(
+                        supervisor = %name, child = ?id, %reason, restart_in = ?after,
+                        restarts = self.core.restarts_of(&id), "restarting child"
+                    );
+                } else {
+                    tracing::warn!(
+                        supervisor = %name, child = ?id, %reason, restart_in = ?after,
+                        restarts = self.core.restarts_of(&id), "restarting child"
+                    );
+                }
                 for sibling in &stop {
                     tracing::info!(supervisor = %name, child = ?sibling, because = ?id, "stopping sibling for a group restart");
                     if let Some(handle) = self.entries.get(sibling).and_then(|e| e.handle.as_ref())
