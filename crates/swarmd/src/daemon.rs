@@ -6,6 +6,8 @@
 //! → `READY=1`. Order of stop (SIGTERM, SIGINT or `daemon.shutdown`): `STOPPING=1` → watch
 //! directory and control server stopped (no new work arrives) → `Engine::shutdown` (stopped
 //! announces, resume state flushed) → socket file removed.
+//! The HTTP RPC (`[rpc]`, off by default) starts after the control socket and stops before the
+//! engine, like the control server.
 //! SIGHUP re-reads the config file and applies what can change at run time: `[limits]` rates,
 //! `[watch]`, `daemon.log_level`; other changes are logged as needing a restart.
 
@@ -23,6 +25,7 @@ use crate::control::{
     AccessPolicy, ConnectionLimits, ControlOptions, ControlServer, SocketError, StaticInfo,
 };
 use crate::engine::Engine;
+use crate::http_rpc::{RpcServer, RpcServerError, SessionInfo};
 use crate::logging::LogHandle;
 use crate::paths::Paths;
 use crate::systemd::{self, Notifier};
@@ -58,6 +61,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("the control server failed: {0}")]
     Control(String),
+    #[error(transparent)]
+    Rpc(#[from] RpcServerError),
 }
 
 /// What the outside world asks of a running daemon.
@@ -97,6 +102,7 @@ pub async fn run<E: Engine>(
     let everything = CancellationToken::new();
     let stop_requested = CancellationToken::new();
     let mut control = tokio::spawn(server.run(everything.child_token(), stop_requested.clone()));
+    let rpc = start_rpc(&daemon, &engine, &stop_requested)?;
     let mut watcher = start_watch(&daemon, &engine, &everything);
     let notifier = std::sync::Arc::new(notifier);
     if let Some(period) = watchdog {
@@ -133,6 +139,9 @@ pub async fn run<E: Engine>(
     if let Some((token, task)) = watcher.take() {
         token.cancel();
         let _ = task.await;
+    }
+    if let Some(rpc) = rpc {
+        rpc.stop().await;
     }
     everything.cancel();
     if !control.is_finished() {
@@ -185,6 +194,30 @@ fn bind_control<E: Engine>(d: &Daemon, engine: E) -> Result<ControlServer<E>, Da
         started: Instant::now(),
     };
     Ok(ControlServer::bind(&d.paths.socket, options, engine, info)?)
+}
+
+fn start_rpc<E: Engine>(
+    d: &Daemon,
+    engine: &E,
+    stop: &CancellationToken,
+) -> Result<Option<RpcServer>, DaemonError> {
+    let c = &d.config;
+    if !c.rpc.enabled {
+        return Ok(None);
+    }
+    let info = SessionInfo {
+        download_dir: d.paths.download_dir.clone(),
+        config_dir: d.paths.state_dir.clone(),
+        peer_limit: c.network.max_peers_per_torrent,
+        peer_limit_global: c.network.max_peers_global,
+        dht_enabled: c.dht.enabled,
+    };
+    Ok(Some(RpcServer::start(
+        &c.rpc,
+        info,
+        engine.clone(),
+        stop.clone(),
+    )?))
 }
 
 pub fn watch_options(config: &Config, paths: &Paths) -> watch::WatchOptions {
@@ -283,6 +316,9 @@ fn restart_only_changes(
     }
     if new.dht != old.dht {
         out.push("[dht]");
+    }
+    if new.rpc != old.rpc {
+        out.push("[rpc]");
     }
     if new.trackers != old.trackers {
         out.push("[trackers]");
