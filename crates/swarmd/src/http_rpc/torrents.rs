@@ -14,6 +14,9 @@ use super::methods::{engine_failure, Args, Failure, Rpc};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
+/// Whether a torrent (id, hash) is among those an `ids` argument names.
+type Selector = dyn Fn(u32, &str) -> bool;
+
 /// One torrent an `ids` argument selected.
 pub struct Selected {
     pub id: u32,
@@ -38,7 +41,7 @@ impl<E: Engine> Rpc<E> {
                 )
         };
         let numbers = table.observe(list.iter().map(|t| (t.info_hash.as_str(), active(t))), now);
-        let wanted: Box<dyn Fn(u32, &str) -> bool> = match ids {
+        let wanted: Box<Selector> = match ids {
             None | Some(Value::Null) => Box::new(|_, _| true),
             Some(Value::String(s)) if s == "recently-active" => {
                 let recent: Vec<u32> = numbers
