@@ -3,12 +3,28 @@
 # integration tests run against over loopback. Idempotent: installs only what is missing.
 # Needs root for apt-get (CI runs as root); without root it says what is missing and fails.
 set -euo pipefail
-pkgs=(opentracker python3-libtorrent transmission-daemon transmission-cli aria2 mktorrent socat)
+pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat)
+# The PyPI `transmission-rpc` library (what Sonarr-like Python tools and Home Assistant use) for the
+# HTTP RPC tests, in a venv of the repository's own (target/test-venv) over Debian's python3, whose
+# site packages (libtorrent) it sees. Debian's python refuses `pip install --user` (PEP 668).
+venv_for_rpc() {
+  local here venv
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  venv="$here/target/test-venv"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import transmission_rpc' 2>/dev/null; then
+    return 0
+  fi
+  echo "install-test-deps: installing transmission-rpc into $venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q 'transmission-rpc>=7,<8'
+}
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  venv_for_rpc
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,3 +40,4 @@ fi
 echo "install-test-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+venv_for_rpc

@@ -9,6 +9,8 @@
 //! control server stopped (no new work arrives), socket file removed → `Engine::shutdown`
 //! (stopped announces, resume state flushed, peer port closed) → state directory released →
 //! clients of `daemon.shutdown {"wait": true}` answered.
+//! The HTTP RPC (`[rpc]`, off by default) starts after the control socket and stops before the
+//! engine, like the control server.
 //! SIGHUP re-reads the config file and applies what can change at run time: `[limits]` rates,
 //! `[watch]`, `daemon.log_level`; other changes are logged as needing a restart.
 
@@ -28,6 +30,7 @@ use crate::control::{
     StopRequest,
 };
 use crate::engine::Engine;
+use crate::http_rpc::{RpcServer, RpcServerError, SessionInfo};
 use crate::logging::LogHandle;
 use crate::paths::Paths;
 use crate::runtime_settings::SettingsFile;
@@ -71,6 +74,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("the control server failed: {0}")]
     Control(String),
+    #[error(transparent)]
+    Rpc(#[from] RpcServerError),
 }
 
 /// What the outside world asks of a running daemon.
@@ -142,6 +147,7 @@ pub async fn run<E: Engine>(
     let everything = CancellationToken::new();
     let stop_requested = StopRequest::new();
     let mut control = tokio::spawn(server.run(everything.child_token(), stop_requested.clone()));
+    let rpc = start_rpc(&daemon, &engine, &stop_requested)?;
     let mut watcher = start_watch(&daemon, &engine, &everything);
     let notifier = std::sync::Arc::new(notifier);
     if let Some(period) = watchdog {
@@ -178,6 +184,9 @@ pub async fn run<E: Engine>(
     if let Some((token, task)) = watcher.take() {
         token.cancel();
         let _ = task.await;
+    }
+    if let Some(rpc) = rpc {
+        rpc.stop().await;
     }
     everything.cancel();
     if !control.is_finished() {
@@ -239,6 +248,30 @@ fn bind_control<E: Engine>(d: &Daemon, engine: E) -> Result<ControlServer<E>, Da
         info,
         d.settings.clone(),
     )?)
+}
+
+fn start_rpc<E: Engine>(
+    d: &Daemon,
+    engine: &E,
+    stop: &StopRequest,
+) -> Result<Option<RpcServer>, DaemonError> {
+    let c = &d.config;
+    if !c.rpc.enabled {
+        return Ok(None);
+    }
+    let info = SessionInfo {
+        download_dir: d.paths.download_dir.clone(),
+        config_dir: d.paths.state_dir.clone(),
+        peer_limit: c.network.max_peers_per_torrent,
+        peer_limit_global: c.network.max_peers_global,
+        dht_enabled: c.dht.enabled,
+    };
+    Ok(Some(RpcServer::start(
+        &c.rpc,
+        info,
+        engine.clone(),
+        stop.clone(),
+    )?))
 }
 
 pub fn watch_options(config: &Config, paths: &Paths) -> watch::WatchOptions {
@@ -366,6 +399,9 @@ fn restart_only_changes(
     }
     if new.dht != old.dht {
         out.push("[dht]");
+    }
+    if new.rpc != old.rpc {
+        out.push("[rpc]");
     }
     if new.trackers != old.trackers {
         out.push("[trackers]");

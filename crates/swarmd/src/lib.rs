@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod engine;
+pub mod http_rpc;
 pub mod intake;
 pub mod logging;
 pub mod paths;

@@ -39,6 +39,8 @@ enum Command {
     PrintConfig,
     /// Download one torrent in the foreground, without daemon state; `--seed` keeps seeding.
     Download(download::DownloadArgs),
+    /// Read a password on stdin (one line) and print the `[rpc] password_hash` for it.
+    RpcPassword,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::CheckConfig => check_config(&cli),
         Command::PrintConfig => print_config(&cli),
         Command::Download(args) => download::run(args),
+        Command::RpcPassword => rpc_password(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,6 +118,24 @@ fn print_config(cli: &Cli) -> anyhow::Result<()> {
         loaded.paths.mode.as_str()
     );
     print!("{text}");
+    Ok(())
+}
+
+fn rpc_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password read from stdin is empty"
+    );
+    println!(
+        "{}",
+        swarmd::http_rpc::password::PasswordHash::new(password)
+    );
     Ok(())
 }
 

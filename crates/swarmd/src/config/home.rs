@@ -24,6 +24,7 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
         &mut config.daemon.download_dir,
         &mut config.watch.dir,
         &mut config.control.socket,
+        &mut config.rpc.unix_socket,
     ]
     .into_iter()
     .flatten()

@@ -141,6 +141,7 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
         ("daemon", "download_dir", &c.daemon.download_dir),
         ("watch", "dir", &c.watch.dir),
         ("control", "socket", &c.control.socket),
+        ("rpc", "unix_socket", &c.rpc.unix_socket),
     ];
     for (section, key, value) in paths {
         if let Some(p) = value {
@@ -217,6 +218,9 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     }
     if let Some(bad) = c.dht.bootstrap.iter().find(|a| !is_host_port(a)) {
         return fail("dht", "bootstrap", format!("{bad:?} is not host:port"));
+    }
+    if let Err((key, message)) = crate::http_rpc::check_config(&c.rpc) {
+        return fail("rpc", key, message);
     }
     Ok(())
 }

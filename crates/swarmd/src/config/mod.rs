@@ -31,6 +31,7 @@ pub struct Config {
     pub control: ControlSection,
     pub dht: DhtSection,
     pub trackers: TrackersSection,
+    pub rpc: RpcSection,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +240,47 @@ impl Default for TrackersSection {
             stopped_timeout_secs: 5,
             numwant: 50,
             min_interval_secs: 60,
+        }
+    }
+}
+
+/// The transmission-compatible HTTP RPC (`docs/http-rpc.md`): off unless enabled, because it is a
+/// network face that the control socket's file permissions do not guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcSection {
+    pub enabled: bool,
+    /// TCP address of `/transmission/rpc`.
+    pub listen: SocketAddr,
+    /// Also serve the RPC on this Unix socket (for a reverse proxy on the same machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unix_socket: Option<PathBuf>,
+    /// Basic-auth user name; used only together with `password_hash`.
+    pub username: String,
+    /// `swarmd rpc-password` prints it: `sha256:<salt>:<digest>`. Unset: no authentication (a
+    /// `Basic` header is then ignored, as transmission does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// Host names (`*` wildcards) accepted in the `Host:` header besides IP addresses and
+    /// `localhost`: the defence against DNS rebinding.
+    pub host_whitelist: Vec<String>,
+    /// Client addresses allowed to connect: IPs, CIDR blocks (`192.168.0.0/16`) or `*`.
+    pub ip_whitelist: Vec<String>,
+    /// Largest request body; larger ones get 413 before they are read.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        RpcSection {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            unix_socket: None,
+            username: String::new(),
+            password_hash: None,
+            host_whitelist: Vec::new(),
+            ip_whitelist: vec!["127.0.0.1".into(), "::1".into()],
+            max_body_bytes: 10 << 20,
         }
     }
 }

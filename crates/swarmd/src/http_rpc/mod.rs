@@ -1,0 +1,259 @@
+//! The transmission-compatible HTTP RPC (`docs/http-rpc.md`): `/transmission/rpc` as
+//! transmission-daemon 4.0 speaks it, so that transmission-remote, Sonarr, Radarr and the other
+//! tools written for transmission drive swarmd. One more face of the engine, beside the control
+//! socket: every call goes through the [`Engine`], and nothing here models a torrent.
+//!
+//! - `access.rs`: the checks before a request is read (address, password, Host, session id).
+//! - `methods.rs` / `torrents.rs`: the methods; `fields.rs`: `torrent-get`'s fields;
+//!   `ids.rs`: transmission's small torrent ids; `password.rs`: the stored password hash.
+//!
+//! The server is actix-web on a worker thread of its own (one worker: the engine does the work,
+//! this only translates). A panicking handler takes that worker down and actix-server starts a
+//! new one; the engine and the control socket do not notice. Started by `daemon.rs` when
+//! `[rpc] enabled`, stopped before the engine on shutdown.
+
+mod access;
+mod fields;
+mod ids;
+mod methods;
+pub mod password;
+mod torrents;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Map, Value};
+
+use crate::config::RpcSection;
+use crate::engine::Engine;
+pub use access::{Credentials, Gate, IpRule, Knock};
+pub use methods::{version, Rpc, SessionInfo, RPC_VERSION};
+use password::PasswordHash;
+
+/// Where the RPC answers; transmission clients append nothing else.
+pub const PATH: &str = "/transmission/rpc";
+const SESSION_HEADER: &str = "X-Transmission-Session-Id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcServerError {
+    #[error("[rpc] listen: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("[rpc] unix_socket: cannot listen on {}: {source}", path.display())]
+    Unix {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The checks of `[rpc]` that serde cannot make: `Err((key, message))`.
+pub fn check_config(c: &RpcSection) -> Result<(), (&'static str, String)> {
+    if let Some(h) = &c.password_hash {
+        PasswordHash::parse(h).map_err(|e| ("password_hash", e))?;
+        if c.username.is_empty() {
+            return Err(("username", "a password_hash needs a username".into()));
+        }
+    }
+    for ip in &c.ip_whitelist {
+        IpRule::parse(ip).map_err(|e| ("ip_whitelist", e))?;
+    }
+    if let Some(bad) = c
+        .host_whitelist
+        .iter()
+        .find(|h| h.trim().is_empty() || h.contains([':', '/', ' ']))
+    {
+        return Err((
+            "host_whitelist",
+            format!("{bad:?} is not a host name pattern such as \"*.example.org\""),
+        ));
+    }
+    if c.max_body_bytes < 64 * 1024 {
+        return Err(("max_body_bytes", "must be at least 65536".into()));
+    }
+    Ok(())
+}
+
+/// The gate `[rpc]` describes, with a fresh session id.
+pub fn gate(c: &RpcSection) -> Gate {
+    let session_id: String = {
+        use rand::distributions::{Alphanumeric, DistString};
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 48)
+    };
+    Gate {
+        session_id,
+        credentials: c.password_hash.as_deref().and_then(|h| {
+            Some(Credentials {
+                username: c.username.clone(),
+                password: PasswordHash::parse(h).ok()?,
+            })
+        }),
+        host_whitelist: c
+            .host_whitelist
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        ip_whitelist: c
+            .ip_whitelist
+            .iter()
+            .filter_map(|r| IpRule::parse(r).ok())
+            .collect(),
+    }
+}
+
+struct Shared<E> {
+    gate: Gate,
+    rpc: Rpc<E>,
+}
+
+/// A running RPC server.
+pub struct RpcServer {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    unix_socket: Option<PathBuf>,
+}
+
+impl RpcServer {
+    /// Binds now (a taken port fails the daemon's start with a message naming `[rpc] listen`)
+    /// and serves until [`RpcServer::stop`].
+    pub fn start<E: Engine>(
+        c: &RpcSection,
+        info: SessionInfo,
+        engine: E,
+        stop_daemon: crate::control::StopRequest,
+    ) -> Result<Self, RpcServerError> {
+        let gate = gate(c);
+        let rpc = Rpc::new(engine, info, gate.session_id.clone(), stop_daemon);
+        let shared = web::Data::from(Arc::new(Shared { gate, rpc }));
+        let max_body = c.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .route(PATH, web::to(endpoint::<E>))
+                .route("/transmission/rpc/", web::to(endpoint::<E>))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(2)
+        .bind(c.listen)
+        .map_err(|source| RpcServerError::Listen {
+            addr: c.listen,
+            source,
+        })?;
+        if let Some(path) = &c.unix_socket {
+            remove_stale_socket(path);
+            server = server
+                .bind_uds(path)
+                .map_err(|source| RpcServerError::Unix {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let server = server.run();
+        let handle = server.handle();
+        tracing::info!(listen = %c.listen, unix_socket = ?c.unix_socket, "HTTP RPC ready at {PATH}");
+        Ok(RpcServer {
+            handle,
+            task: tokio::spawn(server),
+            unix_socket: c.unix_socket.clone(),
+        })
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+        if let Some(p) = &self.unix_socket {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A socket file left by a daemon that died; anything else at that path is left alone (the bind
+/// then fails and says so).
+fn remove_stale_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn endpoint<E: Engine>(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared<E>>,
+) -> HttpResponse {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let knock = Knock {
+        peer: req.peer_addr().map(|a| a.ip()),
+        host: header("host"),
+        authorization: header("authorization"),
+        session_id: header(SESSION_HEADER),
+    };
+    if let Err(refusal) = shared.gate.check(&knock) {
+        tracing::debug!(peer = ?knock.peer, status = refusal.status(), "HTTP RPC request refused");
+        let status = actix_web::http::StatusCode::from_u16(refusal.status())
+            .unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
+        let mut r = HttpResponse::build(status);
+        r.insert_header((SESSION_HEADER, shared.gate.session_id.as_str()));
+        if status == actix_web::http::StatusCode::UNAUTHORIZED {
+            r.insert_header(("WWW-Authenticate", "Basic realm=\"Transmission\""));
+        }
+        return r
+            .content_type("text/html; charset=UTF-8")
+            .body(format!("<h1>{}</h1>", refusal.message()));
+    }
+    let reply = answer(&shared.rpc, &body).await;
+    let mut r = HttpResponse::Ok();
+    r.insert_header((
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    ));
+    r.insert_header((SESSION_HEADER, shared.gate.session_id.as_str()));
+    r.body(reply.to_string())
+}
+
+/// The response body for one request body, in the request's own form: legacy
+/// (`method`/`arguments`/`tag`, `result`) or, when it says `"jsonrpc": "2.0"`, transmission
+/// 4.1's JSON-RPC (`jsonrpc.rs`).
+async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Value {
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json!({"arguments": {}, "result": format!("the request is not JSON: {e}")})
+        }
+    };
+    let Value::Object(mut request) = request else {
+        return json!({"arguments": {}, "result": "the request is not a JSON object"});
+    };
+    let tag = request.remove("tag");
+    let arguments = request.remove("arguments");
+    let outcome = match (request.get("method"), arguments) {
+        (Some(Value::String(method)), None) => rpc.call(method, &Map::new()).await,
+        (Some(Value::String(method)), Some(Value::Object(args))) => rpc.call(method, &args).await,
+        (Some(Value::String(method)), Some(other)) => Err(methods::Failure::new(format!(
+            "{method}: arguments must be an object, not {other}"
+        ))),
+        _ => Err(methods::Failure::new("no method name")),
+    };
+    let mut out = Map::new();
+    match outcome {
+        Ok(args) => {
+            out.insert("arguments".into(), Value::Object(args));
+            out.insert("result".into(), json!("success"));
+        }
+        Err(f) => {
+            tracing::debug!(error = %f.0, "HTTP RPC call failed");
+            out.insert("arguments".into(), json!({}));
+            out.insert("result".into(), json!(f.0));
+        }
+    }
+    if let Some(tag) = tag {
+        out.insert("tag".into(), tag);
+    }
+    Value::Object(out)
+}
