@@ -100,7 +100,9 @@ impl Storage {
             }
             let path = &self.paths[span.file_index];
             let file = cache
-                .get(self, span.file_index, true)
+                .get((self.id, span.file_index), true, || {
+                    self.open(span.file_index, true)
+                })
                 .map_err(|e| at(path, e))?;
             let mut offset = span.file_offset;
             for part in chunk.chunks(WRITE_PART) {
@@ -129,7 +131,9 @@ impl Storage {
             }
             let path = &self.paths[span.file_index];
             let file = cache
-                .get(self, span.file_index, false)
+                .get((self.id, span.file_index), false, || {
+                    self.open(span.file_index, false)
+                })
                 .map_err(|e| at(path, e))?;
             file.read_exact_at(chunk, span.file_offset)
                 .map_err(|e| at(path, e))?;
