@@ -284,4 +284,34 @@ mod tests {
         assert_eq!(rec.have_bytes(), Some(vec![0xf0, 0x01]));
         assert_eq!(hex_decode("zz"), None);
     }
+
+    #[test]
+    fn state_files_are_saved_where_they_belong_and_errors_name_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), InfoHash([0xcd; 20]));
+        // The `.torrent` is written once: a restored torrent's file is not encoded again.
+        paths.save_torrent_once(|| b"first".to_vec()).unwrap();
+        paths
+            .save_torrent_once(|| panic!("encoded although saved"))
+            .unwrap();
+        assert_eq!(std::fs::read(paths.torrent()).unwrap(), b"first");
+        assert!(!paths.has_record());
+        let rec = ResumeRecord::first(InfoHash([0xcd; 20]), "/data".into(), true, 7);
+        paths.save_record(&rec).unwrap();
+        let (_, loaded) = load_saved(&paths.torrent()).unwrap();
+        assert_eq!(loaded, Some(rec.clone()));
+        paths.save_magnet("magnet:?xt=urn:btih:cd").unwrap();
+        paths.remove_magnet();
+        assert!(!paths.magnet().exists() && paths.has_record());
+
+        // A state directory that is a file: the error says which file could not be saved.
+        let blocked = dir.path().join("blocked");
+        std::fs::write(&blocked, b"").unwrap();
+        let paths = StatePaths::of(&StatePaths::torrents_dir(&blocked), InfoHash([1; 20]));
+        let err = paths.save_record(&rec).unwrap_err().to_string();
+        assert!(
+            err.starts_with("saving ") && err.contains(".resume"),
+            "{err}"
+        );
+    }
 }
