@@ -17,7 +17,8 @@
 //!
 //! Layout: pure parts with their own tests — [`krpc`] (the codec), [`node_id`], [`routing`],
 //! [`token`], [`peer_store`], [`rate_limit`], [`lookup`], [`responder`] — and the two files
-//! that do I/O: `node` (the socket task) and [`persist`] (the state file).
+//! that do I/O: `node` (the socket task) and [`persist`] (the state file). `handle` is the
+//! API that starts the node task and sends it the `command`s it answers.
 //!
 //! Using it from an engine (one node per process, shared by every torrent):
 //!
@@ -50,6 +51,7 @@
 //! one is dropped with a `debug!` line, never a panic, and answers never exceed `k` nodes or
 //! `max_values_per_response` peers.
 
+mod command;
 mod config;
 mod handle;
 pub mod krpc;
@@ -63,8 +65,9 @@ pub mod responder;
 pub mod routing;
 pub mod token;
 
+pub use command::{AnnounceOutcome, DhtError, DhtStats};
 pub use config::{DhtConfig, DEFAULT_BOOTSTRAP};
-pub use handle::{AnnounceOutcome, Dht, DhtError, DhtHandle, DhtStats};
+pub use handle::{Dht, DhtHandle};
 pub use lookup::LookupParams;
 pub use node_id::{NodeId, NodeInfo};
 pub use peer_store::PeerStoreLimits;

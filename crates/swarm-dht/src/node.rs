@@ -24,8 +24,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::debug;
 
+use crate::command::{Command, DhtError, DhtStats};
 use crate::config::DhtConfig;
-use crate::handle::{Command, DhtError, DhtStats};
 use crate::krpc::{
     Body, DecodeError, ErrorBody, Message, Method, Query, Response, MAX_MESSAGE_LEN,
 };

@@ -1,4 +1,4 @@
-//! # The choking decision — pure, no actix, no I/O
+//! # The choking decision — pure, no actix, no I/O, nothing of the actor layer
 //!
 //! Who gets an upload slot, across ALL torrents at once. The [`Choker`](crate::services::choker)
 //! actor collects a [`PeerSnapshot`] of every connected peer from every torrent every 10 s (and on
@@ -44,7 +44,10 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use swarm_wire::InfoHash;
 
-use crate::torrent::messages::PeerKey;
+/// A torrent's name for one of its peers (the torrent hands them out; they are also the peers'
+/// supervision child ids). The decision only compares them and hands them back, so the type
+/// lives here, below the actors that use it: this file imports nothing of theirs.
+pub type PeerKey = u64;
 
 /// How a currently unchoked peer's rate is boosted in the ranking, in percent: a challenger must
 /// be clearly faster to take its slot, so measurement noise does not swap peers every round.

@@ -1,13 +1,14 @@
 //! An LRU of open files shared by the disk-pool threads, so that a torrent with thousands of files
 //! (or a thousand torrents) does not hold thousands of descriptors, and a hot file is not reopened
 //! for every block.
+//!
+//! Keyed by `(storage id, file index)` and told how to open a file on a miss: it knows nothing
+//! of torrents or paths, and the storage that asks it is the only one that knows how to open.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex};
-
-use crate::storage::Storage;
 
 struct Entry {
     file: Arc<File>,
@@ -36,9 +37,14 @@ impl FileCache {
         }
     }
 
-    /// An open handle to file `i` of `storage`; opened (and created, for writing) on a miss.
-    pub fn get(&self, storage: &Storage, i: usize, write: bool) -> io::Result<Arc<File>> {
-        let key = (storage.id, i);
+    /// The open handle of `key`, `(storage id, file index)`; on a miss (or a read-only handle
+    /// when `write` is asked), `open` opens it.
+    pub fn get(
+        &self,
+        key: (u64, usize),
+        write: bool,
+        open: impl FnOnce() -> io::Result<File>,
+    ) -> io::Result<Arc<File>> {
         {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             inner.clock += 1;
@@ -51,7 +57,7 @@ impl FileCache {
             }
         }
         // Open outside the lock: opening can be slow (network filesystems, directory creation).
-        let file = Arc::new(storage.open(i, write)?);
+        let file = Arc::new(open()?);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.clock += 1;
         let now = inner.clock;

@@ -4,15 +4,26 @@
 //!
 //! ```text
 //! Root (root.rs) ─────────────── supervisor: config, registry, disk pool, torrent threads
-//! ├── Listener (services/listener.rs)    accept, read handshake, route by info-hash
-//! ├── Announcer (services/announcer.rs)  HTTP + UDP trackers, tiers, backoff
-//! └── Torrent × N (torrent/actor.rs)     picker, pieces, peer set; supervises its peers
-//!     └── PeerConn × M (torrent/peer.rs) one socket each
-//! DiskPool (disk.rs): own threads — SHA-1 + positional write of whole pieces, reads for upload
+//! │   services, permanent, declared in one table (root/services.rs):
+//! ├── Listener (services/listener.rs)       accept, read handshake, route by info-hash
+//! ├── Announcer (services/announcer.rs)     HTTP + UDP trackers, tiers, backoff
+//! ├── Choker (services/choker.rs)           upload slots across all torrents (decision: choke.rs)
+//! ├── RateLimiter (services/rate_limiter.rs) token buckets, quota in batches
+//! ├── DhtService (services/dht.rs)          the DHT node, when enabled
+//! │   per torrent, transient (root/torrents.rs, root/magnets.rs):
+//! ├── MagnetFetch × K (magnet.rs)           a magnet link until its metadata is verified
+//! └── Torrent × N (torrent/actor.rs)        picker, pieces, peer set; supervises its peers
+//!     └── PeerConn × M (torrent/peer.rs)    one socket each
+//! DiskPool (disk.rs): own threads, not an actor — SHA-1 + positional write of whole pieces,
+//! reads for upload
 //! ```
 //!
-//! Supervision comes from `swarm-supervisor`; formats from `swarm-wire`; tracker protocols from
-//! `swarm-tracker`. Pure decision code (picker, bitfield, rates, peer slots) has no I/O.
+//! Supervision comes from `swarm-supervisor` (its `Children`, held by the root and by each
+//! torrent, which do work besides supervising); formats from `swarm-wire`; tracker protocols from
+//! `swarm-tracker`; the DHT from `swarm-dht`. Services reach torrents only through `Recipient`s
+//! of the messages they send, and torrents reach services through the names the root keeps
+//! pointed at them (`services::ServiceRef`). Pure decision code (picker, choking, bitfield,
+//! rates, token buckets, metadata assembly) has no I/O and no actix.
 //! The public entry point is [`Session`]. What this crate is not: a configuration file reader
 //! or a control server (those are the daemon's), nor a protocol codec library.
 

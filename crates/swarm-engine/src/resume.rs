@@ -1,5 +1,7 @@
 //! Resume state: per torrent, the `.torrent` and a resume record in the state directory, so a
-//! restarted daemon brings every torrent back in its state without re-downloading.
+//! restarted daemon brings every torrent back in its state without re-downloading. Every file
+//! of the state directory is written and read here ([`StatePaths`] and the loaders below); the
+//! root and the torrents only say what to save and when.
 //!
 //! Layout: `<state>/torrents/<info-hash>.torrent` (written once, at add) and
 //! `<state>/torrents/<info-hash>.resume` (JSON, rewritten on a timer, on state changes and at
@@ -43,8 +45,41 @@ pub struct ResumeRecord {
 }
 
 impl ResumeRecord {
+    /// The record of a torrent (or magnet) with nothing verified yet: where it goes and whether
+    /// it is paused, kept from the moment it is added so a crash cannot lose either.
+    pub fn first(info_hash: InfoHash, save_dir: PathBuf, paused: bool, added_at: i64) -> Self {
+        ResumeRecord {
+            info_hash: info_hash.to_hex(),
+            save_dir,
+            paused,
+            added_at,
+            ..ResumeRecord::default()
+        }
+    }
+
     pub fn have_bytes(&self) -> Option<Vec<u8>> {
         hex_decode(&self.have)
+    }
+
+    /// The record as it is saved: pretty JSON, for a user who opens it to see what is kept.
+    pub fn to_json(&self) -> io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(io::Error::other)
+    }
+}
+
+/// A state file that could not be written, with its path.
+#[derive(Debug, thiserror::Error)]
+#[error("saving {}: {source}", path.display())]
+pub struct SaveError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn save(path: PathBuf, bytes: io::Result<Vec<u8>>) -> Result<(), SaveError> {
+    match bytes.and_then(|b| write_atomic(&path, &b)) {
+        Ok(()) => Ok(()),
+        Err(source) => Err(SaveError { path, source }),
     }
 }
 
@@ -102,6 +137,36 @@ impl StatePaths {
 
     fn file(&self, ext: &str) -> PathBuf {
         self.dir.join(format!("{}.{ext}", self.info_hash.to_hex()))
+    }
+
+    /// The `.torrent`, if it is not saved yet (a torrent restored at start-up finds it there);
+    /// `encode` runs only when it must be written.
+    pub fn save_torrent_once(&self, encode: impl FnOnce() -> Vec<u8>) -> Result<(), SaveError> {
+        let path = self.torrent();
+        if path.exists() {
+            return Ok(());
+        }
+        save(path, Ok(encode()))
+    }
+
+    /// The magnet link of a torrent whose metadata is not fetched yet.
+    pub fn save_magnet(&self, uri: &str) -> Result<(), SaveError> {
+        save(self.magnet(), Ok(uri.as_bytes().to_vec()))
+    }
+
+    /// The resume record, replacing the one saved before.
+    pub fn save_record(&self, record: &ResumeRecord) -> Result<(), SaveError> {
+        save(self.resume(), record.to_json())
+    }
+
+    /// Whether a resume record is saved.
+    pub fn has_record(&self) -> bool {
+        self.resume().exists()
+    }
+
+    /// The metadata arrived: the magnet link is no longer what brings the torrent back.
+    pub fn remove_magnet(&self) {
+        let _ = std::fs::remove_file(self.magnet());
     }
 
     pub fn remove(&self) {
@@ -218,5 +283,35 @@ mod tests {
         assert_eq!(record.as_ref(), Some(&rec));
         assert_eq!(rec.have_bytes(), Some(vec![0xf0, 0x01]));
         assert_eq!(hex_decode("zz"), None);
+    }
+
+    #[test]
+    fn state_files_are_saved_where_they_belong_and_errors_name_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), InfoHash([0xcd; 20]));
+        // The `.torrent` is written once: a restored torrent's file is not encoded again.
+        paths.save_torrent_once(|| b"first".to_vec()).unwrap();
+        paths
+            .save_torrent_once(|| panic!("encoded although saved"))
+            .unwrap();
+        assert_eq!(std::fs::read(paths.torrent()).unwrap(), b"first");
+        assert!(!paths.has_record());
+        let rec = ResumeRecord::first(InfoHash([0xcd; 20]), "/data".into(), true, 7);
+        paths.save_record(&rec).unwrap();
+        let (_, loaded) = load_saved(&paths.torrent()).unwrap();
+        assert_eq!(loaded, Some(rec.clone()));
+        paths.save_magnet("magnet:?xt=urn:btih:cd").unwrap();
+        paths.remove_magnet();
+        assert!(!paths.magnet().exists() && paths.has_record());
+
+        // A state directory that is a file: the error says which file could not be saved.
+        let blocked = dir.path().join("blocked");
+        std::fs::write(&blocked, b"").unwrap();
+        let paths = StatePaths::of(&StatePaths::torrents_dir(&blocked), InfoHash([1; 20]));
+        let err = paths.save_record(&rec).unwrap_err().to_string();
+        assert!(
+            err.starts_with("saving ") && err.contains(".resume"),
+            "{err}"
+        );
     }
 }

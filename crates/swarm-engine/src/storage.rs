@@ -100,7 +100,9 @@ impl Storage {
             }
             let path = &self.paths[span.file_index];
             let file = cache
-                .get(self, span.file_index, true)
+                .get((self.id, span.file_index), true, || {
+                    self.open(span.file_index, true)
+                })
                 .map_err(|e| at(path, e))?;
             let mut offset = span.file_offset;
             for part in chunk.chunks(WRITE_PART) {
@@ -129,7 +131,9 @@ impl Storage {
             }
             let path = &self.paths[span.file_index];
             let file = cache
-                .get(self, span.file_index, false)
+                .get((self.id, span.file_index), false, || {
+                    self.open(span.file_index, false)
+                })
                 .map_err(|e| at(path, e))?;
             file.read_exact_at(chunk, span.file_offset)
                 .map_err(|e| at(path, e))?;
@@ -317,9 +321,11 @@ pub fn io_reason(e: &io::Error) -> String {
 
 /// `e` with the file it is about: "writing piece 126: Permission denied" tells a user nothing.
 /// Messages that already name a path (ours: a vanished save directory, a symlink) stay as they are.
+/// So does a full disk: the torrent recognises its OS error (ENOSPC, which a rewrapped error no
+/// longer carries) and says "no space left on device writing to DIR" itself.
 fn at(path: &Path, e: io::Error) -> io::Error {
     let text = e.to_string();
-    if text.contains('/') {
+    if text.contains('/') || e.raw_os_error() == Some(libc::ENOSPC) {
         return e;
     }
     io::Error::new(e.kind(), format!("{}: {text}", path.display()))
@@ -328,6 +334,15 @@ fn at(path: &Path, e: io::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_io_error_names_its_file_but_a_full_disk_keeps_its_os_error() {
+        let path = Path::new("/data/a.bin");
+        let denied = at(path, io::Error::from_raw_os_error(libc::EACCES));
+        assert!(denied.to_string().starts_with("/data/a.bin: "), "{denied}");
+        let full = at(path, io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(full.raw_os_error(), Some(libc::ENOSPC));
+    }
     use swarm_wire::create::{create_metainfo, CreateOptions};
 
     /// A source tree `tree/f0, f1, …` of the given lengths, its metainfo, an empty save

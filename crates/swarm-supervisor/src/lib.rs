@@ -25,8 +25,12 @@
 //!    [`Terminate`], [`ChildSpec`]) and [`Children`], which carries out the decisions
 //!    inside any actor: an actor that does real work (the torrent, owning the piece picker)
 //!    supervises its peers with a `Children` field and a one-line exit handler.
-//! 3. [`Supervisor`], a ready-made actor for pure supervisors (the root, a service group),
-//!    with [`StartChild`], [`TerminateChild`], [`GetStats`] and [`Shutdown`].
+//! 3. [`Supervisor`], a ready-made actor for pure supervisors (one that does nothing but
+//!    supervise), with [`StartChild`], [`TerminateChild`], [`GetStats`] and [`Shutdown`].
+//!    swarmd's tree does not use it: its root keeps the torrent registry and answers queries,
+//!    its torrents own their pickers, so both supervise with a [`Children`] field. It stays
+//!    as the crate's whole-actor form, and the actix tests of strategies, intensity, nested
+//!    escalation and ordered shutdown run through it.
 //!
 //! What it is not: a process registry, a way to kill a busy actor (actix cannot interrupt
 //! a handler; a child that ignores [`Terminate`] is abandoned after its shutdown timeout),

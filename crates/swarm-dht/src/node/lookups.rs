@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::{AnnounceWait, LookupKind, Node, Purpose, Running};
-use crate::handle::AnnounceOutcome;
+use crate::command::AnnounceOutcome;
 use crate::krpc::{Method, Response, Want};
 use crate::lookup::Lookup;
 use crate::node_id::{NodeId, NodeInfo};

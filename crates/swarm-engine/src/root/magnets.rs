@@ -10,16 +10,16 @@
 use actix::prelude::*;
 use std::path::PathBuf;
 use swarm_control::{Event, TorrentState, TorrentSummary};
-use swarm_supervisor::ChildHandle;
+use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::InfoHash;
 
+use super::torrents::{writable_save_dir, AddTorrent};
 use super::{blank_summary, Root, RootChild};
 use crate::error::EngineError;
 use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
-use crate::resume::{write_atomic, ResumeRecord, StatePaths};
+use crate::resume::{ResumeRecord, StatePaths};
 use crate::torrent::actor::PeersFound;
 use crate::torrent::swarm::PeerSource;
-use swarm_supervisor::Restart;
 
 /// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
 /// normal torrent. A paused magnet waits for `resume` before it fetches anything.
@@ -38,25 +38,17 @@ impl Handler<AddMagnet> for Root {
 
     fn handle(&mut self, msg: AddMagnet, ctx: &mut Context<Self>) -> Self::Result {
         let ih = msg.magnet.info_hash;
-        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
-            return Err(EngineError::Duplicate(ih.to_hex()));
-        }
+        self.check_new(ih)?;
         // As for a torrent: a directory we cannot write to is a new add's error, not a later
         // one (a restored magnet comes back whatever its directory; adding the torrent tells).
         let save_dir = msg.save_dir.as_ref().unwrap_or(&self.cfg.download_dir);
         if msg.added_at.is_none() {
-            crate::storage::prepare_save_dir(save_dir).map_err(|e| {
-                EngineError::Io(format!(
-                    "cannot write to the save directory {}: {}",
-                    save_dir.display(),
-                    crate::storage::io_reason(&e)
-                ))
-            })?;
+            writable_save_dir(save_dir)?;
         }
         if let Some(d) = &self.torrents_dir {
-            let path = StatePaths::of(d, ih).magnet();
-            write_atomic(&path, msg.magnet.to_uri().as_bytes())
-                .map_err(|e| EngineError::Io(format!("saving {}: {e}", path.display())))?;
+            StatePaths::of(d, ih)
+                .save_magnet(&msg.magnet.to_uri())
+                .map_err(|e| EngineError::Io(e.to_string()))?;
         }
         let name = msg.magnet.name();
         let entry = MagnetEntry {
@@ -118,22 +110,25 @@ impl Root {
         let (Some(d), Some(entry)) = (&self.torrents_dir, self.magnets.get(&ih)) else {
             return;
         };
-        let path = StatePaths::of(d, ih).resume();
-        let rec = ResumeRecord {
-            info_hash: ih.to_hex(),
-            save_dir: entry
-                .save_dir
-                .clone()
-                .unwrap_or_else(|| self.cfg.download_dir.clone()),
-            paused: entry.paused,
-            added_at: entry.added_at,
-            ..ResumeRecord::default()
-        };
-        let written = serde_json::to_vec_pretty(&rec)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&path, &bytes));
-        if let Err(e) = written {
-            tracing::warn!(info_hash = %ih, "saving the magnet's state: {e}");
+        let save_dir = entry
+            .save_dir
+            .clone()
+            .unwrap_or_else(|| self.cfg.download_dir.clone());
+        let rec = ResumeRecord::first(ih, save_dir, entry.paused, entry.added_at);
+        if let Err(e) = StatePaths::of(d, ih).save_record(&rec) {
+            tracing::warn!(info_hash = %ih, "{e}");
+        }
+    }
+
+    /// A magnet's fetch ended for good: a failure drops the magnet and says why. (A fetch
+    /// that succeeded ended after [`MetadataFetched`] made it a torrent.)
+    pub(super) fn magnet_ended(&mut self, ih: InfoHash, reason: &ExitReason) {
+        if reason.is_abnormal() {
+            self.magnets.remove(&ih);
+            let _ = self.services.events.send(Event::Error {
+                info_hash: ih.to_hex(),
+                message: format!("fetching the magnet's metadata failed: {reason}"),
+            });
         }
     }
 
@@ -235,7 +230,7 @@ impl Handler<MetadataFetched> for Root {
         let Some(entry) = self.magnets.remove(&ih) else {
             return;
         };
-        let add = super::AddTorrent {
+        let add = AddTorrent {
             meta: msg.meta,
             save_dir: entry.save_dir,
             paused: entry.paused,
@@ -245,7 +240,7 @@ impl Handler<MetadataFetched> for Root {
         match self.add_torrent(add, ctx) {
             Ok(_) => {
                 if let Some(d) = &self.torrents_dir {
-                    let _ = std::fs::remove_file(StatePaths::of(d, ih).magnet());
+                    StatePaths::of(d, ih).remove_magnet();
                 }
                 if let Some(t) = self
                     .children

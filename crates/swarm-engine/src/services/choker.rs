@@ -46,8 +46,7 @@ use rand::SeedableRng;
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_wire::InfoHash;
 
-use crate::choke::{ChokeConfig, ChokeState, PeerSnapshot, TorrentDecision, TorrentPeers};
-use crate::torrent::messages::PeerKey;
+use crate::choke::{ChokeConfig, ChokeState, PeerKey, PeerSnapshot, TorrentDecision, TorrentPeers};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChokerConfig {

@@ -9,8 +9,9 @@ use swarm_wire::peer::BlockRef;
 use crate::bitfield::Bitfield;
 use crate::torrent::peer::PeerConn;
 
-/// A torrent's name for one of its peer actors (also the supervision child id).
-pub type PeerKey = u64;
+/// A torrent's name for one of its peer actors (also the supervision child id); declared by
+/// the pure choking decision, which names peers by it.
+pub use crate::choke::PeerKey;
 
 /// Something a peer actor observed on its connection.
 #[derive(Message)]

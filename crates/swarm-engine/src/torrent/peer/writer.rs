@@ -60,8 +60,11 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// While blocks wait for their acknowledgement and nothing is written, the count is brought up
 /// to date this often (for `show` and the choker; the last of it is counted at the end anyway).
 const ACK_POLL: Duration = Duration::from_secs(1);
-/// How long a closed connection's write half waits for the peer to acknowledge what is in flight.
-const LINGER: Duration = Duration::from_secs(5);
+/// How long a closed connection's write half waits for the peer to acknowledge what is in flight:
+/// a slow reader can have our whole send buffer (MiBs on a fast link) to take at its own rate
+/// (a 1 MiB/s leecher left in the middle needed ~4 s on loopback). One descriptor and one
+/// sleeping task per connection meanwhile.
+const LINGER: Duration = Duration::from_secs(15);
 
 impl Writer {
     /// Starts the writer task on `write` (in `ctx`, so it ends with the actor). `handed` is what

@@ -1,0 +1,144 @@
+//! The root's global services, declared in one table ([`Root::services`], etorrent's `init/1`):
+//! which services run, in what order, with what restart type and from what configuration.
+//! Also the run-time change of the global rate limits, which goes to the rate limiter.
+//!
+//! Every service is `Permanent`: the daemon cannot work without any of them, so a crash is
+//! restarted (with the root's backoff) and one that exhausts its budget stops the daemon (see
+//! the root's exit handler). Torrents reach a service by its name ([`ServiceRef`]), which
+//! [`named`] points at each new incarnation; they never keep the address of a dead one.
+
+use actix::prelude::*;
+use swarm_supervisor::{ChildHandle, ChildLink, ChildSpec, Restart, Terminate};
+use swarm_tracker::UdpConfig;
+
+use super::{Root, RootChild};
+use crate::services::announcer::Announcer;
+use crate::services::choker::Choker;
+use crate::services::dht::DhtService;
+use crate::services::listener::Listener;
+use crate::services::rate_limiter::{RateLimiter, SetLimits};
+use crate::services::ServiceRef;
+
+impl Root {
+    /// The services, in start order (shutdown stops them in reverse). Each start function is
+    /// called again for every restart.
+    pub(super) fn services(&self) -> Vec<ChildSpec<RootChild>> {
+        let cfg = &self.cfg;
+        let (peer_id, port) = (self.peer_id, self.listen_port);
+        // The socket stays bound across listener restarts: each incarnation gets a clone.
+        let socket = self.socket.try_clone();
+        let (half_open, handshake_timeout) = (cfg.max_half_open * 4, cfg.handshake_timeout);
+        let udp = UdpConfig {
+            base_timeout: cfg.udp_tracker_timeout,
+            max_retries: cfg.udp_tracker_retries,
+            ..UdpConfig::default()
+        };
+        let (choke, board) = (cfg.choker.clone(), self.board.clone());
+        let mut table = vec![
+            ChildSpec::new(
+                RootChild::Listener,
+                Restart::Permanent,
+                named(&self.services.listener, move |link| {
+                    let socket = socket
+                        .as_ref()
+                        .map_err(|e| format!("listener socket: {e}"))?;
+                    let socket = socket.try_clone().map_err(|e| e.to_string())?;
+                    Ok(Listener::new(socket, half_open, handshake_timeout, link))
+                }),
+            ),
+            ChildSpec::new(
+                RootChild::Announcer,
+                Restart::Permanent,
+                named(&self.services.announcer, move |link| {
+                    Ok(Announcer::new(peer_id, port, udp, link))
+                }),
+            ),
+            ChildSpec::new(
+                RootChild::Choker,
+                Restart::Permanent,
+                named(&self.services.choker, move |link| {
+                    Ok(Choker::new(choke.clone(), link))
+                }),
+            ),
+            ChildSpec::new(
+                RootChild::RateLimiter,
+                Restart::Permanent,
+                named(&self.services.limiter, move |link| {
+                    Ok(RateLimiter::new(board.clone(), link))
+                }),
+            ),
+        ];
+        // Torrents find the DHT through its slot, which the service fills when its node is up.
+        if let Some(dht) = cfg.dht.clone() {
+            let slot = self.dht.clone();
+            table.push(ChildSpec::new(
+                RootChild::Dht,
+                Restart::Permanent,
+                move |link| {
+                    let addr = DhtService::new(dht.clone(), slot.clone(), link).start();
+                    Ok(ChildHandle::new(addr))
+                },
+            ));
+        }
+        table
+    }
+
+    /// Starts every service of the table. One that cannot start is logged and left out; the
+    /// others run.
+    pub(super) fn start_services(&mut self, ctx: &mut Context<Self>) {
+        for spec in self.services() {
+            if let Err(e) = self.children.start_spec(spec, ctx) {
+                tracing::error!("{e}");
+            }
+        }
+        // The limits live in the board, shared by every limiter incarnation: set once.
+        self.services.limiter.do_send(SetLimits {
+            global_down: self.cfg.limits.download,
+            global_up: self.cfg.limits.upload,
+        });
+    }
+}
+
+/// A service's start function that also points its name at each new incarnation.
+fn named<A>(
+    name: &ServiceRef<A>,
+    mut make: impl FnMut(ChildLink) -> Result<A, String> + Send + 'static,
+) -> impl FnMut(ChildLink) -> Result<ChildHandle, String> + Send + 'static
+where
+    A: Actor<Context = Context<A>> + Handler<Terminate>,
+{
+    let name = name.clone();
+    move |link| {
+        let addr = make(link)?.start();
+        name.set(Some(addr.clone()));
+        Ok(ChildHandle::new(addr))
+    }
+}
+
+/// The global limits in force, and a way to change them at run time.
+#[derive(Message)]
+#[rtype(result = "swarm_control::Limits")]
+pub struct GlobalLimits(pub Option<swarm_control::Limits>);
+
+impl Handler<GlobalLimits> for Root {
+    type Result = MessageResult<GlobalLimits>;
+
+    fn handle(&mut self, msg: GlobalLimits, _: &mut Context<Self>) -> Self::Result {
+        if let Some(l) = msg.0 {
+            self.services.limiter.do_send(SetLimits {
+                global_down: l.download,
+                global_up: l.upload,
+            });
+            // Answer with what was asked: the limiter applies it on its next message.
+            return MessageResult(swarm_control::Limits {
+                download: l.download.filter(|r| *r > 0),
+                upload: l.upload.filter(|r| *r > 0),
+            });
+        }
+        let g = self.board.settings().global;
+        MessageResult(swarm_control::Limits {
+            download: g.down,
+            upload: g.up,
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Torrents' lifecycle under the root: adding one (its save directory tried, its `.torrent` and
+//! first resume record saved, its shared handle made, its actor started as a `Transient` child
+//! on a torrent thread), removing one (its actor stopped, its state files and perhaps its data
+//! deleted), and what is left to do when one ends on its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use swarm_control::Event;
+use swarm_supervisor::{ChildHandle, ExitReason, Restart};
+use swarm_wire::{InfoHash, Metainfo};
+
+use super::{blank_summary, Root, RootChild, TorrentEntry};
+use crate::bitfield::Bitfield;
+use crate::error::EngineError;
+use crate::resume::{ResumeRecord, StatePaths};
+use crate::storage::Storage;
+use crate::torrent::shared::{Published, StatusCell, TorrentShared};
+use crate::torrent::{Torrent, TorrentConfig};
+
+#[derive(Message)]
+#[rtype(result = "Result<InfoHash, EngineError>")]
+pub struct AddTorrent {
+    pub meta: Metainfo,
+    pub save_dir: Option<PathBuf>,
+    pub paused: bool,
+    /// Pieces known good without hashing; `None` checks the data on disk.
+    pub known_have: Option<Bitfield>,
+    /// The resume record found at start-up (trusted only if the files match it).
+    pub record: Option<ResumeRecord>,
+}
+
+impl Handler<AddTorrent> for Root {
+    type Result = Result<InfoHash, EngineError>;
+
+    fn handle(&mut self, msg: AddTorrent, ctx: &mut Context<Self>) -> Self::Result {
+        let name = msg.meta.info.name.clone();
+        let ih = self.add_torrent(msg, ctx)?;
+        tracing::info!(torrent = %name, info_hash = %ih, "added");
+        let _ = self.services.events.send(Event::Added {
+            info_hash: ih.to_hex(),
+            name,
+        });
+        Ok(ih)
+    }
+}
+
+impl Root {
+    /// `Duplicate` if a torrent or a magnet has this info-hash already.
+    pub(super) fn check_new(&self, ih: InfoHash) -> Result<(), EngineError> {
+        if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
+            return Err(EngineError::Duplicate(ih.to_hex()));
+        }
+        Ok(())
+    }
+
+    pub(super) fn add_torrent(
+        &mut self,
+        msg: AddTorrent,
+        ctx: &mut Context<Self>,
+    ) -> Result<InfoHash, EngineError> {
+        let ih = msg.meta.info_hash;
+        self.check_new(ih)?;
+        let save_dir = msg
+            .save_dir
+            .clone()
+            .or_else(|| msg.record.as_ref().map(|r| r.save_dir.clone()))
+            .unwrap_or_else(|| self.cfg.download_dir.clone());
+        // A new torrent's save directory is made and tried now, so that a directory we cannot
+        // write to is the add's error, named, rather than a failed piece later. A restored one
+        // is made only if its record had no data (a failure there shows when it writes): one
+        // that had data and is gone is an unmounted disk, which the torrent reports (see
+        // `Torrent::trusted_record`) instead of our making it again on the mount point.
+        match &msg.record {
+            None => writable_save_dir(&save_dir)?,
+            Some(r) if !r.have_bytes().is_some_and(|b| b.iter().any(|&x| x != 0)) => {
+                let _ = std::fs::create_dir_all(&save_dir);
+            }
+            Some(_) => {}
+        }
+        let state = self.torrents_dir.as_ref().map(|d| StatePaths::of(d, ih));
+        if let Some(paths) = &state {
+            paths
+                .save_torrent_once(|| msg.meta.to_bytes())
+                .map_err(|e| EngineError::Io(e.to_string()))?;
+            // A new torrent's first resume record, at once: until the first periodic save, a
+            // crash would otherwise bring it back in the default directory, unpaused.
+            if msg.record.is_none() && !paths.has_record() {
+                let rec = ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix());
+                if let Err(e) = paths.save_record(&rec) {
+                    tracing::warn!(torrent = %msg.meta.info.name, "{e}");
+                }
+            }
+        }
+        let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
+        let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
+        let tcfg = TorrentConfig {
+            save_dir,
+            max_peers: self.cfg.max_peers_per_torrent,
+            max_half_open: self.cfg.max_half_open,
+            unchoke_slots: self.cfg.unchoke_slots,
+            max_pending_writes: self.cfg.max_pending_writes,
+            paused,
+            known_have: msg.known_have,
+            resume: state.clone(),
+            record: msg.record.map(Box::new),
+        };
+        self.start_torrent(meta, shared.clone(), tcfg, ctx)?;
+        self.torrents.insert(ih, TorrentEntry { shared, state });
+        Ok(ih)
+    }
+
+    /// What the torrent and its peers share: its storage, the session's settings and services,
+    /// and the status the read-side queries show until its first publish.
+    fn torrent_shared(
+        &mut self,
+        mut meta: Metainfo,
+        save_dir: &Path,
+    ) -> (Arc<Metainfo>, Arc<TorrentShared>) {
+        let ih = meta.info_hash;
+        // The raw info dictionary moves to the torrent's shared handle (served over
+        // `ut_metadata`); the metainfo keeps the parsed form only, not a second copy.
+        let info_bytes = bytes::Bytes::from(std::mem::take(&mut meta.info_bytes));
+        let meta = Arc::new(meta);
+        let id = self.next_storage_id;
+        self.next_storage_id += 1;
+        let storage = Arc::new(Storage::new(id, save_dir.to_path_buf(), meta.clone()));
+        let summary = blank_summary(
+            ih,
+            meta.info.name.clone(),
+            swarm_control::TorrentState::Checking,
+            meta.info.total_length,
+            save_dir,
+        );
+        let shared = Arc::new(TorrentShared {
+            info_hash: ih,
+            peer_id: self.peer_id,
+            storage,
+            disk: self.disk.clone(),
+            listen_port: self.listen_port,
+            max_frame: self.cfg.max_frame,
+            max_upload_queue: self.cfg.max_upload_queue,
+            max_write_queue_bytes: self.cfg.max_write_queue_bytes,
+            connect_timeout: self.cfg.connect_timeout,
+            handshake_timeout: self.cfg.handshake_timeout,
+            idle_timeout: self.cfg.idle_timeout,
+            dht: self.dht.clone(),
+            info_bytes,
+            gate: self.board.gate(ih),
+            limiter: self.services.limiter.clone(),
+            peer_budget: self.peer_budget.clone(),
+            // Until the torrent's first publish, microseconds from now.
+            status: StatusCell::new(Published::new(&summary, 0)),
+            transferred: Default::default(),
+        });
+        (meta, shared)
+    }
+
+    /// Starts the torrent's actor as the root's `Transient` child, on its torrent thread.
+    fn start_torrent(
+        &mut self,
+        meta: Arc<Metainfo>,
+        shared: Arc<TorrentShared>,
+        tcfg: TorrentConfig,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), EngineError> {
+        let ih = shared.info_hash;
+        // Spread torrents over the torrent threads by info-hash.
+        let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
+        let services = self.services.clone();
+        // Kept by the supervisor for restarts, which recheck the data instead of trusting what
+        // the crashed incarnation knew: no record. The first start's configuration is boxed
+        // and gone once used, so the supervision entry stays small.
+        let restart_cfg = Arc::new(TorrentConfig {
+            known_have: None,
+            record: None,
+            ..tcfg.clone()
+        });
+        let mut first = Some(Box::new(tcfg));
+        let start = move |link| {
+            let cfg = first
+                .take()
+                .map_or_else(|| TorrentConfig::clone(&restart_cfg), |c| *c);
+            let (meta, sh, services) = (meta.clone(), shared.clone(), services.clone());
+            let addr = Torrent::start_in_arbiter(&arbiter, move |_| {
+                Torrent::new(meta, sh, cfg, services, link)
+            });
+            Ok(ChildHandle::new(addr))
+        };
+        self.children
+            .start(RootChild::Torrent(ih), Restart::Transient, start, ctx)
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// A torrent's actor ended for good (removed, or given up after repeated crashes).
+    pub(super) fn torrent_ended(&mut self, ih: InfoHash, reason: &ExitReason) {
+        if let Some(e) = self.torrents.remove(&ih) {
+            self.disk.forget(e.shared.storage.id);
+        }
+        if reason.is_abnormal() {
+            let _ = self.services.events.send(Event::Error {
+                info_hash: ih.to_hex(),
+                message: format!("torrent gave up after repeated crashes: {reason}"),
+            });
+        }
+    }
+}
+
+/// Makes the save directory and tries writing to it: the error of an add names the directory.
+pub(super) fn writable_save_dir(dir: &Path) -> Result<(), EngineError> {
+    crate::storage::prepare_save_dir(dir).map_err(|e| {
+        EngineError::Io(format!(
+            "cannot write to the save directory {}: {}",
+            dir.display(),
+            crate::storage::io_reason(&e)
+        ))
+    })
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct RemoveTorrent {
+    pub info_hash: InfoHash,
+    pub delete_data: bool,
+}
+
+impl Handler<RemoveTorrent> for Root {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: RemoveTorrent, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.info_hash;
+        if self.magnets.remove(&ih).is_some() {
+            let _ = self.children.terminate(&RootChild::Magnet(ih), ctx);
+            if let Some(d) = &self.torrents_dir {
+                StatePaths::of(d, ih).remove();
+            }
+            let _ = self.services.events.send(Event::Removed {
+                info_hash: ih.to_hex(),
+            });
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let Some(entry) = self.torrents.remove(&ih) else {
+            return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
+        };
+        let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
+        let (disk, storage, events) = (
+            self.disk.clone(),
+            entry.shared.storage.clone(),
+            self.services.events.clone(),
+        );
+        let delete = msg.delete_data;
+        let state = entry.state;
+        Box::pin(
+            async move {
+                if let Ok(rx) = stopped {
+                    let _ = rx.await;
+                }
+                disk.forget(storage.id);
+                if let Some(paths) = state {
+                    paths.remove();
+                }
+                if delete {
+                    disk.delete_files(storage)
+                        .await
+                        .map_err(|e| EngineError::Io(format!("deleting data: {e}")))?;
+                }
+                let _ = events.send(Event::Removed {
+                    info_hash: ih.to_hex(),
+                });
+                Ok(())
+            }
+            .into_actor(self),
+        )
+    }
+}
