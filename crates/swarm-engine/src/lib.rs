@@ -42,7 +42,7 @@ pub mod torrent;
 pub use config::EngineConfig;
 pub use error::EngineError;
 pub use session::{AddOptions, Session};
-pub use torrent::swarm::PeerSource;
+pub use torrent::messages::PeerSource;
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {

@@ -17,8 +17,8 @@ use super::{blank_summary, Root, RootChild};
 use crate::error::EngineError;
 use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{write_atomic, ResumeRecord, StatePaths};
-use crate::torrent::actor::PeersFound;
-use crate::torrent::swarm::PeerSource;
+use crate::torrent::messages::PeerSource;
+use crate::torrent::messages::PeersFound;
 use swarm_supervisor::Restart;
 
 /// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a

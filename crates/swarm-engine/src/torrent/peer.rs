@@ -35,32 +35,18 @@ use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
 use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
-use crate::torrent::actor::{GetHave, Torrent};
-use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
+use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
 mod writer;
 
 use writer::{Drained, Writer};
 
-/// How the connection comes to be.
-pub enum Dial {
-    /// We connect and send our handshake first.
-    Outgoing,
-    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
-    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
-    Incoming {
-        stream: std::net::TcpStream,
-        handshake: Handshake,
-        leftover: BytesMut,
-    },
-}
-
 pub struct PeerConn {
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<TorrentShared>,
-    torrent: Addr<Torrent>,
+    torrent: TorrentInbox,
     link: ChildLink,
     dial: Option<Dial>,
     have: Bitfield,
@@ -98,7 +84,7 @@ impl PeerConn {
         addr: SocketAddr,
         dial: Dial,
         shared: Arc<TorrentShared>,
-        torrent: Addr<Torrent>,
+        torrent: TorrentInbox,
         link: ChildLink,
     ) -> Self {
         // The real bitfield comes from the torrent once the handshake is done (`GetHave`).
@@ -139,7 +125,7 @@ impl PeerConn {
     }
 
     fn emit(&self, event: PeerEvent) {
-        self.torrent.do_send(FromPeer {
+        self.torrent.events.do_send(FromPeer {
             key: self.key,
             event,
         });
@@ -256,7 +242,7 @@ impl PeerConn {
             }
         }
         self.emit(PeerEvent::Connected {
-            addr: ctx.address(),
+            addr: ctx.address().recipient(),
             peer_id: theirs.peer_id,
             fast: self.peer_fast,
             extensions: None,
@@ -329,19 +315,16 @@ impl PeerConn {
                 };
                 // The hot path: a bounded mailbox; when the torrent lags, stop reading this socket
                 // until it has room (back-pressure instead of buffering).
-                match self.torrent.try_send(event) {
+                match self.torrent.events.try_send(event) {
                     Ok(()) => {}
                     Err(SendError::Full(event)) => {
-                        ctx.wait(
-                            self.torrent
-                                .send(event)
-                                .into_actor(self)
-                                .map(|res, act, ctx| {
-                                    if res.is_err() {
-                                        act.fail(ctx, "torrent is gone");
-                                    }
-                                }),
-                        );
+                        ctx.wait(self.torrent.events.send(event).into_actor(self).map(
+                            |res, act, ctx| {
+                                if res.is_err() {
+                                    act.fail(ctx, "torrent is gone");
+                                }
+                            },
+                        ));
                     }
                     Err(SendError::Closed(_)) => self.fail(ctx, "torrent is gone"),
                 }
@@ -592,10 +575,10 @@ impl Actor for PeerConn {
         }
         let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
         let fut = Self::establish(self.addr, dial, ours, timeouts);
-        let torrent = self.torrent.clone();
+        let have = self.torrent.have.clone();
         let fut = async move {
             let conn = fut.await?;
-            let have = torrent
+            let have = have
                 .send(GetHave)
                 .await
                 .map_err(|_| io::Error::other("torrent is gone"))?;
