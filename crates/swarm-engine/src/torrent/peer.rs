@@ -1,6 +1,8 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the TCP socket (a read stream decoded by `PeerCodec`, a writer task with a byte count),
+//! Owns: the connection's transport (`peer/transport.rs`: TCP today; any byte stream, e.g. an
+//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec` and
+//! written by a writer task with a byte count (`peer/writer.rs`),
 //! the peer's view of our pieces (a copy of the torrent's have-bitfield, updated by `Have`
 //! orders), the queue of blocks the peer asked us for, keep-alive and idle timers.
 //!
@@ -38,8 +40,10 @@ use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
+pub mod transport;
 mod writer;
 
+use transport::Transport;
 use writer::{Drained, Writer};
 
 pub struct PeerConn {
@@ -138,22 +142,21 @@ impl PeerConn {
         }
     }
 
-    /// Connects (when outgoing), exchanges handshakes, and returns the socket ready for frames.
+    /// Makes the transport (connects, when outgoing), exchanges handshakes over it, and returns
+    /// it ready for frames. Whatever the transport, the handshake and everything after it are
+    /// the same.
     async fn establish(
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
         (connect_timeout, handshake_timeout): (Duration, Duration),
-    ) -> io::Result<(TcpStream, Handshake, BytesMut)> {
+    ) -> io::Result<(Transport, Handshake, BytesMut)> {
         match dial {
             Dial::Outgoing => {
-                let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-                stream.set_nodelay(true)?;
-                stream.write_all(&ours.encode()).await?;
+                let mut t = transport::connect(addr, connect_timeout).await?;
+                t.write.write_all(&ours.encode()).await?;
                 let mut buf = [0u8; 68];
-                tokio::time::timeout(handshake_timeout, stream.read_exact(&mut buf))
+                tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut buf))
                     .await
                     .map_err(|_| {
                         io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
@@ -166,17 +169,16 @@ impl PeerConn {
                         "peer answered with another info-hash",
                     ));
                 }
-                Ok((stream, theirs, BytesMut::new()))
+                Ok((t, theirs, BytesMut::new()))
             }
             Dial::Incoming {
                 stream,
                 handshake,
                 leftover,
             } => {
-                let mut stream = TcpStream::from_std(stream)?;
-                stream.set_nodelay(true)?;
-                stream.write_all(&ours.encode()).await?;
-                Ok((stream, handshake, leftover))
+                let mut t = Transport::tcp(TcpStream::from_std(stream)?)?;
+                t.write.write_all(&ours.encode()).await?;
+                Ok((t, handshake, leftover))
             }
         }
     }
@@ -184,14 +186,14 @@ impl PeerConn {
     fn on_established(
         &mut self,
         ctx: &mut Context<Self>,
-        stream: TcpStream,
+        transport: Transport,
         theirs: Handshake,
         leftover: BytesMut,
     ) {
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
-        let (read, write) = stream.into_split();
+        let Transport { read, write } = transport;
         // Only the handshake was written on the socket before the writer takes over.
         let handed = Handshake::LEN as u64;
         self.writer = Some(Writer::start(
@@ -585,9 +587,9 @@ impl Actor for PeerConn {
             Ok::<_, io::Error>((conn, have))
         };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(((stream, theirs, leftover), have)) => {
+            Ok(((transport, theirs, leftover), have)) => {
                 act.have = have;
-                act.on_established(ctx, stream, theirs, leftover)
+                act.on_established(ctx, transport, theirs, leftover)
             }
             Err(e) => act.fail(ctx, format!("connecting: {e}")),
         }));
