@@ -6,13 +6,15 @@
 //! Root (root.rs) ─────────────── supervisor: config, registry, disk pool, torrent threads
 //! ├── Listener (services/listener.rs)    accept, read handshake, route by info-hash
 //! ├── Announcer (services/announcer.rs)  HTTP + UDP trackers, tiers, backoff
-//! └── Torrent × N (torrent/actor.rs)     picker, pieces, peer set; supervises its peers
-//!     └── PeerConn × M (torrent/peer.rs) one socket each
+//! └── Torrent × N (torrent/actor.rs)     a shell over its cores; supervises its peers
+//!     │                                  (torrent/supervisor.rs)
+//!     └── PeerConn × M (torrent/peer.rs) one connection each (torrent/peer/transport.rs)
 //! DiskPool (disk.rs): own threads — SHA-1 + positional write of whole pieces, reads for upload
 //! ```
 //!
 //! Supervision comes from `swarm-supervisor`; formats from `swarm-wire`; tracker protocols from
-//! `swarm-tracker`. Pure decision code (picker, bitfield, rates, peer slots) has no I/O.
+//! `swarm-tracker`. Pure decision code (picker, bitfield, rates, the torrent's peer set, piece assembly, check and
+//! resume state) has no I/O.
 //! The public entry point is [`Session`]. What this crate is not: a configuration file reader
 //! or a control server (those are the daemon's), nor a protocol codec library.
 

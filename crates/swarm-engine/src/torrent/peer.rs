@@ -1,14 +1,16 @@
 //! # PeerConn — one actor per peer connection
 //!
 //! Owns: the connection's transport (`peer/transport.rs`: TCP today; any byte stream, e.g. an
-//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec` and
-//! written by a writer task with a byte count (`peer/writer.rs`),
-//! the peer's view of our pieces (a copy of the torrent's have-bitfield, updated by `Have`
-//! orders), the queue of blocks the peer asked us for, keep-alive and idle timers.
+//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec`
+//! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
+//! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
+//! the peer asked us for, keep-alive and idle timers.
 //!
-//! Takes: [`ToPeer`] orders from its torrent. Sends: [`FromPeer`] events to its torrent.
-//! Supervised by: its torrent (a child with a supervision link). Outgoing connections are
-//! re-dialled with backoff when this actor crashes; incoming ones are simply dropped.
+//! Takes: [`ToPeer`] orders from its torrent. Sends: [`FromPeer`] events to its torrent, through
+//! the torrent's [`TorrentInbox`] (it never names the torrent actor's type).
+//! Supervised by: its torrent (a child with a supervision link; the policy is declared in
+//! `torrent/supervisor.rs`). Outgoing connections are re-dialled with backoff when this actor
+//! crashes; incoming ones are simply dropped.
 //! A crash costs: the requests in flight on this connection (the torrent hands them to other
 //! peers) and nothing else.
 //!
