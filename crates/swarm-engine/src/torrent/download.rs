@@ -165,7 +165,11 @@ impl Torrent {
             }
             WriteOutcome::Failed(e) => {
                 self.picker.on_piece_failed(index);
-                let msg = if e.raw_os_error() == Some(libc::ENOSPC) {
+                // Storage errors name their file (`storage::at`), which keeps the kind but not
+                // the OS error number.
+                let full = e.kind() == std::io::ErrorKind::StorageFull
+                    || e.raw_os_error() == Some(libc::ENOSPC);
+                let msg = if full {
                     format!(
                         "no space left on device writing to {}",
                         self.cfg.save_dir.display()
