@@ -12,8 +12,10 @@
 //! ├── DhtService (services/dht.rs)          the DHT node, when enabled
 //! │   per torrent, transient (root/torrents.rs, root/magnets.rs):
 //! ├── MagnetFetch × K (magnet.rs)           a magnet link until its metadata is verified
-//! └── Torrent × N (torrent/actor.rs)        picker, pieces, peer set; supervises its peers
-//!     └── PeerConn × M (torrent/peer.rs)    one socket each
+//! └── Torrent × N (torrent/actor.rs)        a shell over its cores (peer set, piece assembly,
+//!     │                                     check, resume state); supervises its peers
+//!     │                                     (torrent/supervisor.rs)
+//!     └── PeerConn × M (torrent/peer.rs)    one connection each (torrent/peer/transport.rs)
 //! DiskPool (disk.rs): own threads, not an actor — SHA-1 + positional write of whole pieces,
 //! reads for upload
 //! ```
@@ -23,7 +25,8 @@
 //! `swarm-tracker`; the DHT from `swarm-dht`. Services reach torrents only through `Recipient`s
 //! of the messages they send, and torrents reach services through the names the root keeps
 //! pointed at them (`services::ServiceRef`). Pure decision code (picker, choking, bitfield,
-//! rates, token buckets, metadata assembly) has no I/O and no actix.
+//! rates, token buckets, metadata assembly, the torrent's peer set, piece assembly, check and
+//! resume state) has no I/O and no actix.
 //! The public entry point is [`Session`]. What this crate is not: a configuration file reader
 //! or a control server (those are the daemon's), nor a protocol codec library.
 
@@ -53,7 +56,7 @@ pub mod torrent;
 pub use config::EngineConfig;
 pub use error::EngineError;
 pub use session::{AddOptions, Session};
-pub use torrent::swarm::PeerSource;
+pub use torrent::messages::PeerSource;
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {

@@ -31,7 +31,7 @@ use crate::metadata::MetadataFetch;
 use crate::services::announcer::{Announcer, Track, Untrack};
 use crate::services::dht::DhtSlot;
 use crate::services::ServiceRef;
-use crate::torrent::actor::PeersFound;
+use crate::torrent::messages::PeersFound;
 
 /// Connections at once while fetching metadata.
 const MAX_CONNECTIONS: usize = 8;

@@ -21,7 +21,7 @@ use crate::root::{
     AddTorrent, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished,
     ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
 };
-use crate::torrent::control::{
+use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
 };
 use crate::torrent::shared::{Published, Totals};

@@ -18,8 +18,7 @@ use super::{blank_summary, Root, RootChild};
 use crate::error::EngineError;
 use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{ResumeRecord, StatePaths};
-use crate::torrent::actor::PeersFound;
-use crate::torrent::swarm::PeerSource;
+use crate::torrent::messages::{PeerSource, PeersFound};
 
 /// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
 /// normal torrent. A paused magnet waits for `resume` before it fetches anything.

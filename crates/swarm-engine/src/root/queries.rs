@@ -190,7 +190,7 @@ impl Handler<GetTrackers> for Root {
             // not contacted.
             let tiers = match torrent {
                 Some(t) => t
-                    .send(crate::torrent::control::GetTrackerTiers)
+                    .send(crate::torrent::messages::GetTrackerTiers)
                     .await
                     .unwrap_or_default(),
                 None => Vec::new(),

@@ -27,8 +27,8 @@ use swarm_tracker::{
 };
 use swarm_wire::InfoHash;
 
-use crate::torrent::actor::PeersFound;
-use crate::torrent::swarm::PeerSource;
+use crate::torrent::messages::PeerSource;
+use crate::torrent::messages::PeersFound;
 
 mod reachability;
 #[cfg(test)]

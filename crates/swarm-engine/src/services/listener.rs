@@ -23,8 +23,8 @@ use swarm_wire::InfoHash;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::torrent::actor::IncomingPeer;
-use crate::torrent::peer::Dial;
+use crate::torrent::messages::Dial;
+use crate::torrent::messages::IncomingPeer;
 
 pub struct Listener {
     listener: Option<std::net::TcpListener>,

@@ -1,4 +1,5 @@
-//! Control queries and orders a torrent answers: views for `swarmctl`, pause/resume, verify,
+//! The torrent actor's answers to the control queries and orders (the messages are in
+//! `messages.rs`): views for `swarmctl`, pause/resume, verify,
 //! file priorities, removal.
 
 use actix::prelude::*;
@@ -8,6 +9,10 @@ use swarm_control::{
 
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
+use crate::torrent::messages::{
+    GetDetail, GetFiles, GetPeers, GetSummary, GetTrackerTiers, Reannounce, SetFilePriorities,
+    SetPaused, Verify,
+};
 
 impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
@@ -22,7 +27,7 @@ impl Torrent {
             upload_rate: self.stats.up.per_second(),
             downloaded: self.shared.transferred.downloaded(),
             uploaded: self.shared.transferred.uploaded(),
-            peers: self.peers.values().filter(|p| p.addr.is_some()).count() as u32,
+            peers: self.peers.live_count() as u32,
             save_dir: self.cfg.save_dir.display().to_string(),
             error: self.error.clone(),
         }
@@ -65,23 +70,22 @@ impl Torrent {
     fn peer_infos(&self) -> Vec<PeerInfo> {
         let n = self.picker.num_pieces().max(1) as f64;
         self.peers
-            .values()
-            .filter(|p| p.addr.is_some())
-            .map(|p| PeerInfo {
+            .live()
+            .map(|(_, p, l)| PeerInfo {
                 addr: p.sock.to_string(),
-                client: p.client.clone(),
+                client: l.client.clone(),
                 direction: if p.outgoing { "outgoing" } else { "incoming" }.into(),
                 source: p.source.as_str().into(),
-                progress: p.bitfield.count() as f64 / n,
+                progress: l.bitfield.count() as f64 / n,
                 download_rate: p.down.per_second(),
                 upload_rate: p.up.per_second(),
                 downloaded: p.downloaded,
                 uploaded: p.uploaded,
-                am_choking: p.am_choking,
-                am_interested: p.am_interested,
-                peer_choking: p.peer_choking,
-                peer_interested: p.peer_interested,
-                requests_in_flight: p.in_flight.len() as u32,
+                am_choking: l.am_choking,
+                am_interested: l.am_interested,
+                peer_choking: l.peer_choking,
+                peer_interested: l.peer_interested,
+                requests_in_flight: l.in_flight.len() as u32,
             })
             .collect()
     }
@@ -153,13 +157,7 @@ impl Torrent {
 }
 
 macro_rules! query {
-    ($msg:ident, $ret:ty, |$t:ident| $body:expr) => {
-        pub struct $msg;
-
-        impl Message for $msg {
-            type Result = $ret;
-        }
-
+    ($msg:ident, |$t:ident| $body:expr) => {
         impl Handler<$msg> for Torrent {
             type Result = MessageResult<$msg>;
 
@@ -171,18 +169,11 @@ macro_rules! query {
     };
 }
 
-query!(GetSummary, TorrentSummary, |t| t.summary());
-query!(GetDetail, TorrentDetail, |t| t.detail());
-query!(GetPeers, Vec<PeerInfo>, |t| t.peer_infos());
-query!(GetFiles, Vec<FileInfo>, |t| t.file_infos());
-query!(GetTrackerTiers, Vec<Vec<String>>, |t| t
-    .meta
-    .tracker_tiers());
-
-/// Sets file priorities: `(file index, priority)` pairs.
-#[derive(Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct SetFilePriorities(pub Vec<(u32, FilePriority)>);
+query!(GetSummary, |t| t.summary());
+query!(GetDetail, |t| t.detail());
+query!(GetPeers, |t| t.peer_infos());
+query!(GetFiles, |t| t.file_infos());
+query!(GetTrackerTiers, |t| t.meta.tracker_tiers());
 
 impl Handler<SetFilePriorities> for Torrent {
     type Result = Result<(), String>;
@@ -197,7 +188,7 @@ impl Handler<SetFilePriorities> for Torrent {
             self.file_priorities[i as usize] = p;
         }
         self.apply_file_priorities();
-        self.dirty = true;
+        self.resume.dirty = true;
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
@@ -208,11 +199,6 @@ impl Handler<SetFilePriorities> for Torrent {
         Ok(())
     }
 }
-
-/// Pause (stop trading, keep everything) or resume (also: retry after an error).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPaused(pub bool);
 
 impl Handler<SetPaused> for Torrent {
     type Result = ();
@@ -228,7 +214,7 @@ impl Handler<SetPaused> for Torrent {
                 self.cfg.paused = true;
             }
             (false, TorrentState::Checking) => self.cfg.paused = false,
-            (false, _) if self.unchecked => {
+            (false, _) if self.resume.unchecked => {
                 // The data was missing at start: what is there now is unknown until hashed.
                 self.cfg.paused = false;
                 self.error = None;
@@ -244,11 +230,6 @@ impl Handler<SetPaused> for Torrent {
     }
 }
 
-/// Hash everything on disk again.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Verify;
-
 impl Handler<Verify> for Torrent {
     type Result = ();
 
@@ -259,15 +240,10 @@ impl Handler<Verify> for Torrent {
         let was_paused = self.state == TorrentState::Paused;
         self.go_quiet(ctx);
         self.cfg.paused = was_paused;
-        self.buffers.clear();
+        self.assembly.clear();
         self.start_check(ctx);
     }
 }
-
-/// Ask the trackers for peers now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reannounce;
 
 impl Handler<Reannounce> for Torrent {
     type Result = ();

@@ -1,17 +1,29 @@
-//! Messages between a torrent and its peer actors. One message type each way, with an enum
-//! inside: the torrent's handler reads as one `match`, the order of events from one peer is kept.
+//! Every message a torrent takes or sends, in one place: the events and orders between a torrent
+//! and its peer actors, what the listener, the announcer and the DHT hand to a torrent, and the
+//! control queries and orders of the root and the session. The handlers are the torrent's
+//! (`actor.rs`, `control.rs`) and the peer's (`peer.rs`); senders import only this module, never
+//! an actor.
+//!
+//! Between a torrent and a peer: one message type each way, with an enum inside, so the torrent's
+//! handler reads as one `match` and the order of events from one peer is kept. Each side holds
+//! the other as a `Recipient` (the peer its [`TorrentInbox`], the torrent a `Recipient<ToPeer>`),
+//! which keeps `peer.rs` and `actor.rs` from importing each other.
+
+use std::net::SocketAddr;
 
 use actix::prelude::*;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use swarm_control::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentSummary};
 use swarm_wire::peer::extension::ExtendedHandshake;
-use swarm_wire::peer::BlockRef;
+use swarm_wire::peer::{BlockRef, Handshake};
 
 use crate::bitfield::Bitfield;
-use crate::torrent::peer::PeerConn;
 
 /// A torrent's name for one of its peer actors (also the supervision child id); declared by
 /// the pure choking decision, which names peers by it.
 pub use crate::choke::PeerKey;
+
+// ---- between a torrent and its peers -------------------------------------------------------
 
 /// Something a peer actor observed on its connection.
 #[derive(Message)]
@@ -22,9 +34,9 @@ pub struct FromPeer {
 }
 
 pub enum PeerEvent {
-    /// Handshakes done: the peer is live.
+    /// Handshakes done: the peer is live, and takes orders at `addr`.
     Connected {
-        addr: Addr<PeerConn>,
+        addr: Recipient<ToPeer>,
         peer_id: [u8; 20],
         fast: bool,
         extensions: Option<ExtendedHandshake>,
@@ -53,7 +65,7 @@ pub enum PeerEvent {
 }
 
 /// An order from the torrent to one of its peer actors.
-#[derive(Message)]
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub enum ToPeer {
     Request(Vec<BlockRef>),
@@ -71,3 +83,114 @@ pub enum ToPeer {
         payload: bytes::Bytes,
     },
 }
+
+/// A peer actor asks for our have-bitfield right after its handshake.
+#[derive(Message)]
+#[rtype(result = "Bitfield")]
+pub struct GetHave;
+
+/// How a peer actor reaches its torrent: events (the hot path, a bounded mailbox) and the
+/// have-bitfield it asks for once.
+#[derive(Clone)]
+pub struct TorrentInbox {
+    pub events: Recipient<FromPeer>,
+    pub have: Recipient<GetHave>,
+}
+
+/// How a peer connection comes to be.
+pub enum Dial {
+    /// We connect and send our handshake first.
+    Outgoing,
+    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
+    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
+    Incoming {
+        stream: std::net::TcpStream,
+        handshake: Handshake,
+        leftover: BytesMut,
+    },
+}
+
+// ---- from the listener, the announcer, the DHT ---------------------------------------------
+
+/// A connection the listener accepted for this torrent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingPeer {
+    pub addr: SocketAddr,
+    pub dial: Dial,
+}
+
+/// Where we heard of a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSource {
+    Tracker,
+    Incoming,
+    Pex,
+    Dht,
+    Manual,
+    /// Peers that served a magnet link's metadata.
+    Magnet,
+}
+
+impl PeerSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerSource::Tracker => "tracker",
+            PeerSource::Incoming => "incoming",
+            PeerSource::Pex => "pex",
+            PeerSource::Dht => "dht",
+            PeerSource::Manual => "manual",
+            PeerSource::Magnet => "magnet",
+        }
+    }
+}
+
+/// Peer addresses from a tracker, the DHT or the user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeersFound {
+    pub addrs: Vec<SocketAddr>,
+    pub source: PeerSource,
+}
+
+// ---- control: queries and orders from the root and the session -----------------------------
+
+#[derive(Message)]
+#[rtype(result = "TorrentSummary")]
+pub struct GetSummary;
+
+#[derive(Message)]
+#[rtype(result = "TorrentDetail")]
+pub struct GetDetail;
+
+#[derive(Message)]
+#[rtype(result = "Vec<PeerInfo>")]
+pub struct GetPeers;
+
+#[derive(Message)]
+#[rtype(result = "Vec<FileInfo>")]
+pub struct GetFiles;
+
+#[derive(Message)]
+#[rtype(result = "Vec<Vec<String>>")]
+pub struct GetTrackerTiers;
+
+/// Sets file priorities: `(file index, priority)` pairs.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SetFilePriorities(pub Vec<(u32, FilePriority)>);
+
+/// Pause (stop trading, keep everything) or resume (also: retry after an error).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPaused(pub bool);
+
+/// Hash everything on disk again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Verify;
+
+/// Ask the trackers for peers now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reannounce;

@@ -1,18 +1,30 @@
-//! One torrent: its actor (which also supervises the torrent's peer actors), the peer actor, and
-//! the messages between them.
+//! One torrent: its actor, the actor's children (one peer actor per connection), the pure cores
+//! the actor is a shell over, and every message a torrent takes or sends.
 //!
-//! - [`actor`]: the `Torrent` actor — lifecycle, state machine, control queries.
-//! - [`download`]: the download path inside the torrent — blocks in, pieces out to the disk pool.
-//! - [`swarm`]: the peer set — address book, dialling, bans, the choking seam.
-//! - [`peer`]: `PeerConn`, one actor per connection.
+//! - [`actor`]: the `Torrent` actor — lifecycle, state machine, the tick; with [`download`] (peer
+//!   events, blocks in, pieces out to the disk pool), [`links`] (listener, announcer, DHT,
+//!   choker; finding and dialling peers) and [`control`] (queries and orders from the root).
+//! - [`supervisor`]: the torrent's children and their restart policy, declared.
+//! - [`peer`]: `PeerConn`, one actor per connection (with its transport and writer).
+//! - [`messages`]: every message to or from a torrent.
+//! - Pure cores, time as an argument, tests beside them: [`peer_set`] (slots, address book, bans,
+//!   duplicates, interest, requests), [`assembly`] (piece buffers, endgame, hash-fail blame),
+//!   [`check`] (hash check of the data on disk), [`resume_state`] (start from the record, what to
+//!   save).
+//! - [`shared`]: what a torrent shares read-only with its peers; [`ticker`]: the adaptive tick.
 
 pub mod actor;
+pub mod assembly;
+pub mod check;
 pub mod control;
 mod download;
+mod links;
 pub mod messages;
 pub mod peer;
+pub mod peer_set;
+pub mod resume_state;
 pub mod shared;
-pub mod swarm;
+pub mod supervisor;
 mod ticker;
 
 pub use actor::{Torrent, TorrentConfig};

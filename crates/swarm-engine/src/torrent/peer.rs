@@ -1,12 +1,16 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the TCP socket (a read stream decoded by `PeerCodec`, a writer task with a byte count),
-//! the peer's view of our pieces (a copy of the torrent's have-bitfield, updated by `Have`
-//! orders), the queue of blocks the peer asked us for, keep-alive and idle timers.
+//! Owns: the connection's transport (`peer/transport.rs`: TCP today; any byte stream, e.g. an
+//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec`
+//! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
+//! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
+//! the peer asked us for, keep-alive and idle timers.
 //!
-//! Takes: [`ToPeer`] orders from its torrent. Sends: [`FromPeer`] events to its torrent.
-//! Supervised by: its torrent (a child with a supervision link). Outgoing connections are
-//! re-dialled with backoff when this actor crashes; incoming ones are simply dropped.
+//! Takes: [`ToPeer`] orders from its torrent. Sends: [`FromPeer`] events to its torrent, through
+//! the torrent's [`TorrentInbox`] (it never names the torrent actor's type).
+//! Supervised by: its torrent (a child with a supervision link; the policy is declared in
+//! `torrent/supervisor.rs`). Outgoing connections are re-dialled with backoff when this actor
+//! crashes; incoming ones are simply dropped.
 //! A crash costs: the requests in flight on this connection (the torrent hands them to other
 //! peers) and nothing else.
 //!
@@ -35,32 +39,20 @@ use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
 use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
-use crate::torrent::actor::{GetHave, Torrent};
-use crate::torrent::messages::{FromPeer, PeerEvent, PeerKey, ToPeer};
+use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
+pub mod transport;
 mod writer;
 
+use transport::Transport;
 use writer::{Drained, Writer};
-
-/// How the connection comes to be.
-pub enum Dial {
-    /// We connect and send our handshake first.
-    Outgoing,
-    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
-    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
-    Incoming {
-        stream: std::net::TcpStream,
-        handshake: Handshake,
-        leftover: BytesMut,
-    },
-}
 
 pub struct PeerConn {
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<TorrentShared>,
-    torrent: Addr<Torrent>,
+    torrent: TorrentInbox,
     link: ChildLink,
     dial: Option<Dial>,
     have: Bitfield,
@@ -98,7 +90,7 @@ impl PeerConn {
         addr: SocketAddr,
         dial: Dial,
         shared: Arc<TorrentShared>,
-        torrent: Addr<Torrent>,
+        torrent: TorrentInbox,
         link: ChildLink,
     ) -> Self {
         // The real bitfield comes from the torrent once the handshake is done (`GetHave`).
@@ -139,7 +131,7 @@ impl PeerConn {
     }
 
     fn emit(&self, event: PeerEvent) {
-        self.torrent.do_send(FromPeer {
+        self.torrent.events.do_send(FromPeer {
             key: self.key,
             event,
         });
@@ -152,22 +144,21 @@ impl PeerConn {
         }
     }
 
-    /// Connects (when outgoing), exchanges handshakes, and returns the socket ready for frames.
+    /// Makes the transport (connects, when outgoing), exchanges handshakes over it, and returns
+    /// it ready for frames. Whatever the transport, the handshake and everything after it are
+    /// the same.
     async fn establish(
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
         (connect_timeout, handshake_timeout): (Duration, Duration),
-    ) -> io::Result<(TcpStream, Handshake, BytesMut)> {
+    ) -> io::Result<(Transport, Handshake, BytesMut)> {
         match dial {
             Dial::Outgoing => {
-                let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-                stream.set_nodelay(true)?;
-                stream.write_all(&ours.encode()).await?;
+                let mut t = transport::connect(addr, connect_timeout).await?;
+                t.write.write_all(&ours.encode()).await?;
                 let mut buf = [0u8; 68];
-                tokio::time::timeout(handshake_timeout, stream.read_exact(&mut buf))
+                tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut buf))
                     .await
                     .map_err(|_| {
                         io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
@@ -180,17 +171,16 @@ impl PeerConn {
                         "peer answered with another info-hash",
                     ));
                 }
-                Ok((stream, theirs, BytesMut::new()))
+                Ok((t, theirs, BytesMut::new()))
             }
             Dial::Incoming {
                 stream,
                 handshake,
                 leftover,
             } => {
-                let mut stream = TcpStream::from_std(stream)?;
-                stream.set_nodelay(true)?;
-                stream.write_all(&ours.encode()).await?;
-                Ok((stream, handshake, leftover))
+                let mut t = Transport::tcp(TcpStream::from_std(stream)?)?;
+                t.write.write_all(&ours.encode()).await?;
+                Ok((t, handshake, leftover))
             }
         }
     }
@@ -198,14 +188,14 @@ impl PeerConn {
     fn on_established(
         &mut self,
         ctx: &mut Context<Self>,
-        stream: TcpStream,
+        transport: Transport,
         theirs: Handshake,
         leftover: BytesMut,
     ) {
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
-        let (read, write) = stream.into_split();
+        let Transport { read, write } = transport;
         // Only the handshake was written on the socket before the writer takes over.
         let handed = Handshake::LEN as u64;
         self.writer = Some(Writer::start(
@@ -256,7 +246,7 @@ impl PeerConn {
             }
         }
         self.emit(PeerEvent::Connected {
-            addr: ctx.address(),
+            addr: ctx.address().recipient(),
             peer_id: theirs.peer_id,
             fast: self.peer_fast,
             extensions: None,
@@ -329,19 +319,16 @@ impl PeerConn {
                 };
                 // The hot path: a bounded mailbox; when the torrent lags, stop reading this socket
                 // until it has room (back-pressure instead of buffering).
-                match self.torrent.try_send(event) {
+                match self.torrent.events.try_send(event) {
                     Ok(()) => {}
                     Err(SendError::Full(event)) => {
-                        ctx.wait(
-                            self.torrent
-                                .send(event)
-                                .into_actor(self)
-                                .map(|res, act, ctx| {
-                                    if res.is_err() {
-                                        act.fail(ctx, "torrent is gone");
-                                    }
-                                }),
-                        );
+                        ctx.wait(self.torrent.events.send(event).into_actor(self).map(
+                            |res, act, ctx| {
+                                if res.is_err() {
+                                    act.fail(ctx, "torrent is gone");
+                                }
+                            },
+                        ));
                     }
                     Err(SendError::Closed(_)) => self.fail(ctx, "torrent is gone"),
                 }
@@ -592,19 +579,19 @@ impl Actor for PeerConn {
         }
         let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
         let fut = Self::establish(self.addr, dial, ours, timeouts);
-        let torrent = self.torrent.clone();
+        let have = self.torrent.have.clone();
         let fut = async move {
             let conn = fut.await?;
-            let have = torrent
+            let have = have
                 .send(GetHave)
                 .await
                 .map_err(|_| io::Error::other("torrent is gone"))?;
             Ok::<_, io::Error>((conn, have))
         };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(((stream, theirs, leftover), have)) => {
+            Ok(((transport, theirs, leftover), have)) => {
                 act.have = have;
-                act.on_established(ctx, stream, theirs, leftover)
+                act.on_established(ctx, transport, theirs, leftover)
             }
             Err(e) => act.fail(ctx, format!("connecting: {e}")),
         }));

@@ -28,10 +28,10 @@ use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use swarm_wire::peer::{encode_piece_header, Message, PeerCodec};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::Encoder;
 
+use super::transport::WriteHalf;
 use crate::torrent::shared::TorrentShared;
 
 /// Handle to the writer task, held by the peer actor.
@@ -72,7 +72,7 @@ impl Writer {
     /// was written out.
     pub(super) fn start<A>(
         ctx: &mut Context<A>,
-        write: OwnedWriteHalf,
+        write: WriteHalf,
         handed: u64,
         shared: Arc<TorrentShared>,
         drained: Recipient<Drained>,
@@ -210,16 +210,20 @@ impl Ledger {
 /// The socket's write half and its ledger; counts acknowledged blocks into the torrent's
 /// counters, and on drop lingers for the rest (see the module header).
 struct UploadCount {
-    write: Option<OwnedWriteHalf>,
+    write: Option<WriteHalf>,
     shared: Arc<TorrentShared>,
     ledger: Ledger,
 }
 
 impl UploadCount {
-    /// Counts the blocks acknowledged so far. Where the kernel does not say (not TCP), a block
-    /// counts once written.
+    /// Counts the blocks acknowledged so far. Where the kernel does not say (a transport that is
+    /// not TCP, an old kernel), a block counts once written.
     fn sync(&mut self) -> Option<TcpState> {
-        let state = self.write.as_ref().and_then(|w| tcp_state(w.as_ref()));
+        let state = self
+            .write
+            .as_ref()
+            .and_then(|w| w.tcp())
+            .and_then(tcp_state);
         let acked = state.map_or(u64::MAX, |s| s.bytes_acked);
         let n = self.ledger.acknowledged(acked);
         if n > 0 {

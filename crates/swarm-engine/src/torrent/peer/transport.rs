@@ -1,0 +1,174 @@
+//! The peer connection's transport: the byte stream under the BitTorrent frames, as a read half
+//! (decoded by `PeerCodec` in the peer actor) and a write half (the `writer` task's).
+//!
+//! The peer logic sees only [`ReadHalf`] and [`WriteHalf`]. TCP, the only transport today, is a
+//! variant of its own: its halves are tokio's owned halves (no lock between them, no dynamic
+//! dispatch), and its write half lends the socket to the writer's upload accounting
+//! (`TCP_INFO`'s acknowledged bytes, see `writer.rs`). Any other stream (an encrypted MSE
+//! stream, a uTP stream) is handed over with [`Transport::boxed`]: split once, one dynamic call
+//! per read or write syscall, and blocks count as uploaded once written (there is no socket to
+//! ask about acknowledgements).
+//!
+//! Connection establishment ([`connect`], [`Transport::tcp`]) makes the transport; the
+//! BitTorrent handshake then runs over it, whatever it is.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+/// A connection's two halves.
+pub struct Transport {
+    pub read: ReadHalf,
+    pub write: WriteHalf,
+}
+
+pub enum ReadHalf {
+    Tcp(OwnedReadHalf),
+    Boxed(Box<dyn AsyncRead + Send + Unpin>),
+}
+
+pub enum WriteHalf {
+    Tcp(OwnedWriteHalf),
+    Boxed(Box<dyn AsyncWrite + Send + Unpin>),
+}
+
+impl Transport {
+    /// A TCP connection (no Nagle: requests and small frames must not wait).
+    pub fn tcp(stream: TcpStream) -> io::Result<Self> {
+        stream.set_nodelay(true)?;
+        let (read, write) = stream.into_split();
+        Ok(Transport {
+            read: ReadHalf::Tcp(read),
+            write: WriteHalf::Tcp(write),
+        })
+    }
+
+    /// Any other byte stream.
+    pub fn boxed<S>(stream: S) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        Transport {
+            read: ReadHalf::Boxed(Box::new(read)),
+            write: WriteHalf::Boxed(Box::new(write)),
+        }
+    }
+}
+
+/// Dials `addr` over TCP within `timeout`.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Transport> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    Transport::tcp(stream)
+}
+
+impl WriteHalf {
+    /// The TCP socket under this half, for the kernel's view of what the peer acknowledged.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            WriteHalf::Tcp(w) => Some(w.as_ref()),
+            WriteHalf::Boxed(_) => None,
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Boxed(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::Boxed(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            WriteHalf::Boxed(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WriteHalf::Tcp(w) => w.is_write_vectored(),
+            WriteHalf::Boxed(w) => w.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Boxed(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Boxed(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A stream that is not TCP carries bytes both ways, and has no socket to ask about
+    /// acknowledgements (the writer then counts blocks once written).
+    #[tokio::test]
+    async fn a_boxed_stream_carries_bytes_both_ways() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let Transport {
+            mut read,
+            mut write,
+        } = Transport::boxed(ours);
+        assert!(write.tcp().is_none());
+        write.write_all(b"hello").await.unwrap();
+        let mut got = [0u8; 5];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        theirs.write_all(b"world").await.unwrap();
+        read.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"world");
+    }
+
+    #[tokio::test]
+    async fn tcp_lends_its_socket_to_the_upload_count() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move { listener.accept().await.map(|(s, _)| s) });
+        let t = connect(at, Duration::from_secs(5)).await.unwrap();
+        let _peer = accept.await.unwrap().unwrap();
+        assert!(t.write.tcp().is_some());
+    }
+}
