@@ -616,12 +616,18 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
         match self.peer_children().handle_exit(msg, ctx) {
             ExitOutcome::Ignored => return,
             ExitOutcome::Restarting { after, .. } => {
-                tracing::info!(torrent = %self.name(), peer = key, %reason, ?after, "peer crashed; re-dialling");
+                // A connection that failed or ended (an `Error` exit) is a peer's life; a panic
+                // is a fault of ours and worth a line at the default level.
+                if matches!(reason, ExitReason::Panic(_)) {
+                    tracing::warn!(torrent = %self.name(), peer = key, %reason, ?after, "peer actor crashed; re-dialling");
+                } else {
+                    tracing::debug!(torrent = %self.name(), peer = key, %reason, ?after, "peer connection ended; re-dialling");
+                }
                 self.on_peer_exit(key, &reason, true);
             }
             ExitOutcome::SiblingStopped { .. } => self.on_peer_exit(key, &reason, true),
             ExitOutcome::GaveUp { .. } => {
-                tracing::info!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
+                tracing::debug!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
                 self.on_peer_exit(key, &reason, false);
             }
             ExitOutcome::Removed { .. } => self.on_peer_exit(key, &reason, false),

@@ -35,10 +35,21 @@ impl Torrent {
 
     /// Publishes the summary for `list` and `stats` (see [`crate::torrent::shared::StatusCell`]):
     /// called on every tick and after every change of state.
+    /// Publishes the summary for `list` and `stats`; a change of state is also an event, at once
+    /// (pause, resume, a check, completion, an error: what `swarmctl watch` shows as it happens).
     pub(super) fn publish(&self) {
-        self.shared
+        let summary = self.summary();
+        if self
+            .shared
             .status
-            .publish(&self.summary(), self.stats.peer_restarts);
+            .publish(&summary, self.stats.peer_restarts)
+        {
+            let _ = self.services.events.send(swarm_control::Event::State {
+                info_hash: summary.info_hash,
+                name: summary.name,
+                state: summary.state,
+            });
+        }
     }
 
     fn have_bytes(&self) -> u64 {
@@ -178,7 +189,7 @@ query!(GetTrackerTiers, |t| t.meta.tracker_tiers());
 impl Handler<SetFilePriorities> for Torrent {
     type Result = Result<(), String>;
 
-    fn handle(&mut self, msg: SetFilePriorities, _: &mut Context<Self>) -> Result<(), String> {
+    fn handle(&mut self, msg: SetFilePriorities, ctx: &mut Context<Self>) -> Result<(), String> {
         let n = self.meta.info.files.len();
         if let Some((i, _)) = msg.0.iter().find(|(i, _)| *i as usize >= n) {
             return Err(format!("no file {i} (the torrent has {n})"));
@@ -193,6 +204,10 @@ impl Handler<SetFilePriorities> for Torrent {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
             self.state = TorrentState::Downloading;
+            // The seeds we left as a seed ("both seeding") have what we now want: dial them
+            // now, not when their minute of back-off is over.
+            self.peers.wanted_again(std::time::Instant::now());
+            self.connect_more(ctx);
         }
         self.fill_all();
         self.publish();

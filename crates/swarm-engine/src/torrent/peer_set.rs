@@ -294,6 +294,13 @@ impl<H: PeerHandle> PeerSet<H> {
         }
     }
 
+    /// A seed wants data again: see [`AddressBook::wanted_again`].
+    pub fn wanted_again(&mut self, now: Instant) {
+        if let Some(b) = self.book.as_mut() {
+            b.wanted_again(now);
+        }
+    }
+
     pub fn disconnect(&self, key: PeerKey, reason: &str) {
         if let Some(l) = self.slots.get(&key).and_then(|p| p.live()) {
             l.handle.send(ToPeer::Disconnect(reason.to_string()));

@@ -152,13 +152,16 @@ impl StatusCell {
 
     /// Replaces the published summary. The shared JSON is replaced only when it changed, so an
     /// idle torrent's ticks leave the cell's allocation as it was.
-    pub fn publish(&self, summary: &TorrentSummary, peer_restarts: u64) {
+    /// Returns whether the state changed since the previous publish.
+    pub fn publish(&self, summary: &TorrentSummary, peer_restarts: u64) -> bool {
         let json = summary_json(summary);
         let mut cell = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if *cell.json != *json {
             cell.json = json.into();
         }
+        let changed = cell.totals.state != summary.state;
         cell.totals = Totals::of(summary, peer_restarts);
+        changed
     }
 
     /// `f` on the published summary, under the lock (keep it short: the torrent waits).

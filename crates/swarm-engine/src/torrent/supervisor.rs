@@ -41,7 +41,11 @@ where
             Duration::from_secs(30),
             Duration::from_secs(60),
         );
-    Children::new(policy, access).named(format!("torrent {name}"))
+    // A refused, reset or closed connection is a peer's life, not a fault of ours: logged at
+    // debug (on a real swarm they are many a minute); panics stay warnings.
+    Children::new(policy, access)
+        .named(format!("torrent {name}"))
+        .expected_errors()
 }
 
 /// Dials `sock` as the child `key` (a `Transient` child: re-dialled on a crash).

@@ -85,6 +85,16 @@ impl AddressBook {
         }
     }
 
+    /// We want data again (a file un-skipped after completion): addresses left because both ends
+    /// were seeding (not for failing) may be dialled at once instead of after their minute.
+    pub fn wanted_again(&mut self, now: Instant) {
+        for k in self.known.values_mut() {
+            if !k.connected && k.failures == 0 {
+                k.retry_at = now;
+            }
+        }
+    }
+
     /// A connection to `addr` ended; failures push the next attempt back exponentially.
     pub fn disconnected(&mut self, addr: SocketAddr, failed: bool, now: Instant) {
         if let Some(k) = self.known.get_mut(&addr) {

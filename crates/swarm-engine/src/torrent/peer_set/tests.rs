@@ -167,6 +167,24 @@ fn dial_backoff() {
     assert_eq!(set.dial_plan(50, 8, t1), vec![a], "released: no backoff");
 }
 
+/// A seed that wants data again (a file un-skipped) dials at once the peers it left because both
+/// were seeding, but not those that failed.
+#[test]
+fn wanting_data_again_ends_the_both_seeding_wait() {
+    let t0 = Instant::now();
+    let mut set = PeerSet::<Probe>::new(id(1), 6881, PIECES);
+    let mut picker = picker();
+    let (seed, dead) = (addr(7000), addr(7001));
+    set.add_addresses(vec![seed, dead], PeerSource::Tracker, t0);
+    let k = set.open_outgoing(seed, None);
+    set.exited(k, &mut picker, false, false, t0);
+    let k = set.open_outgoing(dead, None);
+    set.exited(k, &mut picker, false, true, t0);
+    assert!(set.dial_plan(50, 8, t0).is_empty());
+    set.wanted_again(t0);
+    assert_eq!(set.dial_plan(50, 8, t0), vec![seed]);
+}
+
 /// At most `max_half_open` dials at once, and no more than `max_peers` slots.
 #[test]
 fn dial_plan_respects_half_open_and_room() {
