@@ -161,7 +161,7 @@ pub struct Dispatcher<E> {
 
 impl<E: Engine> Dispatcher<E> {
     pub async fn handle_line(&self, caller: Caller, line: &[u8]) -> Reply {
-        let request = match parse_request(line) {
+        let request = match Request::from_line(line) {
             Ok(r) => r,
             Err((id, error)) => {
                 return Reply {
@@ -382,33 +382,6 @@ fn ambiguous(selector: &str, many: &[&(String, String)]) -> RpcError {
     .with_data(json!({ "matches": list }))
 }
 
-/// Validates the envelope. On failure returns the id (when it could be read) with the error.
-fn parse_request(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
-    let value: Value =
-        serde_json::from_slice(line).map_err(|e| (None, RpcError::parse_error(e)))?;
-    let Value::Object(map) = &value else {
-        let why = if value.is_array() {
-            "batch requests are not supported; send one request per line"
-        } else {
-            "a request must be a JSON object"
-        };
-        return Err((None, RpcError::invalid_request(why)));
-    };
-    let id = map.get("id").and_then(|v| Id::deserialize(v).ok());
-    if map.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
-        return Err((id, RpcError::invalid_request("\"jsonrpc\" must be \"2.0\"")));
-    }
-    let request: Request =
-        serde_json::from_value(value).map_err(|e| (id.clone(), RpcError::invalid_request(e)))?;
-    match &request.params {
-        None | Some(Value::Object(_)) | Some(Value::Null) => Ok(request),
-        Some(_) => Err((
-            id,
-            RpcError::invalid_params(&request.method, "params must be an object (by name)"),
-        )),
-    }
-}
-
 fn decode<T: DeserializeOwned>(method: &str, params: Option<Value>) -> Result<T, RpcError> {
     let value = match params {
         None | Some(Value::Null) => Value::Object(Default::default()),
@@ -450,28 +423,6 @@ fn invalid_torrent(detail: &str) -> RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn envelope_errors() {
-        let (id, e) = parse_request(b"{not json").unwrap_err();
-        assert_eq!((id, e.code), (None, codes::PARSE_ERROR));
-        let (_, e) = parse_request(b"[1,2]").unwrap_err();
-        assert_eq!(e.code, codes::INVALID_REQUEST);
-        assert!(e.message.contains("batch"));
-        let (_, e) = parse_request(b"42").unwrap_err();
-        assert_eq!(e.code, codes::INVALID_REQUEST);
-        let (id, e) = parse_request(br#"{"jsonrpc":"1.0","id":5,"method":"x"}"#).unwrap_err();
-        assert_eq!((id, e.code), (Some(Id::Num(5)), codes::INVALID_REQUEST));
-        let (id, e) = parse_request(br#"{"jsonrpc":"2.0","id":"k","method":7}"#).unwrap_err();
-        assert_eq!(
-            (id, e.code),
-            (Some(Id::Str("k".into())), codes::INVALID_REQUEST)
-        );
-        let (_, e) =
-            parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#).unwrap_err();
-        assert_eq!(e.code, codes::INVALID_PARAMS);
-        assert!(parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#).is_ok());
-    }
 
     #[test]
     fn access_policy() {
