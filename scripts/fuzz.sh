@@ -14,7 +14,10 @@ secs=${FUZZ_SECS:-60}
 targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list --fuzz-dir fuzz)}
 logs=fuzz/target/logs
 mkdir -p "$logs"
-cargo +nightly fuzz build --fuzz-dir fuzz --debug-assertions $targets
+# One build for all of them (cargo fuzz build takes one target or none).
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+  cargo +nightly fuzz build --fuzz-dir fuzz --debug-assertions
+fi
 failed=()
 summary=()
 for t in $targets; do
