@@ -23,9 +23,7 @@ fn handshake(payload: &[u8]) {
     assert!(hs
         .metadata_size
         .is_none_or(|n| n > 0 && n <= METADATA_MAX_SIZE));
-    // The raw name is cut to MAX_CLIENT_NAME bytes; invalid UTF-8 in it may then grow up to
-    // threefold as U+FFFD replacements.
-    assert!(hs.v.as_ref().is_none_or(|v| v.len() <= 3 * MAX_CLIENT_NAME));
+    assert!(hs.v.as_ref().is_none_or(|v| v.len() <= MAX_CLIENT_NAME));
     assert_eq!(ExtendedHandshake::decode(&hs.encode()), Ok(hs));
 }
 
