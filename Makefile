@@ -6,7 +6,7 @@ BINDIR := $(DESTDIR)$(PREFIX)/bin
 RELEASE := target/release
 FAULT_BIN := $(CURDIR)/target/fault/release/swarmd
 
-.PHONY: all build run test test-deps lint fault-bin fmt unit integration bench fuzz install clean
+.PHONY: all build run test test-deps lint fault-bin fmt unit integration bench fuzz fuzz-smoke install clean
 
 all: build
 
@@ -18,7 +18,7 @@ run: build
 	$(RELEASE)/swarmd
 
 # Everything CI checks.
-test: test-deps lint fault-bin
+test: test-deps lint fault-bin fuzz-smoke
 	$(CARGO) build --release --bin swarmd --bin swarmctl
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  SWARMD_FAULT_BIN=$(FAULT_BIN) $(CARGO) nextest run --workspace --no-fail-fast; \
@@ -36,19 +36,34 @@ fault-bin:
 
 test-deps:
 	./scripts/install-test-deps.sh
+	./scripts/install-fuzz-deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 bench: build
 	./scripts/bench.sh
 
+# The property tests with many cases, then every libFuzzer target in fuzz/ for FUZZ_SECS
+# seconds each (scripts/fuzz.sh; needs the nightly toolchain and cargo-fuzz, which
+# scripts/install-fuzz-deps.sh installs). FUZZ_TARGETS picks some targets only.
+FUZZ_SECS ?= 60
+
 fuzz:
 	PROPTEST_CASES=100000 $(CARGO) test --release --workspace proptest
+	./scripts/install-fuzz-deps.sh
+	FUZZ_SECS=$(FUZZ_SECS) ./scripts/fuzz.sh
+
+# CI's share of fuzzing: each target a few seconds, which replays the seeds and the inputs that
+# once crashed (fuzz/regressions/) and tries a few hundred thousand new ones.
+fuzz-smoke: test-deps
+	FUZZ_SECS=5 ./scripts/fuzz.sh
 
 # Binaries, the systemd unit (ExecStart follows PREFIX), the sysusers.d entry for the swarmd user,
 # and the default config (never overwriting an existing one). Installs what `make build` built and

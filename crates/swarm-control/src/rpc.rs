@@ -85,6 +85,61 @@ pub struct Request {
 }
 
 impl Request {
+    /// Parses and validates one request line as the daemon reads it: JSON, an object (batches are
+    /// refused), `"jsonrpc": "2.0"`, a string `method`, params by name. On failure returns the id
+    /// (when it could be read, so the error can be answered to it) with the error to send.
+    ///
+    /// The line is untrusted: serde_json bounds its nesting (128 levels) and the server bounds the
+    /// line's length ([`MAX_REQUEST_LINE`]) before it gets here. `fuzz/` runs this on random lines.
+    pub fn from_line(line: &[u8]) -> Result<Request, (Option<Id>, RpcError)> {
+        let value: Value =
+            serde_json::from_slice(line).map_err(|e| (None, RpcError::parse_error(e)))?;
+        let Value::Object(map) = &value else {
+            let why = if value.is_array() {
+                "batch requests are not supported; send one request per line"
+            } else {
+                "a request must be a JSON object"
+            };
+            return Err((None, RpcError::invalid_request(why)));
+        };
+        let id = map.get("id").and_then(|v| Id::deserialize(v).ok());
+        if map.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
+            return Err((id, RpcError::invalid_request("\"jsonrpc\" must be \"2.0\"")));
+        }
+        // Checked here in words: serde would say "data did not match any variant of untagged enum".
+        match map.get("id") {
+            None | Some(Value::Null | Value::String(_)) => {}
+            Some(Value::Number(n)) if n.is_i64() => {}
+            Some(other) => {
+                return Err((
+                    None,
+                    RpcError::invalid_request(format!(
+                        "\"id\" must be a whole number or a string, not {other}"
+                    )),
+                ))
+            }
+        }
+        match map.get("method") {
+            Some(Value::String(_)) => {}
+            None => return Err((id, RpcError::invalid_request("\"method\" is missing"))),
+            Some(other) => {
+                return Err((
+                    id,
+                    RpcError::invalid_request(format!("\"method\" must be a string, not {other}")),
+                ))
+            }
+        }
+        let request: Request = serde_json::from_value(value)
+            .map_err(|e| (id.clone(), RpcError::invalid_request(e)))?;
+        match &request.params {
+            None | Some(Value::Object(_)) | Some(Value::Null) => Ok(request),
+            Some(_) => Err((
+                id,
+                RpcError::invalid_params(&request.method, "params must be an object (by name)"),
+            )),
+        }
+    }
+
     pub fn new(id: impl Into<Id>, method: &str, params: Option<Value>) -> Self {
         Request {
             jsonrpc: JSONRPC_VERSION.to_owned(),
@@ -237,6 +292,47 @@ impl Incoming {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The envelope's errors are in the protocol's words, not serde's.
+    #[test]
+    fn envelope_errors_in_words() {
+        let (id, e) =
+            Request::from_line(br#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#).unwrap_err();
+        assert_eq!(id, None);
+        assert!(
+            e.message
+                .contains("\"id\" must be a whole number or a string"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("untagged"), "{}", e.message);
+        let (_, e) = Request::from_line(br#"{"jsonrpc":"2.0","id":1}"#).unwrap_err();
+        assert!(e.message.contains("\"method\" is missing"), "{}", e.message);
+    }
+
+    #[test]
+    fn envelope_errors() {
+        let (id, e) = Request::from_line(b"{not json").unwrap_err();
+        assert_eq!((id, e.code), (None, codes::PARSE_ERROR));
+        let (_, e) = Request::from_line(b"[1,2]").unwrap_err();
+        assert_eq!(e.code, codes::INVALID_REQUEST);
+        assert!(e.message.contains("batch"));
+        let (_, e) = Request::from_line(b"42").unwrap_err();
+        assert_eq!(e.code, codes::INVALID_REQUEST);
+        let (id, e) = Request::from_line(br#"{"jsonrpc":"1.0","id":5,"method":"x"}"#).unwrap_err();
+        assert_eq!((id, e.code), (Some(Id::Num(5)), codes::INVALID_REQUEST));
+        let (id, e) = Request::from_line(br#"{"jsonrpc":"2.0","id":"k","method":7}"#).unwrap_err();
+        assert_eq!(
+            (id, e.code),
+            (Some(Id::Str("k".into())), codes::INVALID_REQUEST)
+        );
+        let (_, e) = Request::from_line(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#)
+            .unwrap_err();
+        assert_eq!(e.code, codes::INVALID_PARAMS);
+        assert!(
+            Request::from_line(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#).is_ok()
+        );
+    }
 
     #[test]
     fn request_round_trip_and_wire_form() {

@@ -331,7 +331,7 @@ impl<'a> RawArgs<'a> {
                 }
             }
             other if other.len() <= MAX_METHOD_LEN => {
-                Method::Unknown(String::from_utf8_lossy(other).into_owned())
+                Method::Unknown(lossy_text(other, MAX_METHOD_LEN))
             }
             _ => return Err("method name too long"),
         };
@@ -421,12 +421,26 @@ fn parse_error(obj: Object<'_, '_>) -> Result<ErrorBody, DecodeError> {
     };
     let code = list.next_object()?.and_then(as_int).unwrap_or(ERR_GENERIC);
     let text = list.next_object()?.and_then(as_bytes).unwrap_or_default();
-    let text = &text[..text.len().min(MAX_ERROR_TEXT)];
     list.consume_all()?;
     Ok(ErrorBody {
         code,
-        message: String::from_utf8_lossy(text).into_owned(),
+        message: lossy_text(text, MAX_ERROR_TEXT),
     })
+}
+
+/// Text from the wire as at most `max` bytes of UTF-8. The cut comes after the lossy conversion,
+/// at a character boundary: each byte that is not UTF-8 becomes U+FFFD, three bytes, so cutting
+/// the raw bytes first let a name reach three times its cap (and not decode again once encoded;
+/// found by the `krpc` fuzz target).
+fn lossy_text(bytes: &[u8], max: usize) -> String {
+    let raw = bytes.get(..max).unwrap_or(bytes);
+    let mut text = String::from_utf8_lossy(raw).into_owned();
+    let mut cut = text.len().min(max);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text
 }
 
 fn encode_query_args(q: &Query, e: SingleItemEncoder) -> Result<(), bendy::encoding::Error> {

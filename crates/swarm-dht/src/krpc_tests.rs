@@ -164,6 +164,26 @@ fn unknown_method_decodes_for_a_204() {
     assert_eq!(q.method, Method::Unknown("foo".into()));
 }
 
+/// Found by the `krpc` fuzz target (fuzz/regressions/krpc/): a method name of 13 bytes that are
+/// not UTF-8 became 39 bytes of U+FFFD, past the 32-byte cap, so the decoded query no longer
+/// decoded once encoded. The same held for error texts and their 256-byte cap.
+#[test]
+fn non_utf8_texts_stay_within_their_caps() {
+    let crash = b"d1:ad2:id20:abcdefghij0123456i1e9:info_\x98ken8:aoethsnue1:q13:\xfe\xff\xff\xff\xff\xff\xff\xff\xff\xff9er1:t2:aa1:y1:qe";
+    let m = Message::decode(crash).unwrap();
+    let Body::Query(q) = &m.body else { panic!() };
+    assert!(q.method.name().len() <= 32, "{:?}", q.method);
+    round_trip(&m);
+
+    let mut error = b"d1:eli201e256:".to_vec();
+    error.extend([0xff; 256]);
+    error.extend(b"e1:t2:aa1:y1:ee");
+    let m = Message::decode(&error).unwrap();
+    let Body::Error(e) = &m.body else { panic!() };
+    assert!(e.message.len() <= 256 && e.message.starts_with('\u{fffd}'));
+    round_trip(&m);
+}
+
 #[test]
 fn malformed_is_dropped() {
     for bad in [

@@ -38,6 +38,57 @@ pub use types::{
 pub use udp::{UdpConfig, UdpTrackerClient};
 pub use udp_packet::MAX_SCRAPE_HASHES;
 
+/// The reply decoders on their own, without a socket, for the libFuzzer targets in `fuzz/`. The
+/// clients above are the API; these are what they run on each reply. Errors are the words the
+/// clients would put in a [`TrackerError`].
+#[doc(hidden)]
+pub mod reply {
+    use crate::compact::Family;
+    use crate::types::{AnnounceResponse, ReplyProblem, ScrapeResponse, ScrapeStats};
+    use crate::udp_packet::{self, Reply};
+
+    fn words(p: ReplyProblem) -> String {
+        match p {
+            ReplyProblem::Refused(reason) => format!("refused: {reason}"),
+            ReplyProblem::Malformed(what) => what,
+        }
+    }
+
+    /// The body of an HTTP announce reply.
+    pub fn http_announce(body: &[u8]) -> Result<AnnounceResponse, String> {
+        crate::http_reply::parse_announce(body).map_err(words)
+    }
+
+    /// The body of an HTTP scrape reply.
+    pub fn http_scrape(body: &[u8]) -> Result<ScrapeResponse, String> {
+        crate::http_reply::parse_scrape(body).map_err(words)
+    }
+
+    /// What a UDP reply decoded to.
+    #[derive(Debug)]
+    pub enum UdpReply {
+        Connect(u64),
+        Announce(AnnounceResponse),
+        Scrape(Vec<ScrapeStats>),
+    }
+
+    /// A UDP tracker packet, checked against the `action` and `txid` of the request it answers;
+    /// `v6` is the family of the tracker's address (it sizes the peer entries).
+    pub fn udp(buf: &[u8], action: u32, txid: u32, v6: bool) -> Result<UdpReply, String> {
+        let family = if v6 { Family::V6 } else { Family::V4 };
+        match udp_packet::parse_reply(buf, action, txid, family).map_err(words)? {
+            Reply::Connect(id) => Ok(UdpReply::Connect(id)),
+            Reply::Announce(a) => Ok(UdpReply::Announce(a)),
+            Reply::Scrape(s) => Ok(UdpReply::Scrape(s)),
+        }
+    }
+
+    /// The transaction id the client routes a packet by.
+    pub fn udp_transaction_id(buf: &[u8]) -> Option<u32> {
+        udp_packet::transaction_id(buf)
+    }
+}
+
 /// The protocols a tracker URL can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrackerKind {

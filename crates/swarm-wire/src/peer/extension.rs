@@ -193,7 +193,15 @@ fn client_name(raw: &[u8]) -> String {
             cut = cut.get(..e.valid_up_to()).unwrap_or(cut);
         }
     }
-    String::from_utf8_lossy(cut).into_owned()
+    // Each byte that is not UTF-8 becomes U+FFFD (three bytes): cut again after the conversion,
+    // or the name grows to three times MAX_CLIENT_NAME and no longer decodes to itself.
+    let mut name = String::from_utf8_lossy(cut).into_owned();
+    let mut end = name.len().min(MAX_CLIENT_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
@@ -270,6 +278,24 @@ mod tests {
         };
         let v = ExtendedHandshake::decode(&hs.encode()).expect("decodes").v;
         assert_eq!(v, Some(format!("a{}", "é".repeat(MAX_CLIENT_NAME / 2 - 1))));
+    }
+
+    /// A name of bytes that are not UTF-8 grew threefold in the lossy conversion, past
+    /// MAX_CLIENT_NAME, and decoded to something else once encoded (the invariant the
+    /// `peer_extension` fuzz target checks; input in fuzz/regressions/peer_extension/).
+    #[test]
+    fn client_names_that_are_not_utf8_stay_within_the_cap() {
+        let mut raw = b"d1:v100:".to_vec();
+        raw.extend([0xff; 100]);
+        raw.push(b'e');
+        let hs = ExtendedHandshake::decode(&raw).expect("decodes");
+        let v = hs.v.clone().expect("a name");
+        assert!(
+            v.len() <= MAX_CLIENT_NAME && v.starts_with('\u{fffd}'),
+            "{} bytes",
+            v.len()
+        );
+        assert_eq!(ExtendedHandshake::decode(&hs.encode()), Ok(hs));
     }
 
     fn arb_handshake() -> impl Strategy<Value = ExtendedHandshake> {

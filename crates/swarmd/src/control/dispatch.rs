@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 use swarm_control::methods::names;
-use swarm_control::rpc::{codes, Id, RpcError, JSONRPC_VERSION};
+use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
     AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams, ShutdownParams,
     SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
@@ -22,7 +22,7 @@ use crate::engine::{AddTorrent, Engine, EngineError};
 use crate::intake;
 use crate::runtime_settings::SettingsFile;
 
-use super::request::{check_add_params, decode, no_params, parse_request};
+use super::request::{check_add_params, decode, no_params};
 
 /// Who may change state: the daemon's own uid, root, and the uids of `[control] allow`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub struct Dispatcher<E> {
 
 impl<E: Engine> Dispatcher<E> {
     pub async fn handle_line(&self, caller: Caller, line: &[u8]) -> Reply {
-        let request = match parse_request(line) {
+        let request = match Request::from_line(line) {
             Ok(r) => r,
             Err((id, error)) => {
                 return Reply {
