@@ -1571,3 +1571,50 @@ fn stats_shows_the_dht_that_runs() {
         Value::Null
     );
 }
+
+/// Pause, resume and verify are events the moment they happen (`state`), not only at the next
+/// progress tick, which an idle torrent never sends.
+#[test]
+fn state_changes_are_events() {
+    let env = TestEnv::new("daemon-state-events");
+    let tracker = Opentracker::start(&env, &[]);
+    let (d, dirs) = start_daemon(&env, "");
+    let payload = Payload::single(&env.subdir("src"), "events.bin", MIB, 83);
+    let torrent = payload.make_torrent(
+        &env.path().join("events.torrent"),
+        16,
+        &[&tracker.announce_url()],
+    );
+    tracker.allow(torrent.info_hash);
+    let ih = torrent.info_hash.to_hex();
+    let events = Events::subscribe(&dirs.socket);
+    d.ctl_ok(&[
+        "add",
+        torrent.path.to_str().unwrap(),
+        "-o",
+        payload.dir.to_str().unwrap(),
+    ]);
+    let states = || -> Vec<String> {
+        events
+            .of("state", &ih)
+            .iter()
+            .map(|e| e["state"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let wait_state = |what: &str, n: usize, state: &str| {
+        wait_until(what, Duration::from_secs(20), POLL, || {
+            states().get(n).is_some_and(|s| s == state)
+        })
+        .unwrap_or_else(|e| panic!("{e}: state events {:?}", states()));
+    };
+    wait_state("seeding after the check", 0, "seeding");
+    d.ctl_ok(&["pause", &ih]);
+    wait_state("paused", 1, "paused");
+    d.ctl_ok(&["resume", &ih]);
+    wait_state("seeding again", 2, "seeding");
+    d.ctl_ok(&["verify", &ih]);
+    wait_state("checking", 3, "checking");
+    wait_state("seeding after verify", 4, "seeding");
+    let watch = d.ctl_ok(&["show", &ih]);
+    assert!(watch.contains("seeding"), "{watch}");
+}

@@ -9,7 +9,6 @@ use serde_json::{json, Map, Value};
 use swarm_control::{Limits, TorrentState};
 
 use super::ids::Ids;
-use super::torrents::truthy;
 use crate::engine::{Engine, EngineError};
 
 /// A call's arguments.
@@ -306,4 +305,10 @@ pub(super) fn json_map(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// A JSON value as transmission reads a boolean (`true` or a non-zero number).
+pub(super) fn truthy(v: &Value) -> bool {
+    v.as_bool()
+        .unwrap_or_else(|| v.as_i64().is_some_and(|n| n != 0))
 }

@@ -10,7 +10,7 @@ use swarm_control::{FileInfo, FilePriority, FilePriorityChange, TorrentState, To
 use swarm_wire::InfoHash;
 
 use super::fields::{self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, TRACKER_FIELDS};
-use super::methods::{engine_failure, Args, Failure, Rpc};
+use super::methods::{engine_failure, truthy, Args, Failure, Rpc};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
@@ -441,12 +441,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     Err(Failure::new(format!(
         "torrent-set: {key} = {value}: swarmd does not support {what} yet"
     )))
-}
-
-/// A JSON value as transmission reads a boolean (`true` or a non-zero number).
-pub(super) fn truthy(v: &Value) -> bool {
-    v.as_bool()
-        .unwrap_or_else(|| v.as_i64().is_some_and(|n| n != 0))
 }
 
 /// The file choices of `files-wanted`, `files-unwanted` and `priority-*`, by position in the
