@@ -619,7 +619,7 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
                 // A connection that failed or ended (an `Error` exit) is a peer's life; a panic
                 // is a fault of ours and worth a line at the default level.
                 if matches!(reason, ExitReason::Panic(_)) {
-                    tracing::warn!(torrent = %self.name(), peer = key, %reason, ?after, "peer actor crashed; re-dialling");
+                    tracing::warn!(torrent = %self.name(), peer = key, %reason, ?after, "peer crashed; re-dialling");
                 } else {
                     tracing::debug!(torrent = %self.name(), peer = key, %reason, ?after, "peer connection ended; re-dialling");
                 }
@@ -627,7 +627,11 @@ impl Handler<ChildExited<PeerKey>> for Torrent {
             }
             ExitOutcome::SiblingStopped { .. } => self.on_peer_exit(key, &reason, true),
             ExitOutcome::GaveUp { .. } => {
-                tracing::debug!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
+                if matches!(reason, ExitReason::Panic(_)) {
+                    tracing::warn!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
+                } else {
+                    tracing::debug!(torrent = %self.name(), peer = key, %reason, "peer restart budget used up; giving up");
+                }
                 self.on_peer_exit(key, &reason, false);
             }
             ExitOutcome::Removed { .. } => self.on_peer_exit(key, &reason, false),
