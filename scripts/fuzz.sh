@@ -7,7 +7,8 @@
 # directory under fuzz/target/; the committed seeds (fuzz/corpus/<target>) and the inputs that
 # once crashed (fuzz/regressions/<target>) come after it, read-only, and are replayed on every run.
 # A crash leaves its input in fuzz/artifacts/<target>/; the other targets still run, and the
-# script fails at the end. The last stats line of each run (execs, cov, ft) is printed as a table.
+# script fails at the end. The last stats line of each run (execs, cov, ft, corpus) is printed
+# as a table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECS:-60}
@@ -35,9 +36,10 @@ for t in $targets; do
   execs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$logs/$t.log" | tail -n 1)
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$done_line")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$done_line")
-  summary+=("$(printf '%-16s %6s %12s %8s %8s' "$t" "$secs" "${execs:--}" "${cov:--}" "${ft:--}")")
+  corp=$(sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p' <<<"$done_line")
+  summary+=("$(printf '%-16s %6s %12s %8s %8s %8s' "$t" "$secs" "${execs:--}" "${cov:--}" "${ft:--}" "${corp:--}")")
 done
-printf '%-16s %6s %12s %8s %8s\n' target secs execs cov ft
+printf '%-16s %6s %12s %8s %8s %8s\n' target secs execs cov ft corpus
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -ne 0 ]; then
   echo "fuzz: crashes in: ${failed[*]} (inputs in fuzz/artifacts/, logs in $logs/)" >&2
