@@ -236,7 +236,7 @@ impl Handler<MetadataFetched> for Root {
             known_have: None,
             record: None,
         };
-        match self.add_torrent(add, ctx) {
+        match self.add_torrent(add, false, ctx) {
             Ok(_) => {
                 if let Some(d) = &self.torrents_dir {
                     StatePaths::of(d, ih).remove_magnet();

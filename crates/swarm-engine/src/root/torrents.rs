@@ -36,12 +36,8 @@ impl Handler<AddTorrent> for Root {
 
     fn handle(&mut self, msg: AddTorrent, ctx: &mut Context<Self>) -> Self::Result {
         let name = msg.meta.info.name.clone();
-        let ih = self.add_torrent(msg, ctx)?;
+        let ih = self.add_torrent(msg, true, ctx)?;
         tracing::info!(torrent = %name, info_hash = %ih, "added");
-        let _ = self.services.events.send(Event::Added {
-            info_hash: ih.to_hex(),
-            name,
-        });
         Ok(ih)
     }
 }
@@ -55,9 +51,12 @@ impl Root {
         Ok(())
     }
 
+    /// Adds a torrent; `announce`: send the `added` event (a magnet whose metadata arrived was
+    /// announced when it was added).
     pub(super) fn add_torrent(
         &mut self,
         msg: AddTorrent,
+        announce: bool,
         ctx: &mut Context<Self>,
     ) -> Result<InfoHash, EngineError> {
         let ih = msg.meta.info_hash;
@@ -106,7 +105,24 @@ impl Root {
             resume: state.clone(),
             record: msg.record.map(Box::new),
         };
-        self.start_torrent(meta, shared.clone(), tcfg, ctx)?;
+        // `added` goes out before the torrent can publish anything: its first `state` event
+        // must not reach a subscriber that has not heard of it yet.
+        let name = meta.info.name.clone();
+        let events = self.services.events.clone();
+        if announce {
+            let _ = events.send(Event::Added {
+                info_hash: ih.to_hex(),
+                name,
+            });
+        }
+        if let Err(e) = self.start_torrent(meta, shared.clone(), tcfg, ctx) {
+            if announce {
+                let _ = events.send(Event::Removed {
+                    info_hash: ih.to_hex(),
+                });
+            }
+            return Err(e);
+        }
         self.torrents.insert(ih, TorrentEntry { shared, state });
         Ok(ih)
     }
