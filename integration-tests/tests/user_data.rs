@@ -91,7 +91,7 @@ fn lt_received(lt: &LibtorrentPeer) -> u64 {
 /// seconds at most after it ended: the count may still be growing when the peer is gone.
 fn assert_counted(what: &str, dirs: &DaemonDirs, ih: &str, received: u64, ends: u64) {
     let mut last = 0;
-    let settled = wait_until(what, Duration::from_secs(20), POLL, || {
+    let settled = wait_until(what, Duration::from_secs(40), POLL, || {
         last = show(dirs, ih)["uploaded"].as_u64().unwrap_or(0);
         last.abs_diff(received) <= ends * BLOCK
     });
