@@ -36,6 +36,17 @@ fn daemon(env: &TestEnv, builder: Swarmd) -> (SwarmdProcess, DaemonDirs) {
     (proc, dirs)
 }
 
+/// The normal daemon again, on the config and state of an earlier one.
+fn start_again(env: &TestEnv, dirs: &DaemonDirs) -> SwarmdProcess {
+    testd::start(env, dirs, Swarmd::command(&[] as &[&str]), RUST_LOG)
+}
+
+/// `swarmctl shutdown`, and the process gone.
+fn shut_down(env: &TestEnv, proc: &SwarmdProcess) {
+    swarmctl_ok(env, &["shutdown"]);
+    proc.wait_exit(Duration::from_secs(20));
+}
+
 /// `payload`'s torrent behind `tracker`, added to the daemon over the payload itself: it checks
 /// the data and seeds.
 fn seed_in_daemon(
@@ -214,8 +225,7 @@ fn seeded_and_shut_down(
     let torrent = seed_in_daemon(env, &proc, &dirs, tracker, payload);
     let copy = payload.copy_to(&env.subdir("lt-copy"));
     let lt_seed = LibtorrentPeer::seed(env, &torrent.path, &copy.dir);
-    swarmctl_ok(env, &["shutdown"]);
-    proc.wait_exit(Duration::from_secs(20));
+    shut_down(env, &proc);
     (dirs, torrent, lt_seed)
 }
 
@@ -233,7 +243,7 @@ fn vanished_data_is_an_error_not_a_new_download() {
     let media = env.path().join("disk/media");
     let away = env.path().join("disk-unmounted");
     std::fs::rename(&media, &away).unwrap();
-    let proc = testd::start(&env, &dirs, Swarmd::command(&[] as &[&str]), RUST_LOG);
+    let proc = start_again(&env, &dirs);
     let v = wait_torrent(
         &proc,
         &dirs.socket,
@@ -256,9 +266,8 @@ fn vanished_data_is_an_error_not_a_new_download() {
     assert_eq!(show(&dirs, &ih)["downloaded"], 0);
 
     // A restart in that state keeps the error (the record of what we had is not overwritten).
-    swarmctl_ok(&env, &["shutdown"]);
-    proc.wait_exit(Duration::from_secs(20));
-    let proc = testd::start(&env, &dirs, Swarmd::command(&[] as &[&str]), RUST_LOG);
+    shut_down(&env, &proc);
+    let proc = start_again(&env, &dirs);
     wait_torrent(
         &proc,
         &dirs.socket,
@@ -296,7 +305,7 @@ fn partly_missing_data_is_rechecked() {
     let (dirs, torrent, _lt_seed) = seeded_and_shut_down(&env, &tracker, &payload);
     let ih = torrent.info_hash.to_hex();
     std::fs::remove_file(payload.file_path(&payload.files[0])).unwrap();
-    let proc = testd::start(&env, &dirs, Swarmd::command(&[] as &[&str]), RUST_LOG);
+    let proc = start_again(&env, &dirs);
     let v = wait_torrent(
         &proc,
         &dirs.socket,
@@ -352,9 +361,8 @@ fn a_magnet_without_metadata_answers_every_command() {
         |v| v["state"] == "paused",
     );
     // Paused survives a restart, and so does the save directory.
-    swarmctl_ok(&env, &["shutdown"]);
-    proc.wait_exit(Duration::from_secs(20));
-    let proc = testd::start(&env, &dirs, Swarmd::command(&[] as &[&str]), RUST_LOG);
+    shut_down(&env, &proc);
+    let proc = start_again(&env, &dirs);
     wait_torrent(
         &proc,
         &dirs.socket,
