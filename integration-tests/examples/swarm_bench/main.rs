@@ -13,6 +13,9 @@
 //!   leecher (libtorrent when rqbit is missing);
 //! * `scale`: 1 000 small seeding torrents in one `swarmd` daemon: time to add, memory, idle
 //!   CPU, `swarmctl list --json` latency, restart to READY;
+//! * `lab-flash`, `lab-mixed`, `lab-late`, `lab-seed-leaves` (`lab` = all four): swarms of
+//!   swarmd and libtorrent on hosts with capped uplinks, each host a network namespace (root);
+//!   see `lab.rs`;
 //! * `micro`: collects criterion results (`target/criterion`) into a table (run the benches
 //!   first: `scripts/bench.sh` does).
 //!
@@ -23,6 +26,7 @@
 
 mod clients;
 mod idle_peers;
+mod lab;
 mod micro;
 mod procmon;
 mod report;
@@ -47,7 +51,8 @@ use report::{median, num, ratio};
 const USAGE: &str = "\
 usage: swarm_bench [SCENARIO...] [OPTIONS]
 
-scenarios: download (default), upload, many-sources, scale, micro, all (= the first four)
+scenarios: download (default), upload, many-sources, scale, micro, all (= the first four),
+           lab-flash, lab-mixed, lab-late, lab-seed-leaves, lab (= the four lab scenarios; root)
 
 options:
   --size SIZE          payload size, K/M/G suffixes (powers of 1024) [1G]
@@ -60,6 +65,10 @@ options:
   --scale-size SIZE    size of each of them [64K]
   --idle-secs N        idle CPU is measured over N seconds and scaled to a minute [60]
   --scale-transmission also run the scale scenario's add/memory/idle part on transmission-daemon
+  --lab-sizes LIST     lab payload sizes, comma-separated [16M,64M]
+  --lab-leechers N     leechers in a lab swarm [8]
+  --lab-seed-up MBIT   the lab seed's uplink, Mbit/s [16]
+  --lab-leech-up MBIT  each lab leecher's uplink, Mbit/s [8]
   --label TEXT         appended to every section title (e.g. \"single run\")
   --docs PATH          markdown file to update [docs/benchmarks.md]
   --no-docs            print only
@@ -82,6 +91,10 @@ pub struct Opts {
     pub scale_size: u64,
     pub idle_secs: u64,
     pub scale_transmission: bool,
+    pub lab_sizes: Vec<u64>,
+    pub lab_leechers: usize,
+    pub lab_seed_up: f64,
+    pub lab_leech_up: f64,
     pub label: Option<String>,
     pub docs: Option<PathBuf>,
     pub criterion_dir: PathBuf,
@@ -140,6 +153,10 @@ fn parse_args() -> Result<Opts, String> {
         scale_size: 64 * KIB,
         idle_secs: 60,
         scale_transmission: false,
+        lab_sizes: vec![16 * MIB, 64 * MIB],
+        lab_leechers: 8,
+        lab_seed_up: 16.0,
+        lab_leech_up: 8.0,
         label: None,
         docs: Some(workspace_root().join("docs/benchmarks.md")),
         criterion_dir: workspace_root().join("target/criterion"),
@@ -190,6 +207,28 @@ fn parse_args() -> Result<Opts, String> {
                 o.idle_secs = val("--idle-secs")?.parse().map_err(|_| "bad --idle-secs")?
             }
             "--scale-transmission" => o.scale_transmission = true,
+            "--lab-sizes" => {
+                o.lab_sizes = val("--lab-sizes")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(parse_size)
+                    .collect::<Result<_, _>>()?
+            }
+            "--lab-leechers" => {
+                o.lab_leechers = val("--lab-leechers")?
+                    .parse()
+                    .map_err(|_| "bad --lab-leechers")?
+            }
+            "--lab-seed-up" => {
+                o.lab_seed_up = val("--lab-seed-up")?
+                    .parse()
+                    .map_err(|_| "bad --lab-seed-up")?
+            }
+            "--lab-leech-up" => {
+                o.lab_leech_up = val("--lab-leech-up")?
+                    .parse()
+                    .map_err(|_| "bad --lab-leech-up")?
+            }
             "--label" => o.label = Some(val("--label")?),
             "--docs" => o.docs = Some(PathBuf::from(val("--docs")?)),
             "--no-docs" => o.docs = None,
@@ -197,9 +236,11 @@ fn parse_args() -> Result<Opts, String> {
             "--command" => o.command = val("--command")?,
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
             s => match s {
-                "download" | "upload" | "many-sources" | "scale" | "micro" => {
-                    o.scenarios.push(s.to_string())
-                }
+                "download" | "upload" | "many-sources" | "scale" | "micro" | "lab-flash"
+                | "lab-mixed" | "lab-late" | "lab-seed-leaves" => o.scenarios.push(s.to_string()),
+                "lab" => o.scenarios.extend(
+                    ["lab-flash", "lab-mixed", "lab-late", "lab-seed-leaves"].map(String::from),
+                ),
                 "all" => o
                     .scenarios
                     .extend(["download", "upload", "many-sources", "scale"].map(String::from)),
@@ -239,6 +280,7 @@ fn main() {
             }
             "scale" => scale::run(&opts),
             "micro" => micro::run(&opts),
+            s if s.starts_with("lab-") => lab::run(&opts, s),
             _ => unreachable!(),
         };
         match section {
