@@ -186,6 +186,11 @@ impl Picker {
 
     // ---- availability -------------------------------------------------------------------------
 
+    /// How many connected peers have piece `i`.
+    pub fn availability(&self, i: u32) -> u16 {
+        self.availability.get(i as usize).copied().unwrap_or(0)
+    }
+
     pub fn add_peer_bitfield(&mut self, bf: &Bitfield) {
         for i in bf.iter_ones() {
             self.add_have(i);

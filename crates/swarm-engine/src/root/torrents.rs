@@ -101,6 +101,7 @@ impl Root {
             unchoke_slots: self.cfg.unchoke_slots,
             max_pending_writes: self.cfg.max_pending_writes,
             paused,
+            super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
             known_have: msg.known_have,
             resume: state.clone(),
             record: msg.record.map(Box::new),

@@ -11,7 +11,7 @@ use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetSummary, GetTrackerTiers, Reannounce, SetFilePriorities,
-    SetPaused, Verify,
+    SetPaused, SetSuperSeed, Verify,
 };
 
 impl Torrent {
@@ -242,6 +242,19 @@ impl Handler<SetPaused> for Torrent {
         }
         self.save_resume();
         self.publish();
+    }
+}
+
+impl Handler<SetSuperSeed> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetSuperSeed, _: &mut Context<Self>) {
+        if self.cfg.super_seed != msg.0 {
+            self.cfg.super_seed = msg.0;
+            self.resume.dirty = true;
+            self.sync_super_seed();
+            self.publish();
+        }
     }
 }
 

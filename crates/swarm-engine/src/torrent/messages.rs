@@ -73,8 +73,11 @@ pub enum ToPeer {
     Interested(bool),
     /// Choke (true) or unchoke (false) the peer.
     Choke(bool),
-    /// We verified a piece: tell the peer, and serve it from now on.
+    /// We verified a piece (or, super-seeding, show it to this peer): tell the peer, and serve
+    /// it from now on.
     Have(u32),
+    /// Super-seeding ended: tell the peer every piece of this set it was not told of yet.
+    HaveAll(Bitfield),
     /// Leave, with the reason logged.
     Disconnect(String),
     /// A BEP 10 extended message, already encoded, with the peer's id for it.
@@ -184,6 +187,12 @@ pub struct SetFilePriorities(pub Vec<(u32, FilePriority)>);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPaused(pub bool);
+
+/// Super-seeding (BEP 16) on or off: it runs while the torrent seeds, for peers that connect
+/// from then on; turning it off shows every peer all we have.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSuperSeed(pub bool);
 
 /// Hash everything on disk again.
 #[derive(Message)]

@@ -681,6 +681,13 @@ impl Handler<ToPeer> for PeerConn {
                     self.send(Message::Have(i));
                 }
             }
+            ToPeer::HaveAll(all) => {
+                for i in all.iter_ones() {
+                    if self.have.set(i) {
+                        self.send(Message::Have(i));
+                    }
+                }
+            }
             ToPeer::Disconnect(reason) => {
                 self.link.set_reason(ExitReason::Normal);
                 tracing::debug!(peer = %self.addr, %reason, "disconnecting");
