@@ -147,6 +147,8 @@ def main():
     ap.add_argument("--peer-log", default=None, help="append peer_log alerts to this file")
     ap.add_argument("--encryption", choices=["disabled", "enabled", "forced"], default="disabled",
                     help="MSE/PE policy for both directions (default: plaintext only)")
+    ap.add_argument("--super-seed", action="store_true",
+                    help="seeders: super-seeding (BEP 16)")
     ap.add_argument("--paused", action="store_true",
                     help="add the torrent paused (nothing announced or dialled until `resume`)")
     ap.add_argument("--bind", default="127.0.0.1",
@@ -237,6 +239,8 @@ def main():
         atp.flags |= lt.torrent_flags.seed_mode
     if a.no_pex:
         atp.flags |= lt.torrent_flags.disable_pex
+    if a.super_seed:
+        atp.flags |= lt.torrent_flags.super_seeding
     if a.paused:
         # Held until a `resume` command: a lab starts every leecher of a flash crowd at once.
         atp.flags |= lt.torrent_flags.paused

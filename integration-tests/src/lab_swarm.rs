@@ -64,6 +64,8 @@ pub struct SwarmSpec {
     pub seed: Client,
     /// The seed's uplink, Mbit/s.
     pub seed_up_mbit: f64,
+    /// The seed super-seeds (BEP 16).
+    pub super_seed: bool,
     /// One entry per leecher, in arrival order.
     pub leechers: Vec<Client>,
     /// Each leecher's uplink, Mbit/s.
@@ -201,7 +203,7 @@ pub fn run(env: &TestEnv, spec: &SwarmSpec) -> SwarmResult {
     );
     tracker.allow(torrent.info_hash);
 
-    let mut seed = Some(start_seed(env, spec.seed, lab.host(1), &torrent, &payload));
+    let mut seed = Some(start_seed(env, spec, lab.host(1), &torrent, &payload));
     let mut held = Vec::new();
     for (i, &client) in spec.leechers.iter().enumerate() {
         let dir = env.unique_subdir(&format!("lab-leech{i}"));
@@ -328,15 +330,23 @@ pub fn run(env: &TestEnv, spec: &SwarmSpec) -> SwarmResult {
 /// The initial seed, seeding before it returns.
 fn start_seed(
     env: &TestEnv,
-    client: Client,
+    spec: &SwarmSpec,
     host: &Host,
     torrent: &Torrent,
     payload: &Payload,
 ) -> Peer {
-    match client {
+    match spec.seed {
         Client::Swarmd => {
             let daemon = lab_daemon(env, host, "lab-seed");
             let ih = daemon.add(&torrent.path, Some(&payload.dir));
+            if spec.super_seed {
+                daemon
+                    .rpc(
+                        "torrent.set_super_seed",
+                        Some(json!({ "torrent": ih, "enabled": true })),
+                    )
+                    .unwrap_or_else(|e| panic!("torrent.set_super_seed: {e}"));
+            }
             daemon.wait_torrent(
                 &ih,
                 "the lab's seed to seed",
@@ -353,6 +363,7 @@ fn start_seed(
                 LtOptions {
                     name: Some("lab-seed-lt".into()),
                     host: Some(host.clone()),
+                    super_seed: spec.super_seed,
                     ..LtOptions::seed()
                 },
             );
@@ -437,6 +448,7 @@ fn lab_daemon(env: &TestEnv, host: &Host, name: &str) -> Daemon {
 /// A `torrent.show`-like line for a failure message.
 pub fn describe(r: &SwarmResult) -> Value {
     json!({
+        "super_seed": r.spec.super_seed,
         "t_min": r.spec.fluid_bound_secs(),
         "last_done": r.last_done().map(|d| d.as_secs_f64()),
         "seed_copies": r.seed_copies(),

@@ -145,6 +145,8 @@ pub struct LtOptions {
     pub dht_bootstrap: Vec<SocketAddr>,
     /// DHT nodes to add to the routing table at start (`add_dht_node`). Only with `dht`.
     pub dht_nodes: Vec<SocketAddr>,
+    /// Seeders: super-seeding (BEP 16), libtorrent's `super_seeding` torrent flag.
+    pub super_seed: bool,
     /// Add the torrent paused: nothing is announced or dialled until the `resume` command.
     pub paused: bool,
     /// Run on a lab host ([`crate::netlab`]): inside its namespace, listening and dialling from
@@ -173,6 +175,7 @@ impl LtOptions {
             dht_bootstrap: Vec::new(),
             dht_nodes: Vec::new(),
             paused: false,
+            super_seed: false,
             host: None,
         }
     }
@@ -449,6 +452,9 @@ impl LibtorrentPeer {
         }
         if opts.paused {
             cmd.arg("--paused");
+        }
+        if opts.super_seed {
+            cmd.arg("--super-seed");
         }
         if let Some(h) = &opts.host {
             cmd.args(["--bind", &h.ip.to_string()]);

@@ -19,6 +19,7 @@ fn capped_flash_crowd_completes_and_trades() {
         piece_exp: 16,
         seed: Client::Swarmd,
         seed_up_mbit: 16.0,
+        super_seed: false,
         leechers: vec![Client::Swarmd, Client::Swarmd, Client::Libtorrent],
         leech_up_mbit: 16.0,
         leech_down_mbit: None,

@@ -74,6 +74,9 @@ pub struct TorrentDetail {
     pub peer_restarts: u64,
     pub hash_failures: u64,
     pub eta_secs: Option<u64>,
+    /// Super-seeding (BEP 16) is on (it runs while the torrent seeds).
+    #[serde(default)]
+    pub super_seed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

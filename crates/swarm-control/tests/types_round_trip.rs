@@ -47,6 +47,7 @@ fn summary_and_detail() {
         peer_restarts: 0,
         hash_failures: 1,
         eta_secs: Some(5),
+        super_seed: false,
     };
     let v = round_trip(&detail);
     // Flattened: the summary's fields sit at the top level.

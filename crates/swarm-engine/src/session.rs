@@ -22,7 +22,8 @@ use crate::root::{
     ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
+    GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused,
+    SetSuperSeed, Verify,
 };
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
@@ -260,6 +261,16 @@ impl Session {
         }
     }
 
+    pub async fn set_super_seed(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(SetSuperSeed(on)).await.map_err(gone),
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: it cannot seed, so it cannot super-seed",
+                m.summary.name
+            ))),
+        }
+    }
+
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(Verify).await.map_err(gone),
@@ -323,6 +334,7 @@ impl Session {
             peer_restarts: 0,
             hash_failures: 0,
             eta_secs: None,
+            super_seed: false,
         }
     }
 

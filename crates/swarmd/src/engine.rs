@@ -94,6 +94,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Starts a full recheck; answers once it is queued, not when it is done.
     fn verify(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
     fn reannounce(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Super-seeding (BEP 16) on or off; it runs while the torrent seeds.
+    fn set_super_seed(
+        &self,
+        id: InfoHash,
+        on: bool,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     fn files(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
     /// Applies all changes or none (an index out of range is `Invalid`); returns the new file list.
     fn set_file_priority(

@@ -151,6 +151,10 @@ impl Engine for SessionEngine {
         self.session.reannounce(id).await.map_err(map)
     }
 
+    async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
+        self.session.set_super_seed(id, on).await.map_err(map)
+    }
+
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {
         self.session.files(id).await.map_err(map)
     }

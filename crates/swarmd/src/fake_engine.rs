@@ -199,6 +199,7 @@ impl Engine for FakeEngine {
             peer_restarts: 1,
             hash_failures: 0,
             eta_secs: Some(150),
+            super_seed: false,
         })
     }
 
@@ -231,6 +232,11 @@ impl Engine for FakeEngine {
 
     async fn reannounce(&self, id: InfoHash) -> EngineResult<()> {
         self.record(format!("reannounce {id}"));
+        self.with_torrent(id, |_| ())
+    }
+
+    async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
+        self.record(format!("super_seed {id} {on}"));
         self.with_torrent(id, |_| ())
     }
 

@@ -54,14 +54,31 @@ pub fn run(opts: &Opts, sc: &str) -> Result<String, String> {
         opts.runs,
     );
     for &size in &opts.lab_sizes {
-        let pairs: &[(&str, Client, Client)] = match sc {
+        let pairs: &[Row] = match sc {
             "lab-mixed" => &[
-                ("mixed, swarmd seed", Client::Swarmd, Client::Swarmd),
-                ("mixed, libtorrent seed", Client::Libtorrent, Client::Swarmd),
+                ("mixed, swarmd seed", Client::Swarmd, Client::Swarmd, false),
+                (
+                    "mixed, libtorrent seed",
+                    Client::Libtorrent,
+                    Client::Swarmd,
+                    false,
+                ),
             ],
             _ => &[
-                ("swarmd", Client::Swarmd, Client::Swarmd),
-                ("libtorrent", Client::Libtorrent, Client::Libtorrent),
+                ("swarmd", Client::Swarmd, Client::Swarmd, false),
+                (
+                    "swarmd, super-seeding seed",
+                    Client::Swarmd,
+                    Client::Swarmd,
+                    true,
+                ),
+                ("libtorrent", Client::Libtorrent, Client::Libtorrent, false),
+                (
+                    "libtorrent, super-seeding seed",
+                    Client::Libtorrent,
+                    Client::Libtorrent,
+                    true,
+                ),
             ],
         };
         let rows = rows_of(opts, size, sc, pairs);
@@ -99,21 +116,18 @@ fn title(opts: &Opts, sc: &str) -> String {
     }
 }
 
-/// Runs each row's swarm `opts.runs` times, rows alternating. A row: (name, seed client,
-/// leecher client; in `lab-mixed` the leechers alternate swarmd/libtorrent whatever it says).
-fn rows_of(
-    opts: &Opts,
-    size: u64,
-    sc: &str,
-    rows: &[(&str, Client, Client)],
-) -> Vec<(String, Vec<SwarmResult>)> {
-    let mut out: Vec<(String, Vec<SwarmResult>)> = rows
-        .iter()
-        .map(|(n, _, _)| (n.to_string(), Vec::new()))
-        .collect();
+/// A row of a lab table: its name, the seed's client, the leechers' client (in `lab-mixed` the
+/// leechers alternate swarmd/libtorrent whatever it says), whether the seed super-seeds.
+type Row = (&'static str, Client, Client, bool);
+
+/// Runs each row's swarm `opts.runs` times, rows alternating.
+fn rows_of(opts: &Opts, size: u64, sc: &str, rows: &[Row]) -> Vec<(String, Vec<SwarmResult>)> {
+    let mut out: Vec<(String, Vec<SwarmResult>)> =
+        rows.iter().map(|r| (r.0.to_string(), Vec::new())).collect();
     for run in 0..opts.runs {
-        for (i, &(name, seed, leech)) in rows.iter().enumerate() {
-            let spec = spec_for(opts, size, sc, seed, leech);
+        for (i, &(name, seed, leech, super_seed)) in rows.iter().enumerate() {
+            let mut spec = spec_for(opts, size, sc, seed, leech);
+            spec.super_seed = super_seed;
             eprintln!(
                 "swarm_bench: {sc} {} {name} run {}/{} (T_min {:.1} s)",
                 fmt_size(size),
@@ -150,6 +164,7 @@ fn spec_for(opts: &Opts, size: u64, sc: &str, seed: Client, leech: Client) -> Sw
         piece_exp: opts.piece.trailing_zeros(),
         seed,
         seed_up_mbit: opts.lab_seed_up,
+        super_seed: false,
         leechers,
         leech_up_mbit: opts.lab_leech_up,
         leech_down_mbit: None,

@@ -75,6 +75,7 @@ impl Torrent {
             peer_restarts: self.stats.peer_restarts,
             hash_failures: self.stats.hash_failures,
             eta_secs: (rate > 0 && left > 0).then(|| left / rate),
+            super_seed: self.cfg.super_seed,
         }
     }
 

@@ -168,6 +168,9 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
         d.eta_secs.map(duration).unwrap_or_else(|| "-".into()),
     );
     line("Private:", if d.private { "yes" } else { "no" }.to_owned());
+    if d.super_seed {
+        line("Super-seed:", "on".to_owned());
+    }
     line("Added:", utc(d.added_at));
     line(
         "Completed:",
