@@ -15,6 +15,7 @@
 mod access;
 mod fields;
 mod ids;
+mod jsonrpc;
 mod methods;
 pub mod password;
 mod torrents;
@@ -200,6 +201,9 @@ async fn endpoint<E: Engine>(
             .unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
         let mut r = HttpResponse::build(status);
         r.insert_header((SESSION_HEADER, shared.gate.session_id.as_str()));
+        if status == actix_web::http::StatusCode::CONFLICT {
+            r.insert_header(jsonrpc::VERSION_HEADER);
+        }
         if status == actix_web::http::StatusCode::UNAUTHORIZED {
             r.insert_header(("WWW-Authenticate", "Basic realm=\"Transmission\""));
         }
@@ -207,7 +211,12 @@ async fn endpoint<E: Engine>(
             .content_type("text/html; charset=UTF-8")
             .body(format!("<h1>{}</h1>", refusal.message()));
     }
-    let reply = answer(&shared.rpc, &body).await;
+    let Some(reply) = answer(&shared.rpc, &body).await else {
+        // JSON-RPC notifications only: nothing to answer.
+        return HttpResponse::NoContent()
+            .insert_header((SESSION_HEADER, shared.gate.session_id.as_str()))
+            .finish();
+    };
     let mut r = HttpResponse::Ok();
     r.insert_header((
         CONTENT_TYPE,
@@ -218,15 +227,31 @@ async fn endpoint<E: Engine>(
 }
 
 /// The response body for one request body, in the request's own form: legacy
-/// (`method`/`arguments`/`tag`, `result`) or, when it says `"jsonrpc": "2.0"`, transmission
-/// 4.1's JSON-RPC (`jsonrpc.rs`).
-async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Value {
+/// (`method`/`arguments`/`tag`, `result`) or, when it says `"jsonrpc": "2.0"` or is a batch,
+/// transmission 4.1's JSON-RPC (`jsonrpc.rs`). `None`: JSON-RPC notifications, no answer.
+async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Option<Value> {
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
+        // Unparsable, so the form is a guess: a body that mentions "jsonrpc" gets that form's
+        // parse error.
+        Err(e) if contains_bytes(body, b"\"jsonrpc\"") => return Some(jsonrpc::parse_error(&e)),
         Err(e) => {
-            return json!({"arguments": {}, "result": format!("the request is not JSON: {e}")})
+            return Some(
+                json!({"arguments": {}, "result": format!("the request is not JSON: {e}")}),
+            )
         }
     };
+    if jsonrpc::is_jsonrpc(&request) {
+        return jsonrpc::answer(rpc, request).await;
+    }
+    Some(legacy_answer(rpc, request).await)
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn legacy_answer<E: Engine>(rpc: &Rpc<E>, request: Value) -> Value {
     let Value::Object(mut request) = request else {
         return json!({"arguments": {}, "result": "the request is not a JSON object"});
     };
@@ -247,9 +272,9 @@ async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Value {
             out.insert("result".into(), json!("success"));
         }
         Err(f) => {
-            tracing::debug!(error = %f.0, "HTTP RPC call failed");
+            tracing::debug!(error = %f.message, "HTTP RPC call failed");
             out.insert("arguments".into(), json!({}));
-            out.insert("result".into(), json!(f.0));
+            out.insert("result".into(), json!(f.message));
         }
     }
     if let Some(tag) = tag {
