@@ -30,180 +30,46 @@ pub const VERSION_HEADER: (&str, &str) = ("X-Transmission-Rpc-Version", RPC_VERS
 /// is looked up by its snake_case spelling ([`snake`]). Keys not in the list pass unchanged.
 #[rustfmt::skip]
 const ARGUMENT_KEYS: &[&str] = &[
-    "ids",
-    "fields",
-    "format",
-    "filename",
-    "metainfo",
-    "download-dir",
-    "paused",
-    "labels",
-    "cookies",
-    "files-wanted",
-    "files-unwanted",
-    "priority-high",
-    "priority-normal",
-    "priority-low",
-    "peer-limit",
-    "bandwidthPriority",
-    "delete-local-data",
-    "location",
-    "trackerAdd",
-    "trackerRemove",
-    "trackerReplace",
-    "trackerList",
-    "seedRatioMode",
-    "seedRatioLimit",
-    "seedIdleMode",
-    "seedIdleLimit",
-    "downloadLimited",
-    "downloadLimit",
-    "uploadLimited",
-    "uploadLimit",
-    "honorsSessionLimits",
-    "sequentialDownload",
-    "group",
-    "queuePosition",
-    "path",
+    "ids", "fields", "format", "filename", "metainfo", "download-dir", "paused", "labels",
+    "cookies", "files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low",
+    "peer-limit", "bandwidthPriority", "delete-local-data", "location", "trackerAdd",
+    "trackerRemove", "trackerReplace", "trackerList", "seedRatioMode", "seedRatioLimit",
+    "seedIdleMode", "seedIdleLimit", "downloadLimited", "downloadLimit", "uploadLimited",
+    "uploadLimit", "honorsSessionLimits", "sequentialDownload", "group", "queuePosition", "path",
     // session-set / session-get
-    "alt-speed-down",
-    "alt-speed-enabled",
-    "alt-speed-time-begin",
-    "alt-speed-time-day",
-    "alt-speed-time-enabled",
-    "alt-speed-time-end",
-    "alt-speed-up",
-    "blocklist-enabled",
-    "blocklist-size",
-    "blocklist-url",
-    "cache-size-mb",
-    "config-dir",
-    "default-trackers",
-    "dht-enabled",
-    "download-dir-free-space",
-    "download-queue-enabled",
-    "download-queue-size",
-    "encryption",
-    "idle-seeding-limit",
-    "idle-seeding-limit-enabled",
-    "incomplete-dir",
-    "incomplete-dir-enabled",
-    "lpd-enabled",
-    "peer-limit-global",
-    "peer-limit-per-torrent",
-    "peer-port",
-    "peer-port-random-on-start",
-    "pex-enabled",
-    "port-forwarding-enabled",
-    "queue-stalled-enabled",
-    "queue-stalled-minutes",
-    "rename-partial-files",
-    "rpc-version",
-    "rpc-version-minimum",
-    "rpc-version-semver",
-    "script-torrent-added-enabled",
-    "script-torrent-added-filename",
-    "script-torrent-done-enabled",
-    "script-torrent-done-filename",
-    "script-torrent-done-seeding-enabled",
-    "script-torrent-done-seeding-filename",
-    "seed-queue-enabled",
-    "seed-queue-size",
-    "seedRatioLimited",
-    "session-id",
-    "speed-limit-down",
-    "speed-limit-down-enabled",
-    "speed-limit-up",
-    "speed-limit-up-enabled",
-    "start-added-torrents",
-    "tcp-enabled",
-    "trash-original-torrent-files",
-    "units",
-    "utp-enabled",
-    "version",
+    "alt-speed-down", "alt-speed-enabled", "alt-speed-time-begin", "alt-speed-time-day",
+    "alt-speed-time-enabled", "alt-speed-time-end", "alt-speed-up", "blocklist-enabled",
+    "blocklist-size", "blocklist-url", "cache-size-mb", "config-dir", "default-trackers",
+    "dht-enabled", "download-dir-free-space", "download-queue-enabled", "download-queue-size",
+    "encryption", "idle-seeding-limit", "idle-seeding-limit-enabled", "incomplete-dir",
+    "incomplete-dir-enabled", "lpd-enabled", "peer-limit-global", "peer-limit-per-torrent",
+    "peer-port", "peer-port-random-on-start", "pex-enabled", "port-forwarding-enabled",
+    "queue-stalled-enabled", "queue-stalled-minutes", "rename-partial-files", "rpc-version",
+    "rpc-version-minimum", "rpc-version-semver", "script-torrent-added-enabled",
+    "script-torrent-added-filename", "script-torrent-done-enabled", "script-torrent-done-filename",
+    "script-torrent-done-seeding-enabled", "script-torrent-done-seeding-filename",
+    "seed-queue-enabled", "seed-queue-size", "seedRatioLimited", "session-id", "speed-limit-down",
+    "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled", "start-added-torrents",
+    "tcp-enabled", "trash-original-torrent-files", "units", "utp-enabled", "version",
 ];
 
 /// `torrent_get`'s field names as the legacy form spells them (`download_dir` is `downloadDir`
 /// here but `download-dir` as an argument: hence two lists).
 #[rustfmt::skip]
 const TORRENT_FIELDS: &[&str] = &[
-    "activityDate",
-    "addedDate",
-    "availability",
-    "bandwidthPriority",
-    "comment",
-    "corruptEver",
-    "creator",
-    "dateCreated",
-    "desiredAvailable",
-    "doneDate",
-    "downloadDir",
-    "downloadedEver",
-    "downloadLimit",
-    "downloadLimited",
-    "editDate",
-    "error",
-    "errorString",
-    "eta",
-    "etaIdle",
-    "file-count",
-    "files",
-    "fileStats",
-    "group",
-    "hashString",
-    "haveUnchecked",
-    "haveValid",
-    "honorsSessionLimits",
-    "id",
-    "isFinished",
-    "isPrivate",
-    "isStalled",
-    "labels",
-    "leftUntilDone",
-    "magnetLink",
-    "manualAnnounceTime",
-    "maxConnectedPeers",
-    "metadataPercentComplete",
-    "name",
-    "peer-limit",
-    "peers",
-    "peersConnected",
-    "peersFrom",
-    "peersGettingFromUs",
-    "peersSendingToUs",
-    "percentComplete",
-    "percentDone",
-    "pieces",
-    "pieceCount",
-    "pieceSize",
-    "priorities",
-    "primary-mime-type",
-    "queuePosition",
-    "rateDownload",
-    "rateUpload",
-    "recheckProgress",
-    "secondsDownloading",
-    "secondsSeeding",
-    "seedIdleLimit",
-    "seedIdleMode",
-    "seedRatioLimit",
-    "seedRatioMode",
-    "sequentialDownload",
-    "sizeWhenDone",
-    "startDate",
-    "status",
-    "totalSize",
-    "torrentFile",
-    "trackers",
-    "trackerList",
-    "trackerStats",
-    "uploadedEver",
-    "uploadLimit",
-    "uploadLimited",
-    "uploadRatio",
-    "wanted",
-    "webseeds",
-    "webseedsSendingToUs",
+    "activityDate", "addedDate", "availability", "bandwidthPriority", "comment", "corruptEver",
+    "creator", "dateCreated", "desiredAvailable", "doneDate", "downloadDir", "downloadedEver",
+    "downloadLimit", "downloadLimited", "editDate", "error", "errorString", "eta", "etaIdle",
+    "file-count", "files", "fileStats", "group", "hashString", "haveUnchecked", "haveValid",
+    "honorsSessionLimits", "id", "isFinished", "isPrivate", "isStalled", "labels", "leftUntilDone",
+    "magnetLink", "manualAnnounceTime", "maxConnectedPeers", "metadataPercentComplete", "name",
+    "peer-limit", "peers", "peersConnected", "peersFrom", "peersGettingFromUs", "peersSendingToUs",
+    "percentComplete", "percentDone", "pieces", "pieceCount", "pieceSize", "priorities",
+    "primary-mime-type", "queuePosition", "rateDownload", "rateUpload", "recheckProgress",
+    "secondsDownloading", "secondsSeeding", "seedIdleLimit", "seedIdleMode", "seedRatioLimit",
+    "seedRatioMode", "sequentialDownload", "sizeWhenDone", "startDate", "status", "totalSize",
+    "torrentFile", "trackers", "trackerList", "trackerStats", "uploadedEver", "uploadLimit",
+    "uploadLimited", "uploadRatio", "wanted", "webseeds", "webseedsSendingToUs",
 ];
 
 /// Methods that change nothing: a notification of one is not run (JSON-RPC 2.0 notifications
@@ -514,153 +380,4 @@ fn fix_values(method: &str, result: &mut Value) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snake_case_spellings() {
-        for (legacy, snake_case) in [
-            ("hashString", "hash_string"),
-            ("peer-limit", "peer_limit"),
-            ("isUTP", "is_utp"),
-            ("rpc-version-semver", "rpc_version_semver"),
-            ("seedRatioLimited", "seed_ratio_limited"),
-            ("cache-size-mb", "cache_size_mib"),
-            ("torrent-added", "torrent_added"),
-            ("primary-mime-type", "primary_mime_type"),
-            ("total_size", "total_size"),
-        ] {
-            assert_eq!(snake(legacy), snake_case, "{legacy}");
-        }
-    }
-
-    #[test]
-    fn params_get_their_legacy_names() {
-        let p = legacy_params(
-            "torrent-get",
-            json!({"fields": ["hash_string", "download_dir", "file_count", "frobnicate"],
-                   "ids": "recently_active", "download_dir": "/d", "delete_local_data": true,
-                   "speed_limit_down_enabled": true, "encryption": "allowed"})
-            .as_object()
-            .unwrap()
-            .clone(),
-        );
-        assert_eq!(
-            Value::Object(p),
-            json!({"fields": ["hashString", "downloadDir", "file-count", "frobnicate"],
-                   "ids": "recently-active", "download-dir": "/d", "delete-local-data": true,
-                   "speed-limit-down-enabled": true, "encryption": "tolerated"})
-        );
-    }
-
-    #[test]
-    fn answers_get_4_1_names_and_values() {
-        let mut r = snake_keys(json!({"torrents": [
-            {"hashString": "ab", "wanted": [1, 0], "fileStats": [{"bytesCompleted": 3}]}]}));
-        fix_values("torrent-get", &mut r);
-        assert_eq!(
-            r,
-            json!({"torrents": [{"hash_string": "ab", "wanted": [true, false],
-                                 "file_stats": [{"bytes_completed": 3}]}]})
-        );
-        let mut t = snake_keys(json!({"torrents": [["id", "wanted"], [1, [0, 1]]]}));
-        fix_values("torrent-get", &mut t);
-        assert_eq!(
-            t,
-            json!({"torrents": [["id", "wanted"], [1, [false, true]]]})
-        );
-        let mut s = snake_keys(json!({"encryption": "tolerated", "rpc-version": 17,
-                                       "cache-size-mb": 4}));
-        fix_values("session-get", &mut s);
-        assert_eq!(
-            s,
-            json!({"encryption": "allowed", "rpc_version": 18, "cache_size_mib": 4})
-        );
-    }
-}
-
-#[cfg(test)]
-mod calls {
-    use super::*;
-    use crate::fake_engine::FakeEngine;
-
-    const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    fn rpc() -> Rpc<FakeEngine> {
-        let engine = FakeEngine::new();
-        engine.insert(HASH, "ubuntu");
-        let info = super::super::SessionInfo {
-            download_dir: "/downloads".into(),
-            config_dir: "/etc/swarmd".into(),
-            peer_limit: 50,
-            peer_limit_global: 200,
-            dht_enabled: false,
-        };
-        Rpc::new(
-            engine,
-            info,
-            "SID".into(),
-            crate::control::StopRequest::new(),
-        )
-    }
-
-    #[tokio::test]
-    async fn a_call_a_batch_and_notifications() {
-        let rpc = rpc();
-        let r = answer(
-            &rpc,
-            json!({"jsonrpc": "2.0", "method": "torrent_get", "id": "a",
-                   "params": {"fields": ["id", "hash_string", "pieces", "wanted"]}}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            r,
-            json!({"jsonrpc": "2.0", "id": "a", "result": {"torrents": [
-                {"id": 1, "hash_string": HASH, "pieces": "4AA=", "wanted": [true, true]}]}})
-        );
-        let r = answer(
-            &rpc,
-            json!([
-                {"jsonrpc": "2.0", "method": "session_get", "id": 1,
-                 "params": {"fields": ["rpc_version", "rpc_version_semver", "download_dir"]}},
-                {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [HASH]}},
-                {"jsonrpc": "2.0", "method": "torrent_frobnicate", "id": 2},
-                {"jsonrpc": "2.0", "method": "torrent_set", "id": 3,
-                 "params": {"seed_ratio_mode": 1}},
-                {"jsonrpc": "1.0", "method": "session_get", "id": 4},
-                {"jsonrpc": "2.0", "method": "session_get", "id": 5, "params": [1]},
-            ]),
-        )
-        .await
-        .unwrap();
-        let answers = r.as_array().unwrap();
-        assert_eq!(answers.len(), 5, "the notification gets no answer: {r}");
-        assert_eq!(
-            answers[0]["result"],
-            json!({"rpc_version": 18, "rpc_version_semver": "6.0.0", "download_dir": "/downloads"})
-        );
-        assert_eq!(answers[1]["error"]["code"], -32601);
-        assert_eq!(answers[1]["id"], 2);
-        assert_eq!(answers[2]["error"]["code"], -32000);
-        let why = answers[2]["error"]["data"]["error_string"]
-            .as_str()
-            .unwrap();
-        assert!(why.contains("ratio limits"), "{why}");
-        assert_eq!(answers[3]["error"]["code"], -32600);
-        assert_eq!(answers[3]["id"], Value::Null);
-        assert_eq!(answers[4]["error"]["code"], -32602);
-        assert_eq!(
-            rpc.engine.state().torrents[HASH].summary.state,
-            swarm_control::TorrentState::Paused,
-            "the notification ran"
-        );
-        // Only notifications: nothing to answer; a read-only one is not even run.
-        let before = rpc.engine.state().calls.len();
-        let none = answer(&rpc, json!({"jsonrpc": "2.0", "method": "session_stats"})).await;
-        assert_eq!(none, None);
-        assert_eq!(rpc.engine.state().calls.len(), before);
-        let empty = answer(&rpc, json!([])).await.unwrap();
-        assert_eq!(empty["error"]["code"], -32600);
-    }
-}
+mod tests;
