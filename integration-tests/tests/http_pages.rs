@@ -101,6 +101,21 @@ fn transmission_web_client_runs_on_swarmd() {
     let d = Daemon::start(&env, &dirs, "daemon");
     let hash = d.add(&torrent.path, None);
 
+    // While it downloads, /metrics counts its one peer, by direction and for the torrent.
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let mut text = String::new();
+    wait_until(
+        "/metrics to count the seeder",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            text = http::get(&metrics, Duration::from_secs(5)).map_or(String::new(), |r| r.text());
+            let peers: f64 = samples(&text, "swarmd_peers{").iter().sum();
+            peers == 1.0 && samples(&text, "swarmd_torrent_peers{").first() == Some(&1.0)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{text}"));
+
     let artifacts = workspace_root().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shots = artifacts.join("http_pages-web-ui");
@@ -162,6 +177,14 @@ fn transmission_web_client_runs_on_swarmd() {
     assert_eq!(redirect.status, 301);
     assert_eq!(redirect.header("Location"), Some("/transmission/web/"));
     d.assert_alive("the web client session");
+}
+
+/// The values of the samples whose line starts with `prefix` (a name and, to select, `{`).
+fn samples(text: &str, prefix: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
 }
 
 #[test]
