@@ -9,6 +9,7 @@
 //! | [`payload`] | deterministic payloads, `.torrent` creation (mktorrent), piece verification |
 //! | [`bencode`] | a tiny independent bencode reader/writer |
 //! | [`http`] | a tiny std-only HTTP/1.0 client |
+//! | [`http_rpc`] | swarmd's `[rpc]` section, the session-id handshake, legacy calls, the test venv's Python |
 //! | [`tracker`] | [`Opentracker`](tracker::Opentracker) and an in-process [`FakeHttpTracker`](tracker::FakeHttpTracker) |
 //! | [`libtorrent`] | [`LibtorrentPeer`](libtorrent::LibtorrentPeer): a Python libtorrent seeder/leecher with status and commands |
 //! | [`transmission`] | [`TransmissionDaemon`](transmission::TransmissionDaemon) over its RPC |
@@ -51,6 +52,7 @@ pub mod aria2;
 pub mod bencode;
 pub mod daemon;
 pub mod http;
+pub mod http_rpc;
 pub mod lab_swarm;
 pub mod libtorrent;
 pub mod netlab;

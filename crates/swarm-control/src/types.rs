@@ -160,6 +160,23 @@ pub struct SessionStats {
     pub dht_nodes: Option<u32>,
 }
 
+/// Counters the engine keeps for its own work, beside [`SessionStats`]: what the HTTP face's
+/// Prometheus metrics read (`docs/http-rpc.md`), each answered without touching a peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineCounters {
+    /// Live peer connections that dialled us, and that we dialled.
+    pub peers_incoming: u32,
+    pub peers_outgoing: u32,
+    /// Disk jobs (piece writes, block reads, checks) waiting for a disk thread.
+    pub disk_queue: u64,
+    /// Disk jobs that panicked (each failed alone; the pool lives on).
+    pub disk_jobs_panicked: u64,
+    /// Trackers, over all torrents, whose last announce failed.
+    pub trackers_failing: u32,
+    /// Announces that failed since the announcer (last) started.
+    pub announce_failures: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartCounts {
     pub peers: u64,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_control::{
-    Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentState,
-    TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
@@ -22,7 +22,7 @@ use crate::root::{
     ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
     SetSuperSeed, Verify,
 };
 use crate::torrent::shared::{Published, Totals};
@@ -380,6 +380,38 @@ impl Session {
                 None => None,
             },
         })
+    }
+
+    /// The engine's own counters for the metrics: one message to the root and one to the
+    /// announcer, sums of what the torrents publish anyway; no torrent or peer is asked.
+    pub async fn counters(&self) -> Result<EngineCounters, EngineError> {
+        let root = self.root.send(GetRootStats).await.map_err(gone)?;
+        let published = self.root.send(ListPublished).await.map_err(gone)?;
+        let peers: u32 = published.iter().map(|p| p.totals.peers).sum();
+        let incoming: u32 = published.iter().map(|p| p.totals.peers_incoming).sum();
+        let trackers = match root.announcer {
+            Some(a) => a
+                .send(crate::services::announcer::GetTrackerHealth)
+                .await
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
+        Ok(EngineCounters {
+            peers_incoming: incoming,
+            peers_outgoing: peers.saturating_sub(incoming),
+            disk_queue: root.disk_queue as u64,
+            disk_jobs_panicked: root.disk_jobs_panicked,
+            trackers_failing: trackers.failing,
+            announce_failures: trackers.announce_failures,
+        })
+    }
+
+    /// The pieces torrent `ih` has, as the wire's bitfield; empty for a magnet without metadata.
+    pub async fn pieces(&self, ih: InfoHash) -> Result<Vec<u8>, EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetPieces).await.map_err(gone),
+            Target::Magnet(_) => Ok(Vec::new()),
+        }
     }
 
     /// Answers when the root and one torrent thread answer: the watchdog's heartbeat.

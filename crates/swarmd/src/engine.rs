@@ -9,8 +9,8 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Magnet, Metainfo};
 use tokio::sync::broadcast;
@@ -111,6 +111,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn trackers(&self, id: InfoHash)
         -> impl Future<Output = EngineResult<Vec<TrackerInfo>>> + Send;
     fn stats(&self) -> impl Future<Output = EngineResult<SessionStats>> + Send;
+    /// The pieces the torrent has, as the wire's bitfield (bit 7 of byte 0 = piece 0); empty
+    /// while a magnet has no metadata. The RPC's `pieces` field.
+    fn pieces(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<u8>>> + Send;
+    /// The engine's own counters (peers by direction, disk queue, tracker failures): what the
+    /// metrics read besides [`Engine::stats`], without asking any torrent.
+    fn counters(&self) -> impl Future<Output = EngineResult<EngineCounters>> + Send;
     fn limits(&self) -> impl Future<Output = EngineResult<Limits>> + Send;
     /// Sets both global rates (bytes/s, `None` = unlimited); returns the limits now in force.
     fn set_limits(&self, limits: Limits) -> impl Future<Output = EngineResult<Limits>> + Send;

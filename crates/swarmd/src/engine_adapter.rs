@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_engine::choke::ChokeConfig;
 use swarm_engine::services::choker::ChokerConfig;
@@ -182,6 +182,14 @@ impl Engine for SessionEngine {
 
     async fn stats(&self) -> EngineResult<SessionStats> {
         self.session.stats().await.map_err(map)
+    }
+
+    async fn pieces(&self, id: InfoHash) -> EngineResult<Vec<u8>> {
+        self.session.pieces(id).await.map_err(map)
+    }
+
+    async fn counters(&self) -> EngineResult<EngineCounters> {
+        self.session.counters().await.map_err(map)
     }
 
     async fn limits(&self) -> EngineResult<Limits> {

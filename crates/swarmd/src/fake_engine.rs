@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo, SessionStats,
-    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo,
+    SessionStats, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use tokio::sync::broadcast;
@@ -316,6 +316,22 @@ impl Engine for FakeEngine {
                 .count() as u32,
             limits: s.limits,
             listen_port: 6881,
+            ..Default::default()
+        })
+    }
+
+    /// 3 of the 13 pieces `show` reports.
+    async fn pieces(&self, id: InfoHash) -> EngineResult<Vec<u8>> {
+        self.record(format!("pieces {id}"));
+        self.with_torrent(id, |_| vec![0b1110_0000, 0])
+    }
+
+    async fn counters(&self) -> EngineResult<EngineCounters> {
+        self.record("counters".into());
+        Ok(EngineCounters {
+            peers_incoming: 1,
+            peers_outgoing: 2,
+            disk_queue: 4,
             ..Default::default()
         })
     }

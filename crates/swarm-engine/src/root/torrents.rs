@@ -168,7 +168,7 @@ impl Root {
             limiter: self.services.limiter.clone(),
             peer_budget: self.peer_budget.clone(),
             // Until the torrent's first publish, microseconds from now.
-            status: StatusCell::new(Published::new(&summary, 0)),
+            status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
         });
         (meta, shared)

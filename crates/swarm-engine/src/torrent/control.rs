@@ -10,8 +10,8 @@ use swarm_control::{
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetSummary, GetTrackerTiers, Reannounce, SetFilePriorities,
-    SetPaused, SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
+    SetFilePriorities, SetPaused, SetSuperSeed, Verify,
 };
 
 impl Torrent {
@@ -39,11 +39,11 @@ impl Torrent {
     /// (pause, resume, a check, completion, an error: what `swarmctl watch` shows as it happens).
     pub(super) fn publish(&self) {
         let summary = self.summary();
-        if self
-            .shared
-            .status
-            .publish(&summary, self.stats.peer_restarts)
-        {
+        let counts = crate::torrent::shared::Counts {
+            peer_restarts: self.stats.peer_restarts,
+            peers_incoming: self.peers.live().filter(|(_, p, _)| !p.outgoing).count() as u32,
+        };
+        if self.shared.status.publish(&summary, counts) {
             let _ = self.services.events.send(swarm_control::Event::State {
                 info_hash: summary.info_hash,
                 name: summary.name,
@@ -186,6 +186,7 @@ query!(GetDetail, |t| t.detail());
 query!(GetPeers, |t| t.peer_infos());
 query!(GetFiles, |t| t.file_infos());
 query!(GetTrackerTiers, |t| t.meta.tracker_tiers());
+query!(GetPieces, |t| t.picker.have().as_bytes().to_vec());
 
 impl Handler<SetFilePriorities> for Torrent {
     type Result = Result<(), String>;

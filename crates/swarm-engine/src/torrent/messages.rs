@@ -178,6 +178,11 @@ pub struct GetFiles;
 #[rtype(result = "Vec<Vec<String>>")]
 pub struct GetTrackerTiers;
 
+/// The pieces we have, as the wire's bitfield (bit 7 of byte 0 is piece 0).
+#[derive(Message)]
+#[rtype(result = "Vec<u8>")]
+pub struct GetPieces;
+
 /// Sets file priorities: `(file index, priority)` pairs.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]

@@ -142,6 +142,7 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
         ("watch", "dir", &c.watch.dir),
         ("control", "socket", &c.control.socket),
         ("rpc", "unix_socket", &c.rpc.unix_socket),
+        ("rpc", "web_root", &c.rpc.web_root),
     ];
     for (section, key, value) in paths {
         if let Some(p) = value {

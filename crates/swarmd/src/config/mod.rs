@@ -268,6 +268,12 @@ pub struct RpcSection {
     pub ip_whitelist: Vec<String>,
     /// Largest request body; larger ones get 413 before they are read.
     pub max_body_bytes: usize,
+    /// The directory of transmission's web client, served at `/transmission/web/`. Unset: the
+    /// first of Debian's directories that exists (`http_rpc::web::DEFAULT_ROOTS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_root: Option<PathBuf>,
+    /// `/metrics` has per-torrent series for at most this many torrents (the busiest).
+    pub metrics_torrents: usize,
 }
 
 impl Default for RpcSection {
@@ -281,6 +287,8 @@ impl Default for RpcSection {
             host_whitelist: Vec::new(),
             ip_whitelist: vec!["127.0.0.1".into(), "::1".into()],
             max_body_bytes: 10 << 20,
+            web_root: None,
+            metrics_torrents: 50,
         }
     }
 }
