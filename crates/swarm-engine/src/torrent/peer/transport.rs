@@ -274,6 +274,24 @@ mod tests {
         assert_eq!(&got, b"world");
     }
 
+    #[test]
+    fn the_transport_that_worked_goes_first_then_the_configured_order() {
+        use TransportKind::{Tcp, Utp};
+        assert_eq!(dial_order(&[Tcp, Utp], None), vec![Tcp, Utp]);
+        assert_eq!(dial_order(&[Tcp, Utp], Some(Utp)), vec![Utp, Tcp]);
+        assert_eq!(dial_order(&[Utp, Tcp], Some(Utp)), vec![Utp, Tcp]);
+        // A transport no longer configured is not tried, even if it worked before.
+        assert_eq!(dial_order(&[Tcp], Some(Utp)), vec![Tcp]);
+    }
+
+    #[test]
+    fn only_the_last_attempt_gets_the_whole_timeout() {
+        let t = Duration::from_secs(10);
+        assert_eq!(attempt_timeout(0, 2, t), FALLBACK_AFTER);
+        assert_eq!(attempt_timeout(1, 2, t), t);
+        assert_eq!(attempt_timeout(0, 1, t), t);
+    }
+
     #[tokio::test]
     async fn tcp_lends_its_socket_to_the_upload_count() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
