@@ -153,6 +153,8 @@ def main():
                     help="add the torrent paused (nothing announced or dialled until `resume`)")
     ap.add_argument("--bind", default="127.0.0.1",
                     help="the address to listen and dial from (a lab host's; default 127.0.0.1)")
+    ap.add_argument("--transport", choices=["tcp", "utp"], default="tcp",
+                    help="the only transport for peer connections, both directions")
     ap.add_argument("--connect", action="append", default=[], help="IP:PORT to dial at start")
     ap.add_argument("--dht", action="store_true",
                     help="run the DHT on UDP 127.0.0.1:PORT (loopback-friendly settings)")
@@ -185,11 +187,11 @@ def main():
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        # TCP only: the tests observe TCP peer connections.
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_tcp": True,
-        "enable_incoming_tcp": True,
+        # One transport only (TCP unless told): the tests observe which one a connection uses.
+        "enable_outgoing_utp": a.transport == "utp",
+        "enable_incoming_utp": a.transport == "utp",
+        "enable_outgoing_tcp": a.transport == "tcp",
+        "enable_incoming_tcp": a.transport == "tcp",
         # Every peer in a loopback swarm has the same IP.
         "allow_multiple_connections_per_ip": True,
         "announce_to_all_trackers": True,

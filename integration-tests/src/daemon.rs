@@ -75,6 +75,8 @@ pub struct DaemonConfig<'a> {
     /// The listen address (default 127.0.0.1; a lab host's address for a daemon run in a
     /// network namespace, see [`crate::netlab`]).
     pub listen_ip: Ipv4Addr,
+    /// Lines appended to the `[network]` section (e.g. `transports = ["utp"]`).
+    pub network: &'a str,
 }
 
 impl<'a> DaemonConfig<'a> {
@@ -89,6 +91,7 @@ impl<'a> DaemonConfig<'a> {
             make_dirs: false,
             extra: "",
             listen_ip: Ipv4Addr::LOCALHOST,
+            network: "",
         }
     }
 
@@ -160,6 +163,7 @@ download_dir = "{downloads}"
 [network]
 listen = "{listen_ip}:{port}"
 connect_timeout_secs = 3
+{network}
 
 {dht}
 [watch]
@@ -171,6 +175,7 @@ connect_timeout_secs = 3
             downloads = dirs.downloads.display(),
             extra = self.extra,
             listen_ip = self.listen_ip,
+            network = self.network,
         );
         fs::write(&dirs.config, text).expect("writing the daemon's config");
         dirs

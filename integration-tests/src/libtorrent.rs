@@ -131,6 +131,8 @@ pub struct LtOptions {
     pub no_pex: bool,
     pub on_finish: OnFinish,
     pub encryption: Encryption,
+    /// Speak uTP only (no TCP either way) instead of TCP only. uTP listens on UDP `port`.
+    pub utp_only: bool,
     /// Record every wire message in `peer_log.txt` (see [`LibtorrentPeer::peer_log`]).
     pub peer_log: bool,
     /// Peers to dial right after start.
@@ -168,6 +170,7 @@ impl LtOptions {
             no_pex: false,
             on_finish: OnFinish::Seed,
             encryption: Encryption::Disabled,
+            utp_only: false,
             peer_log: false,
             connect: Vec::new(),
             name: None,
@@ -383,7 +386,7 @@ impl LibtorrentPeer {
         let name = opts.name.clone().unwrap_or_else(|| format!("lt-{role}"));
         let state_dir = env.unique_subdir(&format!("state-{name}"));
         // The DHT shares the listen port number, over UDP.
-        let port = opts.port.unwrap_or_else(if opts.dht {
+        let port = opts.port.unwrap_or_else(if opts.dht || opts.utp_only {
             free_tcp_udp_port
         } else {
             free_tcp_port
@@ -432,6 +435,9 @@ impl LibtorrentPeer {
         }
         if opts.no_pex {
             cmd.arg("--no-pex");
+        }
+        if opts.utp_only {
+            cmd.args(["--transport", "utp"]);
         }
         let peer_log = opts.peer_log.then(|| state_dir.join("peer_log.txt"));
         if let Some(pl) = &peer_log {

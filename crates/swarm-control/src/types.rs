@@ -105,6 +105,9 @@ pub struct PeerInfo {
     pub direction: String,
     /// `tracker`, `incoming`, `pex`, `dht`, `manual`, `magnet`.
     pub source: String,
+    /// `tcp` or `utp` (BEP 29). Absent from older daemons' answers: empty.
+    #[serde(default)]
+    pub transport: String,
     pub progress: f64,
     pub download_rate: u64,
     pub upload_rate: u64,

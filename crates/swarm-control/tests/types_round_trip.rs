@@ -70,6 +70,7 @@ fn files_peers_trackers() {
         client: "qB".into(),
         direction: "outgoing".into(),
         source: "tracker".into(),
+        transport: "tcp".into(),
         progress: 1.0,
         download_rate: 1,
         upload_rate: 2,

@@ -54,15 +54,13 @@ fn gone<E>(_: E) -> EngineError {
 impl Session {
     /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
-        let socket = std::net::TcpListener::bind(cfg.listen).map_err(|e| EngineError::Listen {
-            addr: cfg.listen.to_string(),
-            message: e.to_string(),
-        })?;
+        let need_udp = cfg.utp() || cfg.dht_shares_port();
+        let (socket, udp) = bind_peer_port(cfg.listen, need_udp)?;
         let listen = socket
             .local_addr()
             .map_err(|e| EngineError::Io(e.to_string()))?;
         let (events, _) = broadcast::channel(1024);
-        let root = Root::new(cfg, socket, events.clone()).start();
+        let root = Root::new(cfg, (socket, udp), events.clone()).start();
         Ok(Session {
             root,
             events,
@@ -447,5 +445,31 @@ async fn magnet_peers(fetch: &Option<Addr<crate::magnet::MagnetFetch>>) -> Vec<P
     match fetch {
         Some(f) => f.send(GetMagnetPeers).await.unwrap_or_default(),
         None => Vec::new(),
+    }
+}
+
+/// Binds the peer port: TCP, and UDP on the same port when `udp` (uTP and the DHT share it).
+/// With port 0 the kernel picks the TCP port, which may be taken for UDP: then another one is
+/// picked (a few times).
+fn bind_peer_port(
+    addr: SocketAddr,
+    udp: bool,
+) -> Result<(std::net::TcpListener, Option<std::net::UdpSocket>), EngineError> {
+    let error = |addr: SocketAddr, proto: &str, e: std::io::Error| EngineError::Listen {
+        addr: format!("{addr} ({proto})"),
+        message: e.to_string(),
+    };
+    let mut tries = if addr.port() == 0 { 20 } else { 1 };
+    loop {
+        let tcp = std::net::TcpListener::bind(addr).map_err(|e| error(addr, "tcp", e))?;
+        if !udp {
+            return Ok((tcp, None));
+        }
+        let bound = tcp.local_addr().map_err(|e| error(addr, "tcp", e))?;
+        match std::net::UdpSocket::bind(bound) {
+            Ok(u) => return Ok((tcp, Some(u))),
+            Err(e) if tries > 1 && e.kind() == std::io::ErrorKind::AddrInUse => tries -= 1,
+            Err(e) => return Err(error(bound, "udp", e)),
+        }
     }
 }

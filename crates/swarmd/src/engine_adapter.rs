@@ -10,9 +10,10 @@ use swarm_control::{
 };
 use swarm_engine::choke::ChokeConfig;
 use swarm_engine::services::choker::ChokerConfig;
+use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_wire::InfoHash;
-use swarmd::config::Config;
+use swarmd::config::{Config, TransportName};
 use swarmd::paths::Paths;
 use swarmd::{AddTorrent, Engine, EngineError, EngineResult, NewTorrent};
 use tokio::sync::broadcast;
@@ -38,6 +39,14 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         },
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
+        transports: net
+            .transports
+            .iter()
+            .map(|t| match t {
+                TransportName::Tcp => TransportKind::Tcp,
+                TransportName::Utp => TransportKind::Utp,
+            })
+            .collect(),
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(

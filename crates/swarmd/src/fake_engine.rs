@@ -274,6 +274,7 @@ impl Engine for FakeEngine {
                 client: "Transmission 4.0".into(),
                 direction: "outgoing".into(),
                 source: "tracker".into(),
+                transport: "tcp".into(),
                 progress: 1.0,
                 download_rate: 1000,
                 upload_rate: 0,

@@ -166,6 +166,7 @@ impl Leecher {
         torrent: &Path,
         out: &Path,
         rqbit: Option<&Path>,
+        utp_only: bool,
     ) -> Leecher {
         let proc = match kind {
             Kind::Swarmd => LeecherProc::Swarmd(
@@ -182,6 +183,7 @@ impl Leecher {
                 out,
                 LtOptions {
                     name: Some("lt-leech".into()),
+                    utp_only,
                     ..LtOptions::leech()
                 },
             )),
@@ -312,7 +314,7 @@ impl Seeder {
         torrent: &Path,
         data: &Path,
         rqbit: Option<&Path>,
-        recheck: bool,
+        (recheck, utp_only): (bool, bool),
     ) -> Seeder {
         let proc = match kind {
             Kind::Swarmd => SeederProc::Swarmd(
@@ -331,6 +333,7 @@ impl Seeder {
                     LtOptions {
                         name: Some("lt-seed".into()),
                         recheck,
+                        utp_only,
                         ..LtOptions::seed()
                     },
                 );

@@ -7,6 +7,8 @@
 //! Scenarios (default: `download`):
 //! * `download`: one libtorrent seeder (seed mode) → leecher ∈ {swarmd, libtorrent, aria2,
 //!   rqbit}, `--runs` alternating runs each;
+//! * `utp-download`: the same over uTP: a libtorrent seeder that speaks uTP only → leecher ∈
+//!   {swarmd (default transports: TCP refused, falls back to uTP), libtorrent (uTP only)};
 //! * `upload`: an rqbit leecher (libtorrent when rqbit is missing) fetching from a swarmd seeder
 //!   vs from a libtorrent seeder;
 //! * `many-sources`: seeders libtorrent + aria2 + rqbit + swarmd → swarmd leecher vs rqbit
@@ -51,7 +53,8 @@ use report::{median, num, ratio};
 const USAGE: &str = "\
 usage: swarm_bench [SCENARIO...] [OPTIONS]
 
-scenarios: download (default), upload, many-sources, scale, micro, all (= the first four),
+scenarios: download (default), utp-download, upload, many-sources, scale, micro,
+           all (= download, upload, many-sources, scale),
            lab-flash, lab-mixed, lab-late, lab-seed-leaves, lab (= the four lab scenarios; root)
 
 options:
@@ -236,8 +239,10 @@ fn parse_args() -> Result<Opts, String> {
             "--command" => o.command = val("--command")?,
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
             s => match s {
-                "download" | "upload" | "many-sources" | "scale" | "micro" | "lab-flash"
-                | "lab-mixed" | "lab-late" | "lab-seed-leaves" => o.scenarios.push(s.to_string()),
+                "download" | "utp-download" | "upload" | "many-sources" | "scale" | "micro"
+                | "lab-flash" | "lab-mixed" | "lab-late" | "lab-seed-leaves" => {
+                    o.scenarios.push(s.to_string())
+                }
                 "lab" => o.scenarios.extend(
                     ["lab-flash", "lab-mixed", "lab-late", "lab-seed-leaves"].map(String::from),
                 ),
@@ -274,7 +279,7 @@ fn main() {
         let started = Instant::now();
         eprintln!("swarm_bench: === {sc} ===");
         let section = match sc.as_str() {
-            "download" | "upload" | "many-sources" => {
+            "download" | "utp-download" | "upload" | "many-sources" => {
                 let sh = shared.get_or_insert_with(|| Shared::new(&opts));
                 transfer_scenario(&opts, sh, &sc)
             }
@@ -389,6 +394,8 @@ struct RunSpec {
     subject_seeder: Option<usize>,
     /// libtorrent seeders hash-check before seeding instead of seed mode.
     lt_recheck: bool,
+    /// libtorrent seeders and leechers speak uTP only.
+    utp: bool,
 }
 
 impl RunSpec {
@@ -460,7 +467,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
                     &torrent.path,
                     d,
                     rqbit.as_deref(),
-                    spec.lt_recheck,
+                    (spec.lt_recheck, spec.utp),
                 )
             })
             .collect();
@@ -480,7 +487,14 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
         let out = env.subdir("leech");
         let t0 = Instant::now();
         let t0_unix = unix_now();
-        let leecher = Leecher::spawn(spec.leecher, &env, &torrent.path, &out, rqbit.as_deref());
+        let leecher = Leecher::spawn(
+            spec.leecher,
+            &env,
+            &torrent.path,
+            &out,
+            rqbit.as_deref(),
+            spec.utp,
+        );
         let mon = Monitor::start(leecher.pid(), Duration::from_millis(100), true);
         let deadline = t0 + opts.timeout;
         let mut i = 0u32;
@@ -615,6 +629,16 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
             String::new(),
             "seeder",
         ),
+        "utp-download" => (
+            vec![Kind::Swarmd, Kind::Libtorrent],
+            format!(
+                "utp-download: {} single file, {} pieces, one libtorrent seeder speaking uTP only (seed mode), {} run(s) per leecher",
+                fmt_size(opts.size),
+                fmt_size(opts.piece),
+                opts.runs
+            ),
+            "leecher",
+        ),
         "many-sources" => {
             let mut leechers = vec![Kind::Swarmd];
             if missing(Kind::Rqbit, sh, &mut notes) {
@@ -657,11 +681,12 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
     }
     let spec_for = |k: Kind| -> RunSpec {
         match name {
-            "download" => RunSpec {
+            "download" | "utp-download" => RunSpec {
                 seeders: vec![Kind::Libtorrent],
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                utp: name == "utp-download",
             },
             "upload" => RunSpec {
                 seeders: vec![k],
@@ -670,12 +695,14 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 // libtorrent's seed mode would hash every piece during the measured transfer;
                 // swarmd hashes at start-up. Both check first, so neither hashes while serving.
                 lt_recheck: true,
+                utp: false,
             },
             _ => RunSpec {
                 seeders: sources.clone(),
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                utp: false,
             },
         }
     };

@@ -163,6 +163,8 @@ impl Root {
             handshake_timeout: self.cfg.handshake_timeout,
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
+            udp: self.udp.clone(),
+            transports: self.cfg.transports.clone().into(),
             info_bytes,
             gate: self.board.gate(ih),
             limiter: self.services.limiter.clone(),

@@ -2,10 +2,12 @@
 //!
 //! Owns: the TCP listening socket on the peer port and the routing table info-hash → torrent.
 //! Each accepted connection gets a short-lived task that reads the 68-byte handshake (with a
-//! timeout, and a bound on how many such tasks run at once), then the connection is routed to
-//! its torrent as an `IncomingPeer`, or dropped when no torrent has that info-hash.
+//! timeout, and a bound on how many such tasks run at once: [`HalfOpen`], which the UDP port
+//! uses for uTP too), then the connection is routed to its torrent as an `IncomingPeer`, or
+//! dropped when no torrent has that info-hash.
 //!
-//! Takes: `Route` from torrents (add or remove themselves). Sends: `IncomingPeer` to torrents.
+//! Takes: `Route` from torrents (add or remove themselves); `IncomingUtp` from the UDP port (a
+//! uTP connection whose handshake it read). Sends: `IncomingPeer` to torrents.
 //! Supervised by: the root (permanent). A crash drops connections mid-handshake and the routes;
 //! the root restarts it on the same port and torrents route themselves again on their next tick.
 
@@ -17,11 +19,14 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::BytesMut;
+use librqbit_utp::UtpStream;
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_wire::peer::Handshake;
 use swarm_wire::InfoHash;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::torrent::peer::transport::Accepted as TransportAccepted;
 
 use crate::torrent::messages::Dial;
 use crate::torrent::messages::IncomingPeer;
@@ -29,8 +34,7 @@ use crate::torrent::messages::IncomingPeer;
 pub struct Listener {
     listener: Option<std::net::TcpListener>,
     routes: HashMap<InfoHash, Recipient<IncomingPeer>>,
-    max_half_open: usize,
-    half_open: Arc<AtomicUsize>,
+    half_open: HalfOpen,
     /// How long an accepted connection may take to send its handshake.
     pub handshake_timeout: Duration,
     link: ChildLink,
@@ -48,8 +52,7 @@ impl Listener {
         Listener {
             listener: Some(listener),
             routes: HashMap::new(),
-            max_half_open,
-            half_open: Arc::default(),
+            half_open: HalfOpen::new(max_half_open),
             handshake_timeout,
             link,
         }
@@ -75,7 +78,6 @@ impl Actor for Listener {
         };
         let me = ctx.address();
         let half_open = self.half_open.clone();
-        let max = self.max_half_open;
         let handshake_timeout = self.handshake_timeout;
         ctx.spawn(
             async move {
@@ -88,28 +90,19 @@ impl Actor for Listener {
                             continue;
                         }
                     };
-                    if half_open.load(Ordering::Relaxed) >= max {
-                        tracing::debug!(peer = %addr, "too many connections in handshake; dropped");
-                        continue;
-                    }
-                    half_open.fetch_add(1, Ordering::Relaxed);
-                    let (me, half_open) = (me.clone(), half_open.clone());
-                    actix::spawn(async move {
-                        let res =
-                            tokio::time::timeout(handshake_timeout, read_handshake(stream)).await;
-                        half_open.fetch_sub(1, Ordering::Relaxed);
-                        match res {
-                            Ok(Ok((stream, handshake))) => me.do_send(Accepted {
+                    let me = me.clone();
+                    half_open.read_handshake(
+                        stream,
+                        addr,
+                        handshake_timeout,
+                        move |stream, handshake| {
+                            me.do_send(Accepted {
                                 stream,
                                 addr,
                                 handshake,
-                            }),
-                            Ok(Err(e)) => {
-                                tracing::debug!(peer = %addr, "bad incoming handshake: {e}")
-                            }
-                            Err(_) => tracing::debug!(peer = %addr, "incoming handshake timed out"),
-                        }
-                    });
+                            })
+                        },
+                    );
                 }
             }
             .into_actor(self),
@@ -117,7 +110,51 @@ impl Actor for Listener {
     }
 }
 
-async fn read_handshake(mut stream: TcpStream) -> std::io::Result<(TcpStream, Handshake)> {
+/// Connections in handshake at once, and the task that reads one handshake.
+#[derive(Clone)]
+pub struct HalfOpen {
+    max: usize,
+    now: Arc<AtomicUsize>,
+}
+
+impl HalfOpen {
+    pub fn new(max: usize) -> Self {
+        HalfOpen {
+            max,
+            now: Arc::default(),
+        }
+    }
+
+    /// Reads the 68-byte handshake from `stream` within `timeout` on a task of its own, then
+    /// hands both to `deliver`. A connection beyond the bound is dropped at once.
+    pub fn read_handshake<S>(
+        &self,
+        stream: S,
+        addr: SocketAddr,
+        timeout: Duration,
+        deliver: impl FnOnce(S, Handshake) + Send + 'static,
+    ) where
+        S: AsyncRead + Unpin + Send + 'static,
+    {
+        if self.now.load(Ordering::Relaxed) >= self.max {
+            tracing::debug!(peer = %addr, "too many connections in handshake; dropped");
+            return;
+        }
+        self.now.fetch_add(1, Ordering::Relaxed);
+        let now = self.now.clone();
+        actix::spawn(async move {
+            let res = tokio::time::timeout(timeout, read_handshake(stream)).await;
+            now.fetch_sub(1, Ordering::Relaxed);
+            match res {
+                Ok(Ok((stream, handshake))) => deliver(stream, handshake),
+                Ok(Err(e)) => tracing::debug!(peer = %addr, "bad incoming handshake: {e}"),
+                Err(_) => tracing::debug!(peer = %addr, "incoming handshake timed out"),
+            }
+        });
+    }
+}
+
+async fn read_handshake<S: AsyncRead + Unpin>(mut stream: S) -> std::io::Result<(S, Handshake)> {
     let mut buf = [0u8; 68];
     stream.read_exact(&mut buf).await?;
     let hs = Handshake::decode(&buf)
@@ -137,30 +174,46 @@ impl Handler<Accepted> for Listener {
     type Result = ();
 
     fn handle(&mut self, msg: Accepted, _: &mut Context<Self>) {
-        let Some(to) = self.routes.get(&msg.handshake.info_hash) else {
-            tracing::debug!(peer = %msg.addr, info_hash = %msg.handshake.info_hash, "incoming peer for an unknown torrent");
-            return;
-        };
         // Torrents live on other arbiters, each with its own reactor: hand over a plain socket
         // and let the peer actor register it where it runs.
-        let stream = match msg.stream.into_std() {
-            Ok(s) => s,
-            Err(e) => return tracing::debug!(peer = %msg.addr, "incoming socket lost: {e}"),
+        match msg.stream.into_std() {
+            Ok(s) => self.route(msg.addr, TransportAccepted::Tcp(s), msg.handshake),
+            Err(e) => tracing::debug!(peer = %msg.addr, "incoming socket lost: {e}"),
+        }
+    }
+}
+
+impl Listener {
+    fn route(&self, addr: SocketAddr, stream: TransportAccepted, handshake: Handshake) {
+        let Some(to) = self.routes.get(&handshake.info_hash) else {
+            tracing::debug!(peer = %addr, info_hash = %handshake.info_hash, "incoming peer for an unknown torrent");
+            return;
         };
         let dial = Dial::Incoming {
             stream,
-            handshake: msg.handshake,
+            handshake,
             leftover: BytesMut::new(),
         };
-        if to
-            .try_send(IncomingPeer {
-                addr: msg.addr,
-                dial,
-            })
-            .is_err()
-        {
-            tracing::debug!(peer = %msg.addr, "torrent busy or gone; incoming peer dropped");
+        if to.try_send(IncomingPeer { addr, dial }).is_err() {
+            tracing::debug!(peer = %addr, "torrent busy or gone; incoming peer dropped");
         }
+    }
+}
+
+/// A uTP connection the UDP port accepted, with the handshake it read.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingUtp {
+    pub stream: UtpStream,
+    pub addr: SocketAddr,
+    pub handshake: Handshake,
+}
+
+impl Handler<IncomingUtp> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingUtp, _: &mut Context<Self>) {
+        self.route(msg.addr, TransportAccepted::Utp(msg.stream), msg.handshake);
     }
 }
 

@@ -88,6 +88,7 @@ impl Torrent {
                 client: l.client.clone(),
                 direction: if p.outgoing { "outgoing" } else { "incoming" }.into(),
                 source: p.source.as_str().into(),
+                transport: l.transport.as_str().into(),
                 progress: l.bitfield.count() as f64 / n,
                 download_rate: p.down.per_second(),
                 upload_rate: p.up.per_second(),

@@ -33,11 +33,13 @@ impl Torrent {
                 peer_id,
                 fast,
                 extensions,
+                transport,
             } => {
                 if self
                     .peers
                     .connected(key, addr, peer_id, fast, extensions, now)
                 {
+                    self.peers.note_transport(key, transport);
                     self.register_with_choker(ctx);
                     self.show_pieces(key, None);
                     self.rechoke();

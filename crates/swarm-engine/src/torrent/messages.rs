@@ -9,6 +9,7 @@
 //! the other as a `Recipient` (the peer its [`TorrentInbox`], the torrent a `Recipient<ToPeer>`),
 //! which keeps `peer.rs` and `actor.rs` from importing each other.
 
+use crate::torrent::peer::transport::{Accepted, TransportKind};
 use std::net::SocketAddr;
 
 use actix::prelude::*;
@@ -40,6 +41,7 @@ pub enum PeerEvent {
         peer_id: [u8; 20],
         fast: bool,
         extensions: Option<ExtendedHandshake>,
+        transport: TransportKind,
     },
     /// The extension handshake arrived after `Connected` (it usually does).
     Extensions(ExtendedHandshake),
@@ -102,12 +104,13 @@ pub struct TorrentInbox {
 
 /// How a peer connection comes to be.
 pub enum Dial {
-    /// We connect and send our handshake first.
-    Outgoing,
-    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
-    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
+    /// We connect and send our handshake first; over the transport that last worked with this
+    /// address first, if any (see `transport::dial_order`).
+    Outgoing { worked: Option<TransportKind> },
+    /// The listener (TCP) or the UDP port (uTP) accepted it and read the peer's handshake (and
+    /// maybe some bytes after it).
     Incoming {
-        stream: std::net::TcpStream,
+        stream: Accepted,
         handshake: Handshake,
         leftover: BytesMut,
     },

@@ -1,7 +1,7 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the connection's transport (`peer/transport.rs`: TCP today; any byte stream, e.g. an
-//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec`
+//! Owns: the connection's transport (`peer/transport.rs`: TCP or uTP; any byte stream, e.g. an
+//! encrypted one, without changing this file), read as a stream decoded by `PeerCodec`
 //! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
 //! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
 //! the peer asked us for, keep-alive and idle timers.
@@ -34,7 +34,6 @@ use swarm_wire::peer::extension::{
 };
 use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
@@ -45,7 +44,25 @@ use crate::torrent::shared::TorrentShared;
 pub mod transport;
 mod writer;
 
-use transport::Transport;
+/// How an outgoing connection is made: the transports in the configured order, the uTP
+/// endpoint (if the UDP port runs one), and the two timeouts.
+struct Dialer {
+    order: Arc<[TransportKind]>,
+    utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
+/// A connection whose handshakes are done.
+struct Established {
+    transport: Transport,
+    kind: TransportKind,
+    theirs: Handshake,
+    /// Bytes read after the peer's handshake.
+    leftover: BytesMut,
+}
+
+use transport::{Transport, TransportKind};
 use writer::{Drained, Writer};
 
 pub struct PeerConn {
@@ -151,47 +168,81 @@ impl PeerConn {
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
-        (connect_timeout, handshake_timeout): (Duration, Duration),
-    ) -> io::Result<(Transport, Handshake, BytesMut)> {
+        way: Dialer,
+    ) -> io::Result<Established> {
         match dial {
-            Dial::Outgoing => {
-                let mut t = transport::connect(addr, connect_timeout).await?;
-                t.write.write_all(&ours.encode()).await?;
-                let mut buf = [0u8; 68];
-                tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut buf))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
-                    })??;
-                let theirs = Handshake::decode(&buf)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                if theirs.info_hash != ours.info_hash {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "peer answered with another info-hash",
-                    ));
+            Dial::Outgoing { worked } => {
+                // libtorrent's policy: a kind that fails to connect, or that the peer closes
+                // before its handshake (a client that listens but refuses TCP), is followed by
+                // the next.
+                let order = transport::dial_order(&way.order, worked);
+                let mut last = io::Error::other("no transport to dial with");
+                for (i, kind) in order.iter().enumerate() {
+                    let limit = transport::attempt_timeout(i, order.len(), way.connect_timeout);
+                    match Self::handshake_out(addr, *kind, &ours, &way, limit).await {
+                        Ok(est) => return Ok(est),
+                        Err(e) => {
+                            tracing::trace!(peer = %addr, transport = kind.as_str(), "dial failed: {e}");
+                            last = e;
+                        }
+                    }
                 }
-                Ok((t, theirs, BytesMut::new()))
+                Err(last)
             }
             Dial::Incoming {
                 stream,
                 handshake,
                 leftover,
             } => {
-                let mut t = Transport::tcp(TcpStream::from_std(stream)?)?;
+                let (mut t, kind) = stream.into_transport()?;
                 t.write.write_all(&ours.encode()).await?;
-                Ok((t, handshake, leftover))
+                Ok(Established {
+                    transport: t,
+                    kind,
+                    theirs: handshake,
+                    leftover,
+                })
             }
         }
     }
 
-    fn on_established(
-        &mut self,
-        ctx: &mut Context<Self>,
-        transport: Transport,
-        theirs: Handshake,
-        leftover: BytesMut,
-    ) {
+    /// Connects over `kind` and exchanges handshakes (ours first).
+    async fn handshake_out(
+        addr: SocketAddr,
+        kind: TransportKind,
+        ours: &Handshake,
+        way: &Dialer,
+        limit: Duration,
+    ) -> io::Result<Established> {
+        let mut t = transport::connect_via(kind, addr, way.utp.as_ref(), limit).await?;
+        t.write.write_all(&ours.encode()).await?;
+        let mut buf = [0u8; 68];
+        tokio::time::timeout(way.handshake_timeout, t.read.read_exact(&mut buf))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??;
+        let theirs =
+            Handshake::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if theirs.info_hash != ours.info_hash {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "peer answered with another info-hash",
+            ));
+        }
+        Ok(Established {
+            transport: t,
+            kind,
+            theirs,
+            leftover: BytesMut::new(),
+        })
+    }
+
+    fn on_established(&mut self, ctx: &mut Context<Self>, est: Established) {
+        let Established {
+            transport,
+            kind,
+            theirs,
+            leftover,
+        } = est;
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
@@ -250,6 +301,7 @@ impl PeerConn {
             peer_id: theirs.peer_id,
             fast: self.peer_fast,
             extensions: None,
+            transport: kind,
         });
         self.schedule_tick(ctx);
     }
@@ -577,8 +629,13 @@ impl Actor for PeerConn {
         if self.shared.dht.port().is_some() && !self.shared.storage.info.private {
             ours = ours.with_dht();
         }
-        let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
-        let fut = Self::establish(self.addr, dial, ours, timeouts);
+        let way = Dialer {
+            order: self.shared.transports.clone(),
+            utp: self.shared.udp.utp(),
+            connect_timeout: self.shared.connect_timeout,
+            handshake_timeout: self.shared.handshake_timeout,
+        };
+        let fut = Self::establish(self.addr, dial, ours, way);
         let have = self.torrent.have.clone();
         let fut = async move {
             let conn = fut.await?;
@@ -589,9 +646,9 @@ impl Actor for PeerConn {
             Ok::<_, io::Error>((conn, have))
         };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(((transport, theirs, leftover), have)) => {
+            Ok((est, have)) => {
                 act.have = have;
-                act.on_established(ctx, transport, theirs, leftover)
+                act.on_established(ctx, est)
             }
             Err(e) => act.fail(ctx, format!("connecting: {e}")),
         }));

@@ -9,7 +9,9 @@ use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;
 use crate::services::dht::DhtSlot;
+use crate::services::udp_port::UdpSlot;
 use crate::storage::Storage;
+use crate::torrent::peer::transport::TransportKind;
 
 pub struct TorrentShared {
     pub info_hash: InfoHash,
@@ -28,6 +30,10 @@ pub struct TorrentShared {
     pub idle_timeout: Duration,
     /// The DHT node, if any (never for private torrents: see `Torrent::dht`).
     pub dht: DhtSlot,
+    /// The UDP port, for its uTP endpoint.
+    pub udp: UdpSlot,
+    /// The transports outgoing connections try, in order of preference.
+    pub transports: Arc<[TransportKind]>,
     /// The raw info dictionary, served over `ut_metadata`.
     pub info_bytes: bytes::Bytes,
     /// Whether a rate limit applies to this torrent (one atomic load per check).

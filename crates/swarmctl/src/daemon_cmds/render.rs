@@ -257,15 +257,16 @@ pub fn peer_table(peers: &[PeerInfo]) -> String {
                 rate(p.download_rate),
                 rate(p.upload_rate),
                 p.requests_in_flight.to_string(),
+                p.transport.clone(),
                 p.source.clone(),
                 truncate(&p.client, 30),
             ]
         })
         .collect();
-    let right = [false, false, true, true, true, true, false, false];
+    let right = [false, false, true, true, true, true, false, false, false];
     table(
         &[
-            "ADDRESS", "FLAGS", "DONE", "DOWN", "UP", "REQS", "SOURCE", "CLIENT",
+            "ADDRESS", "FLAGS", "DONE", "DOWN", "UP", "REQS", "VIA", "SOURCE", "CLIENT",
         ],
         &right,
         &rows,

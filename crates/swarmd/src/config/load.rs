@@ -170,6 +170,21 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
         };
         return fail("network", key, "must be at least 1".into());
     }
+    let transports = &c.network.transports;
+    if transports.is_empty() {
+        return fail(
+            "network",
+            "transports",
+            "names no transport: list \"tcp\", \"utp\" or both".into(),
+        );
+    }
+    if transports
+        .iter()
+        .enumerate()
+        .any(|(i, t)| transports[..i].contains(t))
+    {
+        return fail("network", "transports", "names a transport twice".into());
+    }
     if c.network.max_half_open == 0 {
         return fail("network", "max_half_open", "must be at least 1".into());
     }

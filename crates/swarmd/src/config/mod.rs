@@ -69,6 +69,17 @@ pub struct NetworkSection {
     pub connect_timeout_secs: NonZeroU64,
     /// Time a new connection has to complete the BitTorrent handshake.
     pub handshake_timeout_secs: NonZeroU64,
+    /// Transports for outgoing connections, in order of preference; uTP (on the UDP port of
+    /// `listen`, shared with the DHT) is accepted and made only when listed.
+    pub transports: Vec<TransportName>,
+}
+
+/// A peer transport in the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportName {
+    Tcp,
+    Utp,
 }
 
 impl Default for NetworkSection {
@@ -80,6 +91,7 @@ impl Default for NetworkSection {
             max_half_open: 32,
             connect_timeout_secs: nonzero(10),
             handshake_timeout_secs: nonzero(20),
+            transports: vec![TransportName::Tcp, TransportName::Utp],
         }
     }
 }

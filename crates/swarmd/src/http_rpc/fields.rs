@@ -285,6 +285,7 @@ fn peer(p: &PeerInfo) -> Value {
         (p.source == "pex", 'X'),
         (p.source == "dht", 'H'),
         (incoming, 'I'),
+        (p.transport == "utp", 'T'),
     ] {
         if on {
             flags.push(c);
@@ -295,7 +296,7 @@ fn peer(p: &PeerInfo) -> Value {
         "clientIsChoked": p.am_choking, "clientIsInterested": p.am_interested,
         "peerIsChoked": p.peer_choking, "peerIsInterested": p.peer_interested,
         "isDownloadingFrom": downloading_from(p), "isUploadingTo": uploading_to(p),
-        "isEncrypted": false, "isIncoming": incoming, "isUTP": false,
+        "isEncrypted": false, "isIncoming": incoming, "isUTP": p.transport == "utp",
         "progress": p.progress, "rateToClient": p.download_rate, "rateToPeer": p.upload_rate,
         "flagStr": flags,
     })

@@ -16,6 +16,7 @@ use swarm_wire::peer::BlockRef;
 use crate::bitfield::Bitfield;
 use crate::rate::Rate;
 use crate::torrent::messages::{PeerKey, PeerSource};
+use crate::torrent::peer::transport::TransportKind;
 use crate::torrent::shared::PeerToken;
 
 /// One peer, connecting or live, as the torrent sees it.
@@ -80,6 +81,8 @@ pub struct Live<H> {
     pub pex_in: Option<crate::pex::PexInbox>,
     /// BEP 6: pieces the peer lets us request while it chokes us.
     pub allowed_fast: crate::allowed_fast::AllowedByPeer,
+    /// What the connection runs over (`peers` shows it; PEX flags uTP peers).
+    pub transport: TransportKind,
 }
 
 impl<H> PeerSlot<H> {
@@ -184,6 +187,7 @@ impl<H> Live<H> {
             pex_out: None,
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
+            transport: TransportKind::Tcp,
         }
     }
 
