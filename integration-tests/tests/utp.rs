@@ -28,14 +28,29 @@ fn transports(d: &Daemon, ih: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_utp_peer(d: &Daemon, ih: &str) {
-    let t = transports(d, ih);
-    assert!(
-        t.iter().any(|t| t == "utp"),
-        "no peer over uTP in {t:?}\n{}",
-        d.log_tail()
+/// Waits (bounded) until `ih` has a live peer over uTP. Called while a transfer runs: once
+/// both ends are complete they part ("both seeding") and the peer list is empty.
+fn wait_utp_peer(d: &Daemon, ih: &str) {
+    let seen = wait_for(
+        "a live peer over uTP",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            let t = transports(d, ih);
+            if t.iter().any(|t| t == "utp") {
+                Ok(())
+            } else {
+                Err(format!("transports {t:?}"))
+            }
+        },
     );
+    if let Err(e) = seen {
+        panic!("{e}\n{}", d.log_tail());
+    }
 }
+
+/// A download slow enough (1 MiB/s) to see its peers while it runs.
+const SLOW: &str = "[limits]\ndownload_kib_s = 1024\n";
 
 fn wait_complete(d: &Daemon, ih: &str) -> Value {
     d.wait_torrent(
@@ -62,12 +77,9 @@ fn downloads_from_a_utp_only_libtorrent() {
             ..LtOptions::seed()
         },
     );
-    let d = daemon(&env, "leech", "", "");
+    let d = daemon(&env, "leech", "", SLOW);
     let ih = d.add(&torrent.path, None);
-    d.wait_torrent(&ih, "a live peer", Duration::from_secs(30), |v| {
-        v["peers"].as_u64() > Some(0)
-    });
-    assert_utp_peer(&d, &ih);
+    wait_utp_peer(&d, &ih);
     wait_complete(&d, &ih);
     verify_download(&torrent, &payload, &d.dirs.downloads);
 }
@@ -93,13 +105,14 @@ fn seeds_to_a_utp_only_libtorrent() {
             utp_only: true,
             no_announce: true,
             connect: vec![d.addr()],
+            download_limit: Some(1 << 20),
             ..LtOptions::leech()
         },
     );
+    wait_utp_peer(&d, &ih);
     let st = leecher.wait_finished(Duration::from_secs(60));
     assert_eq!(st.total_done, torrent.total_len);
     verify_download(&torrent, &payload, &leech_dir);
-    assert_utp_peer(&d, &ih);
 }
 
 /// Two swarmd daemons that may speak uTP only: the leecher dials the seeder over uTP.
@@ -119,19 +132,19 @@ fn swarmd_to_swarmd_over_utp_only() {
         std::net::Ipv4Addr::LOCALHOST,
         seed.port(),
     )]);
-    let leech = daemon(&env, "leech", only_utp, "");
+    let leech = daemon(&env, "leech", only_utp, SLOW);
     let ih2 = leech.add(&torrent.path, None);
     assert_eq!(ih, ih2);
     leech.wait_torrent(&ih, "a live peer", Duration::from_secs(30), |v| {
         v["peers"].as_u64() > Some(0)
     });
-    assert_utp_peer(&leech, &ih);
-    wait_complete(&leech, &ih);
-    verify_download(&torrent, &payload, &leech.dirs.downloads);
+    wait_utp_peer(&leech, &ih);
     // `swarmctl peers` shows the transport too.
     let (code, out, _) = seed.ctl(&["peers", &ih]);
     assert_eq!(code, 0);
     assert!(out.contains("VIA") && out.contains("utp"), "{out}");
+    wait_complete(&leech, &ih);
+    verify_download(&torrent, &payload, &leech.dirs.downloads);
 }
 
 /// A uTP header (BEP 29) of type `kind` (4 = SYN, 0 = DATA, 2 = STATE) with these fields.
@@ -186,7 +199,7 @@ fn hostile_utp_traffic_leaves_dht_and_peers_served() {
         &env,
         "target",
         "",
-        "[dht]\nenabled = true\nbootstrap = []\n",
+        &format!("[dht]\nenabled = true\nbootstrap = []\n{SLOW}"),
     );
     let to = d.addr();
     let pinger = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -211,9 +224,9 @@ fn hostile_utp_traffic_leaves_dht_and_peers_served() {
     d.assert_alive("a uTP flood");
 
     let ih = d.add(&torrent.path, None);
+    wait_utp_peer(&d, &ih);
     wait_complete(&d, &ih);
     verify_download(&torrent, &payload, &d.dirs.downloads);
-    assert_utp_peer(&d, &ih);
     let rss_after = d.rss_bytes();
     assert!(
         rss_after < rss_before + 64 * MIB,
