@@ -45,8 +45,6 @@ pub const FILE_FIELDS: &[&str] = &[
     "wanted",
     "fileCount",
     "file-count",
-    "leftUntilDone",
-    "sizeWhenDone",
     "desiredAvailable",
 ];
 pub const PEER_FIELDS: &[&str] = &[
@@ -142,11 +140,8 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "pieceSize" => json!(v.detail?.piece_length),
         "isPrivate" => json!(v.detail?.private),
         "comment" => json!(v.detail?.comment.clone().unwrap_or_default()),
-        "sizeWhenDone" => json!(wanted_bytes(v.files?).0),
-        "leftUntilDone" => {
-            let (wanted, have) = wanted_bytes(v.files?);
-            json!(wanted.saturating_sub(have))
-        }
+        "sizeWhenDone" => json!(s.wanted_bytes),
+        "leftUntilDone" => json!(s.left_bytes),
         "fileCount" | "file-count" => json!(v.files?.len()),
         "files" => files(s, v.files?),
         "fileStats" => file_stats(v.files?),
@@ -189,14 +184,6 @@ fn eta(s: &TorrentSummary, d: &TorrentDetail, stopped: bool) -> i64 {
         return -1;
     }
     d.eta_secs.map_or(-2, |e| e.min(i64::MAX as u64) as i64)
-}
-
-/// Bytes of the wanted files, and of those the bytes present.
-fn wanted_bytes(files: &[FileInfo]) -> (u64, u64) {
-    files
-        .iter()
-        .filter(|f| f.priority != FilePriority::Skip)
-        .fold((0, 0), |(w, h), f| (w + f.length, h + f.have_bytes))
 }
 
 fn priority(p: FilePriority) -> i64 {
