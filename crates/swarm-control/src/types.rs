@@ -45,8 +45,16 @@ pub struct TorrentSummary {
     pub state: TorrentState,
     /// 0.0..=1.0 of the wanted bytes.
     pub progress: f64,
+    /// The whole torrent, skipped files included.
     pub total_bytes: u64,
+    /// Verified bytes (of any file, skipped ones included).
     pub have_bytes: u64,
+    /// Bytes of the pieces not skipped: the size when done (`total_bytes` with nothing skipped).
+    #[serde(default)]
+    pub wanted_bytes: u64,
+    /// Of `wanted_bytes`, the bytes not verified yet.
+    #[serde(default)]
+    pub left_bytes: u64,
     pub download_rate: u64,
     pub upload_rate: u64,
     pub downloaded: u64,

@@ -21,6 +21,8 @@ fn summary() -> TorrentSummary {
         progress: 0.5,
         total_bytes: 100,
         have_bytes: 50,
+        wanted_bytes: 100,
+        left_bytes: 50,
         download_rate: 10,
         upload_rate: 1,
         downloaded: 50,

@@ -41,6 +41,7 @@ mod file_cache;
 pub mod hash;
 pub mod magnet;
 pub mod metadata;
+pub mod parts_file;
 pub mod peer_id;
 pub mod pex;
 pub mod picker;

@@ -180,6 +180,17 @@ impl Picker {
             .sum()
     }
 
+    /// Bytes of the wanted pieces (verified or not: the size when done), and of those the bytes
+    /// not verified yet.
+    pub fn wanted_and_left(&self) -> (u64, u64) {
+        (0..self.num_pieces())
+            .filter(|&i| self.priority[i as usize] != PRIORITY_SKIP)
+            .fold((0, 0), |(wanted, left), i| {
+                let len = self.piece_len(i) as u64;
+                (wanted + len, left + if self.have.get(i) { 0 } else { len })
+            })
+    }
+
     fn wanted(&self, i: u32) -> bool {
         !self.have.get(i) && self.priority[i as usize] != PRIORITY_SKIP
     }

@@ -254,6 +254,8 @@ fn blank_summary(
         progress: 0.0,
         total_bytes,
         have_bytes: 0,
+        wanted_bytes: total_bytes,
+        left_bytes: total_bytes,
         download_rate: 0,
         upload_rate: 0,
         downloaded: 0,

@@ -110,6 +110,8 @@ pub fn summary(hex: &str, name: &str) -> TorrentSummary {
         progress: 0.25,
         total_bytes: 200,
         have_bytes: 50,
+        wanted_bytes: 200,
+        left_bytes: 150,
         download_rate: 1000,
         upload_rate: 10,
         downloaded: 50,

@@ -231,13 +231,7 @@ impl Torrent {
     pub(super) fn start_check(&mut self, ctx: &mut Context<Self>) {
         self.state = TorrentState::Checking;
         self.publish();
-        let sizes = self
-            .shared
-            .storage
-            .file_stats()
-            .iter()
-            .map(|s| s.map_or(0, |(len, _)| len))
-            .collect();
+        let sizes = self.shared.storage.sizes_for_check();
         let n = self.picker.num_pieces();
         self.checking = Some(Box::new(Checking::new(n, sizes)));
         self.pump_check(ctx);
@@ -496,6 +490,7 @@ impl Torrent {
     /// taking its counters and settings.
     fn trusted_record(&mut self) -> StartFrom {
         let Some(rec) = self.cfg.record.take() else {
+            self.place_skipped_files_now();
             return StartFrom::Check;
         };
         let restored = ResumeState::restored(&rec);
@@ -509,6 +504,8 @@ impl Torrent {
         if let Some(p) = restored.priorities {
             self.file_priorities = p;
         }
+        // Before the file stats: they include the parts file while a skipped file is parted.
+        self.place_skipped_files_now();
         let storage = &self.shared.storage;
         let files = storage.file_stats();
         let n = self.picker.num_pieces();
@@ -549,14 +546,17 @@ impl Torrent {
         }
     }
 
+    /// Done, of the bytes wanted (skipped files do not count, as in transmission's
+    /// `percentDone`); the check's progress while checking.
     pub fn progress(&self) -> f64 {
         if let Some(c) = &self.checking {
             return c.progress();
         }
-        let total = self.meta.info.total_length.max(1);
-        let left = self.picker.bytes_left();
-        let wanted_total = total; // file priorities refine this in the daemon
-        1.0 - left as f64 / wanted_total as f64
+        let (wanted, left) = self.picker.wanted_and_left();
+        if wanted == 0 {
+            return 1.0;
+        }
+        1.0 - left as f64 / wanted as f64
     }
 }
 

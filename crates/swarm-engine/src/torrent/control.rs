@@ -16,6 +16,7 @@ use crate::torrent::messages::{
 
 impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
+        let (wanted_bytes, left_bytes) = self.picker.wanted_and_left();
         TorrentSummary {
             info_hash: self.shared.info_hash.to_hex(),
             name: self.name(),
@@ -23,6 +24,8 @@ impl Torrent {
             progress: self.progress(),
             total_bytes: self.meta.info.total_length,
             have_bytes: self.have_bytes(),
+            wanted_bytes,
+            left_bytes,
             download_rate: self.stats.down.per_second(),
             upload_rate: self.stats.up.per_second(),
             downloaded: self.shared.transferred.downloaded(),
@@ -138,6 +141,41 @@ impl Torrent {
             .collect()
     }
 
+    /// `skipped[i]`: the user skipped file `i`.
+    fn skipped_files(&self) -> Vec<bool> {
+        self.file_priorities
+            .iter()
+            .map(|p| *p == FilePriority::Skip)
+            .collect()
+    }
+
+    /// Tells the storage which files are skipped, at start-up, before the files are looked at:
+    /// on this thread, as the file stats are (a stat per skipped file; at start nothing moves
+    /// out of the parts file, no file being parted yet). An error (a parts file that is not
+    /// ours) is logged: the pieces it would hold are missing, and the check says so.
+    pub(super) fn place_skipped_files_now(&self) {
+        if let Err(e) = self.shared.storage.set_skipped(&self.skipped_files()) {
+            tracing::warn!(torrent = %self.name(), "placing skipped files: {e}");
+        }
+    }
+
+    /// Tells the storage which files are skipped after a change, on the disk pool: bytes of an
+    /// un-skipped file move from the parts file into the file. If they cannot, the torrent
+    /// stops with the reason (they stay in the parts file).
+    fn place_skipped_files(&self, ctx: &mut Context<Self>) {
+        let (disk, storage) = (self.shared.disk.clone(), self.shared.storage.clone());
+        let skipped = self.skipped_files();
+        let fut = async move { disk.set_skipped(storage, skipped).await };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                act.enter_error(
+                    format!("moving the bytes of un-skipped files out of the parts file: {e}"),
+                    ctx,
+                );
+            }
+        }));
+    }
+
     /// Piece priorities from file priorities: a piece takes the highest priority of its files;
     /// only a piece all of whose files are skipped is skipped.
     pub(super) fn apply_file_priorities(&mut self) {
@@ -202,6 +240,7 @@ impl Handler<SetFilePriorities> for Torrent {
             self.file_priorities[i as usize] = p;
         }
         self.apply_file_priorities();
+        self.place_skipped_files(ctx);
         self.resume.dirty = true;
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;

@@ -135,15 +135,25 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     if let Some(e) = &s.error {
         line("Error:", e.clone());
     }
-    line(
-        "Progress:",
+    // With files skipped, progress is of the wanted bytes (a daemon too old to send them
+    // sends 0): say both, so that 100% of 2 GiB in a 4 GiB torrent reads as it is.
+    let progress = if s.wanted_bytes == 0 || s.wanted_bytes == s.total_bytes {
         format!(
             "{} ({} of {})",
             percent(s.progress),
             bytes(s.have_bytes),
             bytes(s.total_bytes)
-        ),
-    );
+        )
+    } else {
+        format!(
+            "{} ({} of {} wanted; {} in all, the rest skipped)",
+            percent(s.progress),
+            bytes(s.wanted_bytes - s.left_bytes.min(s.wanted_bytes)),
+            bytes(s.wanted_bytes),
+            bytes(s.total_bytes)
+        )
+    };
+    line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
     line(
         "Rates:",

@@ -271,6 +271,8 @@ mod tests {
             progress: 0.5,
             total_bytes: 100,
             have_bytes: 50,
+            wanted_bytes: 100,
+            left_bytes: 50,
             download_rate: 0,
             upload_rate: 0,
             downloaded: 50,
