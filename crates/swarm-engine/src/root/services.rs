@@ -33,6 +33,7 @@ impl Root {
             max_retries: cfg.udp_tracker_retries,
             ..UdpConfig::default()
         };
+        let announce = cfg.announce;
         let (choke, board) = (cfg.choker.clone(), self.board.clone());
         let mut table = vec![
             ChildSpec::new(
@@ -50,7 +51,7 @@ impl Root {
                 RootChild::Announcer,
                 Restart::Permanent,
                 named(&self.services.announcer, move |link| {
-                    Ok(Announcer::new(peer_id, port, udp, link))
+                    Ok(Announcer::new(peer_id, port, udp, announce, link))
                 }),
             ),
             ChildSpec::new(
