@@ -363,7 +363,7 @@ impl Payload {
 }
 
 /// Writes a `.torrent` from raw info bytes (kept byte for byte, so the info-hash is preserved).
-fn write_torrent_file(
+pub fn write_torrent_file(
     out: &Path,
     announce: Option<&str>,
     tiers: &[Vec<String>],

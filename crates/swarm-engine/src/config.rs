@@ -38,6 +38,8 @@ pub struct EngineConfig {
     /// UDP tracker timeouts (BEP 15 suggests 15 s doubling).
     pub udp_tracker_timeout: Duration,
     pub udp_tracker_retries: u32,
+    /// `[trackers]`: one announce's bound, numwant, the shortest announce interval.
+    pub announce: crate::services::announcer::AnnounceSettings,
     /// Where resume state lives; `None` (the one-shot `download`) keeps nothing.
     pub state_dir: Option<PathBuf>,
     /// The DHT node's settings; `None` runs without DHT. A node bound to the peer port shares
@@ -88,6 +90,7 @@ impl Default for EngineConfig {
             idle_timeout: Duration::from_secs(180),
             udp_tracker_timeout: Duration::from_secs(15),
             udp_tracker_retries: 2,
+            announce: Default::default(),
             state_dir: None,
             dht: None,
             // TCP first: on the loopback and LAN paths we measured it moves data with less CPU

@@ -13,7 +13,8 @@
 //!   budget stops the daemon;
 //! - one `Torrent` per torrent, `Transient` (`root/torrents.rs`): a crashed torrent is restarted
 //!   (it rechecks its data); removing a torrent is a normal exit. A torrent that exhausts its
-//!   budget is given up and reported as an error event; other torrents never notice;
+//!   budget is given up: reported as an error event and listed in `error` with the reason until
+//!   `resume` or `verify` starts it again (`StartGivenUp`); other torrents never notice;
 //! - one `MagnetFetch` per magnet link still fetching its metadata, `Transient`
 //!   (`root/magnets.rs`); when the metadata arrives it becomes a torrent.
 //!
@@ -55,7 +56,7 @@ pub use queries::{
     RootStats,
 };
 pub use services::GlobalLimits;
-pub use torrents::{AddTorrent, RemoveTorrent};
+pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
 /// The root's children. Services are `Permanent`, torrents and magnets `Transient`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +74,11 @@ pub enum RootChild {
 struct TorrentEntry {
     shared: Arc<TorrentShared>,
     state: Option<StatePaths>,
+    /// The metainfo the actor runs on, kept to start it again once given up.
+    meta: Arc<swarm_wire::Metainfo>,
+    /// Why the root gave the torrent up (its restart budget used up). It stays listed, in
+    /// `error`, until `resume` or `verify` starts it again (`root/torrents.rs`).
+    gave_up: Option<String>,
 }
 
 pub struct Root {

@@ -18,8 +18,9 @@ use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
-    AddTorrent, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished,
-    ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
+    AddTorrent, GetGivenUp, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames,
+    ListPublished, ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root,
+    ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
@@ -199,14 +200,23 @@ impl Session {
     }
 
     pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {
-        match self.target(ih).await? {
+        let target = match self.target(ih).await {
+            Ok(t) => t,
+            Err(e) => return self.given_up(ih).await?.map(|d| d.summary).ok_or(e),
+        };
+        match target {
             Target::Torrent(t) => t.send(GetSummary).await.map_err(gone),
             Target::Magnet(m) => Ok(self.magnet_detail(m).await.summary),
         }
     }
 
+    /// A torrent the root gave up on is shown too (in `error`, with the reason).
     pub async fn detail(&self, ih: InfoHash) -> Result<TorrentDetail, EngineError> {
-        match self.target(ih).await? {
+        let target = match self.target(ih).await {
+            Ok(t) => t,
+            Err(e) => return self.given_up(ih).await?.ok_or(e),
+        };
+        match target {
             Target::Torrent(t) => t.send(GetDetail).await.map_err(gone),
             Target::Magnet(m) => Ok(self.magnet_detail(m).await),
         }
@@ -252,7 +262,16 @@ impl Session {
         }
     }
 
+    /// Starts a torrent the root gave up on again; `true` when it did.
+    async fn start_given_up(&self, ih: InfoHash) -> Result<bool, EngineError> {
+        self.root.send(StartGivenUp(ih)).await.map_err(gone)?
+    }
+
+    /// Resumes a paused torrent, or starts one the root gave up on again.
     pub async fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
+        if self.start_given_up(ih).await? {
+            return Ok(());
+        }
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(SetPaused(false)).await.map_err(gone),
             Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Resume).await,
@@ -269,7 +288,11 @@ impl Session {
         }
     }
 
+    /// Rechecks a torrent's data; one the root gave up on starts again, which rechecks.
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
+        if self.start_given_up(ih).await? {
+            return Ok(());
+        }
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(Verify).await.map_err(gone),
             Target::Magnet(m) => Err(EngineError::Invalid(format!(
@@ -295,16 +318,28 @@ impl Session {
     }
 
     /// The torrent `ih`, or the magnet `ih` still fetching its metadata.
+    /// The running torrent or the magnet `ih`. A torrent the root gave up on is neither: the
+    /// error says so, with the reason and how to start it again.
     async fn target(&self, ih: InfoHash) -> Result<Target, EngineError> {
         if let Ok(t) = self.torrent(ih).await {
             return Ok(Target::Torrent(t));
         }
-        self.root
-            .send(GetMagnet(ih))
-            .await
-            .map_err(gone)?
-            .map(Target::Magnet)
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+        if let Some(m) = self.root.send(GetMagnet(ih)).await.map_err(gone)? {
+            return Ok(Target::Magnet(m));
+        }
+        match self.given_up(ih).await? {
+            Some(d) => Err(EngineError::Invalid(format!(
+                "{}: {}",
+                d.summary.name,
+                d.summary.error.unwrap_or_default()
+            ))),
+            None => Err(EngineError::NotFound(ih.to_hex())),
+        }
+    }
+
+    /// What `show` says of a torrent the root gave up on; `None` if `ih` is not one.
+    async fn given_up(&self, ih: InfoHash) -> Result<Option<TorrentDetail>, EngineError> {
+        self.root.send(GetGivenUp(ih)).await.map_err(gone)
     }
 
     async fn order_magnet(&self, ih: InfoHash, order: MagnetCommand) -> Result<(), EngineError> {

@@ -9,6 +9,7 @@ use swarm_control::{
     TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_engine::choke::ChokeConfig;
+use swarm_engine::services::announcer::AnnounceSettings;
 use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
@@ -47,6 +48,11 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
                 TransportName::Utp => TransportKind::Utp,
             })
             .collect(),
+        announce: AnnounceSettings {
+            timeout: Duration::from_secs(config.trackers.announce_timeout_secs.get()),
+            numwant: config.trackers.numwant,
+            min_interval: Duration::from_secs(config.trackers.min_interval_secs),
+        },
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
@@ -224,5 +230,52 @@ impl Engine for SessionEngine {
 
     async fn shutdown(&self) {
         self.session.shutdown(self.stopped_timeout).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use swarm_control::paths::Mode;
+
+    use super::*;
+
+    fn paths() -> Paths {
+        let dir = PathBuf::from("/nonexistent");
+        Paths {
+            mode: Mode::User,
+            state_dir: dir.clone(),
+            download_dir: dir.clone(),
+            watch_dir: dir.clone(),
+            socket: dir,
+        }
+    }
+
+    /// `[trackers]` reaches the announcer: the documented defaults, and values a user sets.
+    #[test]
+    fn tracker_settings_reach_the_announcer() {
+        let defaults = engine_config(&Config::default(), &paths());
+        assert_eq!(defaults.announce, AnnounceSettings::default());
+        assert_eq!(
+            defaults.announce,
+            AnnounceSettings {
+                timeout: Duration::from_secs(30),
+                numwant: 50,
+                min_interval: Duration::from_secs(60),
+            },
+            "the defaults config/swarmd.toml documents"
+        );
+        let text = "[trackers]\nannounce_timeout_secs = 7\nnumwant = 12\nmin_interval_secs = 90\n";
+        let config = swarmd::config::parse(text, Path::new("swarmd.toml")).unwrap();
+        let set = engine_config(&config, &paths()).announce;
+        assert_eq!(
+            set,
+            AnnounceSettings {
+                timeout: Duration::from_secs(7),
+                numwant: 12,
+                min_interval: Duration::from_secs(90),
+            }
+        );
     }
 }

@@ -328,7 +328,8 @@ fn small_torrent_completes_between_crashes(
 }
 
 /// The crash-looping torrent `l` is given up (an `error` event saying so) after using its
-/// budget, it is no longer listed, and no service was restarted for it.
+/// budget, it stays listed in `error` with the reason, no service was restarted for it, and
+/// `resume` starts it again.
 fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
     let gave_up = |ih: &str| {
         events
@@ -346,9 +347,17 @@ fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
         },
     )
     .unwrap_or_else(|e| panic!("{e}; events {:?}\n{}", events.all(), d.guard().log_tail(40)));
+    // It stays listed, in `error` with the reason, until the user starts it again.
+    let shown = d
+        .show(l)
+        .expect("a torrent that was given up is no longer shown");
+    assert_eq!(shown["state"], "error", "{shown}");
+    let reason = shown["error"].as_str().unwrap_or("");
+    assert!(reason.contains("gave up after repeated crashes"), "{shown}");
+    let listed = d.ctl_json(&["list"]);
     assert!(
-        d.show(l).is_err(),
-        "a torrent that was given up is still listed"
+        listed.to_string().contains(l),
+        "a torrent that was given up is not listed: {listed}"
     );
     let stats = d.rpc("session.stats", None).unwrap();
     eprintln!("after the crash loop: {stats}");
@@ -360,6 +369,18 @@ fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
         stats["restarts"]["torrents"].as_u64() >= Some(5),
         "the looping torrent was given up before using its budget: {stats}"
     );
+    // `resume` starts it again: it runs (and, with the fault still on, crashes) again.
+    let restarts =
+        |d: &Daemon| d.rpc("session.stats", None).unwrap()["restarts"]["torrents"].as_u64();
+    let before = restarts(d);
+    d.ctl_ok(&["resume", l]);
+    wait_until(
+        "the resumed torrent to run (and crash) again",
+        Duration::from_secs(30),
+        POLL,
+        || restarts(d) > before,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(40)));
 }
 
 /// The root is healthy after a crash loop: it still adds torrents and shuts down cleanly.

@@ -34,6 +34,7 @@ impl Root {
             max_retries: cfg.udp_tracker_retries,
             ..UdpConfig::default()
         };
+        let announce = cfg.announce;
         let (choke, board) = (cfg.choker.clone(), self.board.clone());
         let udp_socket = self.udp_socket.as_ref().map(|s| s.try_clone());
         let (udp_slot, listener) = (self.udp.clone(), self.services.listener.clone());
@@ -77,7 +78,7 @@ impl Root {
                 RootChild::Announcer,
                 Restart::Permanent,
                 named(&self.services.announcer, move |link| {
-                    Ok(Announcer::new(peer_id, port, udp, link))
+                    Ok(Announcer::new(peer_id, port, udp, announce, link))
                 }),
             ),
             ChildSpec::new(

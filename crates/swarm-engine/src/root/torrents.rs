@@ -1,13 +1,14 @@
 //! Torrents' lifecycle under the root: adding one (its save directory tried, its `.torrent` and
 //! first resume record saved, its shared handle made, its actor started as a `Transient` child
 //! on a torrent thread), removing one (its actor stopped, its state files and perhaps its data
-//! deleted), and what is left to do when one ends on its own.
+//! deleted), what is left to do when one ends on its own, and starting one the root gave up on
+//! again (`StartGivenUp`, from `resume` and `verify`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use swarm_control::Event;
+use swarm_control::{Event, TorrentState};
 use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::{InfoHash, Metainfo};
 
@@ -16,7 +17,7 @@ use crate::bitfield::Bitfield;
 use crate::error::EngineError;
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::storage::Storage;
-use crate::torrent::shared::{Published, StatusCell, TorrentShared};
+use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
 
 #[derive(Message)]
@@ -95,16 +96,10 @@ impl Root {
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
         let tcfg = TorrentConfig {
-            save_dir,
-            max_peers: self.cfg.max_peers_per_torrent,
-            max_half_open: self.cfg.max_half_open,
-            unchoke_slots: self.cfg.unchoke_slots,
-            max_pending_writes: self.cfg.max_pending_writes,
-            paused,
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
             known_have: msg.known_have,
-            resume: state.clone(),
             record: msg.record.map(Box::new),
+            ..self.torrent_config(save_dir, paused, state.clone())
         };
         // `added` goes out before the torrent can publish anything: its first `state` event
         // must not reach a subscriber that has not heard of it yet.
@@ -116,7 +111,7 @@ impl Root {
                 name,
             });
         }
-        if let Err(e) = self.start_torrent(meta, shared.clone(), tcfg, ctx) {
+        if let Err(e) = self.start_torrent(meta.clone(), shared.clone(), tcfg, ctx) {
             if announce {
                 let _ = events.send(Event::Removed {
                     info_hash: ih.to_hex(),
@@ -124,8 +119,35 @@ impl Root {
             }
             return Err(e);
         }
-        self.torrents.insert(ih, TorrentEntry { shared, state });
+        let entry = TorrentEntry {
+            shared,
+            state,
+            meta,
+            gave_up: None,
+        };
+        self.torrents.insert(ih, entry);
         Ok(ih)
+    }
+
+    /// A torrent's settings from the session's, with no known pieces and no resume record.
+    fn torrent_config(
+        &self,
+        save_dir: PathBuf,
+        paused: bool,
+        resume: Option<StatePaths>,
+    ) -> TorrentConfig {
+        TorrentConfig {
+            save_dir,
+            max_peers: self.cfg.max_peers_per_torrent,
+            max_half_open: self.cfg.max_half_open,
+            unchoke_slots: self.cfg.unchoke_slots,
+            max_pending_writes: self.cfg.max_pending_writes,
+            paused,
+            super_seed: false,
+            known_have: None,
+            resume,
+            record: None,
+        }
     }
 
     /// What the torrent and its peers share: its storage, the session's settings and services,
@@ -212,17 +234,86 @@ impl Root {
             .map_err(|e| EngineError::Internal(e.to_string()))
     }
 
-    /// A torrent's actor ended for good (removed, or given up after repeated crashes).
+    /// A torrent's actor ended for good: removed (its entry is gone already), or given up after
+    /// repeated crashes. A given-up torrent stays listed, in `error` with the reason, so that the
+    /// user sees it and can start it again; it is not running, so its cached files are dropped.
     pub(super) fn torrent_ended(&mut self, ih: InfoHash, reason: &ExitReason) {
-        if let Some(e) = self.torrents.remove(&ih) {
+        if !reason.is_abnormal() {
+            if let Some(e) = self.torrents.remove(&ih) {
+                self.disk.forget(e.shared.storage.id);
+            }
+            return;
+        }
+        let message = format!(
+            "torrent gave up after repeated crashes: {reason} (`resume` or `verify` starts it again)"
+        );
+        if let Some(e) = self.torrents.get_mut(&ih) {
             self.disk.forget(e.shared.storage.id);
+            let mut summary = e.shared.status.with(|p| p.summary());
+            summary.state = TorrentState::Error;
+            summary.error = Some(message.clone());
+            (summary.peers, summary.download_rate, summary.upload_rate) = (0, 0, 0);
+            e.shared.status.publish(&summary, Counts::default());
+            e.gave_up = Some(message.clone());
         }
-        if reason.is_abnormal() {
-            let _ = self.services.events.send(Event::Error {
-                info_hash: ih.to_hex(),
-                message: format!("torrent gave up after repeated crashes: {reason}"),
-            });
+        let _ = self.services.events.send(Event::Error {
+            info_hash: ih.to_hex(),
+            message,
+        });
+    }
+}
+
+/// A torrent the root gave up on, as `show` presents it: its last summary (in `error`, with the
+/// reason) and what its metainfo says. `None` if `ih` is not such a torrent.
+#[derive(Message)]
+#[rtype(result = "Option<swarm_control::TorrentDetail>")]
+pub struct GetGivenUp(pub InfoHash);
+
+impl Handler<GetGivenUp> for Root {
+    type Result = Option<swarm_control::TorrentDetail>;
+
+    fn handle(&mut self, msg: GetGivenUp, _: &mut Context<Self>) -> Self::Result {
+        let e = self.torrents.get(&msg.0).filter(|e| e.gave_up.is_some())?;
+        let info = &e.meta.info;
+        Some(swarm_control::TorrentDetail {
+            summary: e.shared.status.with(|p| p.summary()),
+            piece_length: info.piece_length,
+            pieces: info.num_pieces(),
+            pieces_have: 0,
+            private: info.private,
+            comment: e.meta.comment.clone(),
+            added_at: 0,
+            completed_at: None,
+            peer_restarts: 0,
+            hash_failures: 0,
+            eta_secs: None,
+            super_seed: false,
+        })
+    }
+}
+
+/// Starts a torrent the root gave up on again, unpaused and rechecking its data (what it knew
+/// died with it). `Ok(false)`: it was not given up (running, a magnet, or unknown), nothing done.
+#[derive(Message)]
+#[rtype(result = "Result<bool, EngineError>")]
+pub struct StartGivenUp(pub InfoHash);
+
+impl Handler<StartGivenUp> for Root {
+    type Result = Result<bool, EngineError>;
+
+    fn handle(&mut self, msg: StartGivenUp, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.0;
+        let Some(e) = self.torrents.get(&ih).filter(|e| e.gave_up.is_some()) else {
+            return Ok(false);
+        };
+        let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
+        let tcfg = self.torrent_config(shared.storage.save_dir.clone(), false, state);
+        self.start_torrent(meta, shared, tcfg, ctx)?;
+        if let Some(e) = self.torrents.get_mut(&ih) {
+            e.gave_up = None;
         }
+        tracing::info!(info_hash = %ih, "started again after it was given up");
+        Ok(true)
     }
 }
 
