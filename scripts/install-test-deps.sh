@@ -3,7 +3,8 @@
 # integration tests run against over loopback. Idempotent: installs only what is missing.
 # Needs root for apt-get (CI runs as root); without root it says what is missing and fails.
 set -euo pipefail
-pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat)
+# systemd: `systemd-analyze verify` of the unit file (crates/swarmd/src/tests/unit_file.rs).
+pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat systemd)
 # The PyPI `transmission-rpc` library (what Sonarr-like Python tools and Home Assistant use) for the
 # HTTP RPC tests, in a venv of the repository's own (target/test-venv) over Debian's python3, whose
 # site packages (libtorrent) it sees. Debian's python refuses `pip install --user` (PEP 668).

@@ -199,7 +199,9 @@ impl Handler<SetFilePriorities> for Torrent {
             self.file_priorities[i as usize] = p;
         }
         self.apply_file_priorities();
-        self.resume.dirty = true;
+        // Saved at once, as a pause is: a crash before the next periodic save would bring the
+        // torrent back with the old priorities (a restart starts from the record).
+        self.save_resume();
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
@@ -264,6 +266,8 @@ impl Handler<Reannounce> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Reannounce, ctx: &mut Context<Self>) {
+        // A torrent crash at a moment a test picks (`swarmctl reannounce`).
+        crate::fault::maybe_panic_for("torrent.reannounce", Some(&self.shared.info_hash));
         // Make sure the announcer knows us (it may have restarted since we went live).
         if matches!(
             self.state,
