@@ -10,7 +10,10 @@
 //! `swarm_supervisor::Supervisor`:
 //! - the global services, `Permanent`, declared in one table: [`Root::services`] in
 //!   `root/services.rs` (listener, UDP port, announcer, choker, rate limiter, DHT). One that exhausts its
-//!   budget stops the daemon;
+//!   budget makes the engine fail: [`Session::failed`](crate::Session::failed) completes with
+//!   the reason, and the daemon stops with exit code 1 (systemd's `Restart=on-failure` starts
+//!   it again). The same rates that the fault tests use decide it: a service crashing 6 times
+//!   within 60 s (e.g. `rate_limiter.serve:1.0` with limits set again and again) stops it;
 //! - one `Torrent` per torrent, `Transient` (`root/torrents.rs`): a crashed torrent is restarted
 //!   (it rechecks its data); removing a torrent is a normal exit. A torrent that exhausts its
 //!   budget is given up: reported as an error event and listed in `error` with the reason until
@@ -43,7 +46,9 @@ use crate::services::dht::DhtSlot;
 use crate::services::rate_limiter::QuotaBoard;
 use crate::services::udp_port::UdpSlot;
 use crate::torrent::actor::Services;
+use crate::torrent::messages::ServicesRestarted;
 use crate::torrent::shared::{PeerBudget, TorrentShared};
+use crate::torrent::Torrent;
 
 mod magnets;
 mod queries;
@@ -105,6 +110,8 @@ pub struct Root {
     peer_budget: PeerBudget,
     /// `<state>/torrents`, where each torrent's `.torrent` and resume record live.
     torrents_dir: Option<Arc<std::path::Path>>,
+    /// Why the engine cannot go on (a global service gave up), for whoever runs it.
+    failed: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl Root {
@@ -112,6 +119,7 @@ impl Root {
         cfg: EngineConfig,
         (socket, udp_socket): (std::net::TcpListener, Option<std::net::UdpSocket>),
         events: tokio::sync::broadcast::Sender<Event>,
+        failed: tokio::sync::watch::Sender<Option<String>>,
     ) -> Self {
         let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         // One child's crashes never take down the others (one_for_one), and there is no
@@ -153,6 +161,7 @@ impl Root {
             dht: DhtSlot::default(),
             magnets: HashMap::new(),
             torrents_dir: cfg.state_dir.as_deref().map(StatePaths::torrents_dir),
+            failed,
             cfg,
         }
     }
@@ -163,14 +172,6 @@ impl Actor for Root {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_services(ctx);
-        if let Some(secs) = crate::fault::value("root.freeze_after") {
-            ctx.run_later(Duration::from_secs_f64(secs), |_, _| {
-                tracing::warn!("fault injection: freezing the root's thread");
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-            });
-        }
     }
 }
 
@@ -188,22 +189,48 @@ impl Handler<ChildExited<RootChild>> for Root {
                 } else {
                     self.restarts.services += 1;
                 }
+                if matches!(id, RootChild::Listener | RootChild::Announcer) {
+                    // The new incarnation starts after `after` (the supervisor's timer, set
+                    // first, fires first); then every torrent registers with it again.
+                    ctx.run_later(after + Duration::from_millis(50), |root, _| {
+                        root.tell_torrents(|| ServicesRestarted)
+                    });
+                }
             }
             ExitOutcome::GaveUp { .. } | ExitOutcome::Removed { .. } => match id {
                 RootChild::Magnet(ih) => self.magnet_ended(ih, &reason),
                 RootChild::Torrent(ih) => self.torrent_ended(ih, &reason),
-                _ if reason.is_abnormal() => {
-                    tracing::error!(child = ?id, %reason, "a global service gave up; stopping");
-                    System::current().stop_with_code(1);
-                }
+                _ if reason.is_abnormal() => self.fail(format!(
+                    "the {id:?} service gave up after repeated crashes: {reason}"
+                )),
                 _ => {}
             },
-            ExitOutcome::Escalate(e) => {
-                tracing::error!("root supervisor gave up: {e}");
-                System::current().stop_with_code(1);
-            }
+            ExitOutcome::Escalate(e) => self.fail(format!("the root supervisor gave up: {e}")),
             ExitOutcome::Ignored | ExitOutcome::SiblingStopped { .. } => {}
         }
+    }
+}
+
+impl Root {
+    /// Sends `msg()` to every torrent's actor.
+    fn tell_torrents<M>(&self, msg: impl Fn() -> M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        Torrent: Handler<M>,
+    {
+        for ih in self.torrents.keys() {
+            if let Some(t) = self.children.addr::<Torrent>(&RootChild::Torrent(*ih)) {
+                t.do_send(msg());
+            }
+        }
+    }
+
+    /// The engine cannot go on: says why to whoever runs it (the daemon stops, exit code 1).
+    /// Stopping the actix `System` here would not do: the daemon runs inside `block_on`, which
+    /// a stopped System does not end, and its watchdog task would keep systemd fed.
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}; stopping");
+        self.failed.send_replace(Some(why));
     }
 }
 

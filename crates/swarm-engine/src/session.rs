@@ -46,6 +46,7 @@ pub struct Session {
     root: Addr<Root>,
     events: broadcast::Sender<Event>,
     listen: SocketAddr,
+    failed: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 fn gone<E>(_: E) -> EngineError {
@@ -61,12 +62,29 @@ impl Session {
             .local_addr()
             .map_err(|e| EngineError::Io(e.to_string()))?;
         let (events, _) = broadcast::channel(1024);
-        let root = Root::new(cfg, (socket, udp), events.clone()).start();
+        let (failed_tx, failed) = tokio::sync::watch::channel(None);
+        let root = Root::new(cfg, (socket, udp), events.clone(), failed_tx).start();
         Ok(Session {
             root,
             events,
             listen,
+            failed,
         })
+    }
+
+    /// Completes, with the reason, when the engine cannot go on: a global service used up its
+    /// restart budget (or the root's supervisor escalated). Whoever runs the engine stops then.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failed.clone();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            // The root is gone without saying why: nothing will ever fail.
+            None => std::future::pending().await,
+        }
     }
 
     /// The global rate limits in force.

@@ -76,6 +76,9 @@ pub enum DaemonError {
     Control(String),
     #[error(transparent)]
     Rpc(#[from] RpcServerError),
+    /// The engine cannot go on (a global service used up its restart budget): exit code 1.
+    #[error("the engine failed: {0}")]
+    EngineFailed(String),
 }
 
 /// What the outside world asks of a running daemon.
@@ -170,6 +173,7 @@ pub async fn run<E: Engine>(
                 Some(Signal::Stop) | None => break Ok(()),
             },
             () = stop_requested.requested() => break Ok(()),
+            why = engine.failed() => break Err(DaemonError::EngineFailed(why)),
             result = &mut control => break Err(DaemonError::Control(match result {
                 Ok(Ok(())) => "stopped on its own".to_owned(),
                 Ok(Err(e)) => e.to_string(),

@@ -136,6 +136,10 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => break if complete { 0 } else { 130 },
             _ = sigterm.recv() => break if complete { 0 } else { 143 },
+            why = session.failed() => {
+                eprintln!("swarmd: the engine failed: {why}");
+                break 1;
+            }
         }
         // A magnet is listed (fetching metadata) before it becomes a torrent.
         let Some(s) = session

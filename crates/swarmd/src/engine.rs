@@ -126,6 +126,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Completes once the actor system has answered a ping. The systemd watchdog is fed only
     /// while this answers within its deadline.
     fn heartbeat(&self) -> impl Future<Output = ()> + Send;
+    /// Completes, with the reason, when the engine cannot go on (a global service used up its
+    /// restart budget): the daemon then stops and exits with code 1, so that systemd restarts
+    /// it. An engine that never fails on its own keeps the default.
+    fn failed(&self) -> impl Future<Output = String> + Send {
+        std::future::pending()
+    }
     /// Graceful stop: announce `stopped` (with the configured timeout), flush resume state, stop
     /// the actors. Called once, after the control socket and watch directory have stopped.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;

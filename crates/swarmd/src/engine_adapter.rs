@@ -228,6 +228,10 @@ impl Engine for SessionEngine {
         }
     }
 
+    async fn failed(&self) -> String {
+        self.session.failed().await
+    }
+
     async fn shutdown(&self) {
         self.session.shutdown(self.stopped_timeout).await;
     }

@@ -147,6 +147,7 @@ impl Root {
             known_have: None,
             resume,
             record: None,
+            restarted: false,
         }
     }
 
@@ -210,19 +211,21 @@ impl Root {
         // Spread torrents over the torrent threads by info-hash.
         let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
         let services = self.services.clone();
-        // Kept by the supervisor for restarts, which recheck the data instead of trusting what
-        // the crashed incarnation knew: no record. The first start's configuration is boxed
-        // and gone once used, so the supervision entry stays small.
+        // Kept by the supervisor for restarts, which start from the resume record as it is on
+        // disk then (see `restart_config`). The first start's configuration is boxed and gone
+        // once used, so the supervision entry stays small.
         let restart_cfg = Arc::new(TorrentConfig {
             known_have: None,
             record: None,
+            restarted: true,
             ..tcfg.clone()
         });
         let mut first = Some(Box::new(tcfg));
         let start = move |link| {
-            let cfg = first
-                .take()
-                .map_or_else(|| TorrentConfig::clone(&restart_cfg), |c| *c);
+            let cfg = match first.take() {
+                Some(c) => *c,
+                None => restart_config(&restart_cfg),
+            };
             let (meta, sh, services) = (meta.clone(), shared.clone(), services.clone());
             let addr = Torrent::start_in_arbiter(&arbiter, move |_| {
                 Torrent::new(meta, sh, cfg, services, link)
@@ -315,6 +318,22 @@ impl Handler<StartGivenUp> for Root {
         tracing::info!(info_hash = %ih, "started again after it was given up");
         Ok(true)
     }
+}
+
+/// The configuration of a torrent's next incarnation after a crash: the user's state as its last
+/// resume record keeps it (paused, file priorities; the torrent saves the record at once when
+/// the user changes either), and its pieces without a check when the files' sizes and mtimes
+/// still match the record (`ResumeState::start_from`). The counters are not taken from the
+/// record: they live on in the torrent's shared handle, newer than any record. Without a state
+/// directory, the settings it was added with, and a check.
+fn restart_config(base: &TorrentConfig) -> TorrentConfig {
+    let mut cfg = base.clone();
+    if let Some(record) = base.resume.as_ref().and_then(StatePaths::load_record) {
+        cfg.paused = record.paused;
+        cfg.super_seed = record.super_seed;
+        cfg.record = Some(Box::new(record));
+    }
+    cfg
 }
 
 /// Makes the save directory and tries writing to it: the error of an add names the directory.

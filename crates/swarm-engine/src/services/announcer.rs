@@ -146,7 +146,7 @@ impl Announcer {
     /// an announce finished, completed, reannounce): a thousand torrents' announce results must
     /// not cost a thousand sweeps of a thousand torrents.
     fn poll_one(&mut self, ih: InfoHash, ctx: &mut Context<Self>) {
-        crate::fault::maybe_panic("announcer.poll");
+        crate::fault::maybe_panic_for("announcer.poll", Some(&ih));
         let now = Instant::now();
         self.start_due(ih, now, ctx);
         if let Some(at) = self.torrents.get(&ih).and_then(|t| t.list.next_wakeup(now)) {

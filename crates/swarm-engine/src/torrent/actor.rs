@@ -72,6 +72,9 @@ pub struct TorrentConfig {
     /// Where to keep resume state, and the record found there at start-up.
     pub resume: Option<StatePaths>,
     pub record: Option<Box<ResumeRecord>>,
+    /// A new incarnation after a crash: the counters in the shared handle are live (newer than
+    /// the record's), and a start without a check is worth a line in the log.
+    pub restarted: bool,
 }
 
 /// The torrent's links to global services and the session.
@@ -266,6 +269,8 @@ impl Torrent {
 
     fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
         self.resume.unchecked = false;
+        // What the check found is worth a record soon: a crash should not repeat the check.
+        self.resume.dirty = true;
         let info = &self.meta.info;
         let mut picker = Picker::new(info.piece_length, info.total_length, have);
         self.peers.add_bitfields_to(&mut picker);
@@ -393,7 +398,7 @@ impl Torrent {
     }
 
     fn tick(&mut self, step: u64, ctx: &mut Context<Self>) {
-        crate::fault::maybe_panic("torrent.tick");
+        crate::fault::maybe_panic_for("torrent.tick", Some(&self.shared.info_hash));
         self.ticks += step;
         self.sync_super_seed();
         let now = Instant::now();
@@ -494,9 +499,11 @@ impl Torrent {
             return StartFrom::Check;
         };
         let restored = ResumeState::restored(&rec);
-        self.shared
-            .transferred
-            .restore(restored.uploaded, restored.downloaded);
+        if !self.cfg.restarted {
+            self.shared
+                .transferred
+                .restore(restored.uploaded, restored.downloaded);
+        }
         if let Some(at) = restored.added_at {
             self.stats.added_at = at;
         }
@@ -511,8 +518,16 @@ impl Torrent {
         let n = self.picker.num_pieces();
         let start = ResumeState::start_from(&rec, n, &files, || storage.nothing_on_disk());
         let had = rec.have_bytes().and_then(|b| Bitfield::from_wire(&b, n));
-        if start == StartFrom::Check && had.is_some() {
-            tracing::info!(torrent = %self.name(), "data changed since the last run; rechecking");
+        match &start {
+            StartFrom::Check if had.is_some() => {
+                tracing::info!(torrent = %self.name(), "data changed since the last resume record; rechecking")
+            }
+            StartFrom::Known(have) if self.cfg.restarted => tracing::info!(
+                torrent = %self.name(),
+                pieces = have.count(),
+                "restarted after a crash from its resume record, without a check"
+            ),
+            _ => {}
         }
         start
     }
@@ -533,8 +548,14 @@ impl Torrent {
         })
     }
 
-    /// Saves the resume record off the actor thread.
+    /// Saves the resume record off the actor thread. Not while checking: the pieces are not
+    /// known then, and a record saying none are would be trusted by the next start (after a
+    /// crash, too) as long as the files do not change; the tick saves once the check is done.
     pub(super) fn save_resume(&mut self) {
+        if self.checking.is_some() {
+            self.resume.dirty = true;
+            return;
+        }
         self.resume.dirty = false;
         if let Some((path, bytes)) = self.resume_bytes() {
             let name = self.name();
@@ -591,6 +612,18 @@ impl Actor for Torrent {
         }
         self.schedule_tick(ctx);
         self.publish();
+        if let Some(secs) =
+            crate::fault::value_for("torrent.freeze_after", Some(&self.shared.info_hash))
+        {
+            // The torrent's thread, and every torrent on it, stops answering; the root's thread
+            // (control socket, watchdog task) does not: the watchdog test's frozen engine.
+            ctx.run_later(Duration::from_secs_f64(secs), |act, _| {
+                tracing::warn!(torrent = %act.name(), "fault injection: freezing the torrent's thread");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            });
+        }
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {

@@ -241,7 +241,9 @@ impl Handler<SetFilePriorities> for Torrent {
         }
         self.apply_file_priorities();
         self.place_skipped_files(ctx);
-        self.resume.dirty = true;
+        // Saved at once, as a pause is: a crash before the next periodic save would bring the
+        // torrent back with the old priorities (a restart starts from the record).
+        self.save_resume();
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
@@ -319,6 +321,8 @@ impl Handler<Reannounce> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Reannounce, ctx: &mut Context<Self>) {
+        // A torrent crash at a moment a test picks (`swarmctl reannounce`).
+        crate::fault::maybe_panic_for("torrent.reannounce", Some(&self.shared.info_hash));
         // Make sure the announcer knows us (it may have restarted since we went live).
         if matches!(
             self.state,

@@ -211,3 +211,10 @@ pub struct Verify;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reannounce;
+
+/// From the root: the listener or the announcer has a new incarnation, which knows no torrent.
+/// Register again now rather than at the next slow tick (30 s away for a quiet seed, which
+/// meanwhile would turn incoming peers away as unknown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServicesRestarted;
