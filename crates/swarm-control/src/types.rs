@@ -178,6 +178,11 @@ pub struct EngineCounters {
     /// Live peer connections that dialled us, and that we dialled.
     pub peers_incoming: u32,
     pub peers_outgoing: u32,
+    /// Of those, the ones over uTP.
+    #[serde(default)]
+    pub peers_utp_incoming: u32,
+    #[serde(default)]
+    pub peers_utp_outgoing: u32,
     /// Disk jobs (piece writes, block reads, checks) waiting for a disk thread.
     pub disk_queue: u64,
     /// Disk jobs that panicked (each failed alone; the pool lives on).

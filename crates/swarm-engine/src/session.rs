@@ -440,6 +440,8 @@ impl Session {
         let published = self.root.send(ListPublished).await.map_err(gone)?;
         let peers: u32 = published.iter().map(|p| p.totals.peers).sum();
         let incoming: u32 = published.iter().map(|p| p.totals.peers_incoming).sum();
+        let utp: u32 = published.iter().map(|p| p.totals.peers_utp).sum();
+        let utp_incoming: u32 = published.iter().map(|p| p.totals.peers_utp_incoming).sum();
         let trackers = match root.announcer {
             Some(a) => a
                 .send(crate::services::announcer::GetTrackerHealth)
@@ -450,6 +452,8 @@ impl Session {
         Ok(EngineCounters {
             peers_incoming: incoming,
             peers_outgoing: peers.saturating_sub(incoming),
+            peers_utp_incoming: utp_incoming,
+            peers_utp_outgoing: utp.saturating_sub(utp_incoming),
             disk_queue: root.disk_queue as u64,
             disk_jobs_panicked: root.disk_jobs_panicked,
             trackers_failing: trackers.failing,

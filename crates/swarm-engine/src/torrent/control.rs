@@ -13,6 +13,7 @@ use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
     SetFilePriorities, SetPaused, SetSuperSeed, Verify,
 };
+use crate::torrent::peer::transport::TransportKind;
 
 impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
@@ -42,10 +43,16 @@ impl Torrent {
     /// (pause, resume, a check, completion, an error: what `swarmctl watch` shows as it happens).
     pub(super) fn publish(&self) {
         let summary = self.summary();
-        let counts = crate::torrent::shared::Counts {
+        let mut counts = crate::torrent::shared::Counts {
             peer_restarts: self.stats.peer_restarts,
-            peers_incoming: self.peers.live().filter(|(_, p, _)| !p.outgoing).count() as u32,
+            ..Default::default()
         };
+        for (_, p, l) in self.peers.live() {
+            let utp = l.transport == TransportKind::Utp;
+            counts.peers_incoming += u32::from(!p.outgoing);
+            counts.peers_utp += u32::from(utp);
+            counts.peers_utp_incoming += u32::from(utp && !p.outgoing);
+        }
         if self.shared.status.publish(&summary, counts) {
             let _ = self.services.events.send(swarm_control::Event::State {
                 info_hash: summary.info_hash,

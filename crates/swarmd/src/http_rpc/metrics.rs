@@ -125,16 +125,17 @@ pub fn render(
         "gauge",
         "Live peer connections by transport and direction.",
     );
-    // swarmd speaks BitTorrent over TCP only (no uTP yet).
-    for (direction, n) in [
-        ("incoming", c.peers_incoming),
-        ("outgoing", c.peers_outgoing),
+    for (direction, all, utp) in [
+        ("incoming", c.peers_incoming, c.peers_utp_incoming),
+        ("outgoing", c.peers_outgoing, c.peers_utp_outgoing),
     ] {
-        out.sample(
-            "swarmd_peers",
-            &[("transport", "tcp"), ("direction", direction)],
-            n,
-        );
+        for (transport, n) in [("tcp", all.saturating_sub(utp)), ("utp", utp)] {
+            out.sample(
+                "swarmd_peers",
+                &[("transport", transport), ("direction", direction)],
+                n,
+            );
+        }
     }
     out.family(
         "swarmd_supervisor_restarts_total",
@@ -265,7 +266,8 @@ mod tests {
             ..Default::default()
         };
         let c = EngineCounters {
-            peers_incoming: 2,
+            peers_incoming: 3,
+            peers_utp_incoming: 1,
             ..Default::default()
         };
         let mut a = crate::fake_engine::summary("aa", "a \"quoted\"\nname");
@@ -283,7 +285,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("swarmd_peers{transport=\"tcp\",direction=\"incoming\"} 2\n"),
+            text.contains("swarmd_peers{transport=\"tcp\",direction=\"incoming\"} 2\n")
+                && text.contains("swarmd_peers{transport=\"utp\",direction=\"incoming\"} 1\n"),
             "{text}"
         );
         assert!(text.contains("swarmd_dht_nodes 7\n"), "{text}");

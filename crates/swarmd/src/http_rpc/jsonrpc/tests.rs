@@ -78,6 +78,8 @@ mod calls {
             peer_limit: 50,
             peer_limit_global: 200,
             dht_enabled: false,
+            tcp_enabled: true,
+            utp_enabled: true,
         };
         Rpc::new(
             engine,
