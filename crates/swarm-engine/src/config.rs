@@ -41,7 +41,7 @@ pub struct EngineConfig {
     /// The DHT node's settings; `None` runs without DHT.
     pub dht: Option<swarm_dht::DhtConfig>,
     /// Global rate limits at start-up (changeable at run time through the session).
-    pub limits: swarm_control::Limits,
+    pub limits: swarm_model::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
 }
@@ -73,7 +73,7 @@ impl Default for EngineConfig {
             udp_tracker_retries: 2,
             state_dir: None,
             dht: None,
-            limits: swarm_control::Limits::default(),
+            limits: swarm_model::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
         }
     }

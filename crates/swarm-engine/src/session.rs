@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::prelude::*;
-use swarm_control::{
+use swarm_model::{
     Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentState,
     TorrentSummary, TrackerInfo,
 };
@@ -15,7 +15,6 @@ use tokio::sync::broadcast;
 
 use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
-use crate::error::EngineError;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
     AddTorrent, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished,
@@ -26,6 +25,7 @@ use crate::torrent::messages::{
 };
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
+use swarm_model::EngineError;
 
 #[cfg(test)]
 mod tests;
@@ -54,12 +54,13 @@ impl Session {
     /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
         let socket = std::net::TcpListener::bind(cfg.listen).map_err(|e| EngineError::Listen {
-            addr: cfg.listen.to_string(),
-            message: e.to_string(),
+            addr: cfg.listen,
+            reason: e.to_string(),
         })?;
-        let listen = socket
-            .local_addr()
-            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let listen = socket.local_addr().map_err(|e| EngineError::Listen {
+            addr: cfg.listen,
+            reason: e.to_string(),
+        })?;
         let (events, _) = broadcast::channel(1024);
         let root = Root::new(cfg, socket, events.clone()).start();
         Ok(Session {
@@ -178,7 +179,7 @@ impl Session {
             .send(GetTorrent(ih))
             .await
             .map_err(gone)?
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+            .ok_or(EngineError::UnknownTorrent(ih))
     }
 
     /// Every torrent, by name: states exact, counters and rates at most a tick old (see
@@ -295,7 +296,7 @@ impl Session {
             .await
             .map_err(gone)?
             .map(Target::Magnet)
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+            .ok_or(EngineError::UnknownTorrent(ih))
     }
 
     async fn order_magnet(&self, ih: InfoHash, order: MagnetCommand) -> Result<(), EngineError> {

@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use swarm_control::Event;
+use swarm_model::Event;
 use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::{InfoHash, Metainfo};
 
 use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
-use crate::error::EngineError;
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::storage::Storage;
 use crate::torrent::shared::{Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
+use swarm_model::EngineError;
 
 #[derive(Message)]
 #[rtype(result = "Result<InfoHash, EngineError>")]
@@ -46,7 +46,7 @@ impl Root {
     /// `Duplicate` if a torrent or a magnet has this info-hash already.
     pub(super) fn check_new(&self, ih: InfoHash) -> Result<(), EngineError> {
         if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
-            return Err(EngineError::Duplicate(ih.to_hex()));
+            return Err(EngineError::Duplicate(ih));
         }
         Ok(())
     }
@@ -80,9 +80,7 @@ impl Root {
         }
         let state = self.torrents_dir.as_ref().map(|d| StatePaths::of(d, ih));
         if let Some(paths) = &state {
-            paths
-                .save_torrent_once(|| msg.meta.to_bytes())
-                .map_err(|e| EngineError::Io(e.to_string()))?;
+            paths.save_torrent_once(|| msg.meta.to_bytes())?;
             // A new torrent's first resume record, at once: until the first periodic save, a
             // crash would otherwise bring it back in the default directory, unpaused.
             if msg.record.is_none() && !paths.has_record() {
@@ -111,15 +109,13 @@ impl Root {
         let events = self.services.events.clone();
         if announce {
             let _ = events.send(Event::Added {
-                info_hash: ih.to_hex(),
+                info_hash: ih,
                 name,
             });
         }
         if let Err(e) = self.start_torrent(meta, shared.clone(), tcfg, ctx) {
             if announce {
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
             }
             return Err(e);
         }
@@ -145,7 +141,7 @@ impl Root {
         let summary = blank_summary(
             ih,
             meta.info.name.clone(),
-            swarm_control::TorrentState::Checking,
+            swarm_model::TorrentState::Checking,
             meta.info.total_length,
             save_dir,
         );
@@ -216,7 +212,7 @@ impl Root {
         }
         if reason.is_abnormal() {
             let _ = self.services.events.send(Event::Error {
-                info_hash: ih.to_hex(),
+                info_hash: ih,
                 message: format!("torrent gave up after repeated crashes: {reason}"),
             });
         }
@@ -225,12 +221,10 @@ impl Root {
 
 /// Makes the save directory and tries writing to it: the error of an add names the directory.
 pub(super) fn writable_save_dir(dir: &Path) -> Result<(), EngineError> {
-    crate::storage::prepare_save_dir(dir).map_err(|e| {
-        EngineError::Io(format!(
-            "cannot write to the save directory {}: {}",
-            dir.display(),
-            crate::storage::io_reason(&e)
-        ))
+    crate::storage::prepare_save_dir(dir).map_err(|e| EngineError::Io {
+        doing: "cannot write to the save directory",
+        path: dir.to_path_buf(),
+        reason: crate::storage::io_reason(&e),
     })
 }
 
@@ -251,13 +245,11 @@ impl Handler<RemoveTorrent> for Root {
             if let Some(d) = &self.torrents_dir {
                 StatePaths::of(d, ih).remove();
             }
-            let _ = self.services.events.send(Event::Removed {
-                info_hash: ih.to_hex(),
-            });
+            let _ = self.services.events.send(Event::Removed { info_hash: ih });
             return Box::pin(fut::ready(Ok(())));
         }
         let Some(entry) = self.torrents.remove(&ih) else {
-            return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
+            return Box::pin(fut::ready(Err(EngineError::UnknownTorrent(ih))));
         };
         let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
         let (disk, storage, events) = (
@@ -277,13 +269,16 @@ impl Handler<RemoveTorrent> for Root {
                     paths.remove();
                 }
                 if delete {
+                    let path = storage.data_path();
                     disk.delete_files(storage)
                         .await
-                        .map_err(|e| EngineError::Io(format!("deleting data: {e}")))?;
+                        .map_err(|e| EngineError::Io {
+                            doing: "deleting",
+                            path,
+                            reason: e.to_string(),
+                        })?;
                 }
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
                 Ok(())
             }
             .into_actor(self),

@@ -3,9 +3,7 @@
 //! file priorities, removal.
 
 use actix::prelude::*;
-use swarm_control::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
-};
+use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary};
 
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
@@ -17,7 +15,7 @@ use crate::torrent::messages::{
 impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
         TorrentSummary {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             name: self.name(),
             state: self.state,
             progress: self.progress(),
@@ -44,7 +42,7 @@ impl Torrent {
             .status
             .publish(&summary, self.stats.peer_restarts)
         {
-            let _ = self.services.events.send(swarm_control::Event::State {
+            let _ = self.services.events.send(swarm_model::Event::State {
                 info_hash: summary.info_hash,
                 name: summary.name,
                 state: summary.state,
