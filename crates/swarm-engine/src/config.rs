@@ -49,7 +49,7 @@ pub struct EngineConfig {
     /// worked with a peer goes first); incoming uTP is accepted when "utp" is among them.
     pub transports: Vec<TransportKind>,
     /// Global rate limits at start-up (changeable at run time through the session).
-    pub limits: swarm_control::Limits,
+    pub limits: swarm_model::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
 }
@@ -96,7 +96,7 @@ impl Default for EngineConfig {
             // TCP first: on the loopback and LAN paths we measured it moves data with less CPU
             // (see docs/benchmarks.md); uTP reaches the peers that TCP does not.
             transports: vec![TransportKind::Tcp, TransportKind::Utp],
-            limits: swarm_control::Limits::default(),
+            limits: swarm_model::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
         }
     }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use swarm_control::FilePriority;
+use swarm_model::{EngineError, FilePriority};
 use swarm_wire::InfoHash;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -77,6 +77,16 @@ pub struct SaveError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+impl From<SaveError> for EngineError {
+    fn from(e: SaveError) -> Self {
+        EngineError::Io {
+            doing: "saving",
+            path: e.path,
+            reason: e.source.to_string(),
+        }
+    }
 }
 
 fn save(path: PathBuf, bytes: io::Result<Vec<u8>>) -> Result<(), SaveError> {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::{Event, RestartCounts};
+use swarm_model::{Event, RestartCounts};
 use swarm_supervisor::{ChildExited, Children, ExitOutcome, RestartPolicy};
 use swarm_wire::InfoHash;
 
@@ -276,12 +276,12 @@ impl Handler<ShutdownSession> for Root {
 fn blank_summary(
     ih: InfoHash,
     name: String,
-    state: swarm_control::TorrentState,
+    state: swarm_model::TorrentState,
     total_bytes: u64,
     save_dir: &std::path::Path,
-) -> swarm_control::TorrentSummary {
-    swarm_control::TorrentSummary {
-        info_hash: ih.to_hex(),
+) -> swarm_model::TorrentSummary {
+    swarm_model::TorrentSummary {
+        info_hash: ih,
         name,
         state,
         progress: 0.0,

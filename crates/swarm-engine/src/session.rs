@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::prelude::*;
-use swarm_control::{
+use swarm_model::{
     EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
     TorrentState, TorrentSummary, TrackerInfo,
 };
@@ -15,7 +15,6 @@ use tokio::sync::broadcast;
 
 use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
-use crate::error::EngineError;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
     AddTorrent, GetGivenUp, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames,
@@ -28,6 +27,7 @@ use crate::torrent::messages::{
 };
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
+use swarm_model::EngineError;
 
 #[cfg(test)]
 mod tests;
@@ -58,9 +58,10 @@ impl Session {
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
         let need_udp = cfg.utp() || cfg.dht_shares_port();
         let (socket, udp) = bind_peer_port(cfg.listen, need_udp)?;
-        let listen = socket
-            .local_addr()
-            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let listen = socket.local_addr().map_err(|e| EngineError::Listen {
+            addr: cfg.listen,
+            reason: e.to_string(),
+        })?;
         let (events, _) = broadcast::channel(1024);
         let (failed_tx, failed) = tokio::sync::watch::channel(None);
         let root = Root::new(cfg, (socket, udp), events.clone(), failed_tx).start();
@@ -196,7 +197,7 @@ impl Session {
             .send(GetTorrent(ih))
             .await
             .map_err(gone)?
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+            .ok_or(EngineError::UnknownTorrent(ih))
     }
 
     /// Every torrent, by name: states exact, counters and rates at most a tick old (see
@@ -351,7 +352,7 @@ impl Session {
                 d.summary.name,
                 d.summary.error.unwrap_or_default()
             ))),
-            None => Err(EngineError::NotFound(ih.to_hex())),
+            None => Err(EngineError::UnknownTorrent(ih)),
         }
     }
 
@@ -513,8 +514,8 @@ fn bind_peer_port(
     udp: bool,
 ) -> Result<(std::net::TcpListener, Option<std::net::UdpSocket>), EngineError> {
     let error = |addr: SocketAddr, proto: &str, e: std::io::Error| EngineError::Listen {
-        addr: format!("{addr} ({proto})"),
-        message: e.to_string(),
+        addr,
+        reason: format!("{proto}: {e}"),
     };
     let mut tries = if addr.port() == 0 { 20 } else { 1 };
     loop {

@@ -269,8 +269,14 @@ fn start_rpc<E: Engine>(
         peer_limit: c.network.max_peers_per_torrent,
         peer_limit_global: c.network.max_peers_global,
         dht_enabled: c.dht.enabled,
-        tcp_enabled: c.network.transports.contains(&crate::config::TransportName::Tcp),
-        utp_enabled: c.network.transports.contains(&crate::config::TransportName::Utp),
+        tcp_enabled: c
+            .network
+            .transports
+            .contains(&crate::config::TransportName::Tcp),
+        utp_enabled: c
+            .network
+            .transports
+            .contains(&crate::config::TransportName::Utp),
     };
     Ok(Some(RpcServer::start(
         &c.rpc,

@@ -146,7 +146,7 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
             .list()
             .await?
             .into_iter()
-            .find(|s| s.info_hash == ih.to_hex())
+            .find(|s| s.info_hash == ih)
         else {
             eprintln!("swarmd: {name}: fetching the metadata failed");
             break 1;

@@ -147,8 +147,8 @@ where
 
 /// The global limits in force, and a way to change them at run time.
 #[derive(Message)]
-#[rtype(result = "swarm_control::Limits")]
-pub struct GlobalLimits(pub Option<swarm_control::Limits>);
+#[rtype(result = "swarm_model::Limits")]
+pub struct GlobalLimits(pub Option<swarm_model::Limits>);
 
 impl Handler<GlobalLimits> for Root {
     type Result = MessageResult<GlobalLimits>;
@@ -160,13 +160,13 @@ impl Handler<GlobalLimits> for Root {
                 global_up: l.upload,
             });
             // Answer with what was asked: the limiter applies it on its next message.
-            return MessageResult(swarm_control::Limits {
+            return MessageResult(swarm_model::Limits {
                 download: l.download.filter(|r| *r > 0),
                 upload: l.upload.filter(|r| *r > 0),
             });
         }
         let g = self.board.settings().global;
-        MessageResult(swarm_control::Limits {
+        MessageResult(swarm_model::Limits {
             download: g.down,
             upload: g.up,
         })

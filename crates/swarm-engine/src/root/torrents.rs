@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use swarm_control::{Event, TorrentState};
+use swarm_model::{Event, TorrentState};
 use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::{InfoHash, Metainfo};
 
 use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
-use crate::error::EngineError;
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::storage::Storage;
 use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
+use swarm_model::EngineError;
 
 #[derive(Message)]
 #[rtype(result = "Result<InfoHash, EngineError>")]
@@ -47,7 +47,7 @@ impl Root {
     /// `Duplicate` if a torrent or a magnet has this info-hash already.
     pub(super) fn check_new(&self, ih: InfoHash) -> Result<(), EngineError> {
         if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
-            return Err(EngineError::Duplicate(ih.to_hex()));
+            return Err(EngineError::Duplicate(ih));
         }
         Ok(())
     }
@@ -81,9 +81,7 @@ impl Root {
         }
         let state = self.torrents_dir.as_ref().map(|d| StatePaths::of(d, ih));
         if let Some(paths) = &state {
-            paths
-                .save_torrent_once(|| msg.meta.to_bytes())
-                .map_err(|e| EngineError::Io(e.to_string()))?;
+            paths.save_torrent_once(|| msg.meta.to_bytes())?;
             // A new torrent's first resume record, at once: until the first periodic save, a
             // crash would otherwise bring it back in the default directory, unpaused.
             if msg.record.is_none() && !paths.has_record() {
@@ -107,15 +105,13 @@ impl Root {
         let events = self.services.events.clone();
         if announce {
             let _ = events.send(Event::Added {
-                info_hash: ih.to_hex(),
+                info_hash: ih,
                 name,
             });
         }
         if let Err(e) = self.start_torrent(meta.clone(), shared.clone(), tcfg, ctx) {
             if announce {
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
             }
             return Err(e);
         }
@@ -169,7 +165,7 @@ impl Root {
         let summary = blank_summary(
             ih,
             meta.info.name.clone(),
-            swarm_control::TorrentState::Checking,
+            swarm_model::TorrentState::Checking,
             meta.info.total_length,
             save_dir,
         );
@@ -260,7 +256,7 @@ impl Root {
             e.gave_up = Some(message.clone());
         }
         let _ = self.services.events.send(Event::Error {
-            info_hash: ih.to_hex(),
+            info_hash: ih,
             message,
         });
     }
@@ -269,16 +265,16 @@ impl Root {
 /// A torrent the root gave up on, as `show` presents it: its last summary (in `error`, with the
 /// reason) and what its metainfo says. `None` if `ih` is not such a torrent.
 #[derive(Message)]
-#[rtype(result = "Option<swarm_control::TorrentDetail>")]
+#[rtype(result = "Option<swarm_model::TorrentDetail>")]
 pub struct GetGivenUp(pub InfoHash);
 
 impl Handler<GetGivenUp> for Root {
-    type Result = Option<swarm_control::TorrentDetail>;
+    type Result = Option<swarm_model::TorrentDetail>;
 
     fn handle(&mut self, msg: GetGivenUp, _: &mut Context<Self>) -> Self::Result {
         let e = self.torrents.get(&msg.0).filter(|e| e.gave_up.is_some())?;
         let info = &e.meta.info;
-        Some(swarm_control::TorrentDetail {
+        Some(swarm_model::TorrentDetail {
             summary: e.shared.status.with(|p| p.summary()),
             piece_length: info.piece_length,
             pieces: info.num_pieces(),
@@ -338,12 +334,10 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
 
 /// Makes the save directory and tries writing to it: the error of an add names the directory.
 pub(super) fn writable_save_dir(dir: &Path) -> Result<(), EngineError> {
-    crate::storage::prepare_save_dir(dir).map_err(|e| {
-        EngineError::Io(format!(
-            "cannot write to the save directory {}: {}",
-            dir.display(),
-            crate::storage::io_reason(&e)
-        ))
+    crate::storage::prepare_save_dir(dir).map_err(|e| EngineError::Io {
+        doing: "cannot write to the save directory",
+        path: dir.to_path_buf(),
+        reason: crate::storage::io_reason(&e),
     })
 }
 
@@ -364,13 +358,11 @@ impl Handler<RemoveTorrent> for Root {
             if let Some(d) = &self.torrents_dir {
                 StatePaths::of(d, ih).remove();
             }
-            let _ = self.services.events.send(Event::Removed {
-                info_hash: ih.to_hex(),
-            });
+            let _ = self.services.events.send(Event::Removed { info_hash: ih });
             return Box::pin(fut::ready(Ok(())));
         }
         let Some(entry) = self.torrents.remove(&ih) else {
-            return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
+            return Box::pin(fut::ready(Err(EngineError::UnknownTorrent(ih))));
         };
         let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
         let (disk, storage, events) = (
@@ -390,13 +382,16 @@ impl Handler<RemoveTorrent> for Root {
                     paths.remove();
                 }
                 if delete {
+                    let path = storage.data_path();
                     disk.delete_files(storage)
                         .await
-                        .map_err(|e| EngineError::Io(format!("deleting data: {e}")))?;
+                        .map_err(|e| EngineError::Io {
+                            doing: "deleting",
+                            path,
+                            reason: e.to_string(),
+                        })?;
                 }
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
                 Ok(())
             }
             .into_actor(self),

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::TrackerInfo;
+use swarm_model::TrackerInfo;
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_tracker::{
     http_announce, AnnounceRequest, AnnounceResponse, Event, TrackerError, TrackerHealth,

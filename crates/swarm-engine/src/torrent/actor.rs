@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::{Event, TorrentState};
+use swarm_model::{Event, TorrentState};
 use swarm_supervisor::{ChildExited, Children, ExitOutcome, ExitReason, Terminate};
 use swarm_wire::Metainfo;
 
@@ -135,7 +135,7 @@ pub struct Torrent {
     /// never need one (it is ~400 bytes).
     children: Option<Box<Children<PeerKey, Torrent>>>,
     ticks: u64,
-    pub(super) file_priorities: Vec<swarm_control::FilePriority>,
+    pub(super) file_priorities: Vec<swarm_model::FilePriority>,
     /// (uploaded, downloaded, left) last sent to the announcer.
     last_reported: (u64, u64, u64),
     /// A DHT lookup was started at least once.
@@ -479,7 +479,7 @@ impl Torrent {
         // Only news: an idle torrent says nothing.
         if self.last_progress_event.as_ref() != Some(&event) {
             let _ = self.services.events.send(Event::Progress {
-                info_hash: self.shared.info_hash.to_hex(),
+                info_hash: self.shared.info_hash,
                 progress: event.0,
                 download_rate: event.1,
                 upload_rate: event.2,
@@ -534,7 +534,7 @@ impl Torrent {
 
     fn resume_bytes(&self) -> Option<(PathBuf, Vec<u8>)> {
         self.resume.record(Snapshot {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             save_dir: self.cfg.save_dir.clone(),
             paused: self.state == TorrentState::Paused || self.cfg.paused,
             have: self.picker.have(),

@@ -3,9 +3,7 @@
 //! file priorities, removal.
 
 use actix::prelude::*;
-use swarm_control::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
-};
+use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary};
 
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
@@ -19,7 +17,7 @@ impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
         let (wanted_bytes, left_bytes) = self.picker.wanted_and_left();
         TorrentSummary {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             name: self.name(),
             state: self.state,
             progress: self.progress(),
@@ -54,7 +52,7 @@ impl Torrent {
             counts.peers_utp_incoming += u32::from(utp && !p.outgoing);
         }
         if self.shared.status.publish(&summary, counts) {
-            let _ = self.services.events.send(swarm_control::Event::State {
+            let _ = self.services.events.send(swarm_model::Event::State {
                 info_hash: summary.info_hash,
                 name: summary.name,
                 state: summary.state,

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use swarm_control::TorrentState;
+use swarm_model::TorrentState;
 
 use crate::services::announcer::{Track, Untrack};
 use crate::services::choker::{

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
-use swarm_control::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentSummary};
+use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentSummary};
 use swarm_wire::peer::extension::ExtendedHandshake;
 use swarm_wire::peer::{BlockRef, Handshake};
 

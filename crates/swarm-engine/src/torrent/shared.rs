@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use swarm_control::{TorrentState, TorrentSummary};
+use swarm_model::{TorrentState, TorrentSummary};
 use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;

@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn files_name_their_pieces() {
-        let s = crate::fake_engine::summary("ab", "t");
+        let s = crate::fake_engine::summary(swarm_model::InfoHash([0xab; 20]), "t");
         let file = |index, length| FileInfo {
             index,
             path: format!("t/{index}"),

@@ -60,8 +60,11 @@ impl Failure {
 
 pub fn engine_failure(e: EngineError) -> Failure {
     let code = match e {
-        EngineError::ShuttingDown | EngineError::Internal(_) => Code::Internal,
-        EngineError::NotFound(_) | EngineError::AlreadyExists(_) | EngineError::Invalid(_) => {
+        EngineError::ShuttingDown
+        | EngineError::Internal(_)
+        | EngineError::Io { .. }
+        | EngineError::Listen { .. } => Code::Internal,
+        EngineError::UnknownTorrent(_) | EngineError::Duplicate(_) | EngineError::Invalid(_) => {
             Code::InvalidParams
         }
     };

@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use swarm_control::{EngineCounters, SessionStats, TorrentState, TorrentSummary};
+use swarm_model::{EngineCounters, SessionStats, TorrentState, TorrentSummary};
 
 use crate::engine::{Engine, EngineResult};
 
@@ -245,11 +245,8 @@ fn torrent_series(out: &mut Exposition, torrents: &[TorrentSummary]) {
     for (name, kind, help, value) in families {
         out.family(name, kind, help);
         for t in torrents {
-            out.sample(
-                name,
-                &[("info_hash", &t.info_hash), ("name", &t.name)],
-                value(t),
-            );
+            let hex = t.info_hash.to_hex();
+            out.sample(name, &[("info_hash", &hex), ("name", &t.name)], value(t));
         }
     }
 }
@@ -270,9 +267,10 @@ mod tests {
             peers_utp_incoming: 1,
             ..Default::default()
         };
-        let mut a = crate::fake_engine::summary("aa", "a \"quoted\"\nname");
+        let mut a =
+            crate::fake_engine::summary(swarm_model::InfoHash([0xaa; 20]), "a \"quoted\"\nname");
         a.download_rate = 5000;
-        let b = crate::fake_engine::summary("bb", "b");
+        let b = crate::fake_engine::summary(swarm_model::InfoHash([0xbb; 20]), "b");
         let text = render(&stats, &c, vec![b, a], 1);
         assert!(
             text.contains(
@@ -296,12 +294,13 @@ mod tests {
         );
         // Only the busiest torrent, its name escaped.
         assert!(
-            text.contains(
-                "swarmd_torrent_peers{info_hash=\"aa\",name=\"a \\\"quoted\\\"\\nname\"} 3\n"
-            ),
+            text.contains(&format!(
+                "swarmd_torrent_peers{{info_hash=\"{}\",name=\"a \\\"quoted\\\"\\nname\"}} 3\n",
+                "aa".repeat(20)
+            )),
             "{text}"
         );
-        assert!(!text.contains("info_hash=\"bb\""), "{text}");
+        assert!(!text.contains(&"bb".repeat(20)), "{text}");
         // Every sample line is `name{labels} value` or `name value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
