@@ -214,6 +214,60 @@ impl RawPeer {
     pub fn stays_open(&mut self, for_: Duration) -> bool {
         self.wait_closed(for_).is_err()
     }
+
+    /// Reads like a rate-limited client until swarmd's FIN: at most `chunk` bytes every `every`,
+    /// with a keep-alive written before each read (a client still talking, as a leecher's
+    /// requests and haves do). Returns the block bytes of the `Piece` frames read (those already
+    /// in the buffer included), or the error that ended it early — a reset while data was still
+    /// unread, say — with what had been read by then. `timeout` bounds the whole read.
+    pub fn read_slowly_to_end(
+        &mut self,
+        chunk: usize,
+        every: Duration,
+        timeout: Duration,
+    ) -> Result<u64, (u64, io::Error)> {
+        let deadline = Instant::now() + timeout;
+        let mut raw = std::mem::take(&mut self.buf);
+        let mut piece = vec![0u8; chunk];
+        let result = loop {
+            if Instant::now() >= deadline {
+                break Err(io::Error::new(ErrorKind::TimedOut, "no FIN from swarmd"));
+            }
+            if let Err(e) = self.send(&[0, 0, 0, 0]) {
+                break Err(e);
+            }
+            if let Err(e) = self.stream.set_read_timeout(Some(every)) {
+                break Err(e);
+            }
+            match self.stream.read(&mut piece) {
+                Ok(0) => break Ok(()),
+                Ok(n) => raw.extend_from_slice(&piece[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => break Err(e),
+            }
+            std::thread::sleep(every);
+        };
+        let payload = piece_payload(&raw);
+        result.map(|()| payload).map_err(|e| (payload, e))
+    }
+}
+
+/// The block bytes of the whole `Piece` frames in `raw` (a stream of frames after the
+/// handshake; a cut-off last frame does not count).
+fn piece_payload(raw: &[u8]) -> u64 {
+    let mut at = 0;
+    let mut payload = 0;
+    while raw.len() >= at + 4 {
+        let len = u32_at(raw, at) as usize;
+        if raw.len() < at + 4 + len {
+            break;
+        }
+        if len > 9 && raw[at + 4] == PIECE {
+            payload += (len - 9) as u64;
+        }
+        at += 4 + len;
+    }
+    payload
 }
 
 #[cfg(test)]

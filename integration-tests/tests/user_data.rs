@@ -1,9 +1,10 @@
 //! What users' ratio and data depend on, through the real daemon and real clients:
 //!
 //! 1. every uploaded byte is counted once, whatever way a peer ends: a fast libtorrent leecher
-//!    that closes when done, an aria2 leecher, a slow leecher we disconnect from (pause), and
-//!    peer actors that crash mid-upload (fault-injection build) — swarmd's `uploaded` equals what
-//!    the leechers received, within a block per connection end;
+//!    that closes when done, an aria2 leecher, a slow leecher we disconnect from (pause), a raw
+//!    peer that lags behind in reading when we pause (no reset may throw away what it has not
+//!    read yet), and peer actors that crash mid-upload (fault-injection build) — swarmd's
+//!    `uploaded` equals what the leechers received, within a block per connection end;
 //! 2. a torrent whose data vanished (an unmounted disk) stops with an error instead of
 //!    downloading everything again into a recreated folder; `resume` checks and goes on;
 //! 3. a magnet still fetching its metadata answers every command (show, peers, trackers, files,
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 use swarm_integration_tests::daemon::{self as testd, rpc, wait_torrent, DaemonConfig, DaemonDirs};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::{fault_swarmd_bin, swarmctl_code, swarmctl_ok};
+use swarm_integration_tests::wire::{self, Frame, RawPeer};
 
 const RUST_LOG: &str = "info,swarm_engine=debug";
 /// One block: how far a count may be off per connection that ended mid-block.
@@ -168,6 +170,61 @@ fn uploaded_bytes_are_what_the_leechers_received() {
     assert!(received < total, "the slow leecher was not slow");
     sum += received;
     assert_counted("slow leecher left mid-download", &dirs, &ih, sum, 3);
+}
+
+/// Issue item 1, the reset that loses data: a reader that lags behind (a rate-limited client)
+/// has blocks in its kernel's receive buffer, acknowledged but not read, when we pause; it keeps
+/// talking meanwhile, so our socket has input nobody reads. Closing that socket then would send a
+/// reset, and the client quits on it with those blocks unread. swarmd keeps the socket until the
+/// peer has read up to its FIN: no reset, and what it counted is exactly what the peer read.
+#[test]
+fn a_lagging_reader_gets_every_counted_block() {
+    let env = TestEnv::new("user-data-lagging-reader");
+    let tracker = Opentracker::start(&env, &[]);
+    let (proc, dirs) = daemon(&env, Swarmd::command(&[] as &[&str]));
+    let payload = Payload::single(&env.subdir("seed"), "lag.bin", 4 * MIB, 71);
+    let torrent = seed_in_daemon(&env, &proc, &dirs, &tracker, &payload);
+    let ih = torrent.info_hash.to_hex();
+
+    let mut p = RawPeer::connect((dirs.ip, dirs.port).into()).expect("connect to swarmd");
+    p.handshake(&torrent.info_hash, false, false)
+        .expect("swarmd's handshake");
+    p.send(&wire::msg(wire::INTERESTED, &[])).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(
+        p.next(Duration::from_millis(200)),
+        Ok(Some(Frame::Msg(wire::UNCHOKE, _)))
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "swarmd never unchoked"
+        );
+    }
+    let blocks = (2 * MIB / BLOCK) as u32;
+    for i in 0..blocks {
+        p.send(&wire::block_msg(wire::REQUEST, i, 0, BLOCK as u32))
+            .unwrap();
+    }
+    // Uploads flow, and we stop reading: swarmd's send queue and our receive buffer fill.
+    wait_until("swarmd to upload", Duration::from_secs(10), POLL, || {
+        show(&dirs, &ih)["uploaded"].as_u64().unwrap_or(0) > 0
+    })
+    .unwrap();
+    pause(&env, &proc, &dirs, &ih);
+    let read = p.read_slowly_to_end(
+        16 * 1024,
+        Duration::from_millis(20),
+        Duration::from_secs(40),
+    );
+    let received = match read {
+        Ok(received) => received,
+        Err((received, e)) => panic!(
+            "the connection ended with {e} after {received} bytes read, swarmd counted {}",
+            show(&dirs, &ih)["uploaded"]
+        ),
+    };
+    drop(p);
+    assert_counted("lagging reader", &dirs, &ih, received, 0);
 }
 
 /// Issue item 1, crashes: each peer actor panics at its 50th block sent (fault-injection build),
