@@ -70,6 +70,8 @@ pub struct DaemonConfig<'a> {
     pub make_dirs: bool,
     /// Appended verbatim: whole sections not written above (`[limits]`, `[control]`, …).
     pub extra: &'a str,
+    /// Lines added to the `[network]` section (e.g. `encryption = "require"`).
+    pub network: &'a str,
 }
 
 impl<'a> DaemonConfig<'a> {
@@ -83,6 +85,7 @@ impl<'a> DaemonConfig<'a> {
             stopped_timeout_secs: 3,
             make_dirs: false,
             extra: "",
+            network: "",
         }
     }
 
@@ -153,6 +156,7 @@ download_dir = "{downloads}"
 [network]
 listen = "127.0.0.1:{port}"
 connect_timeout_secs = 3
+{network}
 
 {dht}
 [watch]
@@ -163,6 +167,7 @@ connect_timeout_secs = 3
             state = dirs.state.display(),
             downloads = dirs.downloads.display(),
             extra = self.extra,
+            network = self.network,
         );
         fs::write(&dirs.config, text).expect("writing the daemon's config");
         dirs

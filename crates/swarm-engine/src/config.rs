@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub limits: swarm_control::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
+    /// MSE/PE policy at start-up (changeable at run time through the session).
+    pub encryption: swarm_wire::mse::Policy,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +77,7 @@ impl Default for EngineConfig {
             dht: None,
             limits: swarm_control::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
+            encryption: swarm_wire::mse::Policy::default(),
         }
     }
 }

@@ -73,7 +73,10 @@ pub enum MseError {
 }
 
 /// The encryption policy of a session (as transmission's: prefer by default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// RC4 only: plaintext peers are refused, both ways.
     Require,

@@ -38,6 +38,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         },
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
+        encryption: net.encryption,
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
@@ -186,6 +187,17 @@ impl Engine for SessionEngine {
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
         self.session.set_limits(limits).await.map_err(map)
+    }
+
+    async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
+        self.session.encryption().await.map_err(map)
+    }
+
+    async fn set_encryption(
+        &self,
+        policy: swarm_wire::mse::Policy,
+    ) -> EngineResult<swarm_wire::mse::Policy> {
+        self.session.set_encryption(policy).await.map_err(map)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -23,6 +23,7 @@ pub struct FakeEngine {
 pub struct State {
     pub torrents: BTreeMap<String, FakeTorrent>,
     pub limits: Limits,
+    pub encryption: swarm_wire::mse::Policy,
     /// Every call, as `method hash…`.
     pub calls: Vec<String>,
     /// Returned by the next `add` calls instead of adding.
@@ -278,6 +279,7 @@ impl Engine for FakeEngine {
                 peer_choking: false,
                 peer_interested: false,
                 requests_in_flight: 12,
+                encrypted: true,
             }]
         })
     }
@@ -316,6 +318,19 @@ impl Engine for FakeEngine {
 
     async fn limits(&self) -> EngineResult<Limits> {
         Ok(self.state().limits)
+    }
+
+    async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
+        Ok(self.state().encryption)
+    }
+
+    async fn set_encryption(
+        &self,
+        policy: swarm_wire::mse::Policy,
+    ) -> EngineResult<swarm_wire::mse::Policy> {
+        self.record(format!("set_encryption {policy}"));
+        self.state().encryption = policy;
+        Ok(policy)
     }
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {

@@ -28,6 +28,7 @@ impl Root {
         // The socket stays bound across listener restarts: each incarnation gets a clone.
         let socket = self.socket.try_clone();
         let (half_open, handshake_timeout) = (cfg.max_half_open * 4, cfg.handshake_timeout);
+        let encryption = self.encryption.clone();
         let udp = UdpConfig {
             base_timeout: cfg.udp_tracker_timeout,
             max_retries: cfg.udp_tracker_retries,
@@ -43,7 +44,13 @@ impl Root {
                         .as_ref()
                         .map_err(|e| format!("listener socket: {e}"))?;
                     let socket = socket.try_clone().map_err(|e| e.to_string())?;
-                    Ok(Listener::new(socket, half_open, handshake_timeout, link))
+                    Ok(Listener::new(
+                        socket,
+                        half_open,
+                        handshake_timeout,
+                        encryption.clone(),
+                        link,
+                    ))
                 }),
             ),
             ChildSpec::new(
@@ -112,6 +119,23 @@ where
         let addr = make(link)?.start();
         name.set(Some(addr.clone()));
         Ok(ChildHandle::new(addr))
+    }
+}
+
+/// The encryption policy in force, and a way to change it at run time (the listener and every
+/// torrent read the same cell, at each new connection).
+#[derive(Message)]
+#[rtype(result = "swarm_wire::mse::Policy")]
+pub struct Encryption(pub Option<swarm_wire::mse::Policy>);
+
+impl Handler<Encryption> for Root {
+    type Result = MessageResult<Encryption>;
+
+    fn handle(&mut self, msg: Encryption, _: &mut Context<Self>) -> Self::Result {
+        if let Some(p) = msg.0 {
+            self.encryption.set(p);
+        }
+        MessageResult(self.encryption.get())
     }
 }
 

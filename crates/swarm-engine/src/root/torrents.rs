@@ -169,6 +169,7 @@ impl Root {
             // Until the torrent's first publish, microseconds from now.
             status: StatusCell::new(Published::new(&summary, 0)),
             transferred: Default::default(),
+            encryption: self.encryption.clone(),
         });
         (meta, shared)
     }

@@ -32,11 +32,13 @@ impl Torrent {
                 peer_id,
                 fast,
                 extensions,
+                encrypted,
             } => {
                 if self
                     .peers
                     .connected(key, addr, peer_id, fast, extensions, now)
                 {
+                    self.peers.set_encrypted(key, encrypted);
                     self.register_with_choker(ctx);
                     self.rechoke();
                     // Leave the slow idle ticks: rates and pipelines need a tick every second.

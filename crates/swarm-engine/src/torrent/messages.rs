@@ -40,6 +40,8 @@ pub enum PeerEvent {
         peer_id: [u8; 20],
         fast: bool,
         extensions: Option<ExtendedHandshake>,
+        /// The connection is RC4-encrypted (MSE).
+        encrypted: bool,
     },
     /// The extension handshake arrived after `Connected` (it usually does).
     Extensions(ExtendedHandshake),
@@ -101,12 +103,15 @@ pub struct TorrentInbox {
 pub enum Dial {
     /// We connect and send our handshake first.
     Outgoing,
-    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it).
-    /// The socket is a std one: it is registered with the reactor of the arbiter the peer runs on.
+    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it,
+    /// decrypted). The socket is a std one: it is registered with the reactor of the arbiter the
+    /// peer runs on. `mse`: the encryption handshake the listener ran first, if the peer began
+    /// with one (its `received` bytes are in `handshake` and `leftover`).
     Incoming {
         stream: std::net::TcpStream,
         handshake: Handshake,
         leftover: BytesMut,
+        mse: Option<crate::torrent::peer::encryption::MseDone>,
     },
 }
 

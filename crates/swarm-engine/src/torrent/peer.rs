@@ -1,7 +1,7 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the connection's transport (`peer/transport.rs`: TCP today; any byte stream, e.g. an
-//! encrypted or uTP one, without changing this file), read as a stream decoded by `PeerCodec`
+//! Owns: the connection's transport (`peer/transport.rs`: TCP, plaintext or encrypted with MSE
+//! (`peer/encryption.rs`); any byte stream, e.g. a uTP one, without changing this file), read as a stream decoded by `PeerCodec`
 //! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
 //! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
 //! the peer asked us for, keep-alive and idle timers.
@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_wire::mse::Policy;
 use swarm_wire::peer::extension::{
     ExtendedHandshake, MetadataMsg, PexMessage, LOCAL_UT_METADATA, LOCAL_UT_PEX, UT_METADATA,
     UT_PEX,
@@ -42,8 +43,25 @@ use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
+pub mod encryption;
 pub mod transport;
 mod writer;
+
+/// A connection ready for frames: its transport, the peer's handshake, what the peer sent past
+/// it, and how many bytes we wrote on the connection so far.
+type Established = (Transport, Handshake, BytesMut, u64);
+
+/// Whether a failed attempt looks like the peer refusing our way of talking (it closed or reset
+/// the connection), rather than the peer being unreachable or slow.
+fn peer_hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
 
 use transport::Transport;
 use writer::{Drained, Writer};
@@ -145,59 +163,114 @@ impl PeerConn {
     }
 
     /// Makes the transport (connects, when outgoing), exchanges handshakes over it, and returns
-    /// it ready for frames. Whatever the transport, the handshake and everything after it are
-    /// the same.
+    /// it ready for frames, with the bytes of the peer's stream read past its handshake and the
+    /// count of bytes we wrote (the writer's stream offset starts there). Whatever the
+    /// transport, the handshake and everything after it are the same.
     async fn establish(
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
-        (connect_timeout, handshake_timeout): (Duration, Duration),
-    ) -> io::Result<(Transport, Handshake, BytesMut)> {
+        policy: Policy,
+        timeouts: (Duration, Duration),
+    ) -> io::Result<Established> {
         match dial {
             Dial::Outgoing => {
-                let mut t = transport::connect(addr, connect_timeout).await?;
-                t.write.write_all(&ours.encode()).await?;
-                let mut buf = [0u8; 68];
-                tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut buf))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
-                    })??;
-                let theirs = Handshake::decode(&buf)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                if theirs.info_hash != ours.info_hash {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "peer answered with another info-hash",
-                    ));
+                // The policy's first choice, then the other way once if the peer hung up on it
+                // (a peer that does not speak MSE, or one that requires it).
+                let order = policy.dial_order();
+                let mut tried = 0;
+                loop {
+                    let mse = order[tried];
+                    tried += 1;
+                    match Self::dial(addr, mse, &ours, policy, timeouts).await {
+                        Err(e) if tried < order.len() && peer_hung_up(&e) => {
+                            tracing::debug!(peer = %addr, mse, "peer hung up: {e}; trying the other way");
+                        }
+                        res => return res,
+                    }
                 }
-                Ok((t, theirs, BytesMut::new()))
             }
             Dial::Incoming {
                 stream,
                 handshake,
                 leftover,
+                mse,
             } => {
                 let mut t = Transport::tcp(TcpStream::from_std(stream)?)?;
+                let mut sent = 0;
+                if let Some(done) = mse {
+                    t = t.encrypt(done.stream);
+                    sent = done.sent;
+                }
                 t.write.write_all(&ours.encode()).await?;
-                Ok((t, handshake, leftover))
+                Ok((t, handshake, leftover, sent + Handshake::LEN as u64))
             }
         }
+    }
+
+    /// One outgoing attempt, with MSE (`mse`) or in plaintext.
+    async fn dial(
+        addr: SocketAddr,
+        mse: bool,
+        ours: &Handshake,
+        policy: Policy,
+        (connect_timeout, handshake_timeout): (Duration, Duration),
+    ) -> io::Result<Established> {
+        let mut t = transport::connect(addr, connect_timeout).await?;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
+        let mut received = BytesMut::new();
+        let sent;
+        if mse {
+            let methods = encryption::dial_methods(policy);
+            let exchange = encryption::initiate(
+                &mut t.read,
+                &mut t.write,
+                ours.info_hash.0,
+                methods,
+                ours.encode(),
+            );
+            let done = tokio::time::timeout(handshake_timeout, exchange)
+                .await
+                .map_err(|_| timed_out())??;
+            t = t.encrypt(done.stream);
+            received.extend_from_slice(&done.received);
+            sent = done.sent;
+        } else {
+            t.write.write_all(&ours.encode()).await?;
+            sent = Handshake::LEN as u64;
+        }
+        if received.len() < Handshake::LEN {
+            let mut rest = vec![0u8; Handshake::LEN - received.len()];
+            tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut rest))
+                .await
+                .map_err(|_| timed_out())??;
+            received.extend_from_slice(&rest);
+        }
+        let leftover = received.split_off(Handshake::LEN);
+        let theirs = Handshake::decode(&received)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if theirs.info_hash != ours.info_hash {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "peer answered with another info-hash",
+            ));
+        }
+        Ok((t, theirs, leftover, sent))
     }
 
     fn on_established(
         &mut self,
         ctx: &mut Context<Self>,
-        transport: Transport,
-        theirs: Handshake,
-        leftover: BytesMut,
+        (transport, theirs, leftover, handed): Established,
     ) {
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
-        let Transport { read, write } = transport;
-        // Only the handshake was written on the socket before the writer takes over.
-        let handed = Handshake::LEN as u64;
+        let Transport {
+            read,
+            write,
+            encrypted,
+        } = transport;
         self.writer = Some(Writer::start(
             ctx,
             write,
@@ -250,6 +323,7 @@ impl PeerConn {
             peer_id: theirs.peer_id,
             fast: self.peer_fast,
             extensions: None,
+            encrypted,
         });
         self.schedule_tick(ctx);
     }
@@ -578,7 +652,8 @@ impl Actor for PeerConn {
             ours = ours.with_dht();
         }
         let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
-        let fut = Self::establish(self.addr, dial, ours, timeouts);
+        let policy = self.shared.encryption.get();
+        let fut = Self::establish(self.addr, dial, ours, policy, timeouts);
         let have = self.torrent.have.clone();
         let fut = async move {
             let conn = fut.await?;
@@ -589,9 +664,9 @@ impl Actor for PeerConn {
             Ok::<_, io::Error>((conn, have))
         };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(((transport, theirs, leftover), have)) => {
+            Ok((established, have)) => {
                 act.have = have;
-                act.on_established(ctx, transport, theirs, leftover)
+                act.on_established(ctx, established)
             }
             Err(e) => act.fail(ctx, format!("connecting: {e}")),
         }));

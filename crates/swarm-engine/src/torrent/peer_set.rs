@@ -255,6 +255,13 @@ impl<H: PeerHandle> PeerSet<H> {
         true
     }
 
+    /// The connection of `key` is RC4-encrypted (or not).
+    pub fn set_encrypted(&mut self, key: PeerKey, encrypted: bool) {
+        if let Some(l) = self.slots.get_mut(&key).and_then(|p| p.live_mut()) {
+            l.encrypted = encrypted;
+        }
+    }
+
     /// The peer actor of `key` exited; `restart`: it is re-dialled into the same slot, otherwise
     /// the slot goes and the address book learns whether it `failed`.
     pub fn exited(
@@ -671,6 +678,9 @@ impl<H: PeerHandle> PeerSet<H> {
                 }
                 if l.bitfield.is_complete() {
                     flags.0 |= PexFlags::SEED;
+                }
+                if l.encrypted {
+                    flags.0 |= PexFlags::ENCRYPTION;
                 }
                 Some((addr, flags))
             })

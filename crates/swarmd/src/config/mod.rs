@@ -69,6 +69,8 @@ pub struct NetworkSection {
     pub connect_timeout_secs: NonZeroU64,
     /// Time a new connection has to complete the BitTorrent handshake.
     pub handshake_timeout_secs: NonZeroU64,
+    /// MSE/PE policy: require, prefer, allow or disable.
+    pub encryption: swarm_wire::mse::Policy,
 }
 
 impl Default for NetworkSection {
@@ -80,6 +82,7 @@ impl Default for NetworkSection {
             max_half_open: 32,
             connect_timeout_secs: nonzero(10),
             handshake_timeout_secs: nonzero(20),
+            encryption: swarm_wire::mse::Policy::Prefer,
         }
     }
 }

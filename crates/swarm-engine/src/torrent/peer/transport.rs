@@ -9,6 +9,12 @@
 //! per read or write syscall, and blocks count as uploaded once written (there is no socket to
 //! ask about acknowledgements).
 //!
+//! Encryption (MSE, `encryption.rs`) is a layer over the halves, whatever they are: the
+//! handshake runs over the plain halves, then [`Transport::encrypt`] puts RC4 over them. Over
+//! TCP the encrypted halves are variants of their own too ([`ReadHalf::TcpRc4`]), so an
+//! encrypted TCP connection keeps the exact upload accounting; over any other stream the layer
+//! is boxed around the boxed half.
+//!
 //! Connection establishment ([`connect`], [`Transport::tcp`]) makes the transport; the
 //! BitTorrent handshake then runs over it, whatever it is.
 
@@ -22,19 +28,26 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+use super::encryption::{Rc4Read, Rc4Write};
+use swarm_wire::mse::Stream;
+
 /// A connection's two halves.
 pub struct Transport {
     pub read: ReadHalf,
     pub write: WriteHalf,
+    /// RC4 is on (an MSE handshake that agreed on plaintext leaves this false).
+    pub encrypted: bool,
 }
 
 pub enum ReadHalf {
     Tcp(OwnedReadHalf),
+    TcpRc4(Rc4Read<OwnedReadHalf>),
     Boxed(Box<dyn AsyncRead + Send + Unpin>),
 }
 
 pub enum WriteHalf {
     Tcp(OwnedWriteHalf),
+    TcpRc4(Rc4Write<OwnedWriteHalf>),
     Boxed(Box<dyn AsyncWrite + Send + Unpin>),
 }
 
@@ -46,6 +59,7 @@ impl Transport {
         Ok(Transport {
             read: ReadHalf::Tcp(read),
             write: WriteHalf::Tcp(write),
+            encrypted: false,
         })
     }
 
@@ -58,6 +72,27 @@ impl Transport {
         Transport {
             read: ReadHalf::Boxed(Box::new(read)),
             write: WriteHalf::Boxed(Box::new(write)),
+            encrypted: false,
+        }
+    }
+
+    /// The payload stream an MSE handshake agreed on, over this transport's halves.
+    pub fn encrypt(self, stream: Stream) -> Transport {
+        let Stream::Rc4 { send, recv } = stream else {
+            return self;
+        };
+        let read = match self.read {
+            ReadHalf::Tcp(r) => ReadHalf::TcpRc4(Rc4Read::new(r, recv)),
+            other => ReadHalf::Boxed(Box::new(Rc4Read::new(other, recv))),
+        };
+        let write = match self.write {
+            WriteHalf::Tcp(w) => WriteHalf::TcpRc4(Rc4Write::new(w, send)),
+            other => WriteHalf::Boxed(Box::new(Rc4Write::new(other, send))),
+        };
+        Transport {
+            read,
+            write,
+            encrypted: true,
         }
     }
 }
@@ -75,6 +110,7 @@ impl WriteHalf {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             WriteHalf::Tcp(w) => Some(w.as_ref()),
+            WriteHalf::TcpRc4(w) => Some(w.get_ref().as_ref()),
             WriteHalf::Boxed(_) => None,
         }
     }
@@ -88,6 +124,7 @@ impl AsyncRead for ReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::TcpRc4(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Boxed(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -101,6 +138,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_write(cx, buf),
             WriteHalf::Boxed(w) => Pin::new(w).poll_write(cx, buf),
         }
     }
@@ -112,6 +150,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_write_vectored(cx, bufs),
             WriteHalf::Boxed(w) => Pin::new(w).poll_write_vectored(cx, bufs),
         }
     }
@@ -119,6 +158,7 @@ impl AsyncWrite for WriteHalf {
     fn is_write_vectored(&self) -> bool {
         match self {
             WriteHalf::Tcp(w) => w.is_write_vectored(),
+            WriteHalf::TcpRc4(w) => w.is_write_vectored(),
             WriteHalf::Boxed(w) => w.is_write_vectored(),
         }
     }
@@ -126,6 +166,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_flush(cx),
             WriteHalf::Boxed(w) => Pin::new(w).poll_flush(cx),
         }
     }
@@ -133,6 +174,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_shutdown(cx),
             WriteHalf::Boxed(w) => Pin::new(w).poll_shutdown(cx),
         }
     }
@@ -151,6 +193,7 @@ mod tests {
         let Transport {
             mut read,
             mut write,
+            ..
         } = Transport::boxed(ours);
         assert!(write.tcp().is_none());
         write.write_all(b"hello").await.unwrap();

@@ -80,6 +80,9 @@ pub struct Live<H> {
     pub pex_in: Option<crate::pex::PexInbox>,
     /// BEP 6: pieces the peer lets us request while it chokes us.
     pub allowed_fast: crate::allowed_fast::AllowedByPeer,
+    /// The connection is RC4-encrypted (MSE): shown in `peers`, and the peer is told about in
+    /// PEX as one that takes encryption.
+    pub encrypted: bool,
 }
 
 impl<H> PeerSlot<H> {
@@ -184,6 +187,7 @@ impl<H> Live<H> {
             pex_out: None,
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
+            encrypted: false,
         }
     }
 
