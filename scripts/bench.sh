@@ -13,7 +13,7 @@
 #                        1 GiB, 60 s)
 #   BENCH_RUNS=N         runs per client (overrides the above)
 #   BENCH_SIZE=SIZE      payload size, e.g. 512M (overrides the above)
-#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download upload many-sources scale]; "" = none
+#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download encrypted upload many-sources scale]; "" = none
 #   BENCH_MICRO=0        skip the criterion benchmarks
 #   BENCH_DOCS=0         print only, do not touch docs/benchmarks.md
 #   BENCH_LABEL=TEXT     appended to every section title
@@ -28,7 +28,7 @@ if [ "$quick" = 1 ]; then
 else
   runs=${BENCH_RUNS:-5}; size=${BENCH_SIZE:-1G}; idle=60
 fi
-scenarios=${BENCH_SCENARIOS-download upload many-sources scale}
+scenarios=${BENCH_SCENARIOS-download encrypted upload many-sources scale}
 micro=${BENCH_MICRO:-1}
 
 # --- tools ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 //! Scenarios (default: `download`):
 //! * `download`: one libtorrent seeder (seed mode) → leecher ∈ {swarmd, libtorrent, aria2,
 //!   rqbit}, `--runs` alternating runs each;
+//! * `encrypted`: as `download`, with MSE/PE (RC4) required by the libtorrent seeder and the
+//!   leecher ∈ {swarmd, libtorrent} (compare with `download` for the cost of encryption);
 //! * `upload`: an rqbit leecher (libtorrent when rqbit is missing) fetching from a swarmd seeder
 //!   vs from a libtorrent seeder;
 //! * `many-sources`: seeders libtorrent + aria2 + rqbit + swarmd → swarmd leecher vs rqbit
@@ -47,7 +49,8 @@ use report::{median, num, ratio};
 const USAGE: &str = "\
 usage: swarm_bench [SCENARIO...] [OPTIONS]
 
-scenarios: download (default), upload, many-sources, scale, micro, all (= the first four)
+scenarios: download (default), encrypted, upload, many-sources, scale, micro,
+           all (= download, upload, many-sources, scale)
 
 options:
   --size SIZE          payload size, K/M/G suffixes (powers of 1024) [1G]
@@ -197,7 +200,7 @@ fn parse_args() -> Result<Opts, String> {
             "--command" => o.command = val("--command")?,
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
             s => match s {
-                "download" | "upload" | "many-sources" | "scale" | "micro" => {
+                "download" | "encrypted" | "upload" | "many-sources" | "scale" | "micro" => {
                     o.scenarios.push(s.to_string())
                 }
                 "all" => o
@@ -233,7 +236,7 @@ fn main() {
         let started = Instant::now();
         eprintln!("swarm_bench: === {sc} ===");
         let section = match sc.as_str() {
-            "download" | "upload" | "many-sources" => {
+            "download" | "encrypted" | "upload" | "many-sources" => {
                 let sh = shared.get_or_insert_with(|| Shared::new(&opts));
                 transfer_scenario(&opts, sh, &sc)
             }
@@ -347,6 +350,8 @@ struct RunSpec {
     subject_seeder: Option<usize>,
     /// libtorrent seeders hash-check before seeding instead of seed mode.
     lt_recheck: bool,
+    /// Seeder and leecher require MSE/PE with RC4.
+    encrypted: bool,
 }
 
 impl RunSpec {
@@ -419,6 +424,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
                     d,
                     rqbit.as_deref(),
                     spec.lt_recheck,
+                    spec.encrypted,
                 )
             })
             .collect();
@@ -438,7 +444,14 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
         let out = env.subdir("leech");
         let t0 = Instant::now();
         let t0_unix = unix_now();
-        let leecher = Leecher::spawn(spec.leecher, &env, &torrent.path, &out, rqbit.as_deref());
+        let leecher = Leecher::spawn(
+            spec.leecher,
+            &env,
+            &torrent.path,
+            &out,
+            rqbit.as_deref(),
+            spec.encrypted,
+        );
         let mon = Monitor::start(leecher.pid(), Duration::from_millis(100), true);
         let deadline = t0 + opts.timeout;
         let mut i = 0u32;
@@ -573,6 +586,16 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
             String::new(),
             "seeder",
         ),
+        "encrypted" => (
+            vec![Kind::Swarmd, Kind::Libtorrent],
+            format!(
+                "encrypted: {} single file, {} pieces, one libtorrent seeder (seed mode), MSE/PE with RC4 required on both ends, {} run(s) per leecher",
+                fmt_size(opts.size),
+                fmt_size(opts.piece),
+                opts.runs
+            ),
+            "leecher",
+        ),
         "many-sources" => {
             let mut leechers = vec![Kind::Swarmd];
             if missing(Kind::Rqbit, sh, &mut notes) {
@@ -615,11 +638,12 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
     }
     let spec_for = |k: Kind| -> RunSpec {
         match name {
-            "download" => RunSpec {
+            "download" | "encrypted" => RunSpec {
                 seeders: vec![Kind::Libtorrent],
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                encrypted: name == "encrypted",
             },
             "upload" => RunSpec {
                 seeders: vec![k],
@@ -628,12 +652,14 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 // libtorrent's seed mode would hash every piece during the measured transfer;
                 // swarmd hashes at start-up. Both check first, so neither hashes while serving.
                 lt_recheck: true,
+                encrypted: false,
             },
             _ => RunSpec {
                 seeders: sources.clone(),
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                encrypted: false,
             },
         }
     };

@@ -203,6 +203,7 @@ impl PeerConn {
                     sent = done.sent;
                 }
                 t.write.write_all(&ours.encode()).await?;
+                t.write.flush().await?;
                 Ok((t, handshake, leftover, sent + Handshake::LEN as u64))
             }
         }
