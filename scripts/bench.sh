@@ -13,11 +13,15 @@
 #                        1 GiB, 60 s)
 #   BENCH_RUNS=N         runs per client (overrides the above)
 #   BENCH_SIZE=SIZE      payload size, e.g. 512M (overrides the above)
-#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download encrypted upload many-sources scale]; "" = none
+#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download encrypted utp-download upload many-sources scale]; "" = none
 #   BENCH_MICRO=0        skip the criterion benchmarks
 #   BENCH_DOCS=0         print only, do not touch docs/benchmarks.md
 #   BENCH_LABEL=TEXT     appended to every section title
 #   BENCH_TRANSMISSION=1 scale: also measure transmission-daemon with the same 1 000 torrents
+#   BENCH_LAB="…"        swarm lab scenarios [lab] (= lab-flash lab-mixed lab-late
+#                        lab-seed-leaves; needs root: network namespaces); "" = none
+#   BENCH_LAB_RUNS=N     runs per lab row [3; 1 with BENCH_QUICK=1]
+#   BENCH_LAB_SIZES=LIST lab payloads [16M,64M; 16M with BENCH_QUICK=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +29,13 @@ CARGO=${CARGO:-cargo}
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
   runs=${BENCH_RUNS:-1}; size=${BENCH_SIZE:-256M}; idle=20
+  lab_runs=${BENCH_LAB_RUNS:-1}; lab_sizes=${BENCH_LAB_SIZES:-16M}
 else
   runs=${BENCH_RUNS:-5}; size=${BENCH_SIZE:-1G}; idle=60
+  lab_runs=${BENCH_LAB_RUNS:-3}; lab_sizes=${BENCH_LAB_SIZES:-16M,64M}
 fi
-scenarios=${BENCH_SCENARIOS-download encrypted upload many-sources scale}
+lab=${BENCH_LAB-lab}
+scenarios=${BENCH_SCENARIOS-download encrypted utp-download upload many-sources scale}
 micro=${BENCH_MICRO:-1}
 
 # --- tools ------------------------------------------------------------------------------------
@@ -86,4 +93,16 @@ if [ -n "$scenarios" ]; then
   cmd="BENCH_QUICK=$quick scripts/bench.sh, i.e. cargo run --release -p swarm-integration-tests --example swarm_bench -- ${args% }"
   # shellcheck disable=SC2086 # a word list
   "$bench_bin" $args --command "$cmd" "${doc_args[@]}"
+fi
+
+# --- the swarm lab: capped uplinks, one network namespace per host ----------------------------
+if [ -n "$lab" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bench: the swarm lab needs root (network namespaces); skipped: $lab" >&2
+  else
+    args="$lab --runs $lab_runs --lab-sizes $lab_sizes"
+    cmd="BENCH_QUICK=$quick scripts/bench.sh, i.e. cargo run --release -p swarm-integration-tests --example swarm_bench -- $args"
+    # shellcheck disable=SC2086 # a word list
+    "$bench_bin" $args --command "$cmd" "${doc_args[@]}"
+  fi
 fi

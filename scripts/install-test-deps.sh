@@ -3,20 +3,26 @@
 # integration tests run against over loopback. Idempotent: installs only what is missing.
 # Needs root for apt-get (CI runs as root); without root it says what is missing and fails.
 set -euo pipefail
-pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat)
-# The PyPI `transmission-rpc` library (what Sonarr-like Python tools and Home Assistant use) for the
-# HTTP RPC tests, in a venv of the repository's own (target/test-venv) over Debian's python3, whose
-# site packages (libtorrent) it sees. Debian's python refuses `pip install --user` (PEP 668).
+pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat
+  iproute2 chromium chromium-driver prometheus)
+# chromium + chromium-driver: the HTTP RPC's web client test drives Debian's transmission web client
+# (transmission-common, pulled in by transmission-daemon) in headless Chromium through Selenium.
+# iproute2: the swarm lab (ip netns, tc).
+# prometheus: the metrics test starts a real Prometheus on loopback that scrapes swarmd.
+# The PyPI `transmission-rpc` library (what Sonarr-like Python tools and Home Assistant use) and
+# `selenium` (drives chromium-driver for the web client test) for the HTTP RPC tests, in a venv
+# of the repository's own (target/test-venv) over Debian's python3, whose site packages
+# (libtorrent) it sees. Debian's python refuses `pip install --user` (PEP 668).
 venv_for_rpc() {
   local here venv
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   venv="$here/target/test-venv"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import transmission_rpc' 2>/dev/null; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import transmission_rpc, selenium' 2>/dev/null; then
     return 0
   fi
-  echo "install-test-deps: installing transmission-rpc into $venv"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/pip" install -q 'transmission-rpc>=7,<8'
+  echo "install-test-deps: installing transmission-rpc and selenium into $venv"
+  [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q 'transmission-rpc>=7,<8' 'selenium>=4.10,<5'
 }
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """libtorrent peer for swarmd's integration tests (Debian python3-libtorrent 2.0.x).
 
-Runs ONE torrent as a seeder or a leecher, on 127.0.0.1 only, TCP only, with DHT,
+Runs ONE torrent as a seeder or a leecher, on 127.0.0.1 (or the --bind address of a lab
+host), TCP only, with DHT,
 LSD, UPnP and NAT-PMP off (PEX stays on unless --no-pex: tests observe it), until SIGTERM/SIGINT, an `exit` command, or until the
 process that started it goes away.
 
@@ -146,6 +147,14 @@ def main():
     ap.add_argument("--peer-log", default=None, help="append peer_log alerts to this file")
     ap.add_argument("--encryption", choices=["disabled", "enabled", "forced"], default="disabled",
                     help="MSE/PE policy for both directions (default: plaintext only)")
+    ap.add_argument("--super-seed", action="store_true",
+                    help="seeders: super-seeding (BEP 16)")
+    ap.add_argument("--paused", action="store_true",
+                    help="add the torrent paused (nothing announced or dialled until `resume`)")
+    ap.add_argument("--bind", default="127.0.0.1",
+                    help="the address to listen and dial from (a lab host's; default 127.0.0.1)")
+    ap.add_argument("--transport", choices=["tcp", "utp"], default="tcp",
+                    help="the only transport for peer connections, both directions")
     ap.add_argument("--connect", action="append", default=[], help="IP:PORT to dial at start")
     ap.add_argument("--dht", action="store_true",
                     help="run the DHT on UDP 127.0.0.1:PORT (loopback-friendly settings)")
@@ -172,17 +181,17 @@ def main():
         mask |= lt.alert_category.dht | lt.alert_category.dht_log | lt.alert_category.dht_operation
     sp = lt.high_performance_seed() if a.role == "seed" else lt.default_settings()
     sp.update({
-        "listen_interfaces": "127.0.0.1:%d" % a.port,
-        "outgoing_interfaces": "127.0.0.1",
+        "listen_interfaces": "%s:%d" % (a.bind, a.port),
+        "outgoing_interfaces": a.bind,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        # TCP only: the tests observe TCP peer connections.
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_tcp": True,
-        "enable_incoming_tcp": True,
+        # One transport only (TCP unless told): the tests observe which one a connection uses.
+        "enable_outgoing_utp": a.transport == "utp",
+        "enable_incoming_utp": a.transport == "utp",
+        "enable_outgoing_tcp": a.transport == "tcp",
+        "enable_incoming_tcp": a.transport == "tcp",
         # Every peer in a loopback swarm has the same IP.
         "allow_multiple_connections_per_ip": True,
         "announce_to_all_trackers": True,
@@ -235,6 +244,12 @@ def main():
         atp.flags |= lt.torrent_flags.seed_mode
     if a.no_pex:
         atp.flags |= lt.torrent_flags.disable_pex
+    if a.super_seed:
+        atp.flags |= lt.torrent_flags.super_seeding
+    if a.paused:
+        # Held until a `resume` command: a lab starts every leecher of a flash crowd at once.
+        atp.flags |= lt.torrent_flags.paused
+        atp.flags &= ~lt.torrent_flags.auto_managed
     h = ses.add_torrent(atp)
     if a.no_announce:
         h.replace_trackers([])

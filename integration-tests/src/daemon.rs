@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -41,6 +41,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Where a test daemon keeps things (all inside the test's temp dir).
 #[derive(Clone, Debug)]
 pub struct DaemonDirs {
+    /// The peer listen address: 127.0.0.1 unless [`DaemonConfig::listen_ip`] says otherwise.
+    pub ip: Ipv4Addr,
     pub port: u16,
     pub home: PathBuf,
     pub config: PathBuf,
@@ -70,7 +72,10 @@ pub struct DaemonConfig<'a> {
     pub make_dirs: bool,
     /// Appended verbatim: whole sections not written above (`[limits]`, `[control]`, …).
     pub extra: &'a str,
-    /// Lines added to the `[network]` section (e.g. `encryption = "require"`).
+    /// The listen address (default 127.0.0.1; a lab host's address for a daemon run in a
+    /// network namespace, see [`crate::netlab`]).
+    pub listen_ip: Ipv4Addr,
+    /// Lines appended to the `[network]` section (e.g. `transports = ["utp"]`).
     pub network: &'a str,
 }
 
@@ -85,6 +90,7 @@ impl<'a> DaemonConfig<'a> {
             stopped_timeout_secs: 3,
             make_dirs: false,
             extra: "",
+            listen_ip: Ipv4Addr::LOCALHOST,
             network: "",
         }
     }
@@ -112,6 +118,7 @@ impl<'a> DaemonConfig<'a> {
             None => default_home(env),
         };
         let dirs = DaemonDirs {
+            ip: self.listen_ip,
             port,
             config: env
                 .path()
@@ -154,7 +161,7 @@ state_dir = "{state}"
 download_dir = "{downloads}"
 
 [network]
-listen = "127.0.0.1:{port}"
+listen = "{listen_ip}:{port}"
 connect_timeout_secs = 3
 {network}
 
@@ -167,6 +174,7 @@ connect_timeout_secs = 3
             state = dirs.state.display(),
             downloads = dirs.downloads.display(),
             extra = self.extra,
+            listen_ip = self.listen_ip,
             network = self.network,
         );
         fs::write(&dirs.config, text).expect("writing the daemon's config");
@@ -319,14 +327,14 @@ impl Daemon {
         self.proc.guard()
     }
 
-    /// The peer listen port on 127.0.0.1.
+    /// The peer listen port.
     pub fn port(&self) -> u16 {
         self.dirs.port
     }
 
-    /// `127.0.0.1:port`, for peers that dial the daemon.
+    /// `ip:port` (127.0.0.1 unless the daemon runs on a lab host), for peers that dial it.
     pub fn addr(&self) -> SocketAddr {
-        crate::util::loopback(self.dirs.port)
+        SocketAddr::from((self.dirs.ip, self.dirs.port))
     }
 
     pub fn pid(&self) -> u32 {

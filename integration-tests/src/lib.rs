@@ -9,16 +9,20 @@
 //! | [`payload`] | deterministic payloads, `.torrent` creation (mktorrent), piece verification |
 //! | [`bencode`] | a tiny independent bencode reader/writer |
 //! | [`http`] | a tiny std-only HTTP/1.0 client |
+//! | [`http_rpc`] | swarmd's `[rpc]` section, the session-id handshake, legacy calls, the test venv's Python |
 //! | [`tracker`] | [`Opentracker`](tracker::Opentracker) and an in-process [`FakeHttpTracker`](tracker::FakeHttpTracker) |
 //! | [`libtorrent`] | [`LibtorrentPeer`](libtorrent::LibtorrentPeer): a Python libtorrent seeder/leecher with status and commands |
 //! | [`transmission`] | [`TransmissionDaemon`](transmission::TransmissionDaemon) over its RPC |
 //! | [`aria2`] | [`Aria2`](aria2::Aria2) seeder/leecher with JSON-RPC status |
 //! | [`swarmd`] | locating (building) and spawning `swarmd` / running `swarmctl` |
 //! | [`daemon`] | [`Daemon`](daemon::Daemon): a `swarmd run` with its config, control socket, `swarmctl`, log; the fault-injection build; [`Events`](daemon::Events) |
+//! | [`netlab`] | [`Lab`](netlab::Lab): hosts in network namespaces (198.18.0.0/15) behind a bridge, uplinks capped by htb |
+//! | [`lab_swarm`] | a swarm (tracker, seed, leechers of swarmd/libtorrent) on a [`netlab`] lab with capped uplinks: completion times, seed upload, fluid bound |
 //! | [`wire`] | [`RawPeer`](wire::RawPeer): a raw BitTorrent peer (swarm-wire's handshake, then any bytes) |
 //!
 //! Conventions, which every driver follows:
-//! * Everything listens and dials on 127.0.0.1 only; DHT, LSD, PEX (where it is a setting), UPnP
+//! * Everything listens and dials on 127.0.0.1 only (or, in a [`netlab`] lab, on addresses of
+//!   198.18.0.0/15 that exist only inside the lab's namespaces); DHT, LSD, PEX (where it is a setting), UPnP
 //!   and NAT-PMP are off, and TCP is the only transport. A test may turn libtorrent's DHT on
 //!   ([`LtOptions::dht`](libtorrent::LtOptions::dht)); it then joins only the loopback nodes the
 //!   test names.
@@ -48,7 +52,10 @@ pub mod aria2;
 pub mod bencode;
 pub mod daemon;
 pub mod http;
+pub mod http_rpc;
+pub mod lab_swarm;
 pub mod libtorrent;
+pub mod netlab;
 pub mod payload;
 pub mod swarmd;
 pub mod tracker;

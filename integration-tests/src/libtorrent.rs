@@ -38,7 +38,7 @@
 
 use std::fmt;
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +47,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::util::{free_tcp_port, free_tcp_udp_port, loopback, wait_for, ChildGuard, TestEnv};
+use crate::netlab::Host;
+use crate::util::{free_tcp_port, free_tcp_udp_port, wait_for, ChildGuard, TestEnv, LOOPBACK};
 
 /// The interpreter that has Debian's `libtorrent` module (a pyenv/venv `python3` on PATH usually
 /// does not).
@@ -130,6 +131,8 @@ pub struct LtOptions {
     pub no_pex: bool,
     pub on_finish: OnFinish,
     pub encryption: Encryption,
+    /// Speak uTP only (no TCP either way) instead of TCP only. uTP listens on UDP `port`.
+    pub utp_only: bool,
     /// Record every wire message in `peer_log.txt` (see [`LibtorrentPeer::peer_log`]).
     pub peer_log: bool,
     /// Peers to dial right after start.
@@ -144,6 +147,13 @@ pub struct LtOptions {
     pub dht_bootstrap: Vec<SocketAddr>,
     /// DHT nodes to add to the routing table at start (`add_dht_node`). Only with `dht`.
     pub dht_nodes: Vec<SocketAddr>,
+    /// Seeders: super-seeding (BEP 16), libtorrent's `super_seeding` torrent flag.
+    pub super_seed: bool,
+    /// Add the torrent paused: nothing is announced or dialled until the `resume` command.
+    pub paused: bool,
+    /// Run on a lab host ([`crate::netlab`]): inside its namespace, listening and dialling from
+    /// its address. `None`: 127.0.0.1.
+    pub host: Option<Host>,
 }
 
 impl LtOptions {
@@ -160,12 +170,16 @@ impl LtOptions {
             no_pex: false,
             on_finish: OnFinish::Seed,
             encryption: Encryption::Disabled,
+            utp_only: false,
             peer_log: false,
             connect: Vec::new(),
             name: None,
             dht: false,
             dht_bootstrap: Vec::new(),
             dht_nodes: Vec::new(),
+            paused: false,
+            super_seed: false,
+            host: None,
         }
     }
 
@@ -339,6 +353,7 @@ impl fmt::Display for LtStatus {
 /// A running libtorrent driver. Killed (SIGTERM, then SIGKILL) on drop.
 pub struct LibtorrentPeer {
     guard: ChildGuard,
+    ip: Ipv4Addr,
     port: u16,
     state_dir: PathBuf,
     peer_log: Option<PathBuf>,
@@ -371,7 +386,7 @@ impl LibtorrentPeer {
         let name = opts.name.clone().unwrap_or_else(|| format!("lt-{role}"));
         let state_dir = env.unique_subdir(&format!("state-{name}"));
         // The DHT shares the listen port number, over UDP.
-        let port = opts.port.unwrap_or_else(if opts.dht {
+        let port = opts.port.unwrap_or_else(if opts.dht || opts.utp_only {
             free_tcp_udp_port
         } else {
             free_tcp_port
@@ -421,6 +436,9 @@ impl LibtorrentPeer {
         if opts.no_pex {
             cmd.arg("--no-pex");
         }
+        if opts.utp_only {
+            cmd.args(["--transport", "utp"]);
+        }
         let peer_log = opts.peer_log.then(|| state_dir.join("peer_log.txt"));
         if let Some(pl) = &peer_log {
             cmd.arg("--peer-log").arg(pl);
@@ -438,9 +456,20 @@ impl LibtorrentPeer {
                 cmd.args(["--dht-node", &a.to_string()]);
             }
         }
+        if opts.paused {
+            cmd.arg("--paused");
+        }
+        if opts.super_seed {
+            cmd.arg("--super-seed");
+        }
+        if let Some(h) = &opts.host {
+            cmd.args(["--bind", &h.ip.to_string()]);
+            cmd = h.wrap(&cmd);
+        }
         let guard = ChildGuard::spawn(env, &name, cmd);
         let peer = LibtorrentPeer {
             guard,
+            ip: opts.host.as_ref().map_or(LOOPBACK, |h| h.ip),
             port,
             state_dir,
             peer_log,
@@ -455,7 +484,8 @@ impl LibtorrentPeer {
         assert_eq!(
             st.listen_port,
             port,
-            "libtorrent could not listen on 127.0.0.1:{port} (listen_port {}); errors: {:?}\n{}",
+            "libtorrent could not listen on {}:{port} (listen_port {}); errors: {:?}\n{}",
+            peer.ip,
             st.listen_port,
             st.errors,
             peer.guard.log_tail(20)
@@ -470,7 +500,7 @@ impl LibtorrentPeer {
 
     /// `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
-        loopback(self.port)
+        SocketAddr::from((self.ip, self.port))
     }
 
     /// The driver process (log, pid, stop/kill).

@@ -37,7 +37,8 @@ use std::process::{Command, ExitStatus, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::util::{free_tcp_port, loopback, ChildGuard, TestEnv};
+use crate::netlab::Host;
+use crate::util::{free_tcp_port, loopback, ChildGuard, TestEnv, LOOPBACK};
 
 /// The workspace root (`integration-tests/..`).
 pub fn workspace_root() -> PathBuf {
@@ -233,6 +234,7 @@ pub struct Swarmd {
     home: Option<PathBuf>,
     name: String,
     bin: Option<PathBuf>,
+    host: Option<Host>,
 }
 
 impl Swarmd {
@@ -250,6 +252,7 @@ impl Swarmd {
             home: None,
             name: "swarmd".into(),
             bin: None,
+            host: None,
         }
     }
 
@@ -263,6 +266,7 @@ impl Swarmd {
             home: None,
             name: "swarmd".into(),
             bin: None,
+            host: None,
         }
     }
 
@@ -320,6 +324,13 @@ impl Swarmd {
         self
     }
 
+    /// Run inside a lab host's network namespace ([`crate::netlab`]). Download mode then
+    /// listens on the host's address; command mode leaves the listen address to the config.
+    pub fn on_host(mut self, host: &Host) -> Self {
+        self.host = Some(host.clone());
+        self
+    }
+
     /// Spawns the process as a guarded child. Does not wait for anything.
     pub fn spawn(self, env: &TestEnv) -> SwarmdProcess {
         let mut cmd = Command::new(self.bin.clone().unwrap_or_else(swarmd_bin));
@@ -335,7 +346,10 @@ impl Swarmd {
                 .arg("-o")
                 .arg(&out)
                 .arg("--listen")
-                .arg(format!("127.0.0.1:{p}"));
+                .arg(format!(
+                    "{}:{p}",
+                    self.host.as_ref().map_or(LOOPBACK, |h| h.ip)
+                ));
             if *seed {
                 cmd.arg("--seed");
             }
@@ -350,6 +364,9 @@ impl Swarmd {
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        if let Some(h) = &self.host {
+            cmd = h.wrap(&cmd);
         }
         let guard = ChildGuard::spawn(env, &self.name, cmd);
         SwarmdProcess {

@@ -23,7 +23,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,12 +36,13 @@ use swarm_wire::InfoHash;
 
 use crate::bencode::{self, Value};
 use crate::http::{self, percent_decode, percent_encode};
+use crate::netlab::Host;
 use crate::util::{free_tcp_udp_port, require_tool, wait_for, ChildGuard, TestEnv, LOOPBACK};
 
 /// Whitelisted, never used by a client: lets us probe the tracker without touching real swarms.
 const PROBE_HASH: InfoHash = InfoHash([0u8; 20]);
 
-/// A running `opentracker` on 127.0.0.1 with HTTP and UDP on the same port.
+/// A running `opentracker` on 127.0.0.1 (or a lab host) with HTTP and UDP on the same port.
 ///
 /// Debian builds opentracker in whitelist mode: only listed info-hashes may announce (others get
 /// "Requested download is not authorized"). The whitelist lives in the tracker's own directory;
@@ -50,6 +51,8 @@ const PROBE_HASH: InfoHash = InfoHash([0u8; 20]);
 /// relative to it and both are world-readable.
 pub struct Opentracker {
     port: u16,
+    /// The lab host it runs on ([`Opentracker::start_on`]); `None`: 127.0.0.1.
+    host: Option<Host>,
     dir: PathBuf,
     guard: ChildGuard,
     allowed: Mutex<Vec<InfoHash>>,
@@ -59,6 +62,12 @@ impl Opentracker {
     /// Starts opentracker allowing `info_hashes` (more can be added with
     /// [`Opentracker::allow`]), and waits until it answers.
     pub fn start(env: &TestEnv, info_hashes: &[InfoHash]) -> Opentracker {
+        Opentracker::start_on(env, info_hashes, None)
+    }
+
+    /// As [`Opentracker::start`], on a lab host (its address, inside its namespace) when
+    /// `host` is given; the test's own requests to it go through [`Host::enter`].
+    pub fn start_on(env: &TestEnv, info_hashes: &[InfoHash], host: Option<&Host>) -> Opentracker {
         let exe = require_tool("opentracker");
         let dir = env.unique_subdir("opentracker");
         // The chroot target must be searchable by `nobody` after the privilege drop; the test's
@@ -68,22 +77,20 @@ impl Opentracker {
         all.extend_from_slice(info_hashes);
         write_whitelist(&dir, &all);
         let port = free_tcp_udp_port();
+        let ip = host.map_or(LOOPBACK, |h| h.ip).to_string();
         let mut cmd = Command::new(exe);
-        cmd.args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-P",
-            &port.to_string(),
-        ])
-        .arg("-d")
-        .arg(&dir)
-        .args(["-w", "whitelist.txt", "-A", "127.0.0.1"])
-        .current_dir(&dir);
+        cmd.args(["-i", &ip, "-p", &port.to_string(), "-P", &port.to_string()])
+            .arg("-d")
+            .arg(&dir)
+            .args(["-w", "whitelist.txt", "-A", "127.0.0.1"])
+            .current_dir(&dir);
+        if let Some(h) = host {
+            cmd = h.wrap(&cmd);
+        }
         let guard = ChildGuard::spawn(env, "opentracker", cmd);
         let t = Opentracker {
             port,
+            host: host.cloned(),
             dir,
             guard,
             allowed: Mutex::new(all),
@@ -107,19 +114,32 @@ impl Opentracker {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT/announce`
+    /// `http://IP:PORT/announce` (IP: 127.0.0.1 or the lab host's)
     pub fn announce_url(&self) -> String {
-        format!("http://127.0.0.1:{}/announce", self.port)
+        format!("http://{}:{}/announce", self.ip(), self.port)
     }
 
-    /// `udp://127.0.0.1:PORT/announce`
+    /// `udp://IP:PORT/announce`
     pub fn udp_url(&self) -> String {
-        format!("udp://127.0.0.1:{}/announce", self.port)
+        format!("udp://{}:{}/announce", self.ip(), self.port)
     }
 
-    /// `http://127.0.0.1:PORT/scrape`
+    /// `http://IP:PORT/scrape`
     pub fn scrape_url(&self) -> String {
-        format!("http://127.0.0.1:{}/scrape", self.port)
+        format!("http://{}:{}/scrape", self.ip(), self.port)
+    }
+
+    fn ip(&self) -> Ipv4Addr {
+        self.host.as_ref().map_or(LOOPBACK, |h| h.ip)
+    }
+
+    /// An HTTP GET from the test, from inside the tracker's host when it has one.
+    fn get(&self, url: &str) -> Result<http::Response, String> {
+        let get = || http::get(url, Duration::from_secs(2)).map_err(|e| e.to_string());
+        match &self.host {
+            Some(h) => h.enter(get),
+            None => get(),
+        }
     }
 
     /// The opentracker process.
@@ -163,7 +183,7 @@ impl Opentracker {
         if stopped {
             url.push_str("&event=stopped");
         }
-        let r = http::get(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let r = self.get(&url)?;
         let v = bencode::decode(&r.body).map_err(|e| format!("{e}: {:?}", r.text()))?;
         match v.get("failure reason").and_then(Value::as_str) {
             Some(f) => Err(format!("failure: {f}")),
@@ -185,7 +205,7 @@ impl Opentracker {
             self.scrape_url(),
             percent_encode(ih.as_bytes())
         );
-        let r = http::get(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let r = self.get(&url)?;
         let v = bencode::decode(&r.body).map_err(|e| format!("{e}: {:?}", r.text()))?;
         let files = v
             .get("files")

@@ -146,7 +146,7 @@ pub fn require_tool(name: &str) -> PathBuf {
             "required tool `{name}` is not installed (not found in PATH). \
              Install the integration-test dependencies with `scripts/install-test-deps.sh` \
              (Debian packages: opentracker python3-libtorrent transmission-daemon \
-             transmission-cli aria2 mktorrent socat)."
+             transmission-cli aria2 mktorrent socat chromium chromium-driver prometheus)."
         )
     })
 }

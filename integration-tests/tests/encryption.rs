@@ -6,7 +6,7 @@
 //! from `swarmctl peers` (flag `E`, `encrypted` in JSON).
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,6 +16,9 @@ use swarm_integration_tests::prelude::*;
 const TIMEOUT_SECS: u64 = 60;
 const EXIT_WAIT: Duration = Duration::from_secs(TIMEOUT_SECS + 20);
 const RUST_LOG: &str = "info,swarm_engine=debug";
+/// A seeder slow enough (1 MiB/s) to see its peers while a transfer runs: once both ends are
+/// complete they part ("both seeding") and the peer list is empty.
+const SLOW_UPLOAD: &str = "[limits]\nupload_kib_s = 1024\n";
 
 /// `swarmd download` of `torrent` with the encryption policy `policy`.
 fn download(env: &TestEnv, torrent: &Torrent, name: &str, policy: &str) -> SwarmdProcess {
@@ -141,9 +144,11 @@ fn swarmd_to_swarmd_with_encryption_required() {
     let tracker = Opentracker::start(&env, &[]);
     let dirs = DaemonConfig {
         network: "encryption = \"require\"",
+        // Slow enough (2 MiB at 1 MiB/s) to see the leecher in the peer list while it runs.
+        extra: SLOW_UPLOAD,
         ..DaemonConfig::new("integration-tests/tests/encryption.rs")
     }
-    .write(&env, free_tcp_port());
+    .write(&env, free_tcp_udp_port());
     let payload = Payload::single(&dirs.downloads, "mseswsw", 2 * MIB + 77, 14);
     let torrent = payload.make_torrent(
         &env.path().join("mseswsw.torrent"),
@@ -205,7 +210,7 @@ fn hostile_handshakes_are_dropped_and_others_served() {
         network: "handshake_timeout_secs = 2",
         ..DaemonConfig::new("integration-tests/tests/encryption.rs")
     }
-    .write(&env, free_tcp_port());
+    .write(&env, free_tcp_udp_port());
     let payload = Payload::single(&dirs.downloads, "msehostile", MIB + 5, 15);
     let torrent = payload.make_torrent(
         &env.path().join("msehostile.torrent"),
@@ -258,4 +263,65 @@ fn hostile_handshakes_are_dropped_and_others_served() {
     expect_complete(&leech);
     verify_download(&torrent, &payload, leech.out_dir());
     daemon.assert_alive("hostile handshakes");
+}
+
+/// Two daemons that speak uTP only and require encryption: the leecher dials the seeder over
+/// uTP, the seeder's UDP port tells the MSE handshake from plaintext, and RC4 runs over the uTP
+/// stream both ways.
+#[test]
+fn swarmd_to_swarmd_encrypted_over_utp() {
+    let env = TestEnv::new("mse-utp");
+    let fake = FakeHttpTracker::start();
+    let network = "encryption = \"require\"\ntransports = [\"utp\"]";
+    let daemon = |name, extra| {
+        let dirs = DaemonConfig {
+            name: Some(name),
+            network,
+            extra,
+            ..DaemonConfig::new("integration-tests/tests/encryption.rs")
+        }
+        .write(&env, free_tcp_udp_port());
+        Daemon::start(&env, &dirs, name)
+    };
+    let seed = daemon("seed", SLOW_UPLOAD);
+    let payload = Payload::single(&env.subdir("seed-data"), "mseutp", 2 * MIB + 33, 16);
+    let torrent = payload.make_torrent(
+        &env.path().join("mseutp.torrent"),
+        15,
+        &[&fake.announce_url()],
+    );
+    let ih = seed.add(&torrent.path, Some(&payload.dir));
+    seed.wait_torrent(&ih, "seeding", Duration::from_secs(30), |v| {
+        v["state"] == "seeding"
+    });
+    fake.set_peers(&[SocketAddrV4::new(Ipv4Addr::LOCALHOST, seed.port())]);
+    let leech = daemon("leech", "");
+    leech.add(&torrent.path, None);
+    let seen = wait_for(
+        "an encrypted peer over uTP",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            let peers = leech.peers(&ih);
+            if peers
+                .iter()
+                .any(|p| p["encrypted"] == true && p["transport"] == "utp")
+            {
+                Ok(())
+            } else {
+                Err(format!("peers {peers:?}"))
+            }
+        },
+    );
+    if let Err(e) = seen {
+        panic!("{e}\n{}", leech.log_tail());
+    }
+    leech.wait_torrent(
+        &ih,
+        "the download to complete",
+        Duration::from_secs(60),
+        |v| v["have_bytes"] == v["total_bytes"] && v["total_bytes"].as_u64() > Some(0),
+    );
+    verify_download(&torrent, &payload, &leech.dirs.downloads);
+    seed.assert_alive("serving an encrypted uTP leecher");
 }

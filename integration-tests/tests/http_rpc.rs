@@ -5,81 +5,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use swarm_integration_tests::http;
+use swarm_integration_tests::http_rpc::{
+    basic, call, rpc_section, session_id, url, venv_python, PASSWORD, USER,
+};
 use swarm_integration_tests::libtorrent::{require_python_libtorrent, seeded};
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::swarmd::{swarmd_bin, workspace_root};
 use swarm_integration_tests::util::{free_tcp_port, require_tool, wait_until};
-
-const USER: &str = "sonarr";
-const PASSWORD: &str = "correct horse";
-
-/// The `[rpc]` section of a test daemon on `port`, with a password made by `swarmd rpc-password`.
-fn rpc_section(port: u16, extra: &str) -> String {
-    let mut child = Command::new(swarmd_bin())
-        .arg("rpc-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("running swarmd rpc-password");
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "swarmd rpc-password failed");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(hash.starts_with("sha256:"), "{hash}");
-    format!(
-        "[rpc]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\nusername = \"{USER}\"\n\
-         password_hash = \"{hash}\"\n{extra}\n"
-    )
-}
-
-fn url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/transmission/rpc")
-}
-
-fn basic() -> String {
-    format!(
-        "Basic {}",
-        data_encoding::BASE64.encode(format!("{USER}:{PASSWORD}").as_bytes())
-    )
-}
-
-/// One legacy-form call with the handshake done (`sid`), returning the parsed body.
-fn call(port: u16, sid: &str, method: &str, arguments: Value) -> Value {
-    let body = json!({"method": method, "arguments": arguments, "tag": 7}).to_string();
-    let auth = basic();
-    let r = http::post(
-        &url(port),
-        &[("X-Transmission-Session-Id", sid), ("Authorization", &auth)],
-        body.as_bytes(),
-        Duration::from_secs(10),
-    )
-    .expect("HTTP RPC request");
-    assert_eq!(r.status, 200, "{}", r.text());
-    serde_json::from_slice(&r.body).expect("a JSON answer")
-}
-
-/// The session id, from the 409 a bodyless GET gets.
-fn session_id(port: u16) -> String {
-    let auth = basic();
-    let r = http::request(
-        "GET",
-        &url(port),
-        &[("Authorization", &auth)],
-        &[],
-        Duration::from_secs(10),
-    )
-    .expect("GET /transmission/rpc");
-    assert_eq!(r.status, 409, "{}", r.text());
-    r.header("X-Transmission-Session-Id")
-        .expect("the session id header")
-        .to_owned()
-}
 
 /// A raw HTTP/1.0 request with the given head lines; returns the status code.
 fn raw_status(port: u16, head: &str, body: &[u8]) -> u16 {
@@ -357,17 +293,6 @@ fn transmission_remote_drives_swarmd() {
     d.assert_alive("the transmission-remote session");
 }
 
-fn venv_python() -> PathBuf {
-    let p = workspace_root().join("target/test-venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps.sh (it installs the PyPI transmission-rpc \
-         library there)",
-        p.display()
-    );
-    p
-}
-
 /// What Sonarr/Radarr do through the transmission-rpc library: session-get, torrent-add paused,
 /// torrent-get with Sonarr's field list, start, watch to completion, remove.
 const SONARR_SCRIPT: &str = r#"
@@ -453,4 +378,191 @@ fn transmission_rpc_library_downloads_like_sonarr() {
     );
     verify_download(&torrent, &payload, &dirs.downloads);
     d.assert_alive("the transmission-rpc session");
+}
+
+/// One JSON-RPC 2.0 body posted with the handshake done; the status and the parsed answer
+/// (`Null` for an empty body).
+fn jsonrpc(port: u16, sid: &str, body: &Value) -> (u16, Value) {
+    let auth = basic();
+    let r = http::post(
+        &url(port),
+        &[("X-Transmission-Session-Id", sid), ("Authorization", &auth)],
+        body.to_string().as_bytes(),
+        Duration::from_secs(10),
+    )
+    .expect("JSON-RPC request");
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+    };
+    (r.status, v)
+}
+
+/// transmission 4.1's JSON-RPC form on the same endpoint: snake_case names, ids echoed,
+/// batches, notifications, error objects; `pieces` of a torrent whose data is all there.
+#[test]
+fn jsonrpc_2_form_of_transmission_4_1() {
+    let env = TestEnv::new("http-rpc-jsonrpc");
+    let port = free_tcp_port();
+    let extra = rpc_section(port, "");
+    let dirs = DaemonConfig {
+        extra: &extra,
+        make_dirs: true,
+        ..DaemonConfig::new("http_rpc jsonrpc")
+    }
+    .write(&env, free_tcp_port());
+    // 9 pieces of 32 KiB, already in the download directory: complete after the check.
+    let payload = Payload::single(&dirs.downloads, "present.bin", 9 * 32 * KIB - 100, 7);
+    let torrent = payload.make_torrent(&env.path().join("present.torrent"), 15, &[]);
+    let d = Daemon::start(&env, &dirs, "daemon");
+
+    // The handshake tells a 4.1 client that this form is spoken.
+    let auth = basic();
+    let r = http::request(
+        "GET",
+        &url(port),
+        &[("Authorization", &auth)],
+        &[],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(r.status, 409);
+    assert_eq!(r.header("X-Transmission-Rpc-Version"), Some("6.0.0"));
+    let sid = session_id(port);
+
+    let metainfo = data_encoding::BASE64.encode(&std::fs::read(&torrent.path).unwrap());
+    let (status, v) = jsonrpc(
+        port,
+        &sid,
+        &json!({"jsonrpc": "2.0", "id": "add-1", "method": "torrent_add",
+                "params": {"metainfo": metainfo, "download_dir": dirs.downloads}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["id"], "add-1", "{v}");
+    let hash = torrent.info_hash.to_hex();
+    assert_eq!(
+        v["result"]["torrent_added"]["hash_string"],
+        hash.as_str(),
+        "{v}"
+    );
+    let id = v["result"]["torrent_added"]["id"].as_u64().unwrap();
+
+    let get = json!({"jsonrpc": "2.0", "id": 7, "method": "torrent_get",
+        "params": {"ids": [id], "fields": ["id", "hash_string", "status", "pieces",
+            "piece_count", "percent_done", "wanted", "files", "download_dir"]}});
+    let mut t = Value::Null;
+    wait_until(
+        "the torrent to be seeding (seen by torrent_get)",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            t = jsonrpc(port, &sid, &get).1["result"]["torrents"][0].clone();
+            t["status"] == 6
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {t}"));
+    assert_eq!(t["piece_count"], 9, "{t}");
+    assert_eq!(t["wanted"], json!([true]), "{t}");
+    assert_eq!(t["download_dir"], dirs.downloads.to_str().unwrap(), "{t}");
+    assert_eq!(t["files"][0]["begin_piece"], 0, "{t}");
+    assert_eq!(t["files"][0]["end_piece"], 9, "{t}");
+    let pieces = data_encoding::BASE64
+        .decode(t["pieces"].as_str().unwrap().as_bytes())
+        .unwrap();
+    assert_eq!(
+        pieces,
+        [0xff, 0x80],
+        "all 9 pieces, as the wire's bitfield: {t}"
+    );
+
+    // A batch: a notification (no answer, but it runs), an unknown method, a feature swarmd
+    // does not have, by-position params.
+    let (status, v) = jsonrpc(
+        port,
+        &sid,
+        &json!([
+            {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [hash]}},
+            {"jsonrpc": "2.0", "id": 1, "method": "session_get",
+             "params": {"fields": ["rpc_version", "version", "peer_port"]}},
+            {"jsonrpc": "2.0", "id": 2, "method": "torrent_frobnicate"},
+            {"jsonrpc": "2.0", "id": 3, "method": "torrent_set",
+             "params": {"ids": [id], "seed_ratio_limit": 2.5}},
+            {"jsonrpc": "2.0", "id": 4, "method": "torrent_get", "params": ["id"]},
+        ]),
+    );
+    assert_eq!(status, 200);
+    let answers = v
+        .as_array()
+        .unwrap_or_else(|| panic!("a batch answer: {v}"));
+    assert_eq!(answers.len(), 4, "{v}");
+    assert_eq!(answers[0]["result"]["rpc_version"], 18, "{v}");
+    assert!(answers[0]["result"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("4.1.0 (swarmd "));
+    assert_eq!(answers[0]["result"]["peer_port"], d.port(), "{v}");
+    assert_eq!(
+        (
+            answers[1]["id"].clone(),
+            answers[1]["error"]["code"].clone()
+        ),
+        (json!(2), json!(-32601))
+    );
+    assert_eq!(answers[2]["error"]["code"], -32000, "{v}");
+    assert!(answers[2]["error"]["data"]["error_string"]
+        .as_str()
+        .unwrap()
+        .contains("ratio"));
+    assert_eq!(answers[3]["error"]["code"], -32602, "{v}");
+    d.wait_torrent(
+        &hash,
+        "paused by the notification",
+        Duration::from_secs(10),
+        |v| v["state"] == "paused",
+    );
+
+    // Only notifications: 204 and no body; malformed JSON-RPC: a parse error object.
+    let (status, v) = jsonrpc(
+        port,
+        &sid,
+        &json!({"jsonrpc": "2.0", "method": "torrent_start", "params": {"ids": [id]}}),
+    );
+    assert_eq!((status, v), (204, Value::Null));
+    d.wait_torrent(
+        &hash,
+        "started by the notification",
+        Duration::from_secs(20),
+        |v| v["state"] == "seeding",
+    );
+    let r = http::post(
+        &url(port),
+        &[
+            ("X-Transmission-Session-Id", &sid),
+            ("Authorization", &auth),
+        ],
+        br#"{"jsonrpc": "2.0", "method": "session_get", "id": 1"#,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (v["error"]["code"].clone(), v["id"].clone()),
+        (json!(-32700), Value::Null),
+        "{v}"
+    );
+    // The legacy form still answers on the same endpoint.
+    let v = call(
+        port,
+        &sid,
+        "torrent-get",
+        json!({"fields": ["hashString", "pieces"]}),
+    );
+    assert_eq!(
+        v["arguments"]["torrents"][0]["hashString"],
+        hash.as_str(),
+        "{v}"
+    );
+    assert_eq!(v["arguments"]["torrents"][0]["pieces"], "/4A=", "{v}");
+    d.assert_alive("the JSON-RPC session");
 }

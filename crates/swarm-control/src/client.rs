@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::methods::{
     names, AddResult, DaemonInfo, EncryptionParams, FilePriorityChange, LaggedParams, RemoveParams,
-    SetFilePriorityParams, SetLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
+    SetFilePriorityParams, SetLimitsParams, SetSuperSeedParams, ShutdownParams, SubscribeResult,
+    TorrentParams,
 };
 use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
 use crate::types::{
@@ -333,6 +334,15 @@ impl Client {
             delete_data,
         };
         self.call::<_, Value>(names::TORRENT_REMOVE, &params)
+            .map(drop)
+    }
+
+    pub fn set_super_seed(&mut self, torrent: &str, enabled: bool) -> Result<(), ClientError> {
+        let params = SetSuperSeedParams {
+            torrent: torrent.to_owned(),
+            enabled,
+        };
+        self.call::<_, Value>(names::TORRENT_SET_SUPER_SEED, &params)
             .map(drop)
     }
 

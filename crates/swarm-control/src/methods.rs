@@ -27,6 +27,7 @@ pub mod names {
     pub const TORRENT_REANNOUNCE: &str = "torrent.reannounce";
     pub const TORRENT_FILES: &str = "torrent.files";
     pub const TORRENT_SET_FILE_PRIORITY: &str = "torrent.set_file_priority";
+    pub const TORRENT_SET_SUPER_SEED: &str = "torrent.set_super_seed";
     pub const TORRENT_PEERS: &str = "torrent.peers";
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
@@ -56,6 +57,7 @@ pub mod names {
         TORRENT_REANNOUNCE,
         TORRENT_FILES,
         TORRENT_SET_FILE_PRIORITY,
+        TORRENT_SET_SUPER_SEED,
         TORRENT_PEERS,
         TORRENT_TRACKERS,
         EVENTS_SUBSCRIBE,
@@ -76,6 +78,7 @@ pub mod names {
                 | TORRENT_VERIFY
                 | TORRENT_REANNOUNCE
                 | TORRENT_SET_FILE_PRIORITY
+                | TORRENT_SET_SUPER_SEED
         )
     }
 }
@@ -150,6 +153,14 @@ pub struct RemoveParams {
     /// Also delete the downloaded files (never the .torrent the user dropped anywhere).
     #[serde(default)]
     pub delete_data: bool,
+}
+
+/// Params of `torrent.set_super_seed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSuperSeedParams {
+    pub torrent: String,
+    pub enabled: bool,
 }
 
 /// One change of `torrent.set_file_priority`.
@@ -381,6 +392,10 @@ mod tests {
         round_trip(&RemoveParams {
             torrent: "abcdef".into(),
             delete_data: true,
+        });
+        round_trip(&SetSuperSeedParams {
+            torrent: "abcdef".into(),
+            enabled: true,
         });
         round_trip(&SetFilePriorityParams {
             torrent: "abcdef".into(),

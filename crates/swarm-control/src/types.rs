@@ -74,6 +74,9 @@ pub struct TorrentDetail {
     pub peer_restarts: u64,
     pub hash_failures: u64,
     pub eta_secs: Option<u64>,
+    /// Super-seeding (BEP 16) is on (it runs while the torrent seeds).
+    #[serde(default)]
+    pub super_seed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +105,9 @@ pub struct PeerInfo {
     pub direction: String,
     /// `tracker`, `incoming`, `pex`, `dht`, `manual`, `magnet`.
     pub source: String,
+    /// `tcp` or `utp` (BEP 29). Absent from older daemons' answers: empty.
+    #[serde(default)]
+    pub transport: String,
     pub progress: f64,
     pub download_rate: u64,
     pub upload_rate: u64,
@@ -158,6 +164,23 @@ pub struct SessionStats {
     pub listen_port: u16,
     #[serde(default)]
     pub dht_nodes: Option<u32>,
+}
+
+/// Counters the engine keeps for its own work, beside [`SessionStats`]: what the HTTP face's
+/// Prometheus metrics read (`docs/http-rpc.md`), each answered without touching a peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineCounters {
+    /// Live peer connections that dialled us, and that we dialled.
+    pub peers_incoming: u32,
+    pub peers_outgoing: u32,
+    /// Disk jobs (piece writes, block reads, checks) waiting for a disk thread.
+    pub disk_queue: u64,
+    /// Disk jobs that panicked (each failed alone; the pool lives on).
+    pub disk_jobs_panicked: u64,
+    /// Trackers, over all torrents, whose last announce failed.
+    pub trackers_failing: u32,
+    /// Announces that failed since the announcer (last) started.
+    pub announce_failures: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

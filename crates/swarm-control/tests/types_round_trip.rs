@@ -47,6 +47,7 @@ fn summary_and_detail() {
         peer_restarts: 0,
         hash_failures: 1,
         eta_secs: Some(5),
+        super_seed: false,
     };
     let v = round_trip(&detail);
     // Flattened: the summary's fields sit at the top level.
@@ -69,6 +70,7 @@ fn files_peers_trackers() {
         client: "qB".into(),
         direction: "outgoing".into(),
         source: "tracker".into(),
+        transport: "tcp".into(),
         progress: 1.0,
         download_rate: 1,
         upload_rate: 2,

@@ -1,4 +1,5 @@
-//! The public face of a running node: [`Dht::start`] binds the socket and spawns the node
+//! The public face of a running node: [`Dht::start`] binds the socket (or
+//! [`Dht::start_shared`] takes its share of one) and spawns the node
 //! task; [`DhtHandle`] is a cheap, cloneable sender of commands to it.
 //!
 //! The task owns all DHT state; the handle holds none, so engine actors can keep a clone
@@ -20,6 +21,7 @@ use crate::node::Node;
 use crate::node_id::{NodeId, NodeInfo};
 use crate::persist;
 use crate::routing::RoutingSnapshot;
+use crate::socket::{NodeSocket, SharedUdp};
 
 /// Commands queued for the node task before callers wait.
 const COMMAND_QUEUE: usize = 256;
@@ -33,6 +35,17 @@ impl Dht {
     /// Binds `config.bind`, loads `config.state_file` if any, spawns the node task on the
     /// current tokio runtime and starts bootstrapping in the background.
     pub async fn start(config: DhtConfig) -> io::Result<DhtHandle> {
+        let socket = UdpSocket::bind(config.bind).await?;
+        Self::start_on(config, NodeSocket::Own(socket))
+    }
+
+    /// Like [`Self::start`], on a socket shared with other protocols (`config.bind` is then
+    /// unused): the node reads what the socket's owner puts in `shared.inbox`.
+    pub fn start_shared(config: DhtConfig, shared: SharedUdp) -> io::Result<DhtHandle> {
+        Self::start_on(config, NodeSocket::Shared(shared))
+    }
+
+    fn start_on(config: DhtConfig, socket: NodeSocket) -> io::Result<DhtHandle> {
         let saved = match &config.state_file {
             Some(path) => persist::load(path).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "ignoring unreadable DHT state; starting fresh");
@@ -44,7 +57,6 @@ impl Dht {
             .node_id
             .or(saved.as_ref().map(|s| s.node_id))
             .unwrap_or_else(NodeId::random);
-        let socket = UdpSocket::bind(config.bind).await?;
         let local_addr = socket.local_addr()?;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let seeds = saved.map(|s| s.nodes).unwrap_or_default();

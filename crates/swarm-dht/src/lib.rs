@@ -3,7 +3,8 @@
 //! A mainline DHT node (BEP 5) for swarmd: it finds peers for an info-hash without a tracker
 //! and tells the DHT that we have a torrent.
 //!
-//! What it is: one UDP socket and one tokio task ([`Dht::start`]) that answers `ping`,
+//! What it is: one UDP socket (its own, or its share of one: [`Dht::start_shared`]) and one
+//! tokio task ([`Dht::start`]) that answers `ping`,
 //! `find_node`, `get_peers` and `announce_peer`, keeps a k-bucket routing table, runs
 //! iterative lookups (alpha = 3, k = 8), announces to the closest nodes, re-announces
 //! registered torrents, stores other peers' announces with expiry and bounds, rate-limits
@@ -63,6 +64,7 @@ pub mod persist;
 pub mod rate_limit;
 pub mod responder;
 pub mod routing;
+mod socket;
 pub mod token;
 
 pub use command::{AnnounceOutcome, DhtError, DhtStats};
@@ -73,3 +75,4 @@ pub use node_id::{NodeId, NodeInfo};
 pub use peer_store::PeerStoreLimits;
 pub use rate_limit::RateLimit;
 pub use routing::{NodeStatus, RoutingSnapshot};
+pub use socket::SharedUdp;

@@ -1,4 +1,4 @@
-//! The node task: owns the UDP socket and every piece of DHT state (routing table, tokens,
+//! The node task: owns its UDP socket (or its inbox on a shared one, see `socket.rs`) and every piece of DHT state (routing table, tokens,
 //! peer store, rate limiter, queries in flight, lookups, registered torrents).
 //!
 //! It takes [`Command`]s from [`crate::DhtHandle`]s and datagrams from the socket, feeds them
@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use swarm_wire::InfoHash;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::debug;
 
@@ -36,6 +35,7 @@ use crate::persist;
 use crate::rate_limit::SourceLimiter;
 use crate::responder::Responder;
 use crate::routing::{InsertOutcome, NodeStatus, RoutingTable};
+use crate::socket::NodeSocket;
 use crate::token::TokenSecrets;
 
 /// How often query timeouts are checked; the resolution of `query_timeout`.
@@ -114,7 +114,7 @@ struct Counters {
 
 pub(crate) struct Node {
     cfg: DhtConfig,
-    socket: UdpSocket,
+    socket: NodeSocket,
     local_addr: SocketAddr,
     table: RoutingTable,
     tokens: TokenSecrets,
@@ -148,7 +148,7 @@ impl Node {
     pub(crate) fn new(
         cfg: DhtConfig,
         own_id: NodeId,
-        socket: UdpSocket,
+        socket: NodeSocket,
         local_addr: SocketAddr,
         saved_seeds: Vec<NodeInfo>,
         bootstrap_addrs: Vec<SocketAddr>,

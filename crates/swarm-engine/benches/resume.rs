@@ -40,6 +40,7 @@ fn record(pieces: usize, files: usize, have_all: bool) -> ResumeRecord {
         added_at: 1_700_000_000,
         completed_at: have_all.then_some(1_700_000_600),
         trackers: Vec::new(),
+        super_seed: false,
     }
 }
 

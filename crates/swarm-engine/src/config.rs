@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::torrent::peer::transport::TransportKind;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Peer port; port 0 picks a free one.
@@ -38,14 +40,29 @@ pub struct EngineConfig {
     pub udp_tracker_retries: u32,
     /// Where resume state lives; `None` (the one-shot `download`) keeps nothing.
     pub state_dir: Option<PathBuf>,
-    /// The DHT node's settings; `None` runs without DHT.
+    /// The DHT node's settings; `None` runs without DHT. A node bound to the peer port shares
+    /// the UDP port's socket with uTP.
     pub dht: Option<swarm_dht::DhtConfig>,
+    /// The transports outgoing connections try, in order of preference (the one that last
+    /// worked with a peer goes first); incoming uTP is accepted when "utp" is among them.
+    pub transports: Vec<TransportKind>,
     /// Global rate limits at start-up (changeable at run time through the session).
     pub limits: swarm_control::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
     /// MSE/PE policy at start-up (changeable at run time through the session).
     pub encryption: swarm_wire::mse::Policy,
+}
+
+impl EngineConfig {
+    pub fn utp(&self) -> bool {
+        self.transports.contains(&TransportKind::Utp)
+    }
+
+    /// Whether the DHT node shares the peer port's UDP socket: it is bound to the same address.
+    pub fn dht_shares_port(&self) -> bool {
+        self.dht.as_ref().is_some_and(|d| d.bind == self.listen)
+    }
 }
 
 impl Default for EngineConfig {
@@ -75,6 +92,9 @@ impl Default for EngineConfig {
             udp_tracker_retries: 2,
             state_dir: None,
             dht: None,
+            // TCP first: on the loopback and LAN paths we measured it moves data with less CPU
+            // (see docs/benchmarks.md); uTP reaches the peers that TCP does not.
+            transports: vec![TransportKind::Tcp, TransportKind::Utp],
             limits: swarm_control::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
             encryption: swarm_wire::mse::Policy::default(),

@@ -284,6 +284,11 @@ impl DiskPool {
             .forget(storage_id);
     }
 
+    /// Jobs waiting for a disk thread (read at a metrics scrape: the channel's length, no lock).
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
     pub fn jobs_panicked(&self) -> u64 {
         self.shared.jobs_panicked.load(Ordering::Relaxed)
     }

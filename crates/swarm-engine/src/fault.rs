@@ -49,3 +49,14 @@ pub fn maybe_panic(point: &str) {
         }
     }
 }
+
+/// An I/O error with the probability configured for `point` (a connection attempt that fails).
+#[inline(always)]
+pub fn maybe_fail(point: &str) -> std::io::Result<()> {
+    match value(point) {
+        Some(p) if rand::random::<f64>() < p => {
+            Err(std::io::Error::other(format!("injected fault at {point}")))
+        }
+        _ => Ok(()),
+    }
+}

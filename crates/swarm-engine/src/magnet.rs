@@ -314,6 +314,7 @@ impl Handler<GetMagnetPeers> for MagnetFetch {
                 client: String::new(),
                 direction: "outgoing".into(),
                 source: "magnet".into(),
+                transport: "tcp".into(),
                 progress: 0.0,
                 download_rate: 0,
                 upload_rate: 0,

@@ -7,8 +7,10 @@
 //!    (a rare piece is worth little when we have nothing to trade), then rarest first. File
 //!    priorities rank first (high > normal > low; skipped pieces are never picked); `sequential`
 //!    replaces rarity by index order.
-//! 3. **Endgame**: when every missing block is already requested, blocks are requested again from
-//!    other peers; the torrent cancels the duplicates when the first copy arrives.
+//! 3. **Endgame**: when every missing block of the torrent is already requested (not only every
+//!    block a given peer has), blocks are requested again from other peers, at most
+//!    [`ENDGAME_MAX_DUP`] times each; the torrent cancels the duplicates when the first copy
+//!    arrives.
 //!
 //! The picker tracks blocks, not bytes: block `b` of piece `p` covers
 //! `[b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, piece_len(p)))`.
@@ -184,6 +186,11 @@ impl Picker {
 
     // ---- availability -------------------------------------------------------------------------
 
+    /// How many connected peers have piece `i`.
+    pub fn availability(&self, i: u32) -> u16 {
+        self.availability.get(i as usize).copied().unwrap_or(0)
+    }
+
     pub fn add_peer_bitfield(&mut self, bf: &Bitfield) {
         for i in bf.iter_ones() {
             self.add_have(i);
@@ -269,8 +276,12 @@ impl Picker {
         if out.len() > start || out.len() >= target {
             return;
         }
-        // 3. Endgame: nothing free anywhere this peer can serve.
-        if self.has_unstarted_wanted(peer) {
+        // 3. Endgame: every wanted block of the torrent is requested or received, not merely
+        // every block this peer could serve. A peer with only pieces others are already sending
+        // us (a leecher early in a swarm) gets no duplicates: in a swarm of capped uplinks each
+        // duplicate costs some peer's upload that a missing piece needed (the lab measured
+        // leechers fetching 1.5 copies of the payload with the per-peer rule).
+        if !self.in_endgame() || self.has_unstarted_wanted(peer) {
             return;
         }
         let candidates: Vec<(u32, u32)> = self

@@ -42,6 +42,9 @@ pub struct ResumeRecord {
     /// Trackers (tiers) when the metadata came from a magnet link.
     #[serde(default)]
     pub trackers: Vec<Vec<String>>,
+    /// Super-seeding (BEP 16) is on for this torrent.
+    #[serde(default)]
+    pub super_seed: bool,
 }
 
 impl ResumeRecord {

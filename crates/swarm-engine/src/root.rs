@@ -1,14 +1,15 @@
 //! # Root — the root supervisor
 //!
 //! Owns: the session — configuration, peer id, the torrent registry, the disk pool handle, the
-//! listening socket (bound before anything starts, reused across listener restarts), and the
+//! listening sockets, TCP and UDP on the same port (bound before anything starts, reused across
+//! listener and UDP port restarts), and the
 //! torrent threads (arbiters) torrents are placed on by info-hash.
 //!
 //! Supervises (one_for_one, a per-child budget of 5 restarts in 60 s, backoff 0.2 s → 30 s), with
 //! `Children<RootChild, Root>` — the root also keeps the registry, so it is not the generic
 //! `swarm_supervisor::Supervisor`:
 //! - the global services, `Permanent`, declared in one table: [`Root::services`] in
-//!   `root/services.rs` (listener, announcer, choker, rate limiter, DHT). One that exhausts its
+//!   `root/services.rs` (listener, UDP port, announcer, choker, rate limiter, DHT). One that exhausts its
 //!   budget stops the daemon;
 //! - one `Torrent` per torrent, `Transient` (`root/torrents.rs`): a crashed torrent is restarted
 //!   (it rechecks its data); removing a torrent is a normal exit. A torrent that exhausts its
@@ -39,6 +40,7 @@ use crate::resume::StatePaths;
 use crate::services::announcer::StopAll;
 use crate::services::dht::DhtSlot;
 use crate::services::rate_limiter::QuotaBoard;
+use crate::services::udp_port::UdpSlot;
 use crate::torrent::actor::Services;
 use crate::torrent::peer::encryption::PolicyCell;
 use crate::torrent::shared::{PeerBudget, TorrentShared};
@@ -60,6 +62,7 @@ pub use torrents::{AddTorrent, RemoveTorrent};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RootChild {
     Listener,
+    UdpPort,
     Announcer,
     Choker,
     RateLimiter,
@@ -78,6 +81,9 @@ pub struct Root {
     peer_id: [u8; 20],
     listen_port: u16,
     socket: std::net::TcpListener,
+    /// The UDP socket on the peer port (when uTP is on or the DHT shares the port).
+    udp_socket: Option<std::net::UdpSocket>,
+    udp: UdpSlot,
     disk: DiskPool,
     services: Services,
     arbiters: Vec<ArbiterHandle>,
@@ -101,7 +107,7 @@ pub struct Root {
 impl Root {
     pub(crate) fn new(
         cfg: EngineConfig,
-        socket: std::net::TcpListener,
+        (socket, udp_socket): (std::net::TcpListener, Option<std::net::UdpSocket>),
         events: tokio::sync::broadcast::Sender<Event>,
     ) -> Self {
         let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -123,6 +129,8 @@ impl Root {
             peer_id: crate::peer_id::generate(),
             listen_port,
             socket,
+            udp_socket,
+            udp: UdpSlot::default(),
             disk: DiskPool::start(cfg.disk_threads, cfg.max_open_files, cfg.read_cache_bytes),
             services: Services {
                 announcer: Default::default(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_control::{
-    Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentState,
-    TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
@@ -22,7 +22,8 @@ use crate::root::{
     ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetSummary, Reannounce, SetFilePriorities, SetPaused, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
+    SetSuperSeed, Verify,
 };
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
@@ -53,15 +54,13 @@ fn gone<E>(_: E) -> EngineError {
 impl Session {
     /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
-        let socket = std::net::TcpListener::bind(cfg.listen).map_err(|e| EngineError::Listen {
-            addr: cfg.listen.to_string(),
-            message: e.to_string(),
-        })?;
+        let need_udp = cfg.utp() || cfg.dht_shares_port();
+        let (socket, udp) = bind_peer_port(cfg.listen, need_udp)?;
         let listen = socket
             .local_addr()
             .map_err(|e| EngineError::Io(e.to_string()))?;
         let (events, _) = broadcast::channel(1024);
-        let root = Root::new(cfg, socket, events.clone()).start();
+        let root = Root::new(cfg, (socket, udp), events.clone()).start();
         Ok(Session {
             root,
             events,
@@ -279,6 +278,16 @@ impl Session {
         }
     }
 
+    pub async fn set_super_seed(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(SetSuperSeed(on)).await.map_err(gone),
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: it cannot seed, so it cannot super-seed",
+                m.summary.name
+            ))),
+        }
+    }
+
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(Verify).await.map_err(gone),
@@ -342,6 +351,7 @@ impl Session {
             peer_restarts: 0,
             hash_failures: 0,
             eta_secs: None,
+            super_seed: false,
         }
     }
 
@@ -389,6 +399,38 @@ impl Session {
         })
     }
 
+    /// The engine's own counters for the metrics: one message to the root and one to the
+    /// announcer, sums of what the torrents publish anyway; no torrent or peer is asked.
+    pub async fn counters(&self) -> Result<EngineCounters, EngineError> {
+        let root = self.root.send(GetRootStats).await.map_err(gone)?;
+        let published = self.root.send(ListPublished).await.map_err(gone)?;
+        let peers: u32 = published.iter().map(|p| p.totals.peers).sum();
+        let incoming: u32 = published.iter().map(|p| p.totals.peers_incoming).sum();
+        let trackers = match root.announcer {
+            Some(a) => a
+                .send(crate::services::announcer::GetTrackerHealth)
+                .await
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
+        Ok(EngineCounters {
+            peers_incoming: incoming,
+            peers_outgoing: peers.saturating_sub(incoming),
+            disk_queue: root.disk_queue as u64,
+            disk_jobs_panicked: root.disk_jobs_panicked,
+            trackers_failing: trackers.failing,
+            announce_failures: trackers.announce_failures,
+        })
+    }
+
+    /// The pieces torrent `ih` has, as the wire's bitfield; empty for a magnet without metadata.
+    pub async fn pieces(&self, ih: InfoHash) -> Result<Vec<u8>, EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(GetPieces).await.map_err(gone),
+            Target::Magnet(_) => Ok(Vec::new()),
+        }
+    }
+
     /// Answers when the root and one torrent thread answer: the watchdog's heartbeat.
     pub async fn ping(&self, within: Duration) -> bool {
         let root = self.root.clone();
@@ -422,5 +464,31 @@ async fn magnet_peers(fetch: &Option<Addr<crate::magnet::MagnetFetch>>) -> Vec<P
     match fetch {
         Some(f) => f.send(GetMagnetPeers).await.unwrap_or_default(),
         None => Vec::new(),
+    }
+}
+
+/// Binds the peer port: TCP, and UDP on the same port when `udp` (uTP and the DHT share it).
+/// With port 0 the kernel picks the TCP port, which may be taken for UDP: then another one is
+/// picked (a few times).
+fn bind_peer_port(
+    addr: SocketAddr,
+    udp: bool,
+) -> Result<(std::net::TcpListener, Option<std::net::UdpSocket>), EngineError> {
+    let error = |addr: SocketAddr, proto: &str, e: std::io::Error| EngineError::Listen {
+        addr: format!("{addr} ({proto})"),
+        message: e.to_string(),
+    };
+    let mut tries = if addr.port() == 0 { 20 } else { 1 };
+    loop {
+        let tcp = std::net::TcpListener::bind(addr).map_err(|e| error(addr, "tcp", e))?;
+        if !udp {
+            return Ok((tcp, None));
+        }
+        let bound = tcp.local_addr().map_err(|e| error(addr, "tcp", e))?;
+        match std::net::UdpSocket::bind(bound) {
+            Ok(u) => return Ok((tcp, Some(u))),
+            Err(e) if tries > 1 && e.kind() == std::io::ErrorKind::AddrInUse => tries -= 1,
+            Err(e) => return Err(error(bound, "udp", e)),
+        }
     }
 }

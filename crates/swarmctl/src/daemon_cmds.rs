@@ -111,6 +111,17 @@ pub enum DaemonCommand {
     Verify(Targets),
     /// Announce to the trackers now.
     Reannounce(Targets),
+    /// Super-seeding (BEP 16) on or off: a seed shows each new peer only a piece or two, the
+    /// next once the peer has one, so that its upload goes to pieces the swarm lacks. For the
+    /// initial seed of a torrent; it runs while the torrent seeds.
+    SuperSeed {
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+        #[arg(required = true, value_name = "TORRENT", help = MANY_TORRENTS)]
+        torrents: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List a torrent's files; change their priorities with --priority.
     Files {
         #[arg(help = ONE_TORRENT)]
@@ -231,6 +242,7 @@ impl DaemonCommand {
             | DaemonCommand::List { common }
             | DaemonCommand::Show { common, .. }
             | DaemonCommand::Remove { common, .. }
+            | DaemonCommand::SuperSeed { common, .. }
             | DaemonCommand::Files { common, .. }
             | DaemonCommand::Peers { common, .. }
             | DaemonCommand::Trackers { common, .. }
@@ -374,6 +386,28 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             names::TORRENT_REANNOUNCE,
             "announcing",
         ),
+        DaemonCommand::SuperSeed {
+            mode,
+            torrents,
+            common,
+        } => {
+            let on = mode == "on";
+            let mut client = connect(&common)?;
+            let torrents = expand_all(&mut client, &torrents)?;
+            each(&torrents, &common, "torrent", |t| {
+                client.set_super_seed(t, on)?;
+                report(
+                    &common,
+                    t,
+                    if on {
+                        "super-seeding"
+                    } else {
+                        "super-seeding off"
+                    },
+                );
+                Ok(())
+            })
+        }
         DaemonCommand::Remove {
             torrents,
             delete_data,

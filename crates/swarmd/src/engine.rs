@@ -9,8 +9,8 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::mse::Policy;
 use swarm_wire::{InfoHash, Magnet, Metainfo};
@@ -95,6 +95,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Starts a full recheck; answers once it is queued, not when it is done.
     fn verify(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
     fn reannounce(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Super-seeding (BEP 16) on or off; it runs while the torrent seeds.
+    fn set_super_seed(
+        &self,
+        id: InfoHash,
+        on: bool,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     fn files(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
     /// Applies all changes or none (an index out of range is `Invalid`); returns the new file list.
     fn set_file_priority(
@@ -106,6 +112,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn trackers(&self, id: InfoHash)
         -> impl Future<Output = EngineResult<Vec<TrackerInfo>>> + Send;
     fn stats(&self) -> impl Future<Output = EngineResult<SessionStats>> + Send;
+    /// The pieces the torrent has, as the wire's bitfield (bit 7 of byte 0 = piece 0); empty
+    /// while a magnet has no metadata. The RPC's `pieces` field.
+    fn pieces(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<u8>>> + Send;
+    /// The engine's own counters (peers by direction, disk queue, tracker failures): what the
+    /// metrics read besides [`Engine::stats`], without asking any torrent.
+    fn counters(&self) -> impl Future<Output = EngineResult<EngineCounters>> + Send;
     fn limits(&self) -> impl Future<Output = EngineResult<Limits>> + Send;
     /// Sets both global rates (bytes/s, `None` = unlimited); returns the limits now in force.
     fn set_limits(&self, limits: Limits) -> impl Future<Output = EngineResult<Limits>> + Send;

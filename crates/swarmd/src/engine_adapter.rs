@@ -5,14 +5,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_engine::choke::ChokeConfig;
 use swarm_engine::services::choker::ChokerConfig;
+use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_wire::InfoHash;
-use swarmd::config::Config;
+use swarmd::config::{Config, TransportName};
 use swarmd::paths::Paths;
 use swarmd::{AddTorrent, Engine, EngineError, EngineResult, NewTorrent};
 use tokio::sync::broadcast;
@@ -39,6 +40,14 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
         encryption: net.encryption,
+        transports: net
+            .transports
+            .iter()
+            .map(|t| match t {
+                TransportName::Tcp => TransportKind::Tcp,
+                TransportName::Utp => TransportKind::Utp,
+            })
+            .collect(),
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
@@ -152,6 +161,10 @@ impl Engine for SessionEngine {
         self.session.reannounce(id).await.map_err(map)
     }
 
+    async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
+        self.session.set_super_seed(id, on).await.map_err(map)
+    }
+
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {
         self.session.files(id).await.map_err(map)
     }
@@ -179,6 +192,14 @@ impl Engine for SessionEngine {
 
     async fn stats(&self) -> EngineResult<SessionStats> {
         self.session.stats().await.map_err(map)
+    }
+
+    async fn pieces(&self, id: InfoHash) -> EngineResult<Vec<u8>> {
+        self.session.pieces(id).await.map_err(map)
+    }
+
+    async fn counters(&self) -> EngineResult<EngineCounters> {
+        self.session.counters().await.map_err(map)
     }
 
     async fn limits(&self) -> EngineResult<Limits> {

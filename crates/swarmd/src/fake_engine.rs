@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use swarm_control::{
-    AddResult, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo, SessionStats,
-    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    AddResult, EngineCounters, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo,
+    SessionStats, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use tokio::sync::broadcast;
@@ -200,6 +200,7 @@ impl Engine for FakeEngine {
             peer_restarts: 1,
             hash_failures: 0,
             eta_secs: Some(150),
+            super_seed: false,
         })
     }
 
@@ -232,6 +233,11 @@ impl Engine for FakeEngine {
 
     async fn reannounce(&self, id: InfoHash) -> EngineResult<()> {
         self.record(format!("reannounce {id}"));
+        self.with_torrent(id, |_| ())
+    }
+
+    async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
+        self.record(format!("super_seed {id} {on}"));
         self.with_torrent(id, |_| ())
     }
 
@@ -269,6 +275,7 @@ impl Engine for FakeEngine {
                 client: "Transmission 4.0".into(),
                 direction: "outgoing".into(),
                 source: "tracker".into(),
+                transport: "tcp".into(),
                 progress: 1.0,
                 download_rate: 1000,
                 upload_rate: 0,
@@ -312,6 +319,22 @@ impl Engine for FakeEngine {
                 .count() as u32,
             limits: s.limits,
             listen_port: 6881,
+            ..Default::default()
+        })
+    }
+
+    /// 3 of the 13 pieces `show` reports.
+    async fn pieces(&self, id: InfoHash) -> EngineResult<Vec<u8>> {
+        self.record(format!("pieces {id}"));
+        self.with_torrent(id, |_| vec![0b1110_0000, 0])
+    }
+
+    async fn counters(&self) -> EngineResult<EngineCounters> {
+        self.record("counters".into());
+        Ok(EngineCounters {
+            peers_incoming: 1,
+            peers_outgoing: 2,
+            disk_queue: 4,
             ..Default::default()
         })
     }

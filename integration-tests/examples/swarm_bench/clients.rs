@@ -177,6 +177,7 @@ impl Leecher {
         out: &Path,
         rqbit: Option<&Path>,
         encrypted: bool,
+        utp_only: bool,
     ) -> Leecher {
         let proc = match kind {
             Kind::Swarmd => LeecherProc::Swarmd(
@@ -196,6 +197,7 @@ impl Leecher {
                 LtOptions {
                     name: Some("lt-leech".into()),
                     encryption: lt_encryption(encrypted),
+                    utp_only,
                     ..LtOptions::leech()
                 },
             )),
@@ -326,8 +328,7 @@ impl Seeder {
         torrent: &Path,
         data: &Path,
         rqbit: Option<&Path>,
-        recheck: bool,
-        encrypted: bool,
+        (recheck, encrypted, utp_only): (bool, bool, bool),
     ) -> Seeder {
         let proc = match kind {
             Kind::Swarmd => SeederProc::Swarmd(
@@ -347,6 +348,7 @@ impl Seeder {
                         name: Some("lt-seed".into()),
                         recheck,
                         encryption: lt_encryption(encrypted),
+                        utp_only,
                         ..LtOptions::seed()
                     },
                 );

@@ -9,12 +9,17 @@
 //!   rqbit}, `--runs` alternating runs each;
 //! * `encrypted`: as `download`, with MSE/PE (RC4) required by the libtorrent seeder and the
 //!   leecher ∈ {swarmd, libtorrent} (compare with `download` for the cost of encryption);
+//! * `utp-download`: the same over uTP: a libtorrent seeder that speaks uTP only → leecher ∈
+//!   {swarmd (default transports: TCP refused, falls back to uTP), libtorrent (uTP only)};
 //! * `upload`: an rqbit leecher (libtorrent when rqbit is missing) fetching from a swarmd seeder
 //!   vs from a libtorrent seeder;
 //! * `many-sources`: seeders libtorrent + aria2 + rqbit + swarmd → swarmd leecher vs rqbit
 //!   leecher (libtorrent when rqbit is missing);
 //! * `scale`: 1 000 small seeding torrents in one `swarmd` daemon: time to add, memory, idle
 //!   CPU, `swarmctl list --json` latency, restart to READY;
+//! * `lab-flash`, `lab-mixed`, `lab-late`, `lab-seed-leaves` (`lab` = all four): swarms of
+//!   swarmd and libtorrent on hosts with capped uplinks, each host a network namespace (root);
+//!   see `lab.rs`;
 //! * `micro`: collects criterion results (`target/criterion`) into a table (run the benches
 //!   first: `scripts/bench.sh` does).
 //!
@@ -25,6 +30,7 @@
 
 mod clients;
 mod idle_peers;
+mod lab;
 mod micro;
 mod procmon;
 mod report;
@@ -49,8 +55,9 @@ use report::{median, num, ratio};
 const USAGE: &str = "\
 usage: swarm_bench [SCENARIO...] [OPTIONS]
 
-scenarios: download (default), encrypted, upload, many-sources, scale, micro,
-           all (= download, upload, many-sources, scale)
+scenarios: download (default), encrypted, utp-download, upload, many-sources, scale, micro,
+           all (= download, upload, many-sources, scale),
+           lab-flash, lab-mixed, lab-late, lab-seed-leaves, lab (= the four lab scenarios; root)
 
 options:
   --size SIZE          payload size, K/M/G suffixes (powers of 1024) [1G]
@@ -63,6 +70,10 @@ options:
   --scale-size SIZE    size of each of them [64K]
   --idle-secs N        idle CPU is measured over N seconds and scaled to a minute [60]
   --scale-transmission also run the scale scenario's add/memory/idle part on transmission-daemon
+  --lab-sizes LIST     lab payload sizes, comma-separated [16M,64M]
+  --lab-leechers N     leechers in a lab swarm [8]
+  --lab-seed-up MBIT   the lab seed's uplink, Mbit/s [16]
+  --lab-leech-up MBIT  each lab leecher's uplink, Mbit/s [8]
   --label TEXT         appended to every section title (e.g. \"single run\")
   --docs PATH          markdown file to update [docs/benchmarks.md]
   --no-docs            print only
@@ -85,6 +96,10 @@ pub struct Opts {
     pub scale_size: u64,
     pub idle_secs: u64,
     pub scale_transmission: bool,
+    pub lab_sizes: Vec<u64>,
+    pub lab_leechers: usize,
+    pub lab_seed_up: f64,
+    pub lab_leech_up: f64,
     pub label: Option<String>,
     pub docs: Option<PathBuf>,
     pub criterion_dir: PathBuf,
@@ -143,6 +158,10 @@ fn parse_args() -> Result<Opts, String> {
         scale_size: 64 * KIB,
         idle_secs: 60,
         scale_transmission: false,
+        lab_sizes: vec![16 * MIB, 64 * MIB],
+        lab_leechers: 8,
+        lab_seed_up: 16.0,
+        lab_leech_up: 8.0,
         label: None,
         docs: Some(workspace_root().join("docs/benchmarks.md")),
         criterion_dir: workspace_root().join("target/criterion"),
@@ -193,6 +212,28 @@ fn parse_args() -> Result<Opts, String> {
                 o.idle_secs = val("--idle-secs")?.parse().map_err(|_| "bad --idle-secs")?
             }
             "--scale-transmission" => o.scale_transmission = true,
+            "--lab-sizes" => {
+                o.lab_sizes = val("--lab-sizes")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(parse_size)
+                    .collect::<Result<_, _>>()?
+            }
+            "--lab-leechers" => {
+                o.lab_leechers = val("--lab-leechers")?
+                    .parse()
+                    .map_err(|_| "bad --lab-leechers")?
+            }
+            "--lab-seed-up" => {
+                o.lab_seed_up = val("--lab-seed-up")?
+                    .parse()
+                    .map_err(|_| "bad --lab-seed-up")?
+            }
+            "--lab-leech-up" => {
+                o.lab_leech_up = val("--lab-leech-up")?
+                    .parse()
+                    .map_err(|_| "bad --lab-leech-up")?
+            }
             "--label" => o.label = Some(val("--label")?),
             "--docs" => o.docs = Some(PathBuf::from(val("--docs")?)),
             "--no-docs" => o.docs = None,
@@ -200,9 +241,13 @@ fn parse_args() -> Result<Opts, String> {
             "--command" => o.command = val("--command")?,
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
             s => match s {
-                "download" | "encrypted" | "upload" | "many-sources" | "scale" | "micro" => {
+                "download" | "encrypted" | "utp-download" | "upload" | "many-sources" | "scale"
+                | "micro" | "lab-flash" | "lab-mixed" | "lab-late" | "lab-seed-leaves" => {
                     o.scenarios.push(s.to_string())
                 }
+                "lab" => o.scenarios.extend(
+                    ["lab-flash", "lab-mixed", "lab-late", "lab-seed-leaves"].map(String::from),
+                ),
                 "all" => o
                     .scenarios
                     .extend(["download", "upload", "many-sources", "scale"].map(String::from)),
@@ -236,12 +281,13 @@ fn main() {
         let started = Instant::now();
         eprintln!("swarm_bench: === {sc} ===");
         let section = match sc.as_str() {
-            "download" | "encrypted" | "upload" | "many-sources" => {
+            "download" | "encrypted" | "utp-download" | "upload" | "many-sources" => {
                 let sh = shared.get_or_insert_with(|| Shared::new(&opts));
                 transfer_scenario(&opts, sh, &sc)
             }
             "scale" => scale::run(&opts),
             "micro" => micro::run(&opts),
+            s if s.starts_with("lab-") => lab::run(&opts, s),
             _ => unreachable!(),
         };
         match section {
@@ -352,6 +398,8 @@ struct RunSpec {
     lt_recheck: bool,
     /// Seeder and leecher require MSE/PE with RC4.
     encrypted: bool,
+    /// libtorrent seeders and leechers speak uTP only.
+    utp: bool,
 }
 
 impl RunSpec {
@@ -423,8 +471,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
                     &torrent.path,
                     d,
                     rqbit.as_deref(),
-                    spec.lt_recheck,
-                    spec.encrypted,
+                    (spec.lt_recheck, spec.encrypted, spec.utp),
                 )
             })
             .collect();
@@ -451,6 +498,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
             &out,
             rqbit.as_deref(),
             spec.encrypted,
+            spec.utp,
         );
         let mon = Monitor::start(leecher.pid(), Duration::from_millis(100), true);
         let deadline = t0 + opts.timeout;
@@ -596,6 +644,16 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
             ),
             "leecher",
         ),
+        "utp-download" => (
+            vec![Kind::Swarmd, Kind::Libtorrent],
+            format!(
+                "utp-download: {} single file, {} pieces, one libtorrent seeder speaking uTP only (seed mode), {} run(s) per leecher",
+                fmt_size(opts.size),
+                fmt_size(opts.piece),
+                opts.runs
+            ),
+            "leecher",
+        ),
         "many-sources" => {
             let mut leechers = vec![Kind::Swarmd];
             if missing(Kind::Rqbit, sh, &mut notes) {
@@ -638,12 +696,13 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
     }
     let spec_for = |k: Kind| -> RunSpec {
         match name {
-            "download" | "encrypted" => RunSpec {
+            "download" | "encrypted" | "utp-download" => RunSpec {
                 seeders: vec![Kind::Libtorrent],
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
                 encrypted: name == "encrypted",
+                utp: name == "utp-download",
             },
             "upload" => RunSpec {
                 seeders: vec![k],
@@ -653,6 +712,7 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 // swarmd hashes at start-up. Both check first, so neither hashes while serving.
                 lt_recheck: true,
                 encrypted: false,
+                utp: false,
             },
             _ => RunSpec {
                 seeders: sources.clone(),
@@ -660,6 +720,7 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 subject_seeder: None,
                 lt_recheck: false,
                 encrypted: false,
+                utp: false,
             },
         }
     };

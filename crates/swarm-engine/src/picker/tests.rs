@@ -106,6 +106,33 @@ fn endgame_duplicates_then_nothing_left() {
     assert!(p.is_block_received(&b[0]));
 }
 
+/// A peer that has only pieces already being fetched from others gets no duplicates while the
+/// torrent still has pieces nobody was asked for: the endgame is the torrent's, not the peer's.
+#[test]
+fn no_duplicates_before_the_whole_torrent_is_requested() {
+    let mut p = picker(4);
+    let full = Bitfield::full(4);
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    let mut a = Vec::new();
+    p.pick(1, &only0, 100, |_| false, &mut a);
+    assert_eq!(a.len(), 4, "piece 0 from the first peer");
+    let mut b = Vec::new();
+    p.pick(2, &only0, 100, |_| false, &mut b);
+    assert!(
+        b.is_empty(),
+        "pieces 1-3 are unrequested: no endgame, no duplicates: {b:?}"
+    );
+    assert!(!p.in_endgame());
+    // Once every piece is requested, the endgame shares blocks.
+    let mut c = Vec::new();
+    p.pick(3, &full, 100, |_| false, &mut c);
+    assert_eq!(c.len(), 12);
+    assert!(p.in_endgame());
+    p.pick(2, &only0, 100, |_| false, &mut b);
+    assert_eq!(b.len(), 4, "now the second peer may duplicate piece 0");
+}
+
 #[test]
 fn dropped_requests_become_free_again() {
     let mut p = picker(1);

@@ -66,7 +66,7 @@ impl Root {
             let summary = self.magnet_summary(*ih, e);
             named.push((
                 Cow::Owned(summary.name.clone()),
-                Source::Magnet(Published::new(&summary, 0)),
+                Source::Magnet(Published::new(&summary, Default::default())),
             ));
         }
         named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -145,6 +145,8 @@ pub struct RootStats {
     pub uptime: Duration,
     pub listen_port: u16,
     pub disk_jobs_panicked: u64,
+    pub disk_queue: usize,
+    pub announcer: Option<Addr<crate::services::announcer::Announcer>>,
 }
 
 #[derive(Message)]
@@ -161,6 +163,8 @@ impl Handler<GetRootStats> for Root {
             uptime: self.started_at.elapsed(),
             listen_port: self.listen_port,
             disk_jobs_panicked: self.disk.jobs_panicked(),
+            disk_queue: self.disk.queued(),
+            announcer: self.services.announcer.get(),
         })
     }
 }

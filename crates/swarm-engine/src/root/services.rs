@@ -17,6 +17,7 @@ use crate::services::choker::Choker;
 use crate::services::dht::DhtService;
 use crate::services::listener::Listener;
 use crate::services::rate_limiter::{RateLimiter, SetLimits};
+use crate::services::udp_port::{UdpPort, UdpPortConfig};
 use crate::services::ServiceRef;
 
 impl Root {
@@ -35,24 +36,56 @@ impl Root {
             ..UdpConfig::default()
         };
         let (choke, board) = (cfg.choker.clone(), self.board.clone());
-        let mut table = vec![
-            ChildSpec::new(
-                RootChild::Listener,
+        let udp_socket = self.udp_socket.as_ref().map(|s| s.try_clone());
+        let (udp_slot, listener) = (self.udp.clone(), self.services.listener.clone());
+        let udp_cfg = UdpPortConfig {
+            utp: cfg.utp(),
+            // Every connection we may hold, and as many more in handshake.
+            max_connections: cfg.max_peers_global + half_open,
+            max_half_open: half_open,
+            handshake_timeout,
+            encryption: self.encryption.clone(),
+        };
+        let mut table = vec![ChildSpec::new(
+            RootChild::Listener,
+            Restart::Permanent,
+            named(&self.services.listener, move |link| {
+                let socket = socket
+                    .as_ref()
+                    .map_err(|e| format!("listener socket: {e}"))?;
+                let socket = socket.try_clone().map_err(|e| e.to_string())?;
+                Ok(Listener::new(
+                    socket,
+                    half_open,
+                    handshake_timeout,
+                    encryption.clone(),
+                    link,
+                ))
+            }),
+        )];
+        // Before the DHT: a node that shares the port finds the socket in the slot.
+        if let Some(socket) = udp_socket {
+            table.push(ChildSpec::new(
+                RootChild::UdpPort,
                 Restart::Permanent,
-                named(&self.services.listener, move |link| {
+                move |link| {
                     let socket = socket
                         .as_ref()
-                        .map_err(|e| format!("listener socket: {e}"))?;
+                        .map_err(|e| format!("UDP port socket: {e}"))?;
                     let socket = socket.try_clone().map_err(|e| e.to_string())?;
-                    Ok(Listener::new(
+                    let port = UdpPort::new(
                         socket,
-                        half_open,
-                        handshake_timeout,
-                        encryption.clone(),
+                        udp_slot.clone(),
+                        listener.clone(),
+                        udp_cfg.clone(),
                         link,
-                    ))
-                }),
-            ),
+                    )
+                    .map_err(|e| format!("UDP port socket: {e}"))?;
+                    Ok(ChildHandle::new(port.start()))
+                },
+            ));
+        }
+        table.extend([
             ChildSpec::new(
                 RootChild::Announcer,
                 Restart::Permanent,
@@ -74,15 +107,17 @@ impl Root {
                     Ok(RateLimiter::new(board.clone(), link))
                 }),
             ),
-        ];
+        ]);
         // Torrents find the DHT through its slot, which the service fills when its node is up.
         if let Some(dht) = cfg.dht.clone() {
             let slot = self.dht.clone();
+            let port = cfg.dht_shares_port().then(|| self.udp.clone());
             table.push(ChildSpec::new(
                 RootChild::Dht,
                 Restart::Permanent,
                 move |link| {
-                    let addr = DhtService::new(dht.clone(), slot.clone(), link).start();
+                    let addr =
+                        DhtService::new(dht.clone(), slot.clone(), port.clone(), link).start();
                     Ok(ChildHandle::new(addr))
                 },
             ));

@@ -101,6 +101,7 @@ impl Root {
             unchoke_slots: self.cfg.unchoke_slots,
             max_pending_writes: self.cfg.max_pending_writes,
             paused,
+            super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
             known_have: msg.known_have,
             resume: state.clone(),
             record: msg.record.map(Box::new),
@@ -162,12 +163,14 @@ impl Root {
             handshake_timeout: self.cfg.handshake_timeout,
             idle_timeout: self.cfg.idle_timeout,
             dht: self.dht.clone(),
+            udp: self.udp.clone(),
+            transports: self.cfg.transports.clone().into(),
             info_bytes,
             gate: self.board.gate(ih),
             limiter: self.services.limiter.clone(),
             peer_budget: self.peer_budget.clone(),
             // Until the torrent's first publish, microseconds from now.
-            status: StatusCell::new(Published::new(&summary, 0)),
+            status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
             encryption: self.encryption.clone(),
         });

@@ -64,6 +64,9 @@ pub struct Announcer {
     torrents: HashMap<InfoHash, Tracked>,
     /// Trackers that could not be reached lately.
     unreachable: Reachability,
+    /// Announces that failed since this actor started (the metrics' tracker errors; a restart
+    /// starts again from 0, which Prometheus reads as a counter reset).
+    announce_failures: u64,
     link: ChildLink,
 }
 
@@ -80,6 +83,7 @@ impl Announcer {
             udp_config,
             torrents: HashMap::new(),
             unreachable: Reachability::default(),
+            announce_failures: 0,
             link,
         }
     }
@@ -283,6 +287,7 @@ impl Announcer {
                 }
             }
             Err(e) => {
+                self.announce_failures += 1;
                 // Loud when a tracker starts failing; while it keeps failing (a dead tracker of
                 // a thousand torrents retries all of them) the story is in `swarmctl trackers`.
                 if t.list.on_failure(url, &e, now) <= 1 {
@@ -504,6 +509,37 @@ impl Handler<GetTrackers> for Announcer {
                 next_announce_secs: s.next_announce_in.map(|d| d.as_secs()),
             })
             .collect()
+    }
+}
+
+/// How the trackers fare: for the metrics, read when they are scraped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrackerHealthCounts {
+    /// Trackers (of all torrents) whose last announce failed.
+    pub failing: u32,
+    /// Announces that failed since the announcer started.
+    pub announce_failures: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "TrackerHealthCounts")]
+pub struct GetTrackerHealth;
+
+impl Handler<GetTrackerHealth> for Announcer {
+    type Result = MessageResult<GetTrackerHealth>;
+
+    fn handle(&mut self, _: GetTrackerHealth, _: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        let failing = self
+            .torrents
+            .values()
+            .flat_map(|t| t.list.status(now))
+            .filter(|s| s.health == TrackerHealth::Failing)
+            .count();
+        MessageResult(TrackerHealthCounts {
+            failing: failing as u32,
+            announce_failures: self.announce_failures,
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! # DhtService — global service
 //!
-//! Owns: the mainline DHT node (`swarm-dht`, one UDP socket, running as tokio tasks) and the
+//! Owns: the mainline DHT node (`swarm-dht`, running as tokio tasks; on the peer port it shares
+//! the UDP port's socket and reads the KRPC datagrams the port's read loop hands it, otherwise
+//! it binds a socket of its own) and the
 //! slot through which torrents reach it. Torrents call the node's handle directly for
 //! `register` / `get_peers` / `add_node` (those are already asynchronous requests to the node
 //! task); this actor exists so that the node has a place in the supervision tree.
@@ -16,6 +18,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use swarm_dht::{Dht, DhtConfig, DhtHandle};
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+
+use crate::services::udp_port::UdpSlot;
 
 /// Where torrents find the DHT node (empty while it starts or restarts, or when disabled).
 #[derive(Clone, Default)]
@@ -39,12 +43,19 @@ impl DhtSlot {
 pub struct DhtService {
     config: DhtConfig,
     slot: DhtSlot,
+    /// The UDP port whose socket the node shares (it is bound to the peer port), if it does.
+    port: Option<UdpSlot>,
     link: ChildLink,
 }
 
 impl DhtService {
-    pub fn new(config: DhtConfig, slot: DhtSlot, link: ChildLink) -> Self {
-        DhtService { config, slot, link }
+    pub fn new(config: DhtConfig, slot: DhtSlot, port: Option<UdpSlot>, link: ChildLink) -> Self {
+        DhtService {
+            config,
+            slot,
+            port,
+            link,
+        }
     }
 }
 
@@ -53,20 +64,36 @@ impl Actor for DhtService {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let config = self.config.clone();
+        let shared = match &self.port {
+            Some(port) => match port.share_with_dht() {
+                Some(shared) => Some(shared),
+                None => {
+                    self.link
+                        .fail("the UDP port is not up; the DHT node shares its socket");
+                    return ctx.stop();
+                }
+            },
+            None => None,
+        };
         ctx.wait(
-            async move { Dht::start(config).await }
-                .into_actor(self)
-                .map(|res, act, ctx| match res {
-                    Ok(h) => {
-                        tracing::info!(addr = %h.local_addr(), "DHT node started");
-                        act.slot.set(Some(h));
-                    }
-                    Err(e) => {
-                        act.link
-                            .fail(format!("DHT node on {}: {e}", act.config.bind));
-                        ctx.stop();
-                    }
-                }),
+            async move {
+                match shared {
+                    Some(shared) => Dht::start_shared(config, shared),
+                    None => Dht::start(config).await,
+                }
+            }
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(h) => {
+                    tracing::info!(addr = %h.local_addr(), "DHT node started");
+                    act.slot.set(Some(h));
+                }
+                Err(e) => {
+                    act.link
+                        .fail(format!("DHT node on {}: {e}", act.config.bind));
+                    ctx.stop();
+                }
+            }),
         );
         ctx.run_interval(Duration::from_secs(30), |act, ctx| {
             crate::fault::maybe_panic("dht.check");

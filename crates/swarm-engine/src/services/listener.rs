@@ -3,15 +3,17 @@
 //! Owns: the TCP listening socket on the peer port and the routing table info-hash → torrent
 //! (also indexed by `HASH('req2', info-hash)`, the name an encrypting peer gives its torrent).
 //! Each accepted connection gets a short-lived task (with a timeout, and a bound on how many such
-//! tasks run at once) that tells a plaintext peer from an encrypting one by its first 20 bytes
-//! (`19 "BitTorrent protocol"` or not), runs the MSE handshake with the latter (the encryption
-//! policy decides which are accepted), then reads the 68-byte BitTorrent handshake; the
-//! connection is routed to its torrent as an `IncomingPeer`, or dropped when no torrent has that
-//! info-hash. A peer that sends garbage, stalls, or never sends MSE's sync marker within the
-//! spec's bound is dropped when its task ends; the task buffers a few KiB at most.
+//! tasks run at once: [`HalfOpen`], which the UDP port uses for uTP too) that tells a plaintext
+//! peer from an encrypting one by its first 20 bytes (`19 "BitTorrent protocol"` or not), runs
+//! the MSE handshake with the latter (the encryption policy decides which are accepted), then
+//! reads the 68-byte BitTorrent handshake; the connection is routed to its torrent as an
+//! `IncomingPeer`, or dropped when no torrent has that info-hash. A peer that sends garbage,
+//! stalls, or never sends MSE's sync marker within the spec's bound is dropped when its task
+//! ends; the task buffers a few KiB at most.
 //!
-//! Takes: `Route` from torrents (add or remove themselves), `FindTorrent` from its own handshake
-//! tasks. Sends: `IncomingPeer` to torrents.
+//! Takes: `Route` from torrents (add or remove themselves), `FindTorrent` from the handshake
+//! tasks; `IncomingUtp` from the UDP port (a uTP connection whose handshakes it read). Sends:
+//! `IncomingPeer` to torrents.
 //! Supervised by: the root (permanent). A crash drops connections mid-handshake and the routes;
 //! the root restarts it on the same port and torrents route themselves again on their next tick.
 
@@ -23,12 +25,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::BytesMut;
+use librqbit_utp::UtpStream;
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_wire::mse::{self, Policy};
 use swarm_wire::peer::Handshake;
 use swarm_wire::InfoHash;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::torrent::peer::transport::Accepted as TransportAccepted;
 
 use crate::torrent::messages::Dial;
 use crate::torrent::messages::IncomingPeer;
@@ -43,9 +48,7 @@ pub struct Listener {
     routes: HashMap<InfoHash, Recipient<IncomingPeer>>,
     /// `HASH('req2', info-hash)` → info-hash, for every routed torrent.
     by_req2: HashMap<[u8; 20], InfoHash>,
-    encryption: PolicyCell,
-    max_half_open: usize,
-    half_open: Arc<AtomicUsize>,
+    half_open: HalfOpen,
     /// How long an accepted connection may take to send its handshake.
     pub handshake_timeout: Duration,
     link: ChildLink,
@@ -65,9 +68,7 @@ impl Listener {
             listener: Some(listener),
             routes: HashMap::new(),
             by_req2: HashMap::new(),
-            encryption,
-            max_half_open,
-            half_open: Arc::default(),
+            half_open: HalfOpen::new(max_half_open, encryption),
             handshake_timeout,
             link,
         }
@@ -93,9 +94,7 @@ impl Actor for Listener {
         };
         let me = ctx.address();
         let half_open = self.half_open.clone();
-        let max = self.max_half_open;
         let handshake_timeout = self.handshake_timeout;
-        let encryption = self.encryption.clone();
         ctx.spawn(
             async move {
                 loop {
@@ -107,25 +106,15 @@ impl Actor for Listener {
                             continue;
                         }
                     };
-                    if half_open.load(Ordering::Relaxed) >= max {
-                        tracing::debug!(peer = %addr, "too many connections in handshake; dropped");
-                        continue;
-                    }
-                    half_open.fetch_add(1, Ordering::Relaxed);
-                    let (me, half_open) = (me.clone(), half_open.clone());
-                    let policy = encryption.get();
-                    actix::spawn(async move {
-                        let read = read_handshake(stream, addr, policy, me.clone());
-                        let res = tokio::time::timeout(handshake_timeout, read).await;
-                        half_open.fetch_sub(1, Ordering::Relaxed);
-                        match res {
-                            Ok(Ok(accepted)) => me.do_send(accepted),
-                            Ok(Err(e)) => {
-                                tracing::debug!(peer = %addr, "bad incoming handshake: {e}")
-                            }
-                            Err(_) => tracing::debug!(peer = %addr, "incoming handshake timed out"),
-                        }
-                    });
+                    let me = me.clone();
+                    let finder = me.clone().recipient();
+                    half_open.read_handshake(
+                        stream,
+                        addr,
+                        handshake_timeout,
+                        finder,
+                        move |hello| me.do_send(Accepted { addr, hello }),
+                    );
                 }
             }
             .into_actor(self),
@@ -137,13 +126,89 @@ fn refused(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
 
+/// Connections in handshake at once, the encryption policy they are held to, and the task that
+/// reads one connection's handshakes.
+#[derive(Clone)]
+pub struct HalfOpen {
+    max: usize,
+    now: Arc<AtomicUsize>,
+    encryption: PolicyCell,
+}
+
+/// What a handshake task read from an accepted connection.
+pub struct Greeted<S> {
+    pub stream: S,
+    pub handshake: Handshake,
+    /// Bytes the peer sent past its handshake (decrypted).
+    pub leftover: BytesMut,
+    /// The encryption handshake the peer began with, if it did.
+    pub mse: Option<MseDone>,
+}
+
+impl<S> Greeted<S> {
+    /// The connection, and what was read from it.
+    fn split(self) -> (S, Greeted<()>) {
+        let rest = Greeted {
+            stream: (),
+            handshake: self.handshake,
+            leftover: self.leftover,
+            mse: self.mse,
+        };
+        (self.stream, rest)
+    }
+}
+
+impl HalfOpen {
+    pub fn new(max: usize, encryption: PolicyCell) -> Self {
+        HalfOpen {
+            max,
+            now: Arc::default(),
+            encryption,
+        }
+    }
+
+    /// Reads the peer's handshake (plaintext or behind MSE, as the policy in force allows) from
+    /// `stream` within `timeout` on a task of its own, asking `finder` which torrent an
+    /// encrypting peer names, then hands the result to `deliver`. A connection beyond the bound
+    /// is dropped at once.
+    pub fn read_handshake<S>(
+        &self,
+        stream: S,
+        addr: SocketAddr,
+        timeout: Duration,
+        finder: Recipient<FindTorrent>,
+        deliver: impl FnOnce(Greeted<S>) + Send + 'static,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if self.now.load(Ordering::Relaxed) >= self.max {
+            tracing::debug!(peer = %addr, "too many connections in handshake; dropped");
+            return;
+        }
+        self.now.fetch_add(1, Ordering::Relaxed);
+        let now = self.now.clone();
+        let policy = self.encryption.get();
+        actix::spawn(async move {
+            let res = tokio::time::timeout(timeout, read_handshake(stream, policy, finder)).await;
+            now.fetch_sub(1, Ordering::Relaxed);
+            match res {
+                Ok(Ok(hello)) => deliver(hello),
+                Ok(Err(e)) => tracing::debug!(peer = %addr, "bad incoming handshake: {e}"),
+                Err(_) => tracing::debug!(peer = %addr, "incoming handshake timed out"),
+            }
+        });
+    }
+}
+
 /// Reads the peer's handshake, plaintext or behind MSE (as `policy` allows).
-async fn read_handshake(
-    mut stream: TcpStream,
-    addr: SocketAddr,
+async fn read_handshake<S>(
+    mut stream: S,
     policy: Policy,
-    me: Addr<Listener>,
-) -> std::io::Result<Accepted> {
+    finder: Recipient<FindTorrent>,
+) -> std::io::Result<Greeted<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = [0u8; Handshake::LEN];
     stream.read_exact(&mut buf[..20]).await?;
     if &buf[..20] == PLAINTEXT_START {
@@ -153,10 +218,9 @@ async fn read_handshake(
             ));
         }
         stream.read_exact(&mut buf[20..]).await?;
-        return Ok(Accepted {
+        return Ok(Greeted {
             handshake: Handshake::decode(&buf).map_err(|e| refused(&e.to_string()))?,
             stream,
-            addr,
             leftover: BytesMut::new(),
             mse: None,
         });
@@ -166,10 +230,10 @@ async fn read_handshake(
             "not a BitTorrent handshake, and MSE is off (encryption policy disable)",
         ));
     };
-    let (mut r, mut w) = stream.split();
+    let (mut r, mut w) = tokio::io::split(stream);
     let find = |req2| {
-        let me = me.clone();
-        async move { me.send(FindTorrent(req2)).await.ok().flatten() }
+        let finder = finder.clone();
+        async move { finder.send(FindTorrent(req2)).await.ok().flatten() }
     };
     let (mut done, skey) = encryption::respond(&mut r, &mut w, &buf[..20], methods, find).await?;
     // The BitTorrent handshake: in the initial payload, or (part of it) after.
@@ -189,9 +253,8 @@ async fn read_handshake(
             "the handshake names another torrent than the MSE exchange",
         ));
     }
-    Ok(Accepted {
-        stream,
-        addr,
+    Ok(Greeted {
+        stream: r.unsplit(w),
         handshake,
         leftover,
         mse: Some(done),
@@ -201,17 +264,14 @@ async fn read_handshake(
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Accepted {
-    stream: TcpStream,
     addr: SocketAddr,
-    handshake: Handshake,
-    leftover: BytesMut,
-    mse: Option<MseDone>,
+    hello: Greeted<TcpStream>,
 }
 
 /// Which routed torrent has this `HASH('req2', info-hash)`? (From a handshake task.)
 #[derive(Message)]
 #[rtype(result = "Option<[u8; 20]>")]
-struct FindTorrent([u8; 20]);
+pub struct FindTorrent([u8; 20]);
 
 impl Handler<FindTorrent> for Listener {
     type Result = Option<[u8; 20]>;
@@ -225,31 +285,48 @@ impl Handler<Accepted> for Listener {
     type Result = ();
 
     fn handle(&mut self, msg: Accepted, _: &mut Context<Self>) {
-        let Some(to) = self.routes.get(&msg.handshake.info_hash) else {
-            tracing::debug!(peer = %msg.addr, info_hash = %msg.handshake.info_hash, "incoming peer for an unknown torrent");
-            return;
-        };
+        let (stream, hello) = msg.hello.split();
         // Torrents live on other arbiters, each with its own reactor: hand over a plain socket
         // and let the peer actor register it where it runs.
-        let stream = match msg.stream.into_std() {
-            Ok(s) => s,
-            Err(e) => return tracing::debug!(peer = %msg.addr, "incoming socket lost: {e}"),
+        match stream.into_std() {
+            Ok(s) => self.route(msg.addr, TransportAccepted::Tcp(s), hello),
+            Err(e) => tracing::debug!(peer = %msg.addr, "incoming socket lost: {e}"),
+        }
+    }
+}
+
+impl Listener {
+    fn route(&self, addr: SocketAddr, stream: TransportAccepted, hello: Greeted<()>) {
+        let Some(to) = self.routes.get(&hello.handshake.info_hash) else {
+            tracing::debug!(peer = %addr, info_hash = %hello.handshake.info_hash, "incoming peer for an unknown torrent");
+            return;
         };
         let dial = Dial::Incoming {
             stream,
-            handshake: msg.handshake,
-            leftover: msg.leftover,
-            mse: msg.mse,
+            handshake: hello.handshake,
+            leftover: hello.leftover,
+            mse: hello.mse.map(Box::new),
         };
-        if to
-            .try_send(IncomingPeer {
-                addr: msg.addr,
-                dial,
-            })
-            .is_err()
-        {
-            tracing::debug!(peer = %msg.addr, "torrent busy or gone; incoming peer dropped");
+        if to.try_send(IncomingPeer { addr, dial }).is_err() {
+            tracing::debug!(peer = %addr, "torrent busy or gone; incoming peer dropped");
         }
+    }
+}
+
+/// A uTP connection the UDP port accepted, with the handshakes it read.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingUtp {
+    pub addr: SocketAddr,
+    pub hello: Greeted<UtpStream>,
+}
+
+impl Handler<IncomingUtp> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingUtp, _: &mut Context<Self>) {
+        let (stream, hello) = msg.hello.split();
+        self.route(msg.addr, TransportAccepted::Utp(stream), hello);
     }
 }
 

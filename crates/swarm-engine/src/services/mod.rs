@@ -5,6 +5,7 @@ pub mod choker;
 pub mod dht;
 pub mod listener;
 pub mod rate_limiter;
+pub mod udp_port;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

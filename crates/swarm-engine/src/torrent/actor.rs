@@ -47,6 +47,7 @@ use crate::torrent::messages::{FromPeer, GetHave, PeerKey, ToPeer, TorrentInbox}
 use crate::torrent::peer_set::PeerSet;
 use crate::torrent::resume_state::{ResumeState, Snapshot, StartFrom};
 use crate::torrent::shared::TorrentShared;
+use crate::torrent::super_seed::SuperSeed;
 use crate::torrent::supervisor;
 
 /// Seconds between ticks of a downloading torrent without peers (it looks for some).
@@ -64,6 +65,8 @@ pub struct TorrentConfig {
     /// Complete pieces waiting for the disk before we stop requesting more (memory bound).
     pub max_pending_writes: usize,
     pub paused: bool,
+    /// Super-seed (BEP 16) while seeding: see `super_seed`.
+    pub super_seed: bool,
     /// Pieces known good without hashing (trusted: e.g. a fresh add of data we created).
     pub known_have: Option<Bitfield>,
     /// Where to keep resume state, and the record found there at start-up.
@@ -143,6 +146,8 @@ pub struct Torrent {
     pub(super) registered: Option<(u64, u64)>,
     /// Our link to the root supervisor (reports our exit, panics included).
     link: swarm_supervisor::ChildLink,
+    /// Super-seeding, while it runs (`cfg.super_seed` and seeding; see `sync_super_seed`).
+    pub(super) super_seed: Option<Box<SuperSeed>>,
 }
 
 impl Torrent {
@@ -183,6 +188,7 @@ impl Torrent {
             next_tick: Default::default(),
             registered: None,
             link,
+            super_seed: None,
             meta,
         }
     }
@@ -321,6 +327,9 @@ impl Torrent {
         let failed = reason.is_abnormal();
         self.peers
             .exited(key, &mut self.picker, will_restart, failed, now);
+        if let Some(ss) = &mut self.super_seed {
+            ss.on_peer_gone(key);
+        }
         self.rechoke();
         if will_restart {
             self.stats.peer_restarts += 1;
@@ -392,6 +401,7 @@ impl Torrent {
     fn tick(&mut self, step: u64, ctx: &mut Context<Self>) {
         crate::fault::maybe_panic("torrent.tick");
         self.ticks += step;
+        self.sync_super_seed();
         let now = Instant::now();
         if !self.peers.is_empty() {
             self.stats.down.tick();
@@ -522,6 +532,7 @@ impl Torrent {
             uploaded: self.shared.transferred.uploaded(),
             added_at: self.stats.added_at,
             completed_at: self.stats.completed_at,
+            super_seed: self.cfg.super_seed,
         })
     }
 
@@ -661,7 +672,12 @@ impl Handler<GetHave> for Torrent {
     type Result = MessageResult<GetHave>;
 
     fn handle(&mut self, _: GetHave, _: &mut Context<Self>) -> MessageResult<GetHave> {
-        MessageResult(self.picker.have().clone())
+        // A super-seed has nothing to show a new peer; pieces come one by one (`show_pieces`).
+        self.sync_super_seed();
+        MessageResult(match self.super_seed {
+            Some(_) => Bitfield::new(self.picker.num_pieces()),
+            None => self.picker.have().clone(),
+        })
     }
 }
 

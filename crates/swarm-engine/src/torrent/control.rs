@@ -10,8 +10,8 @@ use swarm_control::{
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetSummary, GetTrackerTiers, Reannounce, SetFilePriorities,
-    SetPaused, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
+    SetFilePriorities, SetPaused, SetSuperSeed, Verify,
 };
 
 impl Torrent {
@@ -39,11 +39,11 @@ impl Torrent {
     /// (pause, resume, a check, completion, an error: what `swarmctl watch` shows as it happens).
     pub(super) fn publish(&self) {
         let summary = self.summary();
-        if self
-            .shared
-            .status
-            .publish(&summary, self.stats.peer_restarts)
-        {
+        let counts = crate::torrent::shared::Counts {
+            peer_restarts: self.stats.peer_restarts,
+            peers_incoming: self.peers.live().filter(|(_, p, _)| !p.outgoing).count() as u32,
+        };
+        if self.shared.status.publish(&summary, counts) {
             let _ = self.services.events.send(swarm_control::Event::State {
                 info_hash: summary.info_hash,
                 name: summary.name,
@@ -75,6 +75,7 @@ impl Torrent {
             peer_restarts: self.stats.peer_restarts,
             hash_failures: self.stats.hash_failures,
             eta_secs: (rate > 0 && left > 0).then(|| left / rate),
+            super_seed: self.cfg.super_seed,
         }
     }
 
@@ -87,6 +88,7 @@ impl Torrent {
                 client: l.client.clone(),
                 direction: if p.outgoing { "outgoing" } else { "incoming" }.into(),
                 source: p.source.as_str().into(),
+                transport: l.transport.as_str().into(),
                 progress: l.bitfield.count() as f64 / n,
                 download_rate: p.down.per_second(),
                 upload_rate: p.up.per_second(),
@@ -186,6 +188,7 @@ query!(GetDetail, |t| t.detail());
 query!(GetPeers, |t| t.peer_infos());
 query!(GetFiles, |t| t.file_infos());
 query!(GetTrackerTiers, |t| t.meta.tracker_tiers());
+query!(GetPieces, |t| t.picker.have().as_bytes().to_vec());
 
 impl Handler<SetFilePriorities> for Torrent {
     type Result = Result<(), String>;
@@ -243,6 +246,19 @@ impl Handler<SetPaused> for Torrent {
         }
         self.save_resume();
         self.publish();
+    }
+}
+
+impl Handler<SetSuperSeed> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetSuperSeed, _: &mut Context<Self>) {
+        if self.cfg.super_seed != msg.0 {
+            self.cfg.super_seed = msg.0;
+            self.resume.dirty = true;
+            self.sync_super_seed();
+            self.publish();
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::torrent::actor::Torrent;
 use crate::torrent::assembly::{PieceBuf, Stored};
 use crate::torrent::messages::{PeerEvent, PeerKey, PeerSource, ToPeer};
 use crate::torrent::peer_set::Strike;
+use crate::torrent::super_seed::SuperSeed;
 
 impl Torrent {
     pub(super) fn on_peer_event(
@@ -33,13 +34,16 @@ impl Torrent {
                 fast,
                 extensions,
                 encrypted,
+                transport,
             } => {
                 if self
                     .peers
                     .connected(key, addr, peer_id, fast, extensions, now)
                 {
                     self.peers.set_encrypted(key, encrypted);
+                    self.peers.note_transport(key, transport);
                     self.register_with_choker(ctx);
+                    self.show_pieces(key, None);
                     self.rechoke();
                     // Leave the slow idle ticks: rates and pipelines need a tick every second.
                     self.wake_tick(ctx);
@@ -51,6 +55,7 @@ impl Torrent {
             }
             PeerEvent::Bitfield(bf) => {
                 let seed = self.peers.on_bitfield(key, bf, &mut self.picker);
+                self.show_pieces(key, None);
                 self.update_interest(key);
                 if seed && self.state == TorrentState::Seeding {
                     self.peers.disconnect(key, "both seeding");
@@ -60,6 +65,7 @@ impl Torrent {
                 if self.peers.on_have(key, i, &mut self.picker) {
                     self.update_interest(key);
                 }
+                self.show_pieces(key, Some(i));
             }
             PeerEvent::Choked => self.peers.on_choked(key, &mut self.picker),
             PeerEvent::Unchoked => {
@@ -217,5 +223,47 @@ impl Torrent {
         self.peers.release_all();
         self.disconnect_all("torrent stopped by an error", ctx);
         self.publish();
+    }
+}
+
+// ---- super-seeding (BEP 16; the decisions are `SuperSeed`'s) ----------------------------------
+
+impl Torrent {
+    /// Super-seeding runs while it is on and the torrent seeds. When it stops (turned off, or
+    /// the torrent downloads again after a file was un-skipped), every peer is shown all we have.
+    pub(super) fn sync_super_seed(&mut self) {
+        let run = self.cfg.super_seed && self.state == TorrentState::Seeding;
+        match (run, self.super_seed.is_some()) {
+            (true, false) => {
+                tracing::info!(torrent = %self.name(), "super-seeding");
+                self.super_seed = Some(Box::new(SuperSeed::new(self.picker.num_pieces())));
+            }
+            (false, true) => {
+                self.super_seed = None;
+                self.peers
+                    .broadcast(&ToPeer::HaveAll(self.picker.have().clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Super-seeding: shows `key` its next pieces, after it connected, sent its bitfield, or
+    /// announced piece `had`.
+    fn show_pieces(&mut self, key: PeerKey, had: Option<u32>) {
+        let Some(ss) = &mut self.super_seed else {
+            return;
+        };
+        let Some(l) = self.peers.get(key).and_then(|p| p.live()) else {
+            return;
+        };
+        let picker = &self.picker;
+        let availability = |i| picker.availability(i);
+        let show = match had {
+            Some(i) => ss.on_have(key, i, &l.bitfield, availability),
+            None => ss.on_peer(key, &l.bitfield, availability),
+        };
+        for i in show {
+            l.handle.do_send(ToPeer::Have(i));
+        }
     }
 }

@@ -137,8 +137,11 @@ impl Torrent {
                 break;
             };
             let key = self.peers.open_outgoing(sock, Some(place));
+            let worked = self.peers.worked_transport(sock);
             let (shared, inbox) = (self.shared.clone(), Self::inbox(ctx));
-            if let Err(e) = supervisor::dial(self.peer_children(), ctx, key, sock, shared, inbox) {
+            if let Err(e) =
+                supervisor::dial(self.peer_children(), ctx, key, sock, worked, shared, inbox)
+            {
                 tracing::warn!(peer = %sock, "could not start peer: {e}");
                 self.peers.forget(key);
             }

@@ -9,6 +9,7 @@
 //! the other as a `Recipient` (the peer its [`TorrentInbox`], the torrent a `Recipient<ToPeer>`),
 //! which keeps `peer.rs` and `actor.rs` from importing each other.
 
+use crate::torrent::peer::transport::{Accepted, TransportKind};
 use std::net::SocketAddr;
 
 use actix::prelude::*;
@@ -42,6 +43,7 @@ pub enum PeerEvent {
         extensions: Option<ExtendedHandshake>,
         /// The connection is RC4-encrypted (MSE).
         encrypted: bool,
+        transport: TransportKind,
     },
     /// The extension handshake arrived after `Connected` (it usually does).
     Extensions(ExtendedHandshake),
@@ -75,8 +77,11 @@ pub enum ToPeer {
     Interested(bool),
     /// Choke (true) or unchoke (false) the peer.
     Choke(bool),
-    /// We verified a piece: tell the peer, and serve it from now on.
+    /// We verified a piece (or, super-seeding, show it to this peer): tell the peer, and serve
+    /// it from now on.
     Have(u32),
+    /// Super-seeding ended: tell the peer every piece of this set it was not told of yet.
+    HaveAll(Bitfield),
     /// Leave, with the reason logged.
     Disconnect(String),
     /// A BEP 10 extended message, already encoded, with the peer's id for it.
@@ -101,17 +106,18 @@ pub struct TorrentInbox {
 
 /// How a peer connection comes to be.
 pub enum Dial {
-    /// We connect and send our handshake first.
-    Outgoing,
-    /// The listener accepted it and read the peer's handshake (and maybe some bytes after it,
-    /// decrypted). The socket is a std one: it is registered with the reactor of the arbiter the
-    /// peer runs on. `mse`: the encryption handshake the listener ran first, if the peer began
-    /// with one (its `received` bytes are in `handshake` and `leftover`).
+    /// We connect and send our handshake first; over the transport that last worked with this
+    /// address first, if any (see `transport::dial_order`).
+    Outgoing { worked: Option<TransportKind> },
+    /// The listener (TCP) or the UDP port (uTP) accepted it and read the peer's handshake (and
+    /// maybe some bytes after it, decrypted). `mse`: the encryption handshake the listener ran
+    /// first, if the peer began with one (its `received` bytes are in `handshake` and
+    /// `leftover`).
     Incoming {
-        stream: std::net::TcpStream,
+        stream: Accepted,
         handshake: Handshake,
         leftover: BytesMut,
-        mse: Option<crate::torrent::peer::encryption::MseDone>,
+        mse: Option<Box<crate::torrent::peer::encryption::MseDone>>,
     },
 }
 
@@ -180,6 +186,11 @@ pub struct GetFiles;
 #[rtype(result = "Vec<Vec<String>>")]
 pub struct GetTrackerTiers;
 
+/// The pieces we have, as the wire's bitfield (bit 7 of byte 0 is piece 0).
+#[derive(Message)]
+#[rtype(result = "Vec<u8>")]
+pub struct GetPieces;
+
 /// Sets file priorities: `(file index, priority)` pairs.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
@@ -189,6 +200,12 @@ pub struct SetFilePriorities(pub Vec<(u32, FilePriority)>);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPaused(pub bool);
+
+/// Super-seeding (BEP 16) on or off: it runs while the torrent seeds, for peers that connect
+/// from then on; turning it off shows every peer all we have.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSuperSeed(pub bool);
 
 /// Hash everything on disk again.
 #[derive(Message)]

@@ -10,7 +10,7 @@
 //! - Pure cores, time as an argument, tests beside them: [`peer_set`] (slots, address book, bans,
 //!   duplicates, interest, requests), [`assembly`] (piece buffers, endgame, hash-fail blame),
 //!   [`check`] (hash check of the data on disk), [`resume_state`] (start from the record, what to
-//!   save).
+//!   save), [`super_seed`] (BEP 16: which piece to show which peer).
 //! - [`shared`]: what a torrent shares read-only with its peers; [`ticker`]: the adaptive tick.
 
 pub mod actor;
@@ -24,6 +24,7 @@ pub mod peer;
 pub mod peer_set;
 pub mod resume_state;
 pub mod shared;
+pub mod super_seed;
 pub mod supervisor;
 mod ticker;
 

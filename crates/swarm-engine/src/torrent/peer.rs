@@ -1,7 +1,7 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the connection's transport (`peer/transport.rs`: TCP, plaintext or encrypted with MSE
-//! (`peer/encryption.rs`); any byte stream, e.g. a uTP one, without changing this file), read as a stream decoded by `PeerCodec`
+//! Owns: the connection's transport (`peer/transport.rs`: TCP or uTP, plaintext or encrypted with
+//! MSE (`peer/encryption.rs`); any byte stream without changing this file), read as a stream decoded by `PeerCodec`
 //! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
 //! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
 //! the peer asked us for, keep-alive and idle timers.
@@ -35,7 +35,6 @@ use swarm_wire::peer::extension::{
 };
 use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
@@ -47,9 +46,26 @@ pub mod encryption;
 pub mod transport;
 mod writer;
 
-/// A connection ready for frames: its transport, the peer's handshake, what the peer sent past
-/// it, and how many bytes we wrote on the connection so far.
-type Established = (Transport, Handshake, BytesMut, u64);
+/// How an outgoing connection is made: the transports in the configured order, the uTP
+/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts.
+struct Dialer {
+    order: Arc<[TransportKind]>,
+    utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
+    policy: Policy,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
+/// A connection whose handshakes are done.
+struct Established {
+    transport: Transport,
+    kind: TransportKind,
+    theirs: Handshake,
+    /// Bytes read after the peer's handshake (decrypted).
+    leftover: BytesMut,
+    /// Bytes we wrote on the connection so far (the writer's stream offset starts there).
+    sent: u64,
+}
 
 /// Whether a failed attempt looks like the peer refusing our way of talking (it closed or reset
 /// the connection), rather than the peer being unreachable or slow.
@@ -63,7 +79,7 @@ fn peer_hung_up(e: &io::Error) -> bool {
     )
 }
 
-use transport::Transport;
+use transport::{Transport, TransportKind};
 use writer::{Drained, Writer};
 
 pub struct PeerConn {
@@ -170,25 +186,35 @@ impl PeerConn {
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
-        policy: Policy,
-        timeouts: (Duration, Duration),
+        way: Dialer,
     ) -> io::Result<Established> {
         match dial {
-            Dial::Outgoing => {
-                // The policy's first choice, then the other way once if the peer hung up on it
-                // (a peer that does not speak MSE, or one that requires it).
-                let order = policy.dial_order();
-                let mut tried = 0;
-                loop {
-                    let mse = order[tried];
-                    tried += 1;
-                    match Self::dial(addr, mse, &ours, policy, timeouts).await {
-                        Err(e) if tried < order.len() && peer_hung_up(&e) => {
-                            tracing::debug!(peer = %addr, mse, "peer hung up: {e}; trying the other way");
+            Dial::Outgoing { worked } => {
+                // libtorrent's policy: a kind that fails to connect, or that the peer closes
+                // before its handshake (a client that listens but refuses TCP), is followed by
+                // the next. Over each kind, the encryption policy's first choice, then the other
+                // way once if the peer hung up on it (a peer that does not speak MSE, or one that
+                // requires it).
+                let order = transport::dial_order(&way.order, worked);
+                let mse_order = way.policy.dial_order();
+                let mut last = io::Error::other("no transport to dial with");
+                for (i, kind) in order.iter().enumerate() {
+                    let limit = transport::attempt_timeout(i, order.len(), way.connect_timeout);
+                    for (j, &mse) in mse_order.iter().enumerate() {
+                        match Self::handshake_out(addr, *kind, mse, &ours, &way, limit).await {
+                            Ok(est) => return Ok(est),
+                            Err(e) => {
+                                tracing::trace!(peer = %addr, transport = kind.as_str(), mse, "dial failed: {e}");
+                                let retry = j + 1 < mse_order.len() && peer_hung_up(&e);
+                                last = e;
+                                if !retry {
+                                    break;
+                                }
+                            }
                         }
-                        res => return res,
                     }
                 }
+                Err(last)
             }
             Dial::Incoming {
                 stream,
@@ -196,7 +222,7 @@ impl PeerConn {
                 leftover,
                 mse,
             } => {
-                let mut t = Transport::tcp(TcpStream::from_std(stream)?)?;
+                let (mut t, kind) = stream.into_transport()?;
                 let mut sent = 0;
                 if let Some(done) = mse {
                     t = t.encrypt(done.stream);
@@ -204,25 +230,33 @@ impl PeerConn {
                 }
                 t.write.write_all(&ours.encode()).await?;
                 t.write.flush().await?;
-                Ok((t, handshake, leftover, sent + Handshake::LEN as u64))
+                Ok(Established {
+                    transport: t,
+                    kind,
+                    theirs: handshake,
+                    leftover,
+                    sent: sent + Handshake::LEN as u64,
+                })
             }
         }
     }
 
-    /// One outgoing attempt, with MSE (`mse`) or in plaintext.
-    async fn dial(
+    /// Connects over `kind` and exchanges handshakes (ours first), with MSE (`mse`) or in
+    /// plaintext.
+    async fn handshake_out(
         addr: SocketAddr,
+        kind: TransportKind,
         mse: bool,
         ours: &Handshake,
-        policy: Policy,
-        (connect_timeout, handshake_timeout): (Duration, Duration),
+        way: &Dialer,
+        limit: Duration,
     ) -> io::Result<Established> {
-        let mut t = transport::connect(addr, connect_timeout).await?;
+        let mut t = transport::connect_via(kind, addr, way.utp.as_ref(), limit).await?;
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
         let mut received = BytesMut::new();
         let sent;
         if mse {
-            let methods = encryption::dial_methods(policy);
+            let methods = encryption::dial_methods(way.policy);
             let exchange = encryption::initiate(
                 &mut t.read,
                 &mut t.write,
@@ -230,7 +264,7 @@ impl PeerConn {
                 methods,
                 ours.encode(),
             );
-            let done = tokio::time::timeout(handshake_timeout, exchange)
+            let done = tokio::time::timeout(way.handshake_timeout, exchange)
                 .await
                 .map_err(|_| timed_out())??;
             t = t.encrypt(done.stream);
@@ -242,7 +276,7 @@ impl PeerConn {
         }
         if received.len() < Handshake::LEN {
             let mut rest = vec![0u8; Handshake::LEN - received.len()];
-            tokio::time::timeout(handshake_timeout, t.read.read_exact(&mut rest))
+            tokio::time::timeout(way.handshake_timeout, t.read.read_exact(&mut rest))
                 .await
                 .map_err(|_| timed_out())??;
             received.extend_from_slice(&rest);
@@ -256,14 +290,23 @@ impl PeerConn {
                 "peer answered with another info-hash",
             ));
         }
-        Ok((t, theirs, leftover, sent))
+        Ok(Established {
+            transport: t,
+            kind,
+            theirs,
+            leftover,
+            sent,
+        })
     }
 
-    fn on_established(
-        &mut self,
-        ctx: &mut Context<Self>,
-        (transport, theirs, leftover, handed): Established,
-    ) {
+    fn on_established(&mut self, ctx: &mut Context<Self>, est: Established) {
+        let Established {
+            transport,
+            kind,
+            theirs,
+            leftover,
+            sent: handed,
+        } = est;
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
@@ -325,6 +368,7 @@ impl PeerConn {
             fast: self.peer_fast,
             extensions: None,
             encrypted,
+            transport: kind,
         });
         self.schedule_tick(ctx);
     }
@@ -652,9 +696,14 @@ impl Actor for PeerConn {
         if self.shared.dht.port().is_some() && !self.shared.storage.info.private {
             ours = ours.with_dht();
         }
-        let timeouts = (self.shared.connect_timeout, self.shared.handshake_timeout);
-        let policy = self.shared.encryption.get();
-        let fut = Self::establish(self.addr, dial, ours, policy, timeouts);
+        let way = Dialer {
+            order: self.shared.transports.clone(),
+            utp: self.shared.udp.utp(),
+            policy: self.shared.encryption.get(),
+            connect_timeout: self.shared.connect_timeout,
+            handshake_timeout: self.shared.handshake_timeout,
+        };
+        let fut = Self::establish(self.addr, dial, ours, way);
         let have = self.torrent.have.clone();
         let fut = async move {
             let conn = fut.await?;
@@ -665,9 +714,9 @@ impl Actor for PeerConn {
             Ok::<_, io::Error>((conn, have))
         };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok((established, have)) => {
+            Ok((est, have)) => {
                 act.have = have;
-                act.on_established(ctx, established)
+                act.on_established(ctx, est)
             }
             Err(e) => act.fail(ctx, format!("connecting: {e}")),
         }));
@@ -755,6 +804,13 @@ impl Handler<ToPeer> for PeerConn {
             ToPeer::Have(i) => {
                 if self.have.set(i) {
                     self.send(Message::Have(i));
+                }
+            }
+            ToPeer::HaveAll(all) => {
+                for i in all.iter_ones() {
+                    if self.have.set(i) {
+                        self.send(Message::Have(i));
+                    }
                 }
             }
             ToPeer::Disconnect(reason) => {

@@ -21,6 +21,7 @@ use swarm_wire::peer::BlockRef;
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
 use crate::torrent::messages::{PeerKey, PeerSource, ToPeer};
+use crate::torrent::peer::transport::TransportKind;
 use crate::torrent::shared::PeerToken;
 
 mod book;
@@ -260,6 +261,26 @@ impl<H: PeerHandle> PeerSet<H> {
         if let Some(l) = self.slots.get_mut(&key).and_then(|p| p.live_mut()) {
             l.encrypted = encrypted;
         }
+    }
+
+    /// The live connection `key` runs over `transport`: shown in `peers`, and remembered for the
+    /// next dial of its address (when it is one we dial).
+    pub fn note_transport(&mut self, key: PeerKey, transport: TransportKind) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let sock = slot.sock;
+        if let Some(live) = slot.live_mut() {
+            live.transport = transport;
+        }
+        if let Some(k) = self.book().known.get_mut(&sock) {
+            k.worked = Some(transport);
+        }
+    }
+
+    /// The transport that last worked with `sock`, if any.
+    pub fn worked_transport(&self, sock: SocketAddr) -> Option<TransportKind> {
+        self.book.as_ref()?.known.get(&sock)?.worked
     }
 
     /// The peer actor of `key` exited; `restart`: it is re-dialled into the same slot, otherwise
@@ -681,6 +702,10 @@ impl<H: PeerHandle> PeerSet<H> {
                 }
                 if l.encrypted {
                     flags.0 |= PexFlags::ENCRYPTION;
+                }
+                // We speak uTP with it: it is uTP-capable.
+                if l.transport == TransportKind::Utp {
+                    flags.0 |= PexFlags::UTP;
                 }
                 Some((addr, flags))
             })

@@ -60,6 +60,7 @@ pub struct Snapshot<'a> {
     pub uploaded: u64,
     pub added_at: i64,
     pub completed_at: Option<i64>,
+    pub super_seed: bool,
 }
 
 impl ResumeState {
@@ -129,6 +130,7 @@ impl ResumeState {
             added_at: s.added_at,
             completed_at: s.completed_at,
             trackers: Vec::new(),
+            super_seed: s.super_seed,
         };
         Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }

@@ -9,7 +9,9 @@ use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;
 use crate::services::dht::DhtSlot;
+use crate::services::udp_port::UdpSlot;
 use crate::storage::Storage;
+use crate::torrent::peer::transport::TransportKind;
 
 pub struct TorrentShared {
     pub info_hash: InfoHash,
@@ -28,6 +30,10 @@ pub struct TorrentShared {
     pub idle_timeout: Duration,
     /// The DHT node, if any (never for private torrents: see `Torrent::dht`).
     pub dht: DhtSlot,
+    /// The UDP port, for its uTP endpoint.
+    pub udp: UdpSlot,
+    /// The transports outgoing connections try, in order of preference.
+    pub transports: Arc<[TransportKind]>,
     /// The raw info dictionary, served over `ut_metadata`.
     pub info_bytes: bytes::Bytes,
     /// Whether a rate limit applies to this torrent (one atomic load per check).
@@ -113,10 +119,19 @@ pub struct Totals {
     pub downloaded: u64,
     pub uploaded: u64,
     pub peer_restarts: u64,
+    /// Of `peers`, those that dialled us (the metrics' peers by direction).
+    pub peers_incoming: u32,
+}
+
+/// What a torrent publishes beside its summary: its own counts that no summary carries.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub peer_restarts: u64,
+    pub peers_incoming: u32,
 }
 
 impl Totals {
-    fn of(summary: &TorrentSummary, peer_restarts: u64) -> Self {
+    fn of(summary: &TorrentSummary, counts: Counts) -> Self {
         Totals {
             state: summary.state,
             peers: summary.peers,
@@ -124,16 +139,17 @@ impl Totals {
             upload_rate: summary.upload_rate,
             downloaded: summary.downloaded,
             uploaded: summary.uploaded,
-            peer_restarts,
+            peer_restarts: counts.peer_restarts,
+            peers_incoming: counts.peers_incoming,
         }
     }
 }
 
 impl Published {
-    pub fn new(summary: &TorrentSummary, peer_restarts: u64) -> Self {
+    pub fn new(summary: &TorrentSummary, counts: Counts) -> Self {
         Published {
             json: summary_json(summary).into(),
-            totals: Totals::of(summary, peer_restarts),
+            totals: Totals::of(summary, counts),
         }
     }
 
@@ -155,14 +171,14 @@ impl StatusCell {
     /// Replaces the published summary. The shared JSON is replaced only when it changed, so an
     /// idle torrent's ticks leave the cell's allocation as it was.
     /// Returns whether the state changed since the previous publish.
-    pub fn publish(&self, summary: &TorrentSummary, peer_restarts: u64) -> bool {
+    pub fn publish(&self, summary: &TorrentSummary, counts: Counts) -> bool {
         let json = summary_json(summary);
         let mut cell = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if *cell.json != *json {
             cell.json = json.into();
         }
         let changed = cell.totals.state != summary.state;
-        cell.totals = Totals::of(summary, peer_restarts);
+        cell.totals = Totals::of(summary, counts);
         changed
     }
 

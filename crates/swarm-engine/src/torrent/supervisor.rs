@@ -25,6 +25,7 @@ use swarm_supervisor::{
 };
 
 use crate::torrent::messages::{Dial, PeerKey, TorrentInbox};
+use crate::torrent::peer::transport::TransportKind;
 use crate::torrent::peer::PeerConn;
 use crate::torrent::shared::TorrentShared;
 
@@ -48,12 +49,14 @@ where
         .expected_errors()
 }
 
-/// Dials `sock` as the child `key` (a `Transient` child: re-dialled on a crash).
+/// Dials `sock` as the child `key` (a `Transient` child: re-dialled on a crash), over `worked`
+/// first when a transport worked with it before.
 pub fn dial<A>(
     children: &mut Children<PeerKey, A>,
     ctx: &mut Context<A>,
     key: PeerKey,
     sock: SocketAddr,
+    worked: Option<TransportKind>,
     shared: Arc<TorrentShared>,
     inbox: TorrentInbox,
 ) -> Result<(), SupervisorError>
@@ -65,7 +68,7 @@ where
         let peer = PeerConn::new(
             key,
             sock,
-            Dial::Outgoing,
+            Dial::Outgoing { worked },
             shared.clone(),
             inbox.clone(),
             link,

@@ -168,6 +168,9 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
         d.eta_secs.map(duration).unwrap_or_else(|| "-".into()),
     );
     line("Private:", if d.private { "yes" } else { "no" }.to_owned());
+    if d.super_seed {
+        line("Super-seed:", "on".to_owned());
+    }
     line("Added:", utc(d.added_at));
     line(
         "Completed:",
@@ -257,15 +260,16 @@ pub fn peer_table(peers: &[PeerInfo]) -> String {
                 rate(p.download_rate),
                 rate(p.upload_rate),
                 p.requests_in_flight.to_string(),
+                p.transport.clone(),
                 p.source.clone(),
                 truncate(&p.client, 30),
             ]
         })
         .collect();
-    let right = [false, false, true, true, true, true, false, false];
+    let right = [false, false, true, true, true, true, false, false, false];
     table(
         &[
-            "ADDRESS", "FLAGS", "DONE", "DOWN", "UP", "REQS", "SOURCE", "CLIENT",
+            "ADDRESS", "FLAGS", "DONE", "DOWN", "UP", "REQS", "VIA", "SOURCE", "CLIENT",
         ],
         &right,
         &rows,

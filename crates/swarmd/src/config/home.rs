@@ -25,6 +25,7 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
         &mut config.watch.dir,
         &mut config.control.socket,
         &mut config.rpc.unix_socket,
+        &mut config.rpc.web_root,
     ]
     .into_iter()
     .flatten()

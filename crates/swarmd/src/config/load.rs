@@ -142,6 +142,7 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
         ("watch", "dir", &c.watch.dir),
         ("control", "socket", &c.control.socket),
         ("rpc", "unix_socket", &c.rpc.unix_socket),
+        ("rpc", "web_root", &c.rpc.web_root),
     ];
     for (section, key, value) in paths {
         if let Some(p) = value {
@@ -168,6 +169,21 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             "max_peers_per_torrent"
         };
         return fail("network", key, "must be at least 1".into());
+    }
+    let transports = &c.network.transports;
+    if transports.is_empty() {
+        return fail(
+            "network",
+            "transports",
+            "names no transport: list \"tcp\", \"utp\" or both".into(),
+        );
+    }
+    if transports
+        .iter()
+        .enumerate()
+        .any(|(i, t)| transports[..i].contains(t))
+    {
+        return fail("network", "transports", "names a transport twice".into());
     }
     if c.network.max_half_open == 0 {
         return fail("network", "max_half_open", "must be at least 1".into());

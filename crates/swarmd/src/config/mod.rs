@@ -71,6 +71,17 @@ pub struct NetworkSection {
     pub handshake_timeout_secs: NonZeroU64,
     /// MSE/PE policy: require, prefer, allow or disable.
     pub encryption: swarm_wire::mse::Policy,
+    /// Transports for outgoing connections, in order of preference; uTP (on the UDP port of
+    /// `listen`, shared with the DHT) is accepted and made only when listed.
+    pub transports: Vec<TransportName>,
+}
+
+/// A peer transport in the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportName {
+    Tcp,
+    Utp,
 }
 
 impl Default for NetworkSection {
@@ -83,6 +94,7 @@ impl Default for NetworkSection {
             connect_timeout_secs: nonzero(10),
             handshake_timeout_secs: nonzero(20),
             encryption: swarm_wire::mse::Policy::Prefer,
+            transports: vec![TransportName::Tcp, TransportName::Utp],
         }
     }
 }
@@ -271,6 +283,12 @@ pub struct RpcSection {
     pub ip_whitelist: Vec<String>,
     /// Largest request body; larger ones get 413 before they are read.
     pub max_body_bytes: usize,
+    /// The directory of transmission's web client, served at `/transmission/web/`. Unset: the
+    /// first of Debian's directories that exists (`http_rpc::web::DEFAULT_ROOTS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_root: Option<PathBuf>,
+    /// `/metrics` has per-torrent series for at most this many torrents (the busiest).
+    pub metrics_torrents: usize,
 }
 
 impl Default for RpcSection {
@@ -284,6 +302,8 @@ impl Default for RpcSection {
             host_whitelist: Vec::new(),
             ip_whitelist: vec!["127.0.0.1".into(), "::1".into()],
             max_body_bytes: 10 << 20,
+            web_root: None,
+            metrics_torrents: 50,
         }
     }
 }

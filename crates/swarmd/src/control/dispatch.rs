@@ -14,7 +14,8 @@ use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
     AddParams, DaemonInfo, EncryptionParams, RemoveParams, SetFilePriorityParams, SetLimitsParams,
-    ShutdownParams, SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    SetSuperSeedParams, ShutdownParams, SubscribeResult, TorrentParams, TorrentRef, TorrentSource,
+    MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -293,6 +294,11 @@ impl<E: Engine> Dispatcher<E> {
                 let p: RemoveParams = decode(method, params)?;
                 let id = self.resolve(&p.torrent).await?;
                 to_json(e.remove(id, p.delete_data).await)
+            }
+            names::TORRENT_SET_SUPER_SEED => {
+                let p: SetSuperSeedParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                to_json(e.set_super_seed(id, p.enabled).await)
             }
             names::TORRENT_SET_FILE_PRIORITY => {
                 let p: SetFilePriorityParams = decode(method, params)?;

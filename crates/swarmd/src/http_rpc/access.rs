@@ -76,7 +76,19 @@ impl Refusal {
 }
 
 impl Gate {
+    /// The checks of an RPC call: all four.
     pub fn check(&self, k: &Knock) -> Result<(), Refusal> {
+        self.check_page(k)?;
+        if k.session_id != Some(self.session_id.as_str()) {
+            return Err(Refusal::SessionId);
+        }
+        Ok(())
+    }
+
+    /// The checks of a page (the web client's files, `/metrics`): all but the session id, which
+    /// guards calls that change something and which a browser loading a page or Prometheus
+    /// scraping does not have.
+    pub fn check_page(&self, k: &Knock) -> Result<(), Refusal> {
         if let Some(ip) = k.peer {
             let ip = canonical(ip);
             if !self.ip_whitelist.iter().any(|r| r.allows(ip)) {
@@ -96,9 +108,6 @@ impl Gate {
             if !self.host_allowed(&host) {
                 return Err(Refusal::Host(host));
             }
-        }
-        if k.session_id != Some(self.session_id.as_str()) {
-            return Err(Refusal::SessionId);
         }
         Ok(())
     }

@@ -3,10 +3,10 @@
 //! and codes over swarmd's state. Pure; `torrent_get.rs` fetches the views a field list needs.
 //!
 //! A field swarmd cannot know is left out rather than made up (transmission clients read a
-//! missing field as unknown): `pieces` (the engine does not publish its bitfield), `activityDate`,
-//! `startDate`, `secondsDownloading`, `corruptEver`, `recheckProgress`. Features swarmd does not
-//! have (ratio and idle limits, per-torrent speed limits, queueing, labels) answer what
-//! transmission answers with the feature off.
+//! missing field as unknown): `activityDate`, `startDate`, `secondsDownloading`,
+//! `secondsSeeding`, `recheckProgress`, `desiredAvailable`, `availability`, `dateCreated`,
+//! `creator`. Features swarmd does not have (ratio and idle limits, per-torrent speed limits,
+//! queueing, labels) answer what transmission answers with the feature off.
 
 use serde_json::{json, Value};
 use swarm_control::{
@@ -24,6 +24,8 @@ pub struct Views<'a> {
     pub files: Option<&'a [FileInfo]>,
     pub peers: Option<&'a [PeerInfo]>,
     pub trackers: Option<&'a [TrackerInfo]>,
+    /// The wire's bitfield of the pieces present.
+    pub pieces: Option<&'a [u8]>,
     /// The daemon's `max_peers_per_torrent` (`peer-limit`).
     pub peer_limit: u32,
 }
@@ -37,6 +39,9 @@ pub const DETAIL_FIELDS: &[&str] = &[
     "pieceSize",
     "isPrivate",
     "comment",
+    "corruptEver",
+    // `beginPiece`/`endPiece` of each file need the piece length.
+    "files",
 ];
 pub const FILE_FIELDS: &[&str] = &[
     "files",
@@ -56,6 +61,7 @@ pub const PEER_FIELDS: &[&str] = &[
     "peersFrom",
 ];
 pub const TRACKER_FIELDS: &[&str] = &["trackers", "trackerStats", "trackerList", "magnetLink"];
+pub const PIECE_FIELDS: &[&str] = &["pieces"];
 
 /// Transmission's status codes (`tr_torrent_activity`).
 pub fn status(state: TorrentState) -> i64 {
@@ -120,7 +126,7 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "isFinished" => json!(false),
         "isStalled" => json!(false),
         "peersConnected" => json!(s.peers),
-        "peer-limit" => json!(v.peer_limit),
+        "peer-limit" | "maxConnectedPeers" => json!(v.peer_limit),
         "labels" => json!([]),
         "group" => json!(""),
         "queuePosition" => json!(v.position),
@@ -142,13 +148,19 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "pieceSize" => json!(v.detail?.piece_length),
         "isPrivate" => json!(v.detail?.private),
         "comment" => json!(v.detail?.comment.clone().unwrap_or_default()),
+        // Bytes thrown away on hash failures: whole pieces (a short last piece counts full).
+        "corruptEver" => {
+            let d = v.detail?;
+            json!(d.hash_failures.saturating_mul(u64::from(d.piece_length)))
+        }
+        "pieces" => json!(data_encoding::BASE64.encode(v.pieces?)),
         "sizeWhenDone" => json!(wanted_bytes(v.files?).0),
         "leftUntilDone" => {
             let (wanted, have) = wanted_bytes(v.files?);
             json!(wanted.saturating_sub(have))
         }
         "fileCount" | "file-count" => json!(v.files?.len()),
-        "files" => files(s, v.files?),
+        "files" => files(s, v.files?, v.detail?.piece_length),
         "fileStats" => file_stats(v.files?),
         "priorities" => json!(v
             .files?
@@ -217,13 +229,24 @@ fn file_name(s: &TorrentSummary, path: &str) -> String {
     }
 }
 
-fn files(s: &TorrentSummary, files: &[FileInfo]) -> Value {
+/// Each file with the pieces it lies in, `[beginPiece, endPiece)` as transmission counts them
+/// (files are in the torrent's order, one after the other).
+fn files(s: &TorrentSummary, files: &[FileInfo], piece_length: u32) -> Value {
+    let pl = u64::from(piece_length.max(1));
+    let mut offset = 0u64;
     json!(files
         .iter()
-        .map(
-            |f| json!({"name": file_name(s, &f.path), "length": f.length,
-            "bytesCompleted": f.have_bytes})
-        )
+        .map(|f| {
+            let begin = offset / pl;
+            let end = if f.length == 0 {
+                begin
+            } else {
+                (offset + f.length - 1) / pl + 1
+            };
+            offset += f.length;
+            json!({"name": file_name(s, &f.path), "length": f.length,
+                "bytesCompleted": f.have_bytes, "beginPiece": begin, "endPiece": end})
+        })
         .collect::<Vec<_>>())
 }
 
@@ -262,6 +285,7 @@ fn peer(p: &PeerInfo) -> Value {
         (p.source == "pex", 'X'),
         (p.source == "dht", 'H'),
         (incoming, 'I'),
+        (p.transport == "utp", 'T'),
     ] {
         if on {
             flags.push(c);
@@ -272,7 +296,7 @@ fn peer(p: &PeerInfo) -> Value {
         "clientIsChoked": p.am_choking, "clientIsInterested": p.am_interested,
         "peerIsChoked": p.peer_choking, "peerIsInterested": p.peer_interested,
         "isDownloadingFrom": downloading_from(p), "isUploadingTo": uploading_to(p),
-        "isEncrypted": false, "isIncoming": incoming, "isUTP": false,
+        "isEncrypted": false, "isIncoming": incoming, "isUTP": p.transport == "utp",
         "progress": p.progress, "rateToClient": p.download_rate, "rateToPeer": p.upload_rate,
         "flagStr": flags,
     })
@@ -380,5 +404,31 @@ mod tests {
             "example"
         );
         assert_eq!(sitename("http://127.0.0.1:80/a"), "127.0.0.1");
+    }
+
+    #[test]
+    fn files_name_their_pieces() {
+        let s = crate::fake_engine::summary("ab", "t");
+        let file = |index, length| FileInfo {
+            index,
+            path: format!("t/{index}"),
+            length,
+            have_bytes: 0,
+            priority: FilePriority::Normal,
+        };
+        let v = files(&s, &[file(0, 10), file(1, 0), file(2, 7), file(3, 16)], 8);
+        let spans: Vec<(u64, u64)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["beginPiece"].as_u64().unwrap(),
+                    f["endPiece"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // Bytes 0..10, 10..10, 10..17, 17..33 of pieces of 8.
+        assert_eq!(spans, [(0, 2), (1, 1), (1, 3), (2, 5)]);
     }
 }

@@ -15,24 +15,68 @@ use crate::engine::{Engine, EngineError};
 /// A call's arguments.
 pub type Args = Map<String, Value>;
 
-/// What the RPC reports as `result` when a call fails: a sentence for the user.
+/// A failed call: a sentence for the user (the legacy form's `result`) and what kind of failure
+/// it is (the JSON-RPC form's error `code`, `jsonrpc.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure(pub String);
+pub struct Failure {
+    pub code: Code,
+    pub message: String,
+}
+
+/// The kinds of failure transmission 4.1 tells apart (its `JsonRpc::Error` codes), and one of
+/// swarmd's own for a feature it does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    ParseError,
+    InvalidRequest,
+    InvalidParams,
+    MethodNotFound,
+    Internal,
+    PathNotAbsolute,
+    System,
+    FileIndexOutOfRange,
+    Http,
+    CorruptTorrent,
+    /// A method or setting of a feature swarmd does not have (queues, ratio limits, labels …).
+    Unsupported,
+}
 
 impl Failure {
+    /// Bad arguments: the usual failure.
     pub fn new(m: impl Into<String>) -> Self {
-        Failure(m.into())
+        Failure::coded(Code::InvalidParams, m)
+    }
+
+    pub fn coded(code: Code, m: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: m.into(),
+        }
+    }
+
+    pub fn unsupported(m: impl Into<String>) -> Self {
+        Failure::coded(Code::Unsupported, m)
     }
 }
 
 pub fn engine_failure(e: EngineError) -> Failure {
-    Failure(e.to_string())
+    let code = match e {
+        EngineError::ShuttingDown | EngineError::Internal(_) => Code::Internal,
+        EngineError::NotFound(_) | EngineError::AlreadyExists(_) | EngineError::Invalid(_) => {
+            Code::InvalidParams
+        }
+    };
+    Failure::coded(code, e.to_string())
 }
 
 /// transmission-daemon's version as clients check it (Sonarr wants 2.x or later, rpc-version 14
 /// at least), with swarmd's own after it.
 pub fn version() -> String {
     format!("4.0.6 (swarmd {})", env!("CARGO_PKG_VERSION"))
+}
+/// The same for a client that speaks transmission 4.1's JSON-RPC form (`jsonrpc.rs`).
+pub fn version_jsonrpc() -> String {
+    format!("4.1.0 (swarmd {})", env!("CARGO_PKG_VERSION"))
 }
 pub const RPC_VERSION: i64 = 17;
 pub const RPC_VERSION_MINIMUM: i64 = 14;
@@ -94,25 +138,30 @@ impl<E: Engine> Rpc<E> {
             "torrent-remove" | "torrent-start" | "torrent-start-now" | "torrent-stop"
             | "torrent-verify" | "torrent-reannounce" => self.torrent_action(method, args).await,
             "free-space" => free_space(args),
-            "port-test" => Err(Failure::new(
+            "port-test" => Err(Failure::unsupported(
                 "port-test: swarmd does not ask an outside service whether its peer port is \
                  reachable; check it from another machine",
             )),
-            "blocklist-update" => Err(Failure::new("blocklist-update: swarmd has no blocklist")),
-            "torrent-set-location" => Err(Failure::new(
+            "blocklist-update" => Err(Failure::unsupported(
+                "blocklist-update: swarmd has no blocklist",
+            )),
+            "torrent-set-location" => Err(Failure::unsupported(
                 "torrent-set-location: swarmd cannot move a torrent's data yet",
             )),
-            "torrent-rename-path" => Err(Failure::new(
+            "torrent-rename-path" => Err(Failure::unsupported(
                 "torrent-rename-path: swarmd cannot rename a torrent's files yet",
             )),
-            m if m.starts_with("queue-move-") => Err(Failure::new(format!(
+            m if m.starts_with("queue-move-") => Err(Failure::unsupported(format!(
                 "{m}: swarmd has no download queue; every torrent runs"
             ))),
             "group-get" => Ok(json_map(json!({"group": []}))),
-            "group-set" => Err(Failure::new("group-set: swarmd has no bandwidth groups")),
-            other => Err(Failure::new(format!(
-                "method name not recognized: {other:?}"
-            ))),
+            "group-set" => Err(Failure::unsupported(
+                "group-set: swarmd has no bandwidth groups",
+            )),
+            other => Err(Failure::coded(
+                Code::MethodNotFound,
+                format!("method name not recognized: {other:?}"),
+            )),
         }
     }
 
@@ -290,12 +339,13 @@ fn free_space(args: &Args) -> Result<Map<String, Value>, Failure> {
         .and_then(Value::as_str)
         .ok_or_else(|| Failure::new("free-space: the path argument is missing"))?;
     if !Path::new(path).is_absolute() {
-        return Err(Failure::new(format!(
-            "free-space: {path} is not an absolute path"
-        )));
+        return Err(Failure::coded(
+            Code::PathNotAbsolute,
+            format!("free-space: {path} is not an absolute path"),
+        ));
     }
-    let (free, total) =
-        statvfs(Path::new(path)).map_err(|e| Failure::new(format!("free-space: {path}: {e}")))?;
+    let (free, total) = statvfs(Path::new(path))
+        .map_err(|e| Failure::coded(Code::System, format!("free-space: {path}: {e}")))?;
     Ok(json_map(
         json!({"path": path, "size-bytes": free, "total_size": total}),
     ))

@@ -6,6 +6,9 @@
 //! - `access.rs`: the checks before a request is read (address, password, Host, session id).
 //! - `methods.rs` / `torrents.rs`: the methods; `fields.rs`: `torrent-get`'s fields;
 //!   `ids.rs`: transmission's small torrent ids; `password.rs`: the stored password hash.
+//! - `jsonrpc.rs`: transmission 4.1's JSON-RPC 2.0 form, translated onto the methods.
+//! - `web.rs`: transmission's web client at `/transmission/web/`; `metrics.rs`: Prometheus
+//!   metrics at `/metrics`. Both pass the same checks as a call, but for the session id.
 //!
 //! The server is actix-web on a worker thread of its own (one worker: the engine does the work,
 //! this only translates). A panicking handler takes that worker down and actix-server starts a
@@ -15,16 +18,20 @@
 mod access;
 mod fields;
 mod ids;
+mod jsonrpc;
 mod methods;
+mod metrics;
 pub mod password;
 mod torrents;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::web as route;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Map, Value};
 
 use crate::config::RpcSection;
@@ -75,6 +82,18 @@ pub fn check_config(c: &RpcSection) -> Result<(), (&'static str, String)> {
     if c.max_body_bytes < 64 * 1024 {
         return Err(("max_body_bytes", "must be at least 65536".into()));
     }
+    if let Some(root) = &c.web_root {
+        if !root.join("index.html").is_file() {
+            return Err((
+                "web_root",
+                format!(
+                    "{} has no index.html: it is not a web client's directory (Debian's \
+                     transmission-common installs one in /usr/share/transmission)",
+                    root.display()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -108,6 +127,9 @@ pub fn gate(c: &RpcSection) -> Gate {
 struct Shared<E> {
     gate: Gate,
     rpc: Rpc<E>,
+    /// `None`: no web client to serve (`web.rs` says so to a browser).
+    web_root: Option<PathBuf>,
+    metrics_torrents: usize,
 }
 
 /// A running RPC server.
@@ -128,14 +150,36 @@ impl RpcServer {
     ) -> Result<Self, RpcServerError> {
         let gate = gate(c);
         let rpc = Rpc::new(engine, info, gate.session_id.clone(), stop_daemon);
-        let shared = web::Data::from(Arc::new(Shared { gate, rpc }));
+        let web_root = web::web_root(c.web_root.as_deref());
+        match &web_root {
+            Some(root) => {
+                tracing::info!(web_root = %root.display(), "web client at {}", web::PREFIX)
+            }
+            None => tracing::info!(
+                "no web client to serve: none of {:?} exists and [rpc] web_root is not set",
+                web::DEFAULT_ROOTS
+            ),
+        }
+        let shared = actix_web::web::Data::from(Arc::new(Shared {
+            gate,
+            rpc,
+            web_root,
+            metrics_torrents: c.metrics_torrents,
+        }));
         let max_body = c.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
-                .app_data(web::PayloadConfig::new(max_body))
-                .route(PATH, web::to(endpoint::<E>))
-                .route("/transmission/rpc/", web::to(endpoint::<E>))
+                .app_data(route::PayloadConfig::new(max_body))
+                .route(PATH, route::to(endpoint::<E>))
+                .route("/transmission/rpc/", route::to(endpoint::<E>))
+                .route(metrics::PATH, route::get().to(metrics_page::<E>))
+                .route("/", route::get().to(web_page::<E>))
+                .route("/transmission/web", route::get().to(web_page::<E>))
+                .route(
+                    "/transmission/web/{tail:.*}",
+                    route::get().to(web_page::<E>),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -182,32 +226,71 @@ fn remove_stale_socket(path: &std::path::Path) {
     }
 }
 
-async fn endpoint<E: Engine>(
-    req: HttpRequest,
-    body: web::Bytes,
-    shared: web::Data<Shared<E>>,
-) -> HttpResponse {
+/// What a request presents to the gate.
+fn knock(req: &HttpRequest) -> Knock<'_> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let knock = Knock {
+    Knock {
         peer: req.peer_addr().map(|a| a.ip()),
         host: header("host"),
         authorization: header("authorization"),
         session_id: header(SESSION_HEADER),
-    };
-    if let Err(refusal) = shared.gate.check(&knock) {
-        tracing::debug!(peer = ?knock.peer, status = refusal.status(), "HTTP RPC request refused");
-        let status = actix_web::http::StatusCode::from_u16(refusal.status())
-            .unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
-        let mut r = HttpResponse::build(status);
-        r.insert_header((SESSION_HEADER, shared.gate.session_id.as_str()));
-        if status == actix_web::http::StatusCode::UNAUTHORIZED {
-            r.insert_header(("WWW-Authenticate", "Basic realm=\"Transmission\""));
-        }
-        return r
-            .content_type("text/html; charset=UTF-8")
-            .body(format!("<h1>{}</h1>", refusal.message()));
     }
-    let reply = answer(&shared.rpc, &body).await;
+}
+
+async fn web_page<E: Engine>(req: HttpRequest, shared: route::Data<Shared<E>>) -> HttpResponse {
+    let knock = knock(&req);
+    if let Err(refusal) = shared.gate.check_page(&knock) {
+        return refused(&shared.gate, &knock, &refusal);
+    }
+    web::serve(shared.web_root.as_deref(), req.path()).await
+}
+
+async fn metrics_page<E: Engine>(req: HttpRequest, shared: route::Data<Shared<E>>) -> HttpResponse {
+    let knock = knock(&req);
+    if let Err(refusal) = shared.gate.check_page(&knock) {
+        return refused(&shared.gate, &knock, &refusal);
+    }
+    match metrics::scrape(&shared.rpc.engine, shared.metrics_torrents).await {
+        Ok(text) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, metrics::CONTENT_TYPE))
+            .body(text),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .body(format!("503: the engine did not answer: {e}")),
+    }
+}
+
+fn refused(gate: &Gate, knock: &Knock, refusal: &access::Refusal) -> HttpResponse {
+    tracing::debug!(peer = ?knock.peer, status = refusal.status(), "HTTP request refused");
+    let status = actix_web::http::StatusCode::from_u16(refusal.status())
+        .unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
+    let mut r = HttpResponse::build(status);
+    r.insert_header((SESSION_HEADER, gate.session_id.as_str()));
+    if status == actix_web::http::StatusCode::CONFLICT {
+        r.insert_header(jsonrpc::VERSION_HEADER);
+    }
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        r.insert_header(("WWW-Authenticate", "Basic realm=\"Transmission\""));
+    }
+    r.content_type("text/html; charset=UTF-8")
+        .body(format!("<h1>{}</h1>", refusal.message()))
+}
+
+async fn endpoint<E: Engine>(
+    req: HttpRequest,
+    body: route::Bytes,
+    shared: route::Data<Shared<E>>,
+) -> HttpResponse {
+    let knock = knock(&req);
+    if let Err(refusal) = shared.gate.check(&knock) {
+        return refused(&shared.gate, &knock, &refusal);
+    }
+    let Some(reply) = answer(&shared.rpc, &body).await else {
+        // JSON-RPC notifications only: nothing to answer.
+        return HttpResponse::NoContent()
+            .insert_header((SESSION_HEADER, shared.gate.session_id.as_str()))
+            .finish();
+    };
     let mut r = HttpResponse::Ok();
     r.insert_header((
         CONTENT_TYPE,
@@ -218,15 +301,31 @@ async fn endpoint<E: Engine>(
 }
 
 /// The response body for one request body, in the request's own form: legacy
-/// (`method`/`arguments`/`tag`, `result`) or, when it says `"jsonrpc": "2.0"`, transmission
-/// 4.1's JSON-RPC (`jsonrpc.rs`).
-async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Value {
+/// (`method`/`arguments`/`tag`, `result`) or, when it says `"jsonrpc": "2.0"` or is a batch,
+/// transmission 4.1's JSON-RPC (`jsonrpc.rs`). `None`: JSON-RPC notifications, no answer.
+async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Option<Value> {
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
+        // Unparsable, so the form is a guess: a body that mentions "jsonrpc" gets that form's
+        // parse error.
+        Err(e) if contains_bytes(body, b"\"jsonrpc\"") => return Some(jsonrpc::parse_error(&e)),
         Err(e) => {
-            return json!({"arguments": {}, "result": format!("the request is not JSON: {e}")})
+            return Some(
+                json!({"arguments": {}, "result": format!("the request is not JSON: {e}")}),
+            )
         }
     };
+    if jsonrpc::is_jsonrpc(&request) {
+        return jsonrpc::answer(rpc, request).await;
+    }
+    Some(legacy_answer(rpc, request).await)
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn legacy_answer<E: Engine>(rpc: &Rpc<E>, request: Value) -> Value {
     let Value::Object(mut request) = request else {
         return json!({"arguments": {}, "result": "the request is not a JSON object"});
     };
@@ -247,9 +346,9 @@ async fn answer<E: Engine>(rpc: &Rpc<E>, body: &[u8]) -> Value {
             out.insert("result".into(), json!("success"));
         }
         Err(f) => {
-            tracing::debug!(error = %f.0, "HTTP RPC call failed");
+            tracing::debug!(error = %f.message, "HTTP RPC call failed");
             out.insert("arguments".into(), json!({}));
-            out.insert("result".into(), json!(f.0));
+            out.insert("result".into(), json!(f.message));
         }
     }
     if let Some(tag) = tag {

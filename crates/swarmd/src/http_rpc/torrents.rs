@@ -9,8 +9,10 @@ use serde_json::{json, Map, Value};
 use swarm_control::{FileInfo, FilePriority, FilePriorityChange, TorrentState, TorrentSummary};
 use swarm_wire::InfoHash;
 
-use super::fields::{self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, TRACKER_FIELDS};
-use super::methods::{engine_failure, truthy, Args, Failure, Rpc};
+use super::fields::{
+    self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, PIECE_FIELDS, TRACKER_FIELDS,
+};
+use super::methods::{engine_failure, truthy, Args, Code, Failure, Rpc};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
@@ -160,6 +162,11 @@ impl<E: Engine> Rpc<E> {
         } else {
             None
         };
+        let pieces = if needs(PIECE_FIELDS) {
+            Some(e.pieces(t.hash).await?)
+        } else {
+            None
+        };
         let views = Views {
             id: t.id,
             position: t.position,
@@ -168,6 +175,7 @@ impl<E: Engine> Rpc<E> {
             files: files.as_deref(),
             peers: peers.as_deref(),
             trackers: trackers.as_deref(),
+            pieces: pieces.as_deref(),
             peer_limit: self.info.peer_limit,
         };
         Ok(requested
@@ -204,7 +212,13 @@ impl<E: Engine> Rpc<E> {
             };
             match done {
                 Ok(()) | Err(EngineError::NotFound(_)) => {}
-                Err(e) => return Err(Failure::new(format!("{method} {}: {e}", t.summary.name))),
+                Err(e) => {
+                    let f = engine_failure(e);
+                    return Err(Failure::coded(
+                        f.code,
+                        format!("{method} {}: {}", t.summary.name, f.message),
+                    ));
+                }
             }
         }
         Ok(Map::new())
@@ -214,7 +228,7 @@ impl<E: Engine> Rpc<E> {
         let torrent = self.torrent_to_add(args).await?;
         if let Some(labels) = args.get("labels").and_then(Value::as_array) {
             if !labels.is_empty() {
-                return Err(Failure::new(
+                return Err(Failure::unsupported(
                     "torrent-add: labels are not supported by swarmd yet",
                 ));
             }
@@ -230,10 +244,13 @@ impl<E: Engine> Rpc<E> {
             Some(d) if !d.is_empty() => {
                 let d = PathBuf::from(d);
                 if !d.is_absolute() {
-                    return Err(Failure::new(format!(
-                        "torrent-add: download-dir {} is not an absolute path",
-                        d.display()
-                    )));
+                    return Err(Failure::coded(
+                        Code::PathNotAbsolute,
+                        format!(
+                            "torrent-add: download-dir {} is not an absolute path",
+                            d.display()
+                        ),
+                    ));
                 }
                 Some(d)
             }
@@ -258,7 +275,13 @@ impl<E: Engine> Rpc<E> {
                     .unwrap_or_default();
                 ("torrent-duplicate", name)
             }
-            Err(e) => return Err(Failure::new(format!("torrent-add: {e}"))),
+            Err(e) => {
+                let f = engine_failure(e);
+                return Err(Failure::coded(
+                    f.code,
+                    format!("torrent-add: {}", f.message),
+                ));
+            }
         };
         if key == "torrent-added" && !changes.is_empty() {
             let files = self.engine.files(hash).await.map_err(engine_failure)?;
@@ -286,13 +309,14 @@ impl<E: Engine> Rpc<E> {
 
     async fn torrent_to_add(&self, args: &Args) -> Result<NewTorrent, Failure> {
         let fail = |m: String| Failure::new(format!("torrent-add: {m}"));
+        let corrupt = |m: String| Failure::coded(Code::CorruptTorrent, format!("torrent-add: {m}"));
         if let Some(b64) = args.get("metainfo").and_then(Value::as_str) {
             let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
             let bytes = data_encoding::BASE64
                 .decode(clean.as_bytes())
                 .map_err(|e| fail(format!("metainfo is not base64: {e}")))?;
             return intake::parse_metainfo(&bytes)
-                .map_err(|e| fail(format!("invalid torrent: {e}")));
+                .map_err(|e| corrupt(format!("invalid torrent: {e}")));
         }
         let Some(filename) = args.get("filename").and_then(Value::as_str) else {
             return Err(fail(
@@ -302,7 +326,7 @@ impl<E: Engine> Rpc<E> {
         let filename = filename.trim();
         if filename.starts_with("magnet:") {
             return intake::parse_magnet(filename)
-                .map_err(|e| fail(format!("invalid magnet link: {e}")));
+                .map_err(|e| corrupt(format!("invalid magnet link: {e}")));
         }
         let bytes = if filename.starts_with("http://") || filename.starts_with("https://") {
             let cookies = args
@@ -311,18 +335,21 @@ impl<E: Engine> Rpc<E> {
                 .map(str::to_owned);
             fetch_url(filename.to_owned(), cookies)
                 .await
-                .map_err(fail)?
+                .map_err(|m| Failure::coded(Code::Http, format!("torrent-add: {m}")))?
         } else {
             let path = PathBuf::from(filename);
             if !path.is_absolute() {
-                return Err(fail(format!(
-                    "{filename} is not an absolute path, a URL or a magnet link"
-                )));
+                return Err(Failure::coded(
+                    Code::PathNotAbsolute,
+                    format!(
+                        "torrent-add: {filename} is not an absolute path, a URL or a magnet link"
+                    ),
+                ));
             }
             intake::read_capped(&path).await.map_err(fail)?
         };
         intake::parse_metainfo(&bytes)
-            .map_err(|e| fail(format!("{filename}: invalid torrent: {e}")))
+            .map_err(|e| corrupt(format!("{filename}: invalid torrent: {e}")))
     }
 
     pub(super) async fn torrent_set(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
@@ -344,9 +371,12 @@ impl<E: Engine> Rpc<E> {
                 Err(EngineError::NotFound(_)) => continue,
                 Err(e) => return Err(engine_failure(e)),
             };
-            let list = changes
-                .apply(&files)
-                .map_err(|f| Failure::new(format!("torrent-set {}: {}", t.summary.name, f.0)))?;
+            let list = changes.apply(&files).map_err(|f| {
+                Failure::coded(
+                    f.code,
+                    format!("torrent-set {}: {}", t.summary.name, f.message),
+                )
+            })?;
             self.engine
                 .set_file_priority(t.hash, list)
                 .await
@@ -438,7 +468,7 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         "peer-limit" => "a per-torrent peer limit (it is [network] max_peers_per_torrent)",
         _ => "this setting",
     };
-    Err(Failure::new(format!(
+    Err(Failure::unsupported(format!(
         "torrent-set: {key} = {value}: swarmd does not support {what} yet"
     )))
 }
@@ -493,10 +523,13 @@ impl FileChanges {
     fn apply(&self, files: &[FileInfo]) -> Result<Vec<FilePriorityChange>, Failure> {
         let file = |i: u64| {
             files.get(i as usize).ok_or_else(|| {
-                Failure::new(format!(
-                    "file index {i} is out of range: the torrent has {} files",
-                    files.len()
-                ))
+                Failure::coded(
+                    Code::FileIndexOutOfRange,
+                    format!(
+                        "file index {i} is out of range: the torrent has {} files",
+                        files.len()
+                    ),
+                )
             })
         };
         let mut out: Vec<FilePriorityChange> = Vec::new();

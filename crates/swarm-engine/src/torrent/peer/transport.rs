@@ -1,11 +1,9 @@
 //! The peer connection's transport: the byte stream under the BitTorrent frames, as a read half
 //! (decoded by `PeerCodec` in the peer actor) and a write half (the `writer` task's).
 //!
-//! The peer logic sees only [`ReadHalf`] and [`WriteHalf`]. TCP, the only transport today, is a
-//! variant of its own: its halves are tokio's owned halves (no lock between them, no dynamic
+//! The peer logic sees only [`ReadHalf`] and [`WriteHalf`]. TCP is a variant of its own: its halves are tokio's owned halves (no lock between them, no dynamic
 //! dispatch), and its write half lends the socket to the writer's upload accounting
-//! (`TCP_INFO`'s acknowledged bytes, see `writer.rs`). Any other stream (an encrypted MSE
-//! stream, a uTP stream) is handed over with [`Transport::boxed`]: split once, one dynamic call
+//! (`TCP_INFO`'s acknowledged bytes, see `writer.rs`). Any other stream (a uTP stream) is handed over with [`Transport::boxed`]: split once, one dynamic call
 //! per read or write syscall, and blocks count as uploaded once written (there is no socket to
 //! ask about acknowledgements).
 //!
@@ -15,8 +13,10 @@
 //! encrypted TCP connection keeps the exact upload accounting; over any other stream the layer
 //! is boxed around the boxed half.
 //!
-//! Connection establishment ([`connect`], [`Transport::tcp`]) makes the transport; the
-//! BitTorrent handshake then runs over it, whatever it is.
+//! Connection establishment makes the transport: [`dial`] tries the kinds of [`dial_order`] in
+//! turn (TCP, or uTP through the UDP port's endpoint, see `services/udp_port.rs`), and
+//! [`Accepted`] is what the listener or the UDP port accepted. The BitTorrent handshake then
+//! runs over it, whatever it is.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,12 +24,75 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use librqbit_utp::UtpStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::encryption::{Rc4Read, Rc4Write};
-use swarm_wire::mse::Stream;
+use swarm_wire::mse;
+
+use crate::services::udp_port::utp_link::UtpEndpoint;
+
+/// The kinds of connection a peer can be reached over (`transports` in the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    Tcp,
+    /// BEP 29, over the UDP port shared with the DHT.
+    Utp,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Utp => "utp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tcp" => Some(TransportKind::Tcp),
+            "utp" => Some(TransportKind::Utp),
+            _ => None,
+        }
+    }
+}
+
+/// The order in which to try the kinds for one peer: the one that last worked with it first,
+/// then the configured order (libtorrent's policy: remember per peer what connected).
+pub fn dial_order(
+    configured: &[TransportKind],
+    worked: Option<TransportKind>,
+) -> Vec<TransportKind> {
+    let mut order: Vec<TransportKind> = worked
+        .filter(|k| configured.contains(k))
+        .into_iter()
+        .collect();
+    order.extend(configured.iter().copied().filter(|k| Some(*k) != worked));
+    order
+}
+
+/// How long an attempt may take when another kind is left to try: a peer that does not answer
+/// a uTP SYN (it speaks TCP only) or a TCP SYN (NAT) should not cost the full connect timeout
+/// twice. libtorrent gives uTP 3 s.
+const FALLBACK_AFTER: Duration = Duration::from_secs(5);
+
+/// A connection the listener or the UDP port accepted (its handshake already read).
+pub enum Accepted {
+    /// A std socket: it is registered with the reactor of the arbiter the peer runs on.
+    Tcp(std::net::TcpStream),
+    Utp(UtpStream),
+}
+
+impl Accepted {
+    pub fn into_transport(self) -> io::Result<(Transport, TransportKind)> {
+        match self {
+            Accepted::Tcp(s) => Ok((Transport::tcp(TcpStream::from_std(s)?)?, TransportKind::Tcp)),
+            Accepted::Utp(s) => Ok((Transport::utp(s), TransportKind::Utp)),
+        }
+    }
+}
 
 /// A connection's two halves.
 pub struct Transport {
@@ -77,8 +140,8 @@ impl Transport {
     }
 
     /// The payload stream an MSE handshake agreed on, over this transport's halves.
-    pub fn encrypt(self, stream: Stream) -> Transport {
-        let Stream::Rc4 { send, recv } = stream else {
+    pub fn encrypt(self, stream: mse::Stream) -> Transport {
+        let mse::Stream::Rc4 { send, recv } = stream else {
             return self;
         };
         let read = match self.read {
@@ -95,6 +158,16 @@ impl Transport {
             encrypted: true,
         }
     }
+
+    /// A uTP connection: its own halves, no lock between them.
+    pub fn utp(stream: UtpStream) -> Self {
+        let (read, write) = stream.split();
+        Transport {
+            read: ReadHalf::Boxed(Box::new(read)),
+            write: WriteHalf::Boxed(Box::new(write)),
+            encrypted: false,
+        }
+    }
 }
 
 /// Dials `addr` over TCP within `timeout`.
@@ -103,6 +176,45 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Transpor
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     Transport::tcp(stream)
+}
+
+/// How long attempt `i` of `n` may take: a short one when another kind is left to try.
+pub fn attempt_timeout(i: usize, n: usize, timeout: Duration) -> Duration {
+    if i + 1 < n {
+        timeout.min(FALLBACK_AFTER)
+    } else {
+        timeout
+    }
+}
+
+/// Dials `addr` over `kind` within `limit`. uTP needs the endpoint (`None` while the UDP port
+/// restarts, or when uTP is off).
+pub async fn connect_via(
+    kind: TransportKind,
+    addr: SocketAddr,
+    utp: Option<&UtpEndpoint>,
+    limit: Duration,
+) -> io::Result<Transport> {
+    match (kind, utp) {
+        (TransportKind::Tcp, _) => connect(addr, limit).await,
+        (TransportKind::Utp, Some(endpoint)) => connect_utp(endpoint, addr, limit).await,
+        (TransportKind::Utp, None) => {
+            Err(io::Error::other("no uTP endpoint (the UDP port is down)"))
+        }
+    }
+}
+
+async fn connect_utp(
+    endpoint: &UtpEndpoint,
+    addr: SocketAddr,
+    limit: Duration,
+) -> io::Result<Transport> {
+    crate::fault::maybe_fail("peer.utp_connect")?;
+    let stream = tokio::time::timeout(limit, endpoint.connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "uTP connect timed out"))?
+        .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, format!("uTP: {e}")))?;
+    Ok(Transport::utp(stream))
 }
 
 impl WriteHalf {
@@ -203,6 +315,24 @@ mod tests {
         theirs.write_all(b"world").await.unwrap();
         read.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"world");
+    }
+
+    #[test]
+    fn the_transport_that_worked_goes_first_then_the_configured_order() {
+        use TransportKind::{Tcp, Utp};
+        assert_eq!(dial_order(&[Tcp, Utp], None), vec![Tcp, Utp]);
+        assert_eq!(dial_order(&[Tcp, Utp], Some(Utp)), vec![Utp, Tcp]);
+        assert_eq!(dial_order(&[Utp, Tcp], Some(Utp)), vec![Utp, Tcp]);
+        // A transport no longer configured is not tried, even if it worked before.
+        assert_eq!(dial_order(&[Tcp], Some(Utp)), vec![Tcp]);
+    }
+
+    #[test]
+    fn only_the_last_attempt_gets_the_whole_timeout() {
+        let t = Duration::from_secs(10);
+        assert_eq!(attempt_timeout(0, 2, t), FALLBACK_AFTER);
+        assert_eq!(attempt_timeout(1, 2, t), t);
+        assert_eq!(attempt_timeout(0, 1, t), t);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::torrent::messages::PeerSource;
+use crate::torrent::peer::transport::TransportKind;
 
 /// Everything we know about an address, connected or not.
 pub struct Known {
@@ -15,6 +16,8 @@ pub struct Known {
     /// Not dialled again before this instant (after failures, backoff).
     pub retry_at: Instant,
     pub failures: u32,
+    /// The transport the last connection with this address ran over: dialled first next time.
+    pub worked: Option<TransportKind>,
 }
 
 #[derive(Default)]
@@ -42,6 +45,7 @@ impl AddressBook {
                 connected: false,
                 retry_at: now,
                 failures: 0,
+                worked: None,
             }
         });
         fresh

@@ -16,6 +16,7 @@ use swarm_wire::peer::BlockRef;
 use crate::bitfield::Bitfield;
 use crate::rate::Rate;
 use crate::torrent::messages::{PeerKey, PeerSource};
+use crate::torrent::peer::transport::TransportKind;
 use crate::torrent::shared::PeerToken;
 
 /// One peer, connecting or live, as the torrent sees it.
@@ -83,6 +84,8 @@ pub struct Live<H> {
     /// The connection is RC4-encrypted (MSE): shown in `peers`, and the peer is told about in
     /// PEX as one that takes encryption.
     pub encrypted: bool,
+    /// What the connection runs over (`peers` shows it; PEX flags uTP peers).
+    pub transport: TransportKind,
 }
 
 impl<H> PeerSlot<H> {
@@ -188,6 +191,7 @@ impl<H> Live<H> {
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
             encrypted: false,
+            transport: TransportKind::Tcp,
         }
     }
 

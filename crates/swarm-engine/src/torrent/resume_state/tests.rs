@@ -18,6 +18,7 @@ fn record(have: &Bitfield, files: Vec<Option<(u64, i64)>>) -> ResumeRecord {
         added_at: 0,
         completed_at: None,
         trackers: Vec::new(),
+        super_seed: false,
     }
 }
 
@@ -101,12 +102,14 @@ fn an_unchecked_torrent_writes_no_record() {
         uploaded: 2,
         added_at: 3,
         completed_at: None,
+        super_seed: true,
     };
     let (path, bytes) = state.record(snapshot(&have)).expect("a record");
     assert_eq!(path, paths.resume());
     let back: ResumeRecord = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(back.have_bytes(), Some(have.as_bytes().to_vec()));
     assert!(back.paused);
+    assert!(back.super_seed, "the setting is kept");
     state.unchecked = true;
     assert!(state.record(snapshot(&have)).is_none());
     assert!(ResumeState::new(None).record(snapshot(&have)).is_none());

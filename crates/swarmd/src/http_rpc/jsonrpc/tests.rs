@@ -1,0 +1,163 @@
+//! The JSON-RPC form's translation (pure) and its calls against the fake engine.
+
+use super::*;
+
+#[test]
+fn snake_case_spellings() {
+    for (legacy, snake_case) in [
+        ("hashString", "hash_string"),
+        ("peer-limit", "peer_limit"),
+        ("isUTP", "is_utp"),
+        ("rpc-version-semver", "rpc_version_semver"),
+        ("seedRatioLimited", "seed_ratio_limited"),
+        ("cache-size-mb", "cache_size_mib"),
+        ("torrent-added", "torrent_added"),
+        ("primary-mime-type", "primary_mime_type"),
+        ("total_size", "total_size"),
+    ] {
+        assert_eq!(snake(legacy), snake_case, "{legacy}");
+    }
+}
+
+#[test]
+fn params_get_their_legacy_names() {
+    let p = legacy_params(
+        "torrent-get",
+        json!({"fields": ["hash_string", "download_dir", "file_count", "frobnicate"],
+                   "ids": "recently_active", "download_dir": "/d", "delete_local_data": true,
+                   "speed_limit_down_enabled": true, "encryption": "allowed"})
+        .as_object()
+        .unwrap()
+        .clone(),
+    );
+    assert_eq!(
+        Value::Object(p),
+        json!({"fields": ["hashString", "downloadDir", "file-count", "frobnicate"],
+                   "ids": "recently-active", "download-dir": "/d", "delete-local-data": true,
+                   "speed-limit-down-enabled": true, "encryption": "tolerated"})
+    );
+}
+
+#[test]
+fn answers_get_4_1_names_and_values() {
+    let mut r = snake_keys(json!({"torrents": [
+            {"hashString": "ab", "wanted": [1, 0], "fileStats": [{"bytesCompleted": 3}]}]}));
+    fix_values("torrent-get", &mut r);
+    assert_eq!(
+        r,
+        json!({"torrents": [{"hash_string": "ab", "wanted": [true, false],
+                                 "file_stats": [{"bytes_completed": 3}]}]})
+    );
+    let mut t = snake_keys(json!({"torrents": [["id", "wanted"], [1, [0, 1]]]}));
+    fix_values("torrent-get", &mut t);
+    assert_eq!(
+        t,
+        json!({"torrents": [["id", "wanted"], [1, [false, true]]]})
+    );
+    let mut s = snake_keys(json!({"encryption": "tolerated", "rpc-version": 17,
+                                       "cache-size-mb": 4}));
+    fix_values("session-get", &mut s);
+    assert_eq!(
+        s,
+        json!({"encryption": "allowed", "rpc_version": 18, "cache_size_mib": 4})
+    );
+}
+
+mod calls {
+    use super::*;
+    use crate::fake_engine::FakeEngine;
+
+    const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    pub(super) fn rpc() -> Rpc<FakeEngine> {
+        let engine = FakeEngine::new();
+        engine.insert(HASH, "ubuntu");
+        let info = crate::http_rpc::SessionInfo {
+            download_dir: "/downloads".into(),
+            config_dir: "/etc/swarmd".into(),
+            peer_limit: 50,
+            peer_limit_global: 200,
+            dht_enabled: false,
+        };
+        Rpc::new(
+            engine,
+            info,
+            "SID".into(),
+            crate::control::StopRequest::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_call_a_batch_and_notifications() {
+        let rpc = rpc();
+        let r = answer(
+            &rpc,
+            json!({"jsonrpc": "2.0", "method": "torrent_get", "id": "a",
+                   "params": {"fields": ["id", "hash_string", "pieces", "wanted"]}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r,
+            json!({"jsonrpc": "2.0", "id": "a", "result": {"torrents": [
+                {"id": 1, "hash_string": HASH, "pieces": "4AA=", "wanted": [true, true]}]}})
+        );
+        let r = answer(
+            &rpc,
+            json!([
+                {"jsonrpc": "2.0", "method": "session_get", "id": 1,
+                 "params": {"fields": ["rpc_version", "rpc_version_semver", "download_dir"]}},
+                {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [HASH]}},
+                {"jsonrpc": "2.0", "method": "torrent_frobnicate", "id": 2},
+                {"jsonrpc": "2.0", "method": "torrent_set", "id": 3,
+                 "params": {"seed_ratio_mode": 1}},
+                {"jsonrpc": "1.0", "method": "session_get", "id": 4},
+                {"jsonrpc": "2.0", "method": "session_get", "id": 5, "params": [1]},
+            ]),
+        )
+        .await
+        .unwrap();
+        let answers = r.as_array().unwrap();
+        assert_eq!(answers.len(), 5, "the notification gets no answer: {r}");
+        assert_eq!(
+            answers[0]["result"],
+            json!({"rpc_version": 18, "rpc_version_semver": "6.0.0", "download_dir": "/downloads"})
+        );
+        assert_eq!(answers[1]["error"]["code"], -32601);
+        assert_eq!(answers[1]["id"], 2);
+        assert_eq!(answers[2]["error"]["code"], -32000);
+        let why = answers[2]["error"]["data"]["error_string"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("ratio limits"), "{why}");
+        assert_eq!(answers[3]["error"]["code"], -32600);
+        assert_eq!(answers[3]["id"], Value::Null);
+        assert_eq!(answers[4]["error"]["code"], -32602);
+        assert_eq!(
+            rpc.engine.state().torrents[HASH].summary.state,
+            swarm_control::TorrentState::Paused,
+            "the notification ran"
+        );
+        // Only notifications: nothing to answer; a read-only one is not even run.
+        let before = rpc.engine.state().calls.len();
+        let none = answer(&rpc, json!({"jsonrpc": "2.0", "method": "session_stats"})).await;
+        assert_eq!(none, None);
+        assert_eq!(rpc.engine.state().calls.len(), before);
+        let empty = answer(&rpc, json!([])).await.unwrap();
+        assert_eq!(empty["error"]["code"], -32600);
+    }
+}
+
+/// A session key `session-get` reports but the list does not know would not be found by
+/// `session_set` under its snake_case name.
+#[tokio::test]
+async fn every_session_key_has_its_snake_case_name() {
+    let rpc = calls::rpc();
+    let all = rpc.call("session-get", &Map::new()).await.unwrap();
+    for key in all.keys() {
+        assert!(
+            ARGUMENT_KEYS.contains(&key.as_str()),
+            "{key} is missing from ARGUMENT_KEYS"
+        );
+    }
+}
