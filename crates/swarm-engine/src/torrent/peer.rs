@@ -35,7 +35,6 @@ use swarm_wire::peer::extension::{
 };
 use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
 use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
@@ -324,9 +323,8 @@ impl PeerConn {
             self.shared.max_frame,
             |act: &mut Self, ctx, e| act.fail(ctx, format!("write failed: {e}")),
         ));
-        let mut framed = FramedRead::new(read, PeerCodec::new(self.shared.max_frame));
-        framed.read_buffer_mut().extend_from_slice(&leftover);
-        ctx.add_stream(framed);
+        let codec = PeerCodec::new(self.shared.max_frame);
+        ctx.add_stream(transport::frames(read, leftover, codec));
 
         self.peer_fast = theirs.supports_fast();
         if theirs.supports_extensions() {

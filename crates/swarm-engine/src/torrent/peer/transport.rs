@@ -24,10 +24,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use futures::{Stream, StreamExt};
 use librqbit_utp::UtpStream;
+use swarm_wire::peer::{Message, PeerCodec, WireError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, FramedRead};
 
 use super::encryption::{Rc4Read, Rc4Write};
 use swarm_wire::mse;
@@ -168,6 +172,38 @@ impl Transport {
             encrypted: false,
         }
     }
+}
+
+/// The peer's frames: first the complete ones among the bytes already read past its handshake
+/// (`leftover`), then the connection's.
+///
+/// They are decoded here rather than left in the read buffer because `FramedRead` decodes what
+/// it holds only after a read from the connection returned something. An MSE peer's answer
+/// (step 4, its handshake and its first frames: extension handshake, bitfield) often comes in
+/// one read; left in the buffer, those frames waited for a byte the peer would not send before
+/// our `Interested`, which we would not send before its bitfield: both ends stalled, live and
+/// silent. A partial frame stays in the buffer: its end has to come from the connection.
+pub fn frames<R: AsyncRead>(
+    read: R,
+    mut leftover: BytesMut,
+    mut codec: PeerCodec,
+) -> impl Stream<Item = Result<Message, WireError>> {
+    let mut first = Vec::new();
+    loop {
+        match codec.decode(&mut leftover) {
+            Ok(Some(msg)) => first.push(Ok(msg)),
+            Ok(None) => break,
+            Err(e) => {
+                // The peer is dropped on it; what follows is never read.
+                first.push(Err(e));
+                leftover.clear();
+                break;
+            }
+        }
+    }
+    let mut framed = FramedRead::new(read, codec);
+    framed.read_buffer_mut().extend_from_slice(&leftover);
+    futures::stream::iter(first).chain(framed)
 }
 
 /// Dials `addr` over TCP within `timeout`.
@@ -315,6 +351,64 @@ mod tests {
         theirs.write_all(b"world").await.unwrap();
         read.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"world");
+    }
+
+    /// The first frames of a peer, cut at every position between the bytes read with its
+    /// handshake and those the connection still holds, all come out, in order, without a wait:
+    /// in particular when the whole of them came with the handshake and the peer then waits
+    /// for our answer (the connection stays open and silent), the swarmd↔swarmd stall under
+    /// `encryption = "require"`.
+    #[test]
+    fn frames_read_with_the_handshake_come_out_without_another_read() {
+        use futures::FutureExt;
+        use tokio_util::codec::Encoder;
+        let sent = vec![
+            Message::Extended {
+                id: 0,
+                payload: bytes::Bytes::from_static(b"d1:md6:ut_pexi2eee"),
+            },
+            Message::HaveAll,
+            Message::AllowedFast(59),
+            Message::AllowedFast(7),
+            Message::Unchoke,
+        ];
+        let mut wire = BytesMut::new();
+        for m in &sent {
+            PeerCodec::new(1 << 20)
+                .encode(m.clone(), &mut wire)
+                .unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for cut in 0..=wire.len() {
+            rt.block_on(async {
+                let (ours, mut theirs) = tokio::io::duplex(4096);
+                theirs.write_all(&wire[cut..]).await.unwrap();
+                let leftover = BytesMut::from(&wire[..cut]);
+                let mut stream = Box::pin(frames(ours, leftover, PeerCodec::new(1 << 20)));
+                for (i, want) in sent.iter().enumerate() {
+                    let got = stream.next().now_or_never();
+                    assert_eq!(
+                        got,
+                        Some(Some(Ok(want.clone()))),
+                        "frame {i} with the first {cut} bytes read with the handshake"
+                    );
+                }
+                drop(theirs);
+            });
+        }
+    }
+
+    /// A bad frame among the bytes read with the handshake is an error, the peer's last item.
+    #[test]
+    fn a_bad_frame_read_with_the_handshake_is_an_error() {
+        use futures::FutureExt;
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let leftover = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 7][..]);
+        let mut stream = Box::pin(frames(ours, leftover, PeerCodec::new(1 << 20)));
+        assert!(matches!(stream.next().now_or_never(), Some(Some(Err(_)))));
     }
 
     #[test]
