@@ -76,6 +76,43 @@ async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> io::Resul
     }
 }
 
+/// How much a driver reads while its own write waits (a step of the peer's is smaller).
+const MAX_EARLY: usize = 2 * READ_CHUNK;
+
+/// Writes `out` while reading what the peer sends meanwhile into `early` (up to `MAX_EARLY`).
+/// Both sides write a step of up to ~600 bytes as soon as they can (Ya PadA, Yb PadB); over a
+/// stream that buffers less than that (a small pipe, a tight uTP window), two sides that only
+/// write until done and read after would each wait for the other to read.
+async fn send<R, W>(r: &mut R, w: &mut W, out: &[u8], early: &mut Vec<u8>) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut at = 0;
+    let mut buf = [0u8; READ_CHUNK];
+    while at < out.len() {
+        let room = MAX_EARLY.saturating_sub(early.len()).min(READ_CHUNK);
+        tokio::select! {
+            n = w.write(&out[at..]) => match n? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => at += n,
+            },
+            n = read_some(r, &mut buf[..room]), if room > 0 => early.extend_from_slice(&buf[..n?]),
+        }
+    }
+    w.flush().await
+}
+
+/// The peer's next bytes: those read during our last write, or a read.
+async fn next_input<R: AsyncRead + Unpin>(r: &mut R, early: &mut Vec<u8>) -> io::Result<Vec<u8>> {
+    if !early.is_empty() {
+        return Ok(std::mem::take(early));
+    }
+    let mut buf = [0u8; READ_CHUNK];
+    let n = read_some(r, &mut buf).await?;
+    Ok(buf[..n].to_vec())
+}
+
 /// Runs the dialling side (A) over `r`/`w` for the torrent `skey`, offering `methods`, with our
 /// BitTorrent handshake as the initial payload.
 pub async fn initiate<R, W>(
@@ -93,15 +130,15 @@ where
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut a = Initiator::new(skey, methods.allowed, handshake, &mut rng);
     let mut sent = 0u64;
-    let mut buf = [0u8; READ_CHUNK];
+    let mut early = Vec::new();
     loop {
         let out = a.take_output();
         if !out.is_empty() {
-            w.write_all(&out).await?;
+            send(r, w, &out, &mut early).await?;
             sent += out.len() as u64;
         }
-        let n = read_some(r, &mut buf).await?;
-        if let Step::Done(done) = a.receive(&buf[..n]).map_err(invalid)? {
+        let input = next_input(r, &mut early).await?;
+        if let Step::Done(done) = a.receive(&input).map_err(invalid)? {
             return Ok(finish(done, sent));
         }
     }
@@ -135,7 +172,7 @@ where
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut b = Responder::new(methods, &mut rng);
     let mut sent = 0u64;
-    let mut buf = [0u8; READ_CHUNK];
+    let mut early = Vec::new();
     let mut step = b.receive(first, &mut rng).map_err(invalid)?;
     loop {
         if let Step::FindTorrent(req2) = step {
@@ -145,15 +182,20 @@ where
         }
         let out = b.take_output();
         if !out.is_empty() {
-            w.write_all(&out).await?;
+            send(r, w, &out, &mut early).await?;
             sent += out.len() as u64;
         }
-        if let Step::Done(done) = step {
+        if let Step::Done(mut done) = step {
+            // Payload the peer sent while step 4 went out follows what the machine had.
+            if let mse::Stream::Rc4 { recv, .. } = &mut done.stream {
+                recv.apply(&mut early);
+            }
+            done.received.append(&mut early);
             let skey = done.skey;
             return Ok((finish(done, sent), skey));
         }
-        let n = read_some(r, &mut buf).await?;
-        step = b.receive(&buf[..n], &mut rng).map_err(invalid)?;
+        let input = next_input(r, &mut early).await?;
+        step = b.receive(&input, &mut rng).map_err(invalid)?;
     }
 }
 
@@ -354,6 +396,30 @@ mod tests {
         let mut small = [0u8; 8];
         ar.read_exact(&mut small).await.unwrap();
         assert_eq!(&small, b"bitfield");
+    }
+
+    /// Both sides write a step at once (Ya PadA against Yb PadB, up to ~600 bytes each) through
+    /// a pipe that holds 64 bytes: neither may wait for the other to read first. The pads are
+    /// random, so many handshakes; before the drivers read while writing, most hung.
+    #[tokio::test]
+    async fn handshakes_through_a_small_pipe_do_not_wait_on_each_other() {
+        let skey = [9u8; 20];
+        let methods = Policy::Require.methods().unwrap();
+        for _ in 0..32 {
+            let (a, b) = tokio::io::duplex(64);
+            let (mut ar, mut aw) = tokio::io::split(a);
+            let (mut br, mut bw) = tokio::io::split(b);
+            let dial = initiate(&mut ar, &mut aw, skey, methods, [7; 68]);
+            let accept = respond(&mut br, &mut bw, &[], methods, |h| async move {
+                (h == mse::req2(&skey)).then_some(skey)
+            });
+            let both = async { tokio::join!(dial, accept) };
+            let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(30), both)
+                .await
+                .expect("the two sides waited on each other");
+            a.unwrap();
+            assert_eq!(b.unwrap().0.received, [7; 68]);
+        }
     }
 
     #[tokio::test]
