@@ -4,9 +4,10 @@
 # Needs root for apt-get (CI runs as root); without root it says what is missing and fails.
 set -euo pipefail
 pkgs=(opentracker python3-libtorrent python3-venv transmission-daemon transmission-cli aria2 mktorrent socat
-  iproute2 chromium chromium-driver prometheus)
+  iproute2 chromium chromium-driver prometheus systemd)
 # chromium + chromium-driver: the HTTP RPC's web client test drives Debian's transmission web client
 # (transmission-common, pulled in by transmission-daemon) in headless Chromium through Selenium.
+# systemd: `systemd-analyze verify` of the unit file (crates/swarmd/src/tests/unit_file.rs).
 # iproute2: the swarm lab (ip netns, tc).
 # prometheus: the metrics test starts a real Prometheus on loopback that scrapes swarmd.
 # The PyPI `transmission-rpc` library (what Sonarr-like Python tools and Home Assistant use) and

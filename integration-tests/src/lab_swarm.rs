@@ -145,6 +145,7 @@ enum Peer {
 }
 
 /// What a poll of a peer says.
+#[derive(Default)]
 struct Progress {
     complete: bool,
     downloaded: u64,
@@ -237,11 +238,7 @@ pub fn run(env: &TestEnv, spec: &SwarmSpec) -> SwarmResult {
         last.clear();
         for (i, p) in peers.iter().enumerate() {
             let Some((p, _)) = p else {
-                last.push(Progress {
-                    complete: false,
-                    downloaded: 0,
-                    uploaded: 0,
-                });
+                last.push(Progress::default());
                 continue;
             };
             match p.poll() {
@@ -253,11 +250,7 @@ pub fn run(env: &TestEnv, spec: &SwarmSpec) -> SwarmResult {
                 }
                 Err(e) => {
                     last_error = format!("leecher {i}: {e}");
-                    last.push(Progress {
-                        complete: false,
-                        downloaded: 0,
-                        uploaded: 0,
-                    });
+                    last.push(Progress::default());
                 }
             }
         }
@@ -452,6 +445,7 @@ pub fn describe(r: &SwarmResult) -> Value {
         "t_min": r.spec.fluid_bound_secs(),
         "last_done": r.last_done().map(|d| d.as_secs_f64()),
         "seed_copies": r.seed_copies(),
+        "seed_left": r.seed_left.map(|d| d.as_secs_f64()),
         "leechers": r.leechers.iter().map(|l| json!({
             "client": l.client.name(),
             "done": l.done.map(|d| d.as_secs_f64()),

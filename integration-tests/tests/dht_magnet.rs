@@ -8,15 +8,24 @@
 //! seeding an unrelated torrent), which the others join; libtorrent's one-node-per-IP rules are
 //! lifted by the driver, since every node here shares 127.0.0.1.
 //!
+//! Also BEP 27 at the wire: a private torrent never invites a peer into the DHT (no DHT bit in
+//! its handshake, no `port` message), while a public one of the same daemon does; and
+//! `session.stats` counts the DHT's nodes while it runs.
+//!
 //! The many-node DHT behaviour (lookups converging across ~30 nodes) is tested in process in
 //! `crates/swarm-dht/tests/swarm.rs`; this file covers what needs the real binaries.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use swarm_integration_tests::bencode::{self, Value};
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
+use swarm_integration_tests::payload::write_torrent_file;
 use swarm_integration_tests::prelude::*;
+use swarm_integration_tests::wire::{self, Frame, RawPeer};
+use swarm_wire::peer::Handshake;
 
 /// Logging for the swarmd processes: enough to diagnose a DHT or metadata failure from the logs
 /// that a failing test prints.
@@ -273,4 +282,91 @@ fn magnet_with_tracker(name: &str, tr: impl Fn(&Opentracker) -> String) {
     seeder.wait_status("uploaded the whole payload", Duration::from_secs(10), |s| {
         s.total_payload_upload >= torrent.total_len
     });
+}
+
+/// A one-piece torrent (its data need not exist: the daemon only has to know it), `private` or
+/// not, written to `<env>/<name>.torrent`.
+fn bare_torrent(env: &TestEnv, name: &str, private: bool) -> (std::path::PathBuf, InfoHash) {
+    let mut info = BTreeMap::new();
+    info.insert(b"length".to_vec(), Value::Int(16 * KIB as i64));
+    info.insert(b"name".to_vec(), bencode::bytes(format!("{name}.bin")));
+    info.insert(b"piece length".to_vec(), Value::Int(16 * KIB as i64));
+    info.insert(b"pieces".to_vec(), Value::Bytes(vec![0xab; 20]));
+    if private {
+        info.insert(b"private".to_vec(), Value::Int(1));
+    }
+    let info_bytes = Value::Dict(info).encode();
+    let path = env.path().join(format!("{name}.torrent"));
+    write_torrent_file(&path, None, &[], &info_bytes);
+    (
+        path,
+        InfoHash(sha1_smol::Sha1::from(&info_bytes).digest().bytes()),
+    )
+}
+
+/// Connects to `d` for `ih` as a peer that advertises the DHT (BEP 5) and the fast extension,
+/// then requests a block while choked: swarmd rejects it (BEP 6), after everything it sends on
+/// connecting. Returns whether swarmd's handshake had the DHT bit, and whether a `port` message
+/// came before the reject.
+fn dht_invitation(d: &Daemon, ih: &InfoHash) -> (bool, bool) {
+    let mut p = RawPeer::connect(d.addr()).expect("raw peer: connecting");
+    let ours = Handshake::new(*ih, wire::next_peer_id())
+        .with_fast()
+        .with_dht();
+    p.send(&ours.encode()).expect("raw peer: handshake");
+    let theirs = p
+        .read_handshake(ih, Duration::from_secs(10))
+        .expect("raw peer: swarmd's handshake");
+    p.send(&wire::block_msg(wire::REQUEST, 0, 0, 16 * KIB as u32))
+        .expect("raw peer: request");
+    let mut port = false;
+    loop {
+        match p.next(Duration::from_secs(10)).expect("raw peer: reading") {
+            Some(Frame::Msg(wire::PORT, _)) => port = true,
+            Some(Frame::Msg(wire::REJECT, _)) => return (theirs.supports_dht(), port),
+            Some(_) => {}
+            None => panic!("no reject from swarmd within 10 s\n{}", d.log_tail()),
+        }
+    }
+}
+
+/// BEP 27: a private torrent keeps its peers out of the DHT: no DHT bit in swarmd's handshake
+/// and no `port` message to a peer that advertises the DHT. A public torrent of the same daemon
+/// sends both, which shows the DHT is running (`session.stats` counts its nodes, not `null`).
+#[test]
+fn private_torrents_send_no_dht_port() {
+    let env = TestEnv::new("bep27-port");
+    let dirs = DaemonConfig {
+        name: Some("bep27"),
+        watch_rescan_secs: None,
+        // A DHT node of its own that knows nobody: it runs, and talks to no one.
+        extra: "[dht]\nenabled = true\nbootstrap = []\n",
+        ..DaemonConfig::fast("integration-tests/tests/dht_magnet.rs")
+    }
+    .write(&env, free_tcp_udp_port());
+    let d = Daemon::start(&env, &dirs, "swarmd-bep27");
+    wait_until(
+        "session.stats to count the DHT's nodes",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || {
+            let s = d.rpc("session.stats", None).expect("session.stats");
+            s["dht_nodes"].is_u64()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
+    for (name, private) in [("public", false), ("private", true)] {
+        let (path, ih) = bare_torrent(&env, name, private);
+        let added = d.add(&path, None);
+        assert_eq!(added, ih.to_hex());
+        d.wait_torrent(&added, "the check to end", Duration::from_secs(20), |v| {
+            v["state"] != "checking"
+        });
+        let (dht_bit, port) = dht_invitation(&d, &ih);
+        assert_eq!(
+            (dht_bit, port),
+            (!private, !private),
+            "{name} torrent: (DHT bit, port message)"
+        );
+    }
 }

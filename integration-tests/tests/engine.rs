@@ -9,12 +9,14 @@
 //! swarmd logs at `info,swarm_engine=debug`, so a failing test shows the engine's view of the
 //! swarm in its log tail.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use swarm_integration_tests::bencode;
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions, LtStatus};
-use swarm_integration_tests::payload::flip_byte;
+use swarm_integration_tests::payload::{flip_byte, write_torrent_file};
 use swarm_integration_tests::prelude::*;
 use swarm_integration_tests::swarmd::fault_swarmd_bin;
 
@@ -225,9 +227,14 @@ fn downloads_multi_file_from_transmission() {
 fn swarmd_seeder(env: &TestEnv, payload: &Payload, torrent: &Torrent) -> SwarmdProcess {
     // swarmd gets its own copy: clients never share files, and the original stays a reference.
     let copy = payload.copy_to(&env.subdir("swarmd-seed"));
-    let seeder = Swarmd::download(&torrent.path)
-        .out(&copy.dir)
-        .name("swarmd-seed")
+    seeding_swarmd(env, &torrent.path, &copy.dir, "swarmd-seed")
+}
+
+/// `swarmd download --seed` of the `.torrent` at `path` with its data in `dir`, listening.
+fn seeding_swarmd(env: &TestEnv, path: &Path, dir: &Path, name: &str) -> SwarmdProcess {
+    let seeder = Swarmd::download(path)
+        .out(dir)
+        .name(name)
         .seed(true)
         .arg("--timeout")
         .arg(DOWNLOAD_TIMEOUT_SECS.to_string())
@@ -678,4 +685,93 @@ fn bans_seeder_that_sends_corrupt_pieces() {
         !bans.iter().any(|l| l.contains(&good_addr)),
         "the good seeder was banned"
     );
+}
+
+// -----------------------------------------------------------------------------------------------
+// 6. Legacy names
+// -----------------------------------------------------------------------------------------------
+
+/// One file of a hand-made `files` list: raw path elements, length.
+fn raw_file(path: &[&[u8]], len: usize) -> bencode::Value {
+    let mut d = BTreeMap::new();
+    d.insert(b"length".to_vec(), bencode::Value::Int(len as i64));
+    let path = path.iter().map(|e| bencode::bytes(e.to_vec())).collect();
+    d.insert(b"path".to_vec(), bencode::Value::List(path));
+    bencode::Value::Dict(d)
+}
+
+/// Issue 15: a torrent as old clients made them, its name in Latin-1 (`Caf\xe9`, not UTF-8) and
+/// a file name holding a `\`, is accepted with the same info-hash, downloaded by the daemon from
+/// a swarmd seeder through opentracker, and saved under the sanitized names (`%XX` for bytes
+/// that are not UTF-8, `_` for `\`); `swarmctl inspect` shows the raw names.
+#[test]
+fn legacy_names_are_sanitized_and_the_swarm_is_the_same() {
+    let env = TestEnv::new("engine-legacy-names");
+    let tracker = Opentracker::start(&env, &[]);
+    // The seeder's copy, where swarmd keeps it: under the sanitized names.
+    let (a_at, b_at) = ("d%E9j%E0/a_b.txt", "plain.txt");
+    let seed = Payload::with_files(
+        &env.subdir("legacy-seed"),
+        "Caf%E9",
+        &[(a_at, 40_000), (b_at, 30_001)],
+        1501,
+    );
+    let (a, b) = (
+        fs::read(seed.root().join(a_at)).unwrap(),
+        fs::read(seed.root().join(b_at)).unwrap(),
+    );
+    let piece = 16 * KIB as usize;
+    let pieces: Vec<u8> = [a.as_slice(), b.as_slice()]
+        .concat()
+        .chunks(piece)
+        .flat_map(|c| sha1_smol::Sha1::from(c).digest().bytes())
+        .collect();
+    let mut info = BTreeMap::new();
+    let files = vec![
+        raw_file(&[b"d\xe9j\xe0", b"a\\b.txt"], a.len()),
+        raw_file(&[b"plain.txt"], b.len()),
+    ];
+    info.insert(b"files".to_vec(), bencode::Value::List(files));
+    info.insert(b"name".to_vec(), bencode::bytes(b"Caf\xe9".to_vec()));
+    info.insert(b"piece length".to_vec(), bencode::Value::Int(piece as i64));
+    info.insert(b"pieces".to_vec(), bencode::Value::Bytes(pieces));
+    let info_bytes = bencode::Value::Dict(info).encode();
+    let ih = InfoHash(sha1_smol::Sha1::from(&info_bytes).digest().bytes());
+    tracker.allow(ih);
+    let path = env.path().join("legacy.torrent");
+    write_torrent_file(&path, Some(&tracker.announce_url()), &[], &info_bytes);
+
+    let inspect = swarmctl(&env, &["inspect", &path.display().to_string()]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.status.success(), "inspect: {inspect:?}");
+    assert!(
+        text.contains(&format!("Info-hash:   {}", ih.to_hex())),
+        "{text}"
+    );
+    assert!(text.contains("Name:        Caf%E9\n"), "{text}");
+    assert!(text.contains("Raw name:    Caf\\xe9 (sanitized"), "{text}");
+    assert!(text.contains("  d%E9j%E0/a_b.txt\n"), "{text}");
+    assert!(text.contains("raw: d\\xe9j\\xe0/a\\\\b.txt"), "{text}");
+
+    let _seeder = seeding_swarmd(&env, &path, &seed.dir, "legacy-seeder");
+    tracker.wait_seeder(ih, Duration::from_secs(20));
+
+    let dirs = DaemonConfig {
+        name: Some("legacy"),
+        watch_rescan_secs: None,
+        ..DaemonConfig::fast("integration-tests/tests/engine.rs")
+    }
+    .write(&env, free_tcp_port());
+    let d = Daemon::start(&env, &dirs, "legacy-daemon");
+    let added = d.add(&path, None);
+    assert_eq!(added, ih.to_hex(), "the info-hash changed");
+    let done = d.wait_torrent(
+        &added,
+        "the legacy-named torrent to complete",
+        Duration::from_secs(60),
+        swarm_integration_tests::daemon::is_complete_seed,
+    );
+    assert_eq!(done["name"], "Caf%E9", "{done}");
+    compare_paths(&seed.root(), &dirs.downloads.join("Caf%E9"))
+        .unwrap_or_else(|e| panic!("the download differs from the seeder's copy: {e}"));
 }

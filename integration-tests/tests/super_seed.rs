@@ -33,7 +33,7 @@ fn super_seed(env: &TestEnv) -> (SwarmdProcess, testd::DaemonDirs, Torrent, Payl
         ],
     );
     let ih = torrent.info_hash.to_string();
-    assert!(out.contains(&ih[..6]) || !out.is_empty(), "add: {out}");
+    assert!(!out.is_empty(), "add printed nothing");
     testd::wait_torrent(
         &proc,
         &dirs.socket,

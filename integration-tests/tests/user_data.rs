@@ -8,7 +8,11 @@
 //!    downloading everything again into a recreated folder; `resume` checks and goes on;
 //! 3. a magnet still fetching its metadata answers every command (show, peers, trackers, files,
 //!    pause, resume, reannounce; verify says why it cannot);
-//! 4. a save directory we cannot write to is refused at `add`, with its name.
+//! 4. a save directory we cannot write to is refused at `add`, with its name;
+//! 5. a skipped file is not created: the bytes of it that pieces shared with wanted files carry
+//!    live in the parts file, through a restart and a recheck; un-skipped, it is made from them
+//!    and the rest downloaded; `remove --delete-data` takes the parts file too; progress counts
+//!    the wanted bytes only.
 //!
 //! Each daemon has its own HOME and state inside the test's temp dir and listens on 127.0.0.1.
 
@@ -412,4 +416,226 @@ fn an_unwritable_save_directory_is_refused_at_add() {
     assert!(err.contains(&*target.to_string_lossy()), "{err}");
     let list = rpc(&dirs.socket, "torrent.list", None).unwrap();
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+/// A libtorrent seeder of a 2 MiB, 4-file payload (pieces of 64 KiB, file edges inside pieces),
+/// and a daemon that added its torrent paused, skipped the second file (a neighbour on each
+/// side shares a piece with it) and downloaded the rest. Returns the torrent, the skipped
+/// file's path and the seeder's payload.
+struct SkippedDownload {
+    proc: SwarmdProcess,
+    dirs: DaemonDirs,
+    payload: Payload,
+    torrent: Torrent,
+    seeder: LibtorrentPeer,
+    ih: String,
+    skipped: std::path::PathBuf,
+}
+
+fn download_with_a_file_skipped(env: &TestEnv, tracker: &Opentracker) -> SkippedDownload {
+    let payload = Payload::multi(&env.subdir("src"), "album", 2 * MIB, 4, 83);
+    let (payload, torrent, seeder) =
+        swarm_integration_tests::libtorrent::seeded(env, tracker, payload, 16, LtOptions::seed());
+    let (proc, dirs) = daemon(env, Swarmd::command(&[] as &[&str]));
+    let ih = torrent.info_hash.to_hex();
+    let save = dirs.downloads.to_str().unwrap().to_owned();
+    swarmctl_ok(
+        env,
+        &[
+            "add",
+            torrent.path.to_str().unwrap(),
+            "-o",
+            &save,
+            "--paused",
+        ],
+    );
+    wait_torrent(
+        &proc,
+        &dirs.socket,
+        &ih,
+        "paused",
+        Duration::from_secs(10),
+        |v| v["state"] == "paused",
+    );
+    let files = rpc(
+        &dirs.socket,
+        "torrent.files",
+        Some(json!({ "torrent": ih })),
+    )
+    .unwrap();
+    let second = &files.as_array().unwrap()[1];
+    let index = second["index"].as_u64().unwrap();
+    let skipped = dirs
+        .downloads
+        .join("album")
+        .join(second["path"].as_str().unwrap());
+    swarmctl_ok(env, &["files", &ih, "--priority", &format!("{index}=skip")]);
+
+    // Progress is of the wanted bytes: nothing downloaded is 0 %, however much is skipped.
+    let v = show(&dirs, &ih);
+    let (total, wanted) = (
+        v["total_bytes"].as_u64().unwrap(),
+        v["wanted_bytes"].as_u64().unwrap(),
+    );
+    assert!(wanted < total && wanted > 0, "wanted {wanted} of {total}");
+    assert_eq!(v["left_bytes"].as_u64(), Some(wanted), "{v}");
+    let progress_before = v["progress"].as_f64();
+
+    swarmctl_ok(env, &["resume", &ih]);
+    let v = wait_torrent(
+        &proc,
+        &dirs.socket,
+        &ih,
+        "seeding what is wanted",
+        Duration::from_secs(60),
+        |v| v["state"] == "seeding",
+    );
+    assert_eq!(v["progress"].as_f64(), Some(1.0), "{v}");
+    assert_eq!(v["left_bytes"].as_u64(), Some(0), "{v}");
+    let d = SkippedDownload {
+        proc,
+        dirs,
+        payload,
+        torrent,
+        seeder,
+        ih,
+        skipped,
+    };
+    // Both checks, then one verdict that names each failure.
+    let mut problems = d.off_disk_problems("after the download");
+    if progress_before != Some(0.0) {
+        problems.push(format!(
+            "with nothing downloaded, progress was {progress_before:?}, not 0 (of the wanted bytes)"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    d
+}
+
+impl SkippedDownload {
+    fn parts_file(&self) -> std::path::PathBuf {
+        self.dirs.downloads.join(format!(".{}.parts", self.ih))
+    }
+
+    /// The skipped file is not there, the bytes its neighbours share pieces with are in the
+    /// parts file, the other files are whole and right.
+    fn assert_skipped_file_off_disk(&self, when: &str) {
+        let problems = self.off_disk_problems(when);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    fn off_disk_problems(&self, when: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.skipped.exists() {
+            problems.push(format!(
+                "{when}: the skipped file {} exists",
+                self.skipped.display()
+            ));
+        }
+        if !self.parts_file().exists() {
+            problems.push(format!(
+                "{when}: no parts file {}",
+                self.parts_file().display()
+            ));
+        }
+        for f in &self.payload.files {
+            let ours = self.dirs.downloads.join("album").join(&f.rel_path);
+            if ours == self.skipped {
+                continue;
+            }
+            let theirs = std::fs::read(self.payload.file_path(f)).unwrap();
+            match std::fs::read(&ours) {
+                Ok(got) if got == theirs => {}
+                Ok(_) => problems.push(format!(
+                    "{when}: {} differs from the seeder's",
+                    ours.display()
+                )),
+                Err(e) => problems.push(format!("{when}: {}: {e}", ours.display())),
+            }
+        }
+        problems
+    }
+}
+
+/// Issue 22 (rough edge) and issue 15 (progress): a skipped file never appears on disk, across
+/// a restart and a recheck with no seeder to fill gaps; un-skipped, it is made, completed and
+/// verified, and the parts file goes.
+#[test]
+fn a_skipped_file_is_not_created_and_comes_back_when_unskipped() {
+    let env = TestEnv::new("user-data-skip");
+    let tracker = Opentracker::start(&env, &[]);
+    let mut d = download_with_a_file_skipped(&env, &tracker);
+    let pieces_have = show(&d.dirs, &d.ih)["pieces_have"].clone();
+
+    // A restart trusts its record, the parts file included.
+    shut_down(&env, &d.proc);
+    d.proc = start_again(&env, &d.dirs);
+    let v = wait_torrent(
+        &d.proc,
+        &d.dirs.socket,
+        &d.ih,
+        "seeding after the restart",
+        Duration::from_secs(20),
+        |v| v["state"] == "seeding",
+    );
+    assert_eq!(v["pieces_have"], pieces_have, "{v}");
+    d.assert_skipped_file_off_disk("after the restart");
+
+    // A recheck with no seeder around: every piece it had is found again, those that straddle
+    // the skipped file through the parts file.
+    d.seeder.stop();
+    swarmctl_ok(&env, &["verify", &d.ih]);
+    let v = wait_torrent(
+        &d.proc,
+        &d.dirs.socket,
+        &d.ih,
+        "the recheck done",
+        Duration::from_secs(20),
+        |v| v["state"] != "checking" && v["pieces_have"] == pieces_have,
+    );
+    assert_eq!(v["state"], "seeding", "{v}");
+    assert_eq!(v["progress"].as_f64(), Some(1.0), "{v}");
+    d.assert_skipped_file_off_disk("after the recheck");
+
+    // Un-skipped: the file is made from the parts file and the rest downloaded.
+    let seeder = LibtorrentPeer::seed(&env, &d.torrent.path, &d.payload.dir);
+    swarmctl_ok(&env, &["files", &d.ih, "--priority", "0-3=normal"]);
+    seeder.connect(std::net::SocketAddr::from(([127, 0, 0, 1], d.dirs.port)));
+    wait_torrent(
+        &d.proc,
+        &d.dirs.socket,
+        &d.ih,
+        "complete",
+        Duration::from_secs(60),
+        testd::is_complete_seed,
+    );
+    d.torrent.verify_dir(&d.dirs.downloads).unwrap();
+    assert!(!d.parts_file().exists(), "the parts file outlived its use");
+
+    // And a recheck of it all, without a seeder.
+    drop(seeder);
+    swarmctl_ok(&env, &["verify", &d.ih]);
+    let v = wait_torrent(
+        &d.proc,
+        &d.dirs.socket,
+        &d.ih,
+        "the last recheck done",
+        Duration::from_secs(20),
+        |v| v["state"] != "checking" && v["state"] != "downloading" || testd::is_complete_seed(v),
+    );
+    assert!(testd::is_complete_seed(&v), "{v}");
+}
+
+/// Issue 22: `remove --delete-data` takes the parts file with the data.
+#[test]
+fn removing_with_data_removes_the_parts_file() {
+    let env = TestEnv::new("user-data-skip-remove");
+    let tracker = Opentracker::start(&env, &[]);
+    let d = download_with_a_file_skipped(&env, &tracker);
+    swarmctl_ok(&env, &["remove", &d.ih, "--delete-data"]);
+    assert!(!d.parts_file().exists(), "the parts file is left behind");
+    assert!(
+        !d.dirs.downloads.join("album").exists(),
+        "the data is left behind"
+    );
 }

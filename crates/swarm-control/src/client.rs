@@ -17,7 +17,7 @@ use crate::methods::{
     TorrentParams,
 };
 use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
-use crate::types::{
+use crate::{
     AddParams, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentSummary,
     TrackerInfo,
 };

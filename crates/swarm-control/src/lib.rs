@@ -8,14 +8,15 @@
 //!
 //! - [`rpc`]: JSON-RPC 2.0 framing and error codes.
 //! - [`methods`]: method names, params and results.
-//! - [`types`]: the views of the daemon's state that results carry.
+//! - the views of the daemon's state that results and events carry are `swarm-model`'s
+//!   (re-exported here): the engine builds them, this crate carries them, swarmctl shows them.
 //! - [`paths`]: where the socket is (user mode / system mode).
 //! - [`nss`]: passwd/group lookups (the socket's group, for "permission denied").
 //! - [`client`]: the blocking client and the event-stream iterator.
 //! - [`human`]: sizes and rates for people (`4M`, `1.2 MiB/s`).
 //!
-//! CONTRACT: the types in [`types`] are produced by the engine and shown by swarmctl; add fields
-//! freely (with `#[serde(default)]` where a client may see an older daemon), do not rename.
+//! CONTRACT: the types of `swarm-model` and [`methods`] are the wire; add fields freely (with
+//! `#[serde(default)]` where a client may see an older daemon), do not rename.
 
 pub mod client;
 pub mod human;
@@ -23,9 +24,11 @@ pub mod methods;
 pub mod nss;
 pub mod paths;
 pub mod rpc;
-pub mod types;
 
 pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
-pub use types::*;
+pub use swarm_model::{
+    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, RestartCounts,
+    SessionStats, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+};

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{FilePriority, Limits, TorrentSource};
+use swarm_model::{FilePriority, InfoHash, Limits};
 
 /// Method names, as they appear in `"method"`.
 pub mod names {
@@ -32,7 +32,7 @@ pub mod names {
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 
-    /// Notification carrying one [`crate::types::Event`] as its params.
+    /// Notification carrying one [`crate::Event`] as its params.
     pub const NOTIFY_EVENT: &str = "event";
     /// Notification sent when a subscriber fell behind and events were dropped for it;
     /// params are [`super::LaggedParams`].
@@ -93,8 +93,8 @@ pub const MIN_PREFIX_LEN: usize = 6;
 /// matches several torrents is an error listing them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TorrentRef {
-    /// 40 lowercase hex digits.
-    Exact(String),
+    /// 40 hex digits: the info-hash itself.
+    Exact(InfoHash),
     /// 6 to 39 hex digits (`hex` lowercased): an info-hash prefix, or a name that looks like one
     /// (`text`, as given), so both are matched.
     Prefix { hex: String, text: String },
@@ -114,7 +114,10 @@ impl TorrentRef {
         let lower = s.to_ascii_lowercase();
         Ok(match s.len() {
             _ if !s.bytes().all(|b| b.is_ascii_hexdigit()) => TorrentRef::Name(s.to_owned()),
-            40 => TorrentRef::Exact(lower),
+            40 => match InfoHash::from_hex(s) {
+                Some(ih) => TorrentRef::Exact(ih),
+                None => TorrentRef::Name(s.to_owned()),
+            },
             n if (MIN_PREFIX_LEN..40).contains(&n) => TorrentRef::Prefix {
                 hex: lower,
                 text: s.to_owned(),
@@ -123,12 +126,12 @@ impl TorrentRef {
         })
     }
 
-    /// True when the torrent with `info_hash_hex` (lowercase) and `name` is one this names.
-    pub fn matches(&self, info_hash_hex: &str, name: &str) -> bool {
+    /// True when the torrent with `info_hash` and `name` is one this names.
+    pub fn matches(&self, info_hash: &InfoHash, name: &str) -> bool {
         match self {
-            TorrentRef::Exact(h) => h == info_hash_hex,
+            TorrentRef::Exact(h) => h == info_hash,
             TorrentRef::Prefix { hex, text } => {
-                info_hash_hex.starts_with(hex.as_str()) || name == text
+                info_hash.to_hex().starts_with(hex.as_str()) || name == text
             }
             TorrentRef::Name(n) => name == n,
         }
@@ -267,10 +270,31 @@ pub fn decode_metainfo_base64(text: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Where an added torrent comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TorrentSource {
+    /// A path on the daemon's machine.
+    Path(String),
+    /// The bytes of a .torrent, base64.
+    Metainfo(String),
+    Magnet(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddParams {
+    #[serde(flatten)]
+    pub source: TorrentSource,
+    #[serde(default)]
+    pub save_dir: Option<String>,
+    #[serde(default)]
+    pub paused: bool,
+}
+
 /// Result of `torrent.add`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddResult {
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     /// The torrent's name; for a magnet without `dn`, the info-hash until metadata arrives.
     pub name: String,
 }
@@ -329,7 +353,7 @@ pub struct LaggedParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::AddParams;
+    use crate::AddParams;
     use serde_json::json;
 
     fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: &T) {
@@ -343,7 +367,7 @@ mod tests {
         let full = "0123456789abcdef0123456789ABCDEF01234567";
         assert_eq!(
             TorrentRef::parse(full).unwrap(),
-            TorrentRef::Exact(full.to_ascii_lowercase())
+            TorrentRef::Exact(InfoHash::from_hex(full).unwrap())
         );
         assert_eq!(
             TorrentRef::parse(" ABCDEF ").unwrap(),
@@ -370,18 +394,19 @@ mod tests {
 
     #[test]
     fn torrent_ref_matching() {
+        let ih = |hex: &str| InfoHash::from_hex(&format!("{hex:0<40}")).unwrap();
         let prefix = TorrentRef::parse("abcdef").unwrap();
-        assert!(prefix.matches("abcdef00", "x"));
-        assert!(!prefix.matches("abcde000", "x"));
+        assert!(prefix.matches(&ih("abcdef00"), "x"));
+        assert!(!prefix.matches(&ih("abcde000"), "x"));
         // A name that looks like a prefix matches as a name too.
-        assert!(prefix.matches("00000000", "abcdef"));
+        assert!(prefix.matches(&ih("00000000"), "abcdef"));
         let name = TorrentRef::parse("big.bin").unwrap();
-        assert!(name.matches("00", "big.bin"));
-        assert!(!name.matches("00", "Big.bin"));
-        assert!(!name.matches("00", "big.bin.part"));
+        assert!(name.matches(&ih("00"), "big.bin"));
+        assert!(!name.matches(&ih("00"), "Big.bin"));
+        assert!(!name.matches(&ih("00"), "big.bin.part"));
         let exact = TorrentRef::parse(&"a".repeat(40)).unwrap();
-        assert!(exact.matches(&"a".repeat(40), "y"));
-        assert!(!exact.matches(&"a".repeat(39), "y"));
+        assert!(exact.matches(&ih(&"a".repeat(40)), "y"));
+        assert!(!exact.matches(&ih(&"a".repeat(39)), "y"));
     }
 
     #[test]
@@ -409,7 +434,7 @@ mod tests {
             upload: None,
         });
         round_trip(&AddResult {
-            info_hash: "aa".into(),
+            info_hash: InfoHash([0xaa; 20]),
             name: "n".into(),
         });
         round_trip(&SubscribeResult { subscribed: true });

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use swarm_model::{EngineError, InfoHash};
 
 /// The only protocol version string the server accepts.
 pub const JSONRPC_VERSION: &str = "2.0";
@@ -200,6 +201,27 @@ impl RpcError {
     }
 }
 
+/// The engine's errors as the control protocol reports them: the one place an
+/// [`EngineError`] gets its code. A torrent it names goes in `data.info_hash` too, for scripts.
+impl From<EngineError> for RpcError {
+    fn from(e: EngineError) -> Self {
+        let message = e.to_string();
+        let about = |ih: InfoHash| serde_json::json!({ "info_hash": ih });
+        match e {
+            EngineError::UnknownTorrent(ih) => {
+                RpcError::new(codes::TORRENT_NOT_FOUND, message).with_data(about(ih))
+            }
+            EngineError::Duplicate(ih) => {
+                RpcError::new(codes::TORRENT_EXISTS, message).with_data(about(ih))
+            }
+            EngineError::ShuttingDown => RpcError::new(codes::SHUTTING_DOWN, message),
+            e if e.is_refusal() => RpcError::new(codes::INVALID_PARAMS, message),
+            // The message already says "internal error" where it is one.
+            _ => RpcError::new(codes::INTERNAL_ERROR, message),
+        }
+    }
+}
+
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (code {})", self.message, self.code)
@@ -292,6 +314,42 @@ impl Incoming {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Each engine error has its code here and nowhere else; a torrent it names is in `data`.
+    #[test]
+    fn engine_errors_map_to_codes() {
+        let ih = InfoHash([0xab; 20]);
+        let e = RpcError::from(EngineError::UnknownTorrent(ih));
+        assert_eq!(e.code, codes::TORRENT_NOT_FOUND);
+        assert_eq!(e.message, format!("no torrent {}", "ab".repeat(20)));
+        assert_eq!(e.data, Some(json!({ "info_hash": "ab".repeat(20) })));
+        let e = RpcError::from(EngineError::Duplicate(ih));
+        assert_eq!(e.code, codes::TORRENT_EXISTS);
+        assert_eq!(e.data, Some(json!({ "info_hash": "ab".repeat(20) })));
+        let io = EngineError::Io {
+            doing: "cannot write to the save directory",
+            path: "/ro".into(),
+            reason: "read-only file system".into(),
+        };
+        let e = RpcError::from(io);
+        assert_eq!(e.code, codes::INVALID_PARAMS);
+        assert_eq!(
+            e.message,
+            "cannot write to the save directory /ro: read-only file system"
+        );
+        let e = RpcError::from(EngineError::Invalid("file 9 of 2".into()));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (codes::INVALID_PARAMS, "file 9 of 2")
+        );
+        let e = RpcError::from(EngineError::ShuttingDown);
+        assert_eq!(e.code, codes::SHUTTING_DOWN);
+        let e = RpcError::from(EngineError::Internal("disk on fire".into()));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (codes::INTERNAL_ERROR, "internal error: disk on fire")
+        );
+    }
 
     /// The envelope's errors are in the protocol's words, not serde's.
     #[test]

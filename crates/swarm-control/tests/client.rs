@@ -76,7 +76,7 @@ fn notifications_between_calls_are_skipped_and_streamed() {
             names::EVENTS_SUBSCRIBE => vec![
                 ok(req, json!({"subscribed": true})),
                 event(Event::Added {
-                    info_hash: "aa".into(),
+                    info_hash: InfoHash([0xaa; 20]),
                     name: "n".into(),
                 }),
                 r#"{"jsonrpc":"2.0","method":"from_the_future","params":{}}"#.into(),
@@ -86,12 +86,12 @@ fn notifications_between_calls_are_skipped_and_streamed() {
                 ))
                 .unwrap(),
                 event(Event::Removed {
-                    info_hash: "aa".into(),
+                    info_hash: InfoHash([0xaa; 20]),
                 }),
             ],
             _ => vec![
                 event(Event::Removed {
-                    info_hash: "zz".into(),
+                    info_hash: InfoHash([0xbb; 20]),
                 }),
                 ok(req, json!([])),
             ],
@@ -103,7 +103,7 @@ fn notifications_between_calls_are_skipped_and_streamed() {
     assert_eq!(
         events.next().unwrap().unwrap(),
         StreamItem::Event(Event::Added {
-            info_hash: "aa".into(),
+            info_hash: InfoHash([0xaa; 20]),
             name: "n".into()
         })
     );
@@ -114,7 +114,7 @@ fn notifications_between_calls_are_skipped_and_streamed() {
     assert_eq!(
         events.next().unwrap().unwrap(),
         StreamItem::Event(Event::Removed {
-            info_hash: "aa".into()
+            info_hash: InfoHash([0xaa; 20])
         })
     );
 }

@@ -72,10 +72,28 @@ async fn thirty_nodes_bootstrap_announce_and_find() {
 
     let mut report = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        let stats = n.stats().await.unwrap();
-        let snap = n.routing_table_snapshot().await.unwrap();
+        // Tables still learn from lookups: take the stats and the snapshot of one moment (the
+        // node count unchanged around the snapshot), a few tries at most.
+        let (mut stats, mut snap, mut after) = (None, None, None);
+        for _ in 0..20 {
+            let before = n.stats().await.unwrap();
+            let sn = n.routing_table_snapshot().await.unwrap();
+            let af = n.stats().await.unwrap();
+            let steady = before.nodes == af.nodes;
+            (stats, snap, after) = (Some(before), Some(sn), Some(af));
+            if steady {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (stats, snap) = (stats.unwrap(), snap.unwrap());
         let in_buckets: usize = snap.buckets.iter().map(|b| b.nodes.len()).sum();
-        assert_eq!(in_buckets, stats.nodes);
+        assert_eq!(
+            in_buckets,
+            stats.nodes,
+            "the snapshot and the stats disagree (after: {})",
+            after.unwrap().nodes
+        );
         assert!(snap.buckets.iter().all(|b| b.nodes.len() <= 8));
         // Splitting follows the network: never more buckets than perfect knowledge makes.
         assert!(

@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use swarm_control::FilePriority;
 use swarm_engine::resume::{hex_encode, ResumeRecord};
+use swarm_model::FilePriority;
 
 fn record(pieces: usize, files: usize, have_all: bool) -> ResumeRecord {
     let bytes: Vec<u8> = (0..pieces.div_ceil(8))

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     /// UDP tracker timeouts (BEP 15 suggests 15 s doubling).
     pub udp_tracker_timeout: Duration,
     pub udp_tracker_retries: u32,
+    /// `[trackers]`: one announce's bound, numwant, the shortest announce interval.
+    pub announce: crate::services::announcer::AnnounceSettings,
     /// Where resume state lives; `None` (the one-shot `download`) keeps nothing.
     pub state_dir: Option<PathBuf>,
     /// The DHT node's settings; `None` runs without DHT. A node bound to the peer port shares
@@ -47,7 +49,7 @@ pub struct EngineConfig {
     /// worked with a peer goes first); incoming uTP is accepted when "utp" is among them.
     pub transports: Vec<TransportKind>,
     /// Global rate limits at start-up (changeable at run time through the session).
-    pub limits: swarm_control::Limits,
+    pub limits: swarm_model::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
     /// MSE/PE policy at start-up (changeable at run time through the session).
@@ -90,12 +92,13 @@ impl Default for EngineConfig {
             idle_timeout: Duration::from_secs(180),
             udp_tracker_timeout: Duration::from_secs(15),
             udp_tracker_retries: 2,
+            announce: Default::default(),
             state_dir: None,
             dht: None,
             // TCP first: on the loopback and LAN paths we measured it moves data with less CPU
             // (see docs/benchmarks.md); uTP reaches the peers that TCP does not.
             transports: vec![TransportKind::Tcp, TransportKind::Utp],
-            limits: swarm_control::Limits::default(),
+            limits: swarm_model::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
             encryption: swarm_wire::mse::Policy::default(),
         }

@@ -2,7 +2,8 @@
 //!
 //! Owns: a few worker threads, the open-file LRU ([`FileCache`]) and a small read cache of whole
 //! pieces for uploads. Takes jobs from any actor: verify-and-write a complete piece, read a block
-//! to upload, check a piece of existing data, delete a torrent's files. Replies through a oneshot
+//! to upload, check a piece of existing data, place skipped files (the parts file), delete a
+//! torrent's files. Replies through a oneshot
 //! channel that the asking actor awaits.
 //!
 //! Why threads of our own and not actix's `SyncArbiter`: a panicking `SyncArbiter` worker is never
@@ -60,6 +61,11 @@ enum Job {
     },
     Delete {
         storage: Arc<Storage>,
+        reply: oneshot::Sender<io::Result<()>>,
+    },
+    SetSkipped {
+        storage: Arc<Storage>,
+        skipped: Vec<bool>,
         reply: oneshot::Sender<io::Result<()>>,
     },
 }
@@ -274,6 +280,18 @@ impl DiskPool {
         rx.await.unwrap_or_else(|_| Err(crashed()))
     }
 
+    /// Tells the storage which files are skipped ([`Storage::set_skipped`]): bytes of files
+    /// un-skipped move out of the parts file here, off the torrent's thread.
+    pub async fn set_skipped(&self, storage: Arc<Storage>, skipped: Vec<bool>) -> io::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::SetSkipped {
+            storage,
+            skipped,
+            reply,
+        });
+        rx.await.unwrap_or_else(|_| Err(crashed()))
+    }
+
     /// Drops cached handles and pieces of a torrent that goes away.
     pub fn forget(&self, storage_id: u64) {
         self.shared.files.forget(storage_id);
@@ -339,6 +357,13 @@ impl Shared {
             Job::Delete { storage, reply } => {
                 self.files.forget(storage.id);
                 let _ = reply.send(storage.delete_files());
+            }
+            Job::SetSkipped {
+                storage,
+                skipped,
+                reply,
+            } => {
+                let _ = reply.send(storage.set_skipped(&skipped));
             }
         }
     }

@@ -27,20 +27,22 @@
 //! pointed at them (`services::ServiceRef`). Pure decision code (picker, choking, bitfield,
 //! rates, token buckets, metadata assembly, the torrent's peer set, piece assembly, check and
 //! resume state) has no I/O and no actix.
-//! The public entry point is [`Session`]. What this crate is not: a configuration file reader
-//! or a control server (those are the daemon's), nor a protocol codec library.
+//! The public entry point is [`Session`]; what it answers with (summaries, events, the one
+//! [`EngineError`]) is `swarm-model`'s, shared with the daemon and the control protocol, which
+//! this crate does not know. What this crate is not: a configuration file reader or a control
+//! server (those are the daemon's), nor a protocol codec library.
 
 pub mod allowed_fast;
 pub mod bitfield;
 pub mod choke;
 pub mod config;
 pub mod disk;
-pub mod error;
 mod fault;
 mod file_cache;
 pub mod hash;
 pub mod magnet;
 pub mod metadata;
+pub mod parts_file;
 pub mod peer_id;
 pub mod pex;
 pub mod picker;
@@ -54,8 +56,8 @@ pub mod token_bucket;
 pub mod torrent;
 
 pub use config::EngineConfig;
-pub use error::EngineError;
 pub use session::{AddOptions, Session};
+pub use swarm_model::{EngineError, EngineResult};
 pub use torrent::messages::PeerSource;
 
 /// Seconds since the Unix epoch.

@@ -298,18 +298,18 @@ impl Handler<ConnEvent> for MagnetFetch {
 
 /// The peers a magnet is talking to for its metadata (for `peers`).
 #[derive(Message)]
-#[rtype(result = "Vec<swarm_control::PeerInfo>")]
+#[rtype(result = "Vec<swarm_model::PeerInfo>")]
 pub struct GetMagnetPeers;
 
 impl Handler<GetMagnetPeers> for MagnetFetch {
     type Result = MessageResult<GetMagnetPeers>;
 
     fn handle(&mut self, _: GetMagnetPeers, _: &mut Context<Self>) -> Self::Result {
-        let mut peers: Vec<swarm_control::PeerInfo> = self
+        let mut peers: Vec<swarm_model::PeerInfo> = self
             .ready
             .iter()
             .filter_map(|k| self.conns.get(k))
-            .map(|(addr, _)| swarm_control::PeerInfo {
+            .map(|(addr, _)| swarm_model::PeerInfo {
                 addr: addr.to_string(),
                 client: String::new(),
                 direction: "outgoing".into(),

@@ -180,6 +180,17 @@ impl Picker {
             .sum()
     }
 
+    /// Bytes of the wanted pieces (verified or not: the size when done), and of those the bytes
+    /// not verified yet.
+    pub fn wanted_and_left(&self) -> (u64, u64) {
+        (0..self.num_pieces())
+            .filter(|&i| self.priority[i as usize] != PRIORITY_SKIP)
+            .fold((0, 0), |(wanted, left), i| {
+                let len = self.piece_len(i) as u64;
+                (wanted + len, left + if self.have.get(i) { 0 } else { len })
+            })
+    }
+
     fn wanted(&self, i: u32) -> bool {
         !self.have.get(i) && self.priority[i as usize] != PRIORITY_SKIP
     }
@@ -281,7 +292,8 @@ impl Picker {
         // us (a leecher early in a swarm) gets no duplicates: in a swarm of capped uplinks each
         // duplicate costs some peer's upload that a missing piece needed (the lab measured
         // leechers fetching 1.5 copies of the payload with the per-peer rule).
-        if !self.in_endgame() || self.has_unstarted_wanted(peer) {
+        // (Then no peer has a wanted piece unstarted or a block nobody was asked for.)
+        if !self.in_endgame() {
             return;
         }
         let candidates: Vec<(u32, u32)> = self
@@ -324,20 +336,6 @@ impl Picker {
                 .in_progress
                 .iter()
                 .all(|(i, p)| p.free == 0 || !self.wanted(*i))
-    }
-
-    /// Whether `peer` has a wanted piece that is not started or has a block nobody was asked for.
-    fn has_unstarted_wanted(&self, peer: &Bitfield) -> bool {
-        let theirs = peer.as_bytes();
-        self.open
-            .as_bytes()
-            .iter()
-            .zip(theirs)
-            .any(|(a, b)| a & b != 0)
-            || self
-                .in_progress
-                .iter()
-                .any(|(i, p)| p.free > 0 && peer.get(*i) && self.wanted(*i))
     }
 
     fn take_free_blocks(&mut self, index: u32, target: usize, out: &mut Vec<BlockRef>) {

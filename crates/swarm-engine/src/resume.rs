@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use swarm_control::FilePriority;
+use swarm_model::{EngineError, FilePriority};
 use swarm_wire::InfoHash;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -77,6 +77,16 @@ pub struct SaveError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+impl From<SaveError> for EngineError {
+    fn from(e: SaveError) -> Self {
+        EngineError::Io {
+            doing: "saving",
+            path: e.path,
+            reason: e.source.to_string(),
+        }
+    }
 }
 
 fn save(path: PathBuf, bytes: io::Result<Vec<u8>>) -> Result<(), SaveError> {
@@ -162,6 +172,14 @@ impl StatePaths {
         save(self.resume(), record.to_json())
     }
 
+    /// The saved resume record, if there is one and it reads.
+    pub fn load_record(&self) -> Option<ResumeRecord> {
+        let bytes = std::fs::read(self.resume()).ok()?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| tracing::warn!(file = %self.resume().display(), "resume record unreadable: {e}"))
+            .ok()
+    }
+
     /// Whether a resume record is saved.
     pub fn has_record(&self) -> bool {
         self.resume().exists()
@@ -183,8 +201,13 @@ impl StatePaths {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    // A name of its own per write: two saves of one record may overlap (the periodic one off
+    // the actor's thread and the last one as the torrent stops), and with a shared temporary
+    // file one would rename the other's away ("No such file or directory").
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp",
+        ".{}.{n}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
@@ -265,6 +288,27 @@ pub fn load_saved(path: &Path) -> Option<(Vec<u8>, Option<ResumeRecord>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two saves of one record may overlap (the periodic one and the last one as a torrent
+    /// stops): each must succeed and leave a whole record.
+    #[test]
+    fn overlapping_saves_of_one_record_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.resume");
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..50u8 {
+                        write_atomic(path, &[t, i]).unwrap_or_else(|e| panic!("save {t}/{i}: {e}"));
+                    }
+                });
+            }
+        });
+        assert_eq!(std::fs::read(&path).unwrap().len(), 2);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
+    }
 
     #[test]
     fn record_round_trip_and_atomic_write() {

@@ -10,10 +10,14 @@
 //! `swarm_supervisor::Supervisor`:
 //! - the global services, `Permanent`, declared in one table: [`Root::services`] in
 //!   `root/services.rs` (listener, UDP port, announcer, choker, rate limiter, DHT). One that exhausts its
-//!   budget stops the daemon;
+//!   budget makes the engine fail: [`Session::failed`](crate::Session::failed) completes with
+//!   the reason, and the daemon stops with exit code 1 (systemd's `Restart=on-failure` starts
+//!   it again). The same rates that the fault tests use decide it: a service crashing 6 times
+//!   within 60 s (e.g. `rate_limiter.serve:1.0` with limits set again and again) stops it;
 //! - one `Torrent` per torrent, `Transient` (`root/torrents.rs`): a crashed torrent is restarted
 //!   (it rechecks its data); removing a torrent is a normal exit. A torrent that exhausts its
-//!   budget is given up and reported as an error event; other torrents never notice;
+//!   budget is given up: reported as an error event and listed in `error` with the reason until
+//!   `resume` or `verify` starts it again (`StartGivenUp`); other torrents never notice;
 //! - one `MagnetFetch` per magnet link still fetching its metadata, `Transient`
 //!   (`root/magnets.rs`); when the metadata arrives it becomes a torrent.
 //!
@@ -29,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::{Event, RestartCounts};
+use swarm_model::{Event, RestartCounts};
 use swarm_supervisor::{ChildExited, Children, ExitOutcome, RestartPolicy};
 use swarm_wire::InfoHash;
 
@@ -42,8 +46,10 @@ use crate::services::dht::DhtSlot;
 use crate::services::rate_limiter::QuotaBoard;
 use crate::services::udp_port::UdpSlot;
 use crate::torrent::actor::Services;
+use crate::torrent::messages::ServicesRestarted;
 use crate::torrent::peer::encryption::PolicyCell;
 use crate::torrent::shared::{PeerBudget, TorrentShared};
+use crate::torrent::Torrent;
 
 mod magnets;
 mod queries;
@@ -56,7 +62,7 @@ pub use queries::{
     RootStats,
 };
 pub use services::{Encryption, GlobalLimits};
-pub use torrents::{AddTorrent, RemoveTorrent};
+pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
 /// The root's children. Services are `Permanent`, torrents and magnets `Transient`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +80,11 @@ pub enum RootChild {
 struct TorrentEntry {
     shared: Arc<TorrentShared>,
     state: Option<StatePaths>,
+    /// The metainfo the actor runs on, kept to start it again once given up.
+    meta: Arc<swarm_wire::Metainfo>,
+    /// Why the root gave the torrent up (its restart budget used up). It stays listed, in
+    /// `error`, until `resume` or `verify` starts it again (`root/torrents.rs`).
+    gave_up: Option<String>,
 }
 
 pub struct Root {
@@ -102,6 +113,8 @@ pub struct Root {
     encryption: PolicyCell,
     /// `<state>/torrents`, where each torrent's `.torrent` and resume record live.
     torrents_dir: Option<Arc<std::path::Path>>,
+    /// Why the engine cannot go on (a global service gave up), for whoever runs it.
+    failed: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl Root {
@@ -109,6 +122,7 @@ impl Root {
         cfg: EngineConfig,
         (socket, udp_socket): (std::net::TcpListener, Option<std::net::UdpSocket>),
         events: tokio::sync::broadcast::Sender<Event>,
+        failed: tokio::sync::watch::Sender<Option<String>>,
     ) -> Self {
         let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         // One child's crashes never take down the others (one_for_one), and there is no
@@ -151,6 +165,7 @@ impl Root {
             dht: DhtSlot::default(),
             magnets: HashMap::new(),
             torrents_dir: cfg.state_dir.as_deref().map(StatePaths::torrents_dir),
+            failed,
             cfg,
         }
     }
@@ -161,14 +176,6 @@ impl Actor for Root {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_services(ctx);
-        if let Some(secs) = crate::fault::value("root.freeze_after") {
-            ctx.run_later(Duration::from_secs_f64(secs), |_, _| {
-                tracing::warn!("fault injection: freezing the root's thread");
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-            });
-        }
     }
 }
 
@@ -186,22 +193,48 @@ impl Handler<ChildExited<RootChild>> for Root {
                 } else {
                     self.restarts.services += 1;
                 }
+                if matches!(id, RootChild::Listener | RootChild::Announcer) {
+                    // The new incarnation starts after `after` (the supervisor's timer, set
+                    // first, fires first); then every torrent registers with it again.
+                    ctx.run_later(after + Duration::from_millis(50), |root, _| {
+                        root.tell_torrents(|| ServicesRestarted)
+                    });
+                }
             }
             ExitOutcome::GaveUp { .. } | ExitOutcome::Removed { .. } => match id {
                 RootChild::Magnet(ih) => self.magnet_ended(ih, &reason),
                 RootChild::Torrent(ih) => self.torrent_ended(ih, &reason),
-                _ if reason.is_abnormal() => {
-                    tracing::error!(child = ?id, %reason, "a global service gave up; stopping");
-                    System::current().stop_with_code(1);
-                }
+                _ if reason.is_abnormal() => self.fail(format!(
+                    "the {id:?} service gave up after repeated crashes: {reason}"
+                )),
                 _ => {}
             },
-            ExitOutcome::Escalate(e) => {
-                tracing::error!("root supervisor gave up: {e}");
-                System::current().stop_with_code(1);
-            }
+            ExitOutcome::Escalate(e) => self.fail(format!("the root supervisor gave up: {e}")),
             ExitOutcome::Ignored | ExitOutcome::SiblingStopped { .. } => {}
         }
+    }
+}
+
+impl Root {
+    /// Sends `msg()` to every torrent's actor.
+    fn tell_torrents<M>(&self, msg: impl Fn() -> M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        Torrent: Handler<M>,
+    {
+        for ih in self.torrents.keys() {
+            if let Some(t) = self.children.addr::<Torrent>(&RootChild::Torrent(*ih)) {
+                t.do_send(msg());
+            }
+        }
+    }
+
+    /// The engine cannot go on: says why to whoever runs it (the daemon stops, exit code 1).
+    /// Stopping the actix `System` here would not do: the daemon runs inside `block_on`, which
+    /// a stopped System does not end, and its watchdog task would keep systemd fed.
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}; stopping");
+        self.failed.send_replace(Some(why));
     }
 }
 
@@ -247,17 +280,19 @@ impl Handler<ShutdownSession> for Root {
 fn blank_summary(
     ih: InfoHash,
     name: String,
-    state: swarm_control::TorrentState,
+    state: swarm_model::TorrentState,
     total_bytes: u64,
     save_dir: &std::path::Path,
-) -> swarm_control::TorrentSummary {
-    swarm_control::TorrentSummary {
-        info_hash: ih.to_hex(),
+) -> swarm_model::TorrentSummary {
+    swarm_model::TorrentSummary {
+        info_hash: ih,
         name,
         state,
         progress: 0.0,
         total_bytes,
         have_bytes: 0,
+        wanted_bytes: total_bytes,
+        left_bytes: total_bytes,
         download_rate: 0,
         upload_rate: 0,
         downloaded: 0,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::prelude::*;
-use swarm_control::{
+use swarm_model::{
     EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
     TorrentState, TorrentSummary, TrackerInfo,
 };
@@ -15,11 +15,11 @@ use tokio::sync::broadcast;
 
 use crate::bitfield::Bitfield;
 use crate::config::EngineConfig;
-use crate::error::EngineError;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
-    AddTorrent, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames, ListPublished,
-    ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root, ShutdownSession,
+    AddTorrent, GetGivenUp, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames,
+    ListPublished, ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root,
+    ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
@@ -27,6 +27,7 @@ use crate::torrent::messages::{
 };
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
+use swarm_model::EngineError;
 
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,7 @@ pub struct Session {
     root: Addr<Root>,
     events: broadcast::Sender<Event>,
     listen: SocketAddr,
+    failed: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 fn gone<E>(_: E) -> EngineError {
@@ -56,16 +58,34 @@ impl Session {
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
         let need_udp = cfg.utp() || cfg.dht_shares_port();
         let (socket, udp) = bind_peer_port(cfg.listen, need_udp)?;
-        let listen = socket
-            .local_addr()
-            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let listen = socket.local_addr().map_err(|e| EngineError::Listen {
+            addr: cfg.listen,
+            reason: e.to_string(),
+        })?;
         let (events, _) = broadcast::channel(1024);
-        let root = Root::new(cfg, (socket, udp), events.clone()).start();
+        let (failed_tx, failed) = tokio::sync::watch::channel(None);
+        let root = Root::new(cfg, (socket, udp), events.clone(), failed_tx).start();
         Ok(Session {
             root,
             events,
             listen,
+            failed,
         })
+    }
+
+    /// Completes, with the reason, when the engine cannot go on: a global service used up its
+    /// restart budget (or the root's supervisor escalated). Whoever runs the engine stops then.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failed.clone();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            // The root is gone without saying why: nothing will ever fail.
+            None => std::future::pending().await,
+        }
     }
 
     /// The global rate limits in force.
@@ -196,7 +216,7 @@ impl Session {
             .send(GetTorrent(ih))
             .await
             .map_err(gone)?
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+            .ok_or(EngineError::UnknownTorrent(ih))
     }
 
     /// Every torrent, by name: states exact, counters and rates at most a tick old (see
@@ -218,14 +238,23 @@ impl Session {
     }
 
     pub async fn summary(&self, ih: InfoHash) -> Result<TorrentSummary, EngineError> {
-        match self.target(ih).await? {
+        let target = match self.target(ih).await {
+            Ok(t) => t,
+            Err(e) => return self.given_up(ih).await?.map(|d| d.summary).ok_or(e),
+        };
+        match target {
             Target::Torrent(t) => t.send(GetSummary).await.map_err(gone),
             Target::Magnet(m) => Ok(self.magnet_detail(m).await.summary),
         }
     }
 
+    /// A torrent the root gave up on is shown too (in `error`, with the reason).
     pub async fn detail(&self, ih: InfoHash) -> Result<TorrentDetail, EngineError> {
-        match self.target(ih).await? {
+        let target = match self.target(ih).await {
+            Ok(t) => t,
+            Err(e) => return self.given_up(ih).await?.ok_or(e),
+        };
+        match target {
             Target::Torrent(t) => t.send(GetDetail).await.map_err(gone),
             Target::Magnet(m) => Ok(self.magnet_detail(m).await),
         }
@@ -271,7 +300,16 @@ impl Session {
         }
     }
 
+    /// Starts a torrent the root gave up on again; `true` when it did.
+    async fn start_given_up(&self, ih: InfoHash) -> Result<bool, EngineError> {
+        self.root.send(StartGivenUp(ih)).await.map_err(gone)?
+    }
+
+    /// Resumes a paused torrent, or starts one the root gave up on again.
     pub async fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
+        if self.start_given_up(ih).await? {
+            return Ok(());
+        }
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(SetPaused(false)).await.map_err(gone),
             Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Resume).await,
@@ -288,7 +326,11 @@ impl Session {
         }
     }
 
+    /// Rechecks a torrent's data; one the root gave up on starts again, which rechecks.
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
+        if self.start_given_up(ih).await? {
+            return Ok(());
+        }
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(Verify).await.map_err(gone),
             Target::Magnet(m) => Err(EngineError::Invalid(format!(
@@ -314,16 +356,28 @@ impl Session {
     }
 
     /// The torrent `ih`, or the magnet `ih` still fetching its metadata.
+    /// The running torrent or the magnet `ih`. A torrent the root gave up on is neither: the
+    /// error says so, with the reason and how to start it again.
     async fn target(&self, ih: InfoHash) -> Result<Target, EngineError> {
         if let Ok(t) = self.torrent(ih).await {
             return Ok(Target::Torrent(t));
         }
-        self.root
-            .send(GetMagnet(ih))
-            .await
-            .map_err(gone)?
-            .map(Target::Magnet)
-            .ok_or_else(|| EngineError::NotFound(ih.to_hex()))
+        if let Some(m) = self.root.send(GetMagnet(ih)).await.map_err(gone)? {
+            return Ok(Target::Magnet(m));
+        }
+        match self.given_up(ih).await? {
+            Some(d) => Err(EngineError::Invalid(format!(
+                "{}: {}",
+                d.summary.name,
+                d.summary.error.unwrap_or_default()
+            ))),
+            None => Err(EngineError::UnknownTorrent(ih)),
+        }
+    }
+
+    /// What `show` says of a torrent the root gave up on; `None` if `ih` is not one.
+    async fn given_up(&self, ih: InfoHash) -> Result<Option<TorrentDetail>, EngineError> {
+        self.root.send(GetGivenUp(ih)).await.map_err(gone)
     }
 
     async fn order_magnet(&self, ih: InfoHash, order: MagnetCommand) -> Result<(), EngineError> {
@@ -406,6 +460,8 @@ impl Session {
         let published = self.root.send(ListPublished).await.map_err(gone)?;
         let peers: u32 = published.iter().map(|p| p.totals.peers).sum();
         let incoming: u32 = published.iter().map(|p| p.totals.peers_incoming).sum();
+        let utp: u32 = published.iter().map(|p| p.totals.peers_utp).sum();
+        let utp_incoming: u32 = published.iter().map(|p| p.totals.peers_utp_incoming).sum();
         let trackers = match root.announcer {
             Some(a) => a
                 .send(crate::services::announcer::GetTrackerHealth)
@@ -416,6 +472,8 @@ impl Session {
         Ok(EngineCounters {
             peers_incoming: incoming,
             peers_outgoing: peers.saturating_sub(incoming),
+            peers_utp_incoming: utp_incoming,
+            peers_utp_outgoing: utp.saturating_sub(utp_incoming),
             disk_queue: root.disk_queue as u64,
             disk_jobs_panicked: root.disk_jobs_panicked,
             trackers_failing: trackers.failing,
@@ -475,8 +533,8 @@ fn bind_peer_port(
     udp: bool,
 ) -> Result<(std::net::TcpListener, Option<std::net::UdpSocket>), EngineError> {
     let error = |addr: SocketAddr, proto: &str, e: std::io::Error| EngineError::Listen {
-        addr: format!("{addr} ({proto})"),
-        message: e.to_string(),
+        addr,
+        reason: format!("{proto}: {e}"),
     };
     let mut tries = if addr.port() == 0 { 20 } else { 1 };
     loop {

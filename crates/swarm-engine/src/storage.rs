@@ -5,16 +5,27 @@
 //! Safety of paths: metainfo validation already rejects `..`, absolute paths and odd elements.
 //! Here we also refuse to follow a symlink planted inside the save directory, so a torrent can
 //! never write outside it.
+//!
+//! Skipped files are not created. A skipped file that does not exist is *parted*: the bytes of
+//! it that wanted pieces carry (a piece straddling it and a wanted file) go to the torrent's
+//! parts file, `<save_dir>/.<info-hash>.parts` ([`PartsFile`]), and are read back from there
+//! to hash and to seed those pieces. Un-skipping moves them into the real file. A skipped file
+//! that already exists (it had data before it was skipped) stays where it is and is used as
+//! before. The torrent says which files are skipped with [`Storage::set_skipped`]; a torrent
+//! with no parted file takes the same path per piece as before parts existed, after one
+//! relaxed atomic load.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use swarm_wire::{Info, Metainfo};
 
 use crate::file_cache::FileCache;
+use crate::parts_file::PartsFile;
 
 /// A verified piece goes to its file in writes of at most this many bytes. The page cache sizes
 /// a new folio by the write that creates it (ext4 and xfs have large folios): one 256 KiB write
@@ -52,6 +63,17 @@ pub struct Storage {
     /// Writes of one torrent go one at a time: two threads writing the same file only spin on
     /// its inode lock in the kernel (measured); hashing still runs in parallel.
     write_lock: std::sync::Mutex<()>,
+    /// Some file is parted: reads and writes must look at `parts`. Only changes under both
+    /// `write_lock` and `parts`' write lock.
+    any_parted: AtomicBool,
+    parts: RwLock<Parts>,
+}
+
+/// Which files are parted, and the parts file (opened on first use).
+#[derive(Debug)]
+struct Parts {
+    parted: Vec<bool>,
+    file: Option<PartsFile>,
 }
 
 impl Storage {
@@ -71,12 +93,18 @@ impl Storage {
                 p
             })
             .collect();
+        let n = info.files.len();
         Storage {
             id,
             save_dir,
             info,
             paths,
             write_lock: std::sync::Mutex::new(()),
+            any_parted: AtomicBool::new(false),
+            parts: RwLock::new(Parts {
+                parted: vec![false; n],
+                file: None,
+            }),
         }
     }
 
@@ -91,11 +119,20 @@ impl Storage {
     /// Writes a whole verified piece.
     pub fn write_piece(&self, cache: &FileCache, index: u32, data: &[u8]) -> io::Result<()> {
         let _one_at_a_time = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parts = self
+            .any_parted
+            .load(Ordering::Relaxed)
+            .then(|| self.parts_mut());
         let mut done = 0usize;
         for span in self.info.spans(index, 0, data.len() as u32) {
             let chunk = &data[done..done + span.len as usize];
+            let in_piece = done as u32;
             done += span.len as usize;
             if self.info.files[span.file_index].pad {
+                continue;
+            }
+            if let Some(parts) = parts.as_mut().filter(|p| p.parted[span.file_index]) {
+                self.parts_file(parts)?.write(index, in_piece, chunk)?;
                 continue;
             }
             let path = &self.paths[span.file_index];
@@ -121,12 +158,24 @@ impl Storage {
         begin: u32,
         buf: &mut [u8],
     ) -> io::Result<()> {
+        let parts = self
+            .any_parted
+            .load(Ordering::Relaxed)
+            .then(|| self.parts_ref());
         let mut done = 0usize;
         for span in self.info.spans(index, begin, buf.len() as u32) {
             let chunk = &mut buf[done..done + span.len as usize];
+            let in_piece = begin + done as u32;
             done += span.len as usize;
             if self.info.files[span.file_index].pad {
                 chunk.fill(0);
+                continue;
+            }
+            if let Some(parts) = parts.as_ref().filter(|p| p.parted[span.file_index]) {
+                match &parts.file {
+                    Some(f) => f.read(index, in_piece, chunk)?,
+                    None => return Err(not_in_parts(index)),
+                }
                 continue;
             }
             let path = &self.paths[span.file_index];
@@ -151,11 +200,138 @@ impl Storage {
     /// a cheap test that lets the initial check skip pieces that cannot be there.
     pub fn piece_present(&self, index: u32) -> bool {
         let len = self.info.piece_len(index);
+        let parts = self
+            .any_parted
+            .load(Ordering::Relaxed)
+            .then(|| self.parts_ref());
         self.info.spans(index, 0, len).iter().all(|s| {
+            if let Some(parts) = parts.as_ref().filter(|p| p.parted[s.file_index]) {
+                return parts.file.as_ref().is_some_and(|f| f.has(index));
+            }
             self.info.files[s.file_index].pad
                 || std::fs::symlink_metadata(&self.paths[s.file_index])
                     .is_ok_and(|m| m.is_file() && m.len() >= s.file_offset + s.len)
         })
+    }
+
+    /// File sizes for a check to decide which pieces to hash: a parted file counts as whole
+    /// (whether its pieces' bytes are in the parts file is [`Storage::piece_present`]'s to say).
+    pub fn sizes_for_check(&self) -> Vec<u64> {
+        let parts = self.parts_ref();
+        self.file_stats()
+            .iter()
+            .zip(self.info.files.iter().zip(&parts.parted))
+            .map(|(stat, (f, &parted))| {
+                if parted {
+                    f.length
+                } else {
+                    stat.map_or(0, |(len, _)| len)
+                }
+            })
+            .collect()
+    }
+
+    /// Where the bytes of parted files go.
+    pub fn parts_path(&self) -> PathBuf {
+        self.save_dir
+            .join(format!(".{}.parts", self.info.0.info_hash.to_hex()))
+    }
+
+    /// Which files the user skipped (`skipped[i]` for file `i`; missing entries are wanted).
+    /// A skipped file that does not exist becomes parted; a parted file no longer skipped gets
+    /// its bytes from the parts file and is created. Pieces no parted file needs any more leave
+    /// the parts file, which is deleted once empty. On an error the files concerned stay as
+    /// they were (their bytes are not lost).
+    pub fn set_skipped(&self, skipped: &[bool]) -> io::Result<()> {
+        let _one_at_a_time = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parts = self.parts_mut();
+        let mut result = Ok(());
+        for (i, f) in self.info.files.iter().enumerate() {
+            let skip = skipped.get(i).copied().unwrap_or(false) && !f.pad && f.length > 0;
+            if skip && !parts.parted[i] {
+                parts.parted[i] = std::fs::symlink_metadata(&self.paths[i]).is_err();
+            } else if !skip && parts.parted[i] {
+                match self.unpart(&mut parts, i) {
+                    Ok(()) => parts.parted[i] = false,
+                    Err(e) => result = result.and(Err(e)),
+                }
+            }
+        }
+        let any = parts.parted.iter().any(|&p| p);
+        self.any_parted.store(any, Ordering::Relaxed);
+        if any || self.parts_path().exists() {
+            result = result.and(self.drop_unneeded_parts(&mut parts));
+        }
+        result
+    }
+
+    /// Moves the bytes of file `i` held in the parts file into the file itself, creating it.
+    fn unpart(&self, parts: &mut Parts, i: usize) -> io::Result<()> {
+        let file = self.open(i, true).map_err(|e| at(&self.paths[i], e))?;
+        let Some(held) = self.existing_parts_file(parts)? else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        for piece in held.pieces() {
+            let mut in_piece = 0u32;
+            for span in self.info.spans(piece, 0, self.info.piece_len(piece)) {
+                if span.file_index == i {
+                    buf.resize(span.len as usize, 0);
+                    held.read(piece, in_piece, &mut buf)?;
+                    file.write_all_at(&buf, span.file_offset)
+                        .map_err(|e| at(&self.paths[i], e))?;
+                }
+                in_piece += span.len as u32;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the pieces of the parts file that hold bytes of no parted file.
+    fn drop_unneeded_parts(&self, parts: &mut Parts) -> io::Result<()> {
+        let parted = parts.parted.clone();
+        let Some(held) = self.existing_parts_file(parts)? else {
+            return Ok(());
+        };
+        for piece in held.pieces() {
+            let needed = self
+                .info
+                .spans(piece, 0, self.info.piece_len(piece))
+                .iter()
+                .any(|s| parted[s.file_index]);
+            if !needed {
+                held.drop_piece(piece)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The parts file, opened (read) on first use.
+    fn parts_file<'a>(&self, parts: &'a mut Parts) -> io::Result<&'a mut PartsFile> {
+        let file = match parts.file.take() {
+            Some(f) => f,
+            None => PartsFile::open(&self.parts_path(), self.info.piece_length)?,
+        };
+        Ok(parts.file.insert(file))
+    }
+
+    /// The parts file if there is one, on disk or open.
+    fn existing_parts_file<'a>(
+        &self,
+        parts: &'a mut Parts,
+    ) -> io::Result<Option<&'a mut PartsFile>> {
+        if parts.file.is_none() && !self.parts_path().exists() {
+            return Ok(None);
+        }
+        self.parts_file(parts).map(Some)
+    }
+
+    fn parts_ref(&self) -> RwLockReadGuard<'_, Parts> {
+        self.parts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn parts_mut(&self) -> RwLockWriteGuard<'_, Parts> {
+        self.parts.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Where the payload lives: the file of a single-file torrent, the top directory of others.
@@ -174,13 +350,16 @@ impl Storage {
             .all(|(p, _)| std::fs::symlink_metadata(p).is_err())
     }
 
-    /// Sizes and modification times of the payload files (for resume records).
+    /// Sizes and modification times of the payload files (for resume records), and of the parts
+    /// file after them while a file is parted: one deleted makes the next start a recheck.
     pub fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
         use std::os::unix::fs::MetadataExt;
-        self.paths
-            .iter()
-            .map(|p| std::fs::metadata(p).ok().map(|m| (m.len(), m.mtime())))
-            .collect()
+        let stat = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.mtime()));
+        let mut stats: Vec<_> = self.paths.iter().map(|p| stat(p)).collect();
+        if self.any_parted.load(Ordering::Relaxed) {
+            stats.push(stat(&self.parts_path()));
+        }
+        stats
     }
 
     /// Opens file `i`; for writing, creates it (and its directories) at its full length, sparse.
@@ -250,8 +429,18 @@ impl Storage {
         Ok(())
     }
 
-    /// Deletes the payload files and the torrent's directory if it became empty.
+    /// Deletes the payload files, the parts file and the torrent's directory if it became empty.
     pub fn delete_files(&self) -> io::Result<()> {
+        {
+            let mut parts = self.parts_mut();
+            parts.file = None;
+            match std::fs::remove_file(self.parts_path()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(at(&self.parts_path(), e))
+                }
+                _ => {}
+            }
+        }
         for p in &self.paths {
             // Never through a symlink planted inside the save directory: that would delete
             // something outside it. Such a path is left alone (and said so), the rest goes.
@@ -317,6 +506,13 @@ pub fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::NotADirectory => "a part of the path is not a directory".into(),
         _ => e.to_string(),
     }
+}
+
+fn not_in_parts(index: u32) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("piece {index} has bytes of a skipped file, and there is no parts file"),
+    )
 }
 
 /// `e` with the file it is about: "writing piece 126: Permission denied" tells a user nothing.
@@ -491,5 +687,127 @@ mod tests {
                 .contains(&*f.storage.path(0).to_string_lossy()),
             "{err}"
         );
+    }
+
+    /// The pieces of `f` that carry bytes of a file not skipped (what a download writes).
+    fn wanted_pieces(f: &Fixture, skipped: &[bool]) -> Vec<u32> {
+        let info = &f.meta.info;
+        (0..info.num_pieces())
+            .filter(|&p| {
+                info.spans(p, 0, info.piece_len(p))
+                    .iter()
+                    .any(|s| !skipped[s.file_index])
+            })
+            .collect()
+    }
+
+    fn write_pieces(f: &Fixture, cache: &FileCache, pieces: &[u32]) {
+        let piece = f.meta.info.piece_length as usize;
+        for &index in pieces {
+            let start = index as usize * piece;
+            let end = (start + piece).min(f.all.len());
+            f.storage
+                .write_piece(cache, index, &f.all[start..end])
+                .unwrap();
+        }
+    }
+
+    fn piece_reads_back(f: &Fixture, cache: &FileCache, index: u32) -> bool {
+        let piece = f.meta.info.piece_length as usize;
+        let start = index as usize * piece;
+        let end = (start + piece).min(f.all.len());
+        let mut buf = vec![0u8; end - start];
+        f.storage.read(cache, index, 0, &mut buf).is_ok() && buf == f.all[start..end]
+    }
+
+    /// A skipped file is never created: the bytes of it that pieces straddling its neighbours
+    /// carry go to the parts file, from which those pieces read back whole (also for a new
+    /// storage after a restart). Un-skipped, the file is made with those bytes, and the parts
+    /// file, needed no more, is deleted.
+    #[test]
+    fn skipped_files_stay_off_disk_and_come_back_from_the_parts_file() {
+        let f = fixture(&[40_000, 30_000, 20_000], 16_384);
+        let cache = FileCache::new(8);
+        let skipped = [false, true, false];
+        f.storage.set_skipped(&skipped).unwrap();
+        let wanted = wanted_pieces(&f, &skipped);
+        write_pieces(&f, &cache, &wanted);
+        let dir = f.out.path().join("tree");
+        assert!(!dir.join("f1").exists(), "the skipped file was created");
+        assert!(dir.join("f0").exists() && dir.join("f2").exists());
+        let parts = f.storage.parts_path();
+        assert!(parts.exists(), "no parts file at {}", parts.display());
+        assert!(
+            std::fs::metadata(&parts).unwrap().len() < 3 * 16_384,
+            "only the pieces that straddle the skipped file have a slot"
+        );
+        for &p in &wanted {
+            assert!(f.storage.piece_present(p), "piece {p}");
+            assert!(piece_reads_back(&f, &cache, p), "piece {p}");
+        }
+        assert_eq!(f.storage.sizes_for_check()[1], 30_000);
+        assert_eq!(
+            f.storage.file_stats().len(),
+            4,
+            "the parts file is in the stats"
+        );
+
+        // A restart: a new storage over the same directory finds the pieces again.
+        let again = Storage::new(2, f.out.path().to_path_buf(), f.meta.clone());
+        again.set_skipped(&skipped).unwrap();
+        for &p in &wanted {
+            assert!(again.piece_present(p), "piece {p} after a restart");
+        }
+
+        f.storage.set_skipped(&[false; 3]).unwrap();
+        assert!(!parts.exists(), "the parts file outlived its use");
+        assert_eq!(
+            std::fs::metadata(dir.join("f1")).unwrap().len(),
+            30_000,
+            "the un-skipped file is made at its length"
+        );
+        for &p in &wanted {
+            assert!(
+                piece_reads_back(&f, &cache, p),
+                "piece {p} after un-skipping"
+            );
+        }
+        let rest: Vec<u32> = (0..f.meta.info.num_pieces())
+            .filter(|p| !wanted.contains(p))
+            .collect();
+        write_pieces(&f, &cache, &rest);
+        let mut got = Vec::new();
+        for n in 0..3 {
+            got.extend(std::fs::read(dir.join(format!("f{n}"))).unwrap());
+        }
+        assert!(got == f.all, "the files differ from the source");
+    }
+
+    /// A file skipped after it was written to stays on disk and in use: no byte moves.
+    #[test]
+    fn a_skipped_file_that_exists_stays_in_use() {
+        let f = fixture(&[40_000, 30_000, 20_000], 16_384);
+        let cache = FileCache::new(8);
+        let all: Vec<u32> = (0..f.meta.info.num_pieces()).collect();
+        write_pieces(&f, &cache, &all);
+        f.storage.set_skipped(&[false, true, false]).unwrap();
+        assert!(!f.storage.parts_path().exists());
+        write_pieces(&f, &cache, &all);
+        assert!(all.iter().all(|&p| piece_reads_back(&f, &cache, p)));
+        assert!(!f.storage.parts_path().exists());
+    }
+
+    /// Removing a torrent with its data removes its parts file too.
+    #[test]
+    fn deleting_the_files_deletes_the_parts_file() {
+        let f = fixture(&[40_000, 30_000, 20_000], 16_384);
+        let cache = FileCache::new(8);
+        let skipped = [true, false, true];
+        f.storage.set_skipped(&skipped).unwrap();
+        write_pieces(&f, &cache, &wanted_pieces(&f, &skipped));
+        assert!(f.storage.parts_path().exists());
+        f.storage.delete_files().unwrap();
+        assert!(!f.storage.parts_path().exists());
+        assert!(!f.out.path().join("tree").exists());
     }
 }

@@ -12,9 +12,11 @@
 //! - A tracker that fails is backed off exponentially ([`FIRST_RETRY`] doubling up to
 //!   [`MAX_BACKOFF`]) and the next tracker in order is tried at once. A failing tracker *before*
 //!   the working one is retried when its backoff ends, so the list drifts back to the preferred tier.
-//! - A tracker's `interval` is honoured, clamped to [`MIN_INTERVAL`]..[`MAX_INTERVAL`] so that a
-//!   buggy or hostile tracker can neither make us hammer it nor silence it forever; `min interval`
-//!   wins over `interval` when larger, and also bounds [`TrackerList::reannounce_now`].
+//! - A tracker's `interval` is honoured, clamped to a floor ([`MIN_INTERVAL`] unless the user's
+//!   `[trackers] min_interval_secs` sets another, [`TrackerList::with_min_interval`]) and
+//!   [`MAX_INTERVAL`], so that a buggy or hostile tracker can neither make us hammer it nor silence
+//!   it forever; `min interval` wins over `interval` when larger, and also bounds
+//!   [`TrackerList::reannounce_now`].
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,8 @@ use rand::Rng;
 
 use crate::types::{AnnounceResponse, TrackerError};
 
-/// Shortest wait between regular announces to one tracker, whatever it asks for.
+/// Shortest wait between regular announces to one tracker, whatever it asks for, unless the list
+/// was given another floor.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(30);
 /// Longest wait between regular announces, whatever the tracker asks for.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(2 * 60 * 60);
@@ -128,6 +131,8 @@ pub fn backoff(failures: u32) -> Duration {
 #[derive(Clone, Debug)]
 pub struct TrackerList {
     tiers: Vec<Vec<Tracker>>,
+    /// The shortest wait between regular announces ([`MIN_INTERVAL`] by default).
+    floor: Duration,
 }
 
 impl TrackerList {
@@ -158,7 +163,17 @@ impl TrackerList {
             out.push(trackers);
         }
         out.shrink_to_fit();
-        TrackerList { tiers: out }
+        TrackerList {
+            tiers: out,
+            floor: MIN_INTERVAL,
+        }
+    }
+
+    /// Never waits less than `floor` between regular announces to a tracker, whatever it asks for
+    /// (`[trackers] min_interval_secs`). A floor above [`MAX_INTERVAL`] raises that bound too.
+    pub fn with_min_interval(mut self, floor: Duration) -> Self {
+        self.floor = floor;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -229,7 +244,7 @@ impl TrackerList {
         let wait = resp
             .interval
             .max(resp.min_interval.unwrap_or_default())
-            .clamp(MIN_INTERVAL, MAX_INTERVAL);
+            .clamp(self.floor, MAX_INTERVAL.max(self.floor));
         tracker.in_flight = false;
         tracker.last = Outcome::Ok;
         tracker.not_before = Some(now + wait);

@@ -157,6 +157,27 @@ fn intervals_are_clamped_and_min_interval_honoured() {
 }
 
 #[test]
+fn the_configured_floor_replaces_min_interval() {
+    let now = Instant::now();
+    let floor = Duration::from_secs(60);
+    let mut l = list(&[&["a"]]).with_min_interval(floor);
+    l.next_due(now);
+    // The tracker asks for 31 s, above the built-in 30 s floor: the configured 60 s wins.
+    l.on_success("a", &reply(31, 0), now);
+    assert_eq!(l.next_wakeup(now), Some(now + floor));
+    assert!(l.next_due(now + Duration::from_secs(59)).is_none());
+    assert!(l.next_due(now + floor).is_some());
+    // Longer intervals are honoured, and a floor above the cap raises the cap.
+    l.on_success("a", &reply(600, 0), now);
+    assert_eq!(l.next_wakeup(now), Some(now + Duration::from_secs(600)));
+    let huge = 3 * MAX_INTERVAL;
+    let mut l = list(&[&["a"]]).with_min_interval(huge);
+    l.next_due(now);
+    l.on_success("a", &reply(0, 0), now);
+    assert_eq!(l.next_wakeup(now), Some(now + huge));
+}
+
+#[test]
 fn status_and_tracker_id() {
     let now = Instant::now();
     let mut l = list(&[&["a"], &["b"]]);

@@ -32,7 +32,7 @@ pub mod mse;
 pub mod peer;
 
 pub use create::{create_torrent, CreateError, CreateOptions};
-pub use infohash::InfoHash;
+pub use infohash::{InfoHash, InfoHashError};
 pub use magnet::{Magnet, MagnetError};
 pub use metainfo::{FileEntry, FileSpan, Info, Metainfo, MetainfoError};
 

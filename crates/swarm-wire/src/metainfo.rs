@@ -11,13 +11,15 @@
 //! put us in a different swarm).
 
 mod info;
+mod names;
 #[cfg(test)]
 mod tests;
 
 use crate::bencode::{self, Dict, Limits, Value};
 use crate::InfoHash;
 
-pub use info::{check_path_element, MAX_PIECE_LENGTH};
+pub use info::MAX_PIECE_LENGTH;
+pub use names::{check_path_element, escape_raw, sanitize_element};
 
 /// A parsed and validated `.torrent`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +41,12 @@ pub struct Metainfo {
 /// The validated `info` dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Info {
+    /// The name swarmd shows and saves under: `name` (or `name.utf-8`), sanitized (see
+    /// `metainfo/names.rs`: invalid UTF-8 bytes as `%XX`, `\\` as `_`).
     pub name: String,
+    /// The bytes of the torrent's `name` when they differ from [`Info::name`] (not UTF-8, held a
+    /// `\\`, or `name.utf-8` was used instead).
+    pub raw_name: Option<Vec<u8>>,
     pub piece_length: u32,
     pub pieces: Vec<[u8; 20]>,
     /// For a single-file torrent: one entry whose `path` is `[name]`. For multi-file: the files in
@@ -55,8 +62,11 @@ pub struct Info {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileEntry {
-    /// Path components, each validated (no `..`, `.`, empty, `/`, `\0`).
+    /// Path components, each sanitized and validated (no `..`, `.`, empty, `/`, `\\`, `\0`).
     pub path: Vec<String>,
+    /// The torrent's own `path` elements when they differ from [`FileEntry::path`] (see
+    /// [`Info::raw_name`]); for a single-file torrent, the raw `name`.
+    pub raw_path: Option<Vec<Vec<u8>>>,
     pub length: u64,
     /// Offset of the file's first byte in the torrent's concatenated payload.
     pub offset: u64,

@@ -542,7 +542,11 @@ fn expand_all(client: &mut Client, selectors: &[String]) -> Result<Vec<String>, 
     if !selectors.iter().any(|s| s == ALL) {
         return Ok(selectors.to_vec());
     }
-    let every: Vec<String> = client.list()?.into_iter().map(|t| t.info_hash).collect();
+    let every: Vec<String> = client
+        .list()?
+        .into_iter()
+        .map(|t| t.info_hash.to_hex())
+        .collect();
     let mut out: Vec<String> = Vec::new();
     for s in selectors {
         let expanded = if s == ALL {

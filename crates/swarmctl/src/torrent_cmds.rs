@@ -14,6 +14,7 @@ use serde_json::json;
 use swarm_control::human::{bytes, utc};
 use swarm_wire::bencode::Limits;
 use swarm_wire::create::{create_metainfo, CreateOptions};
+use swarm_wire::metainfo::escape_raw;
 use swarm_wire::{Magnet, Metainfo};
 
 #[derive(Subcommand, Debug)]
@@ -262,11 +263,18 @@ fn torrent_json(m: &Metainfo) -> serde_json::Value {
         .info
         .files
         .iter()
-        .map(|f| json!({ "path": f.path.join("/"), "size": f.length, "pad": f.pad }))
+        .map(|f| {
+            let mut file = json!({ "path": f.path.join("/"), "size": f.length, "pad": f.pad });
+            if let Some(raw) = &f.raw_path {
+                file["raw_path"] = json!(raw_path(raw));
+            }
+            file
+        })
         .collect();
     json!({
         "type": "torrent",
         "name": m.info.name,
+        "raw_name": m.info.raw_name.as_deref().map(escape_raw),
         "info_hash": m.info_hash.to_hex(),
         "total_size": m.info.total_length,
         "piece_size": m.info.piece_length,
@@ -288,6 +296,12 @@ fn torrent_text(m: &Metainfo) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<12} {value}\n"));
     line("Name:", i.name.clone());
+    if let Some(raw) = &i.raw_name {
+        line(
+            "Raw name:",
+            format!("{} (sanitized: {})", escape_raw(raw), why(raw)),
+        );
+    }
     line("Info-hash:", m.info_hash.to_hex());
     line(
         "Total size:",
@@ -337,8 +351,28 @@ fn torrent_text(m: &Metainfo) -> String {
             bytes(f.length),
             f.path.join("/")
         ));
+        if let Some(raw) = &f.raw_path {
+            out.push_str(&format!("  {:>12}  raw: {}\n", "", raw_path(raw)));
+        }
     }
     out
+}
+
+/// A file's raw path, each element escaped as [`escape_raw`] does, joined by `/`.
+fn raw_path(elements: &[Vec<u8>]) -> String {
+    let shown: Vec<String> = elements.iter().map(|e| escape_raw(e)).collect();
+    shown.join("/")
+}
+
+/// Why a name was changed: the swarm-wire rules (`metainfo/names.rs`) in a few words.
+fn why(raw: &[u8]) -> &'static str {
+    if std::str::from_utf8(raw).is_err() {
+        "not UTF-8; invalid bytes shown as %XX, or `name.utf-8` used"
+    } else if raw.contains(&b'\\') {
+        "`\\` replaced by `_`, or `name.utf-8` used"
+    } else {
+        "`name.utf-8` used"
+    }
 }
 
 fn print_magnet(m: &Magnet, as_json: bool) {

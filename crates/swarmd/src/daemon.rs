@@ -76,6 +76,9 @@ pub enum DaemonError {
     Control(String),
     #[error(transparent)]
     Rpc(#[from] RpcServerError),
+    /// The engine cannot go on (a global service used up its restart budget): exit code 1.
+    #[error("the engine failed: {0}")]
+    EngineFailed(String),
 }
 
 /// What the outside world asks of a running daemon.
@@ -170,6 +173,7 @@ pub async fn run<E: Engine>(
                 Some(Signal::Stop) | None => break Ok(()),
             },
             () = stop_requested.requested() => break Ok(()),
+            why = engine.failed() => break Err(DaemonError::EngineFailed(why)),
             result = &mut control => break Err(DaemonError::Control(match result {
                 Ok(Ok(())) => "stopped on its own".to_owned(),
                 Ok(Err(e)) => e.to_string(),
@@ -265,6 +269,14 @@ fn start_rpc<E: Engine>(
         peer_limit: c.network.max_peers_per_torrent,
         peer_limit_global: c.network.max_peers_global,
         dht_enabled: c.dht.enabled,
+        tcp_enabled: c
+            .network
+            .transports
+            .contains(&crate::config::TransportName::Tcp),
+        utp_enabled: c
+            .network
+            .transports
+            .contains(&crate::config::TransportName::Utp),
     };
     Ok(Some(RpcServer::start(
         &c.rpc,

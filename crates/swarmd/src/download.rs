@@ -141,13 +141,17 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => break if complete { 0 } else { 130 },
             _ = sigterm.recv() => break if complete { 0 } else { 143 },
+            why = session.failed() => {
+                eprintln!("swarmd: the engine failed: {why}");
+                break 1;
+            }
         }
         // A magnet is listed (fetching metadata) before it becomes a torrent.
         let Some(s) = session
             .list()
             .await?
             .into_iter()
-            .find(|s| s.info_hash == ih.to_hex())
+            .find(|s| s.info_hash == ih)
         else {
             eprintln!("swarmd: {name}: fetching the metadata failed");
             break 1;

@@ -2,18 +2,22 @@
 //!
 //! Everything in swarmd except `engine_adapter.rs` talks to the engine only through [`Engine`], so
 //! the faces can be built and tested against an in-memory fake and the actor tree plugged in with a
-//! small adapter. Torrents are named by [`InfoHash`]: prefix matching, base64 decoding and parsing
-//! of `.torrent`/magnet input happen before the engine is called, so it only sees valid input.
+//! small adapter. Both sides speak `swarm-model`: the engine's views, events and its one
+//! [`EngineError`] pass through unchanged. Torrents are named by [`InfoHash`]: prefix matching,
+//! base64 decoding and parsing of `.torrent`/magnet input happen before the engine is called,
+//! so it only sees valid input.
 
 use std::future::Future;
 use std::path::PathBuf;
 
-use swarm_control::{
-    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
-    TorrentDetail, TorrentSummary, TrackerInfo,
+use swarm_control::{AddResult, FilePriorityChange};
+use swarm_model::{
+    EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentSummary, TrackerInfo,
 };
+pub use swarm_model::{EngineError, EngineResult};
 use swarm_wire::mse::Policy;
-use swarm_wire::{InfoHash, Magnet, Metainfo};
+use swarm_wire::{Magnet, Metainfo};
 use tokio::sync::broadcast;
 
 /// A torrent to add, already parsed and validated.
@@ -41,25 +45,6 @@ pub struct AddTorrent {
     pub paused: bool,
 }
 
-/// What can go wrong in an engine call, as the control protocol reports it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
-    #[error("no torrent {0}")]
-    NotFound(InfoHash),
-    #[error("torrent {0} is already present")]
-    AlreadyExists(InfoHash),
-    /// A request the engine cannot carry out as asked (file index out of range, save directory
-    /// not writable …); the message is shown to the user as is.
-    #[error("{0}")]
-    Invalid(String),
-    #[error("swarmd is shutting down")]
-    ShuttingDown,
-    #[error("{0}")]
-    Internal(String),
-}
-
-pub type EngineResult<T> = Result<T, EngineError>;
-
 /// The engine as the daemon's faces see it. Cheap to clone (an actor address, a channel sender):
 /// every control connection and the watch directory hold a clone.
 ///
@@ -75,9 +60,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
             serde_json::to_string(&list).map_err(|e| EngineError::Internal(e.to_string()))
         }
     }
-    /// Every torrent's info-hash (lowercase hex) and name, in no particular order: what resolving
-    /// an info-hash prefix needs. The daemon's engine answers without building any summary.
-    fn names(&self) -> impl Future<Output = EngineResult<Vec<(String, String)>>> + Send {
+    /// Every torrent's info-hash and name, in no particular order: what resolving an info-hash
+    /// prefix needs. The daemon's engine answers without building any summary.
+    fn names(&self) -> impl Future<Output = EngineResult<Vec<(InfoHash, String)>>> + Send {
         async move {
             let list = self.list().await?;
             Ok(list.into_iter().map(|t| (t.info_hash, t.name)).collect())
@@ -131,6 +116,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Completes once the actor system has answered a ping. The systemd watchdog is fed only
     /// while this answers within its deadline.
     fn heartbeat(&self) -> impl Future<Output = ()> + Send;
+    /// Completes, with the reason, when the engine cannot go on (a global service used up its
+    /// restart budget): the daemon then stops and exits with code 1, so that systemd restarts
+    /// it. An engine that never fails on its own keeps the default.
+    fn failed(&self) -> impl Future<Output = String> + Send {
+        std::future::pending()
+    }
     /// Graceful stop: announce `stopped` (with the configured timeout), flush resume state, stop
     /// the actors. Called once, after the control socket and watch directory have stopped.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;

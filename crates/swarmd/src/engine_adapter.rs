@@ -1,21 +1,25 @@
 //! The daemon's [`Engine`] over the actor tree of `swarm-engine`: builds the engine's settings
-//! from the configuration and maps each control method onto a [`Session`] call.
+//! from the configuration and maps each control method onto a [`Session`] call. Nothing is
+//! translated on the way: the session answers with `swarm-model`'s views and errors, the types
+//! the faces and the control protocol use.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swarm_control::{
-    AddResult, EngineCounters, Event, FileInfo, FilePriorityChange, Limits, PeerInfo, SessionStats,
-    TorrentDetail, TorrentSummary, TrackerInfo,
-};
+use swarm_control::{AddResult, FilePriorityChange};
 use swarm_engine::choke::ChokeConfig;
+use swarm_engine::services::announcer::AnnounceSettings;
 use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
+use swarm_model::{
+    EngineCounters, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentSummary,
+    TrackerInfo,
+};
 use swarm_wire::InfoHash;
 use swarmd::config::{Config, TransportName};
 use swarmd::paths::Paths;
-use swarmd::{AddTorrent, Engine, EngineError, EngineResult, NewTorrent};
+use swarmd::{AddTorrent, Engine, EngineResult, NewTorrent};
 use tokio::sync::broadcast;
 
 /// The engine settings a configuration asks for.
@@ -48,6 +52,11 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
                 TransportName::Utp => TransportKind::Utp,
             })
             .collect(),
+        announce: AnnounceSettings {
+            timeout: Duration::from_secs(config.trackers.announce_timeout_secs.get()),
+            numwant: config.trackers.numwant,
+            min_interval: Duration::from_secs(config.trackers.min_interval_secs),
+        },
         state_dir: Some(paths.state_dir.clone()),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
@@ -78,23 +87,6 @@ impl SessionEngine {
     }
 }
 
-fn map(e: swarm_engine::EngineError) -> EngineError {
-    use swarm_engine::EngineError as E;
-    match e {
-        E::NotFound(h) => match InfoHash::from_hex(&h) {
-            Some(ih) => EngineError::NotFound(ih),
-            None => EngineError::Invalid(format!("no torrent {h}")),
-        },
-        E::Duplicate(h) => match InfoHash::from_hex(&h) {
-            Some(ih) => EngineError::AlreadyExists(ih),
-            None => EngineError::Invalid(format!("torrent {h} is already added")),
-        },
-        E::ShuttingDown => EngineError::ShuttingDown,
-        E::InvalidTorrent(m) | E::Invalid(m) | E::Io(m) => EngineError::Invalid(m),
-        other => EngineError::Internal(other.to_string()),
-    }
-}
-
 impl Engine for SessionEngine {
     async fn add(&self, add: AddTorrent) -> EngineResult<AddResult> {
         let meta = match add.torrent {
@@ -104,11 +96,7 @@ impl Engine for SessionEngine {
                     .session
                     .add_magnet(*m, add.save_dir, add.paused)
                     .await
-                    .map(|(ih, name)| AddResult {
-                        info_hash: ih.to_hex(),
-                        name,
-                    })
-                    .map_err(map)
+                    .map(|(info_hash, name)| AddResult { info_hash, name });
             }
         };
         let name = meta.info.name.clone();
@@ -117,56 +105,52 @@ impl Engine for SessionEngine {
             paused: add.paused,
             known_have: None,
         };
-        let ih = self.session.add(meta, opts).await.map_err(map)?;
-        Ok(AddResult {
-            info_hash: ih.to_hex(),
-            name,
-        })
+        let info_hash = self.session.add(meta, opts).await?;
+        Ok(AddResult { info_hash, name })
     }
 
     async fn list(&self) -> EngineResult<Vec<TorrentSummary>> {
-        self.session.list().await.map_err(map)
+        self.session.list().await
     }
 
     async fn list_json(&self) -> EngineResult<String> {
-        self.session.list_json().await.map_err(map)
+        self.session.list_json().await
     }
 
-    async fn names(&self) -> EngineResult<Vec<(String, String)>> {
-        let names = self.session.names().await.map_err(map)?;
-        Ok(names.into_iter().map(|(ih, n)| (ih.to_hex(), n)).collect())
+    async fn names(&self) -> EngineResult<Vec<(InfoHash, String)>> {
+        self.session.names().await
     }
 
     async fn show(&self, id: InfoHash) -> EngineResult<TorrentDetail> {
-        self.session.detail(id).await.map_err(map)
+        self.session.detail(id).await
     }
 
     async fn pause(&self, id: InfoHash) -> EngineResult<()> {
-        self.session.pause(id).await.map_err(map)
+        self.session.pause(id).await
     }
 
     async fn resume(&self, id: InfoHash) -> EngineResult<()> {
-        self.session.resume(id).await.map_err(map)
+        self.session.resume(id).await
     }
 
     async fn remove(&self, id: InfoHash, delete_data: bool) -> EngineResult<()> {
-        self.session.remove(id, delete_data).await.map_err(map)
+        self.session.remove(id, delete_data).await
     }
 
     async fn verify(&self, id: InfoHash) -> EngineResult<()> {
-        self.session.verify(id).await.map_err(map)
+        self.session.verify(id).await
     }
 
     async fn reannounce(&self, id: InfoHash) -> EngineResult<()> {
-        self.session.reannounce(id).await.map_err(map)
+        self.session.reannounce(id).await
     }
 
     async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
-        self.session.set_super_seed(id, on).await.map_err(map)
+        self.session.set_super_seed(id, on).await
     }
 
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {
-        self.session.files(id).await.map_err(map)
+        self.session.files(id).await
     }
 
     async fn set_file_priority(
@@ -175,50 +159,47 @@ impl Engine for SessionEngine {
         changes: Vec<FilePriorityChange>,
     ) -> EngineResult<Vec<FileInfo>> {
         let changes = changes.into_iter().map(|c| (c.index, c.priority)).collect();
-        self.session
-            .set_file_priorities(id, changes)
-            .await
-            .map_err(map)?;
-        self.session.files(id).await.map_err(map)
+        self.session.set_file_priorities(id, changes).await?;
+        self.session.files(id).await
     }
 
     async fn peers(&self, id: InfoHash) -> EngineResult<Vec<PeerInfo>> {
-        self.session.peers(id).await.map_err(map)
+        self.session.peers(id).await
     }
 
     async fn trackers(&self, id: InfoHash) -> EngineResult<Vec<TrackerInfo>> {
-        self.session.trackers(id).await.map_err(map)
+        self.session.trackers(id).await
     }
 
     async fn stats(&self) -> EngineResult<SessionStats> {
-        self.session.stats().await.map_err(map)
+        self.session.stats().await
     }
 
     async fn pieces(&self, id: InfoHash) -> EngineResult<Vec<u8>> {
-        self.session.pieces(id).await.map_err(map)
+        self.session.pieces(id).await
     }
 
     async fn counters(&self) -> EngineResult<EngineCounters> {
-        self.session.counters().await.map_err(map)
+        self.session.counters().await
     }
 
     async fn limits(&self) -> EngineResult<Limits> {
-        self.session.limits().await.map_err(map)
+        self.session.limits().await
     }
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
-        self.session.set_limits(limits).await.map_err(map)
+        self.session.set_limits(limits).await
     }
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
-        self.session.encryption().await.map_err(map)
+        self.session.encryption().await
     }
 
     async fn set_encryption(
         &self,
         policy: swarm_wire::mse::Policy,
     ) -> EngineResult<swarm_wire::mse::Policy> {
-        self.session.set_encryption(policy).await.map_err(map)
+        self.session.set_encryption(policy).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -234,7 +215,58 @@ impl Engine for SessionEngine {
         }
     }
 
+    async fn failed(&self) -> String {
+        self.session.failed().await
+    }
+
     async fn shutdown(&self) {
         self.session.shutdown(self.stopped_timeout).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use swarm_control::paths::Mode;
+
+    use super::*;
+
+    fn paths() -> Paths {
+        let dir = PathBuf::from("/nonexistent");
+        Paths {
+            mode: Mode::User,
+            state_dir: dir.clone(),
+            download_dir: dir.clone(),
+            watch_dir: dir.clone(),
+            socket: dir,
+        }
+    }
+
+    /// `[trackers]` reaches the announcer: the documented defaults, and values a user sets.
+    #[test]
+    fn tracker_settings_reach_the_announcer() {
+        let defaults = engine_config(&Config::default(), &paths());
+        assert_eq!(defaults.announce, AnnounceSettings::default());
+        assert_eq!(
+            defaults.announce,
+            AnnounceSettings {
+                timeout: Duration::from_secs(30),
+                numwant: 50,
+                min_interval: Duration::from_secs(60),
+            },
+            "the defaults config/swarmd.toml documents"
+        );
+        let text = "[trackers]\nannounce_timeout_secs = 7\nnumwant = 12\nmin_interval_secs = 90\n";
+        let config = swarmd::config::parse(text, Path::new("swarmd.toml")).unwrap();
+        let set = engine_config(&config, &paths()).announce;
+        assert_eq!(
+            set,
+            AnnounceSettings {
+                timeout: Duration::from_secs(7),
+                numwant: 12,
+                min_interval: Duration::from_secs(90),
+            }
+        );
     }
 }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use swarm_control::{
-    AddResult, EngineCounters, Event, FileInfo, FilePriority, FilePriorityChange, Limits, PeerInfo,
-    SessionStats, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+use swarm_control::{AddResult, FilePriorityChange};
+use swarm_model::{
+    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
 };
-use swarm_wire::InfoHash;
 use tokio::sync::broadcast;
 
 use crate::engine::{AddTorrent, Engine, EngineError, EngineResult, NewTorrent};
@@ -21,7 +21,7 @@ pub struct FakeEngine {
 
 #[derive(Default)]
 pub struct State {
-    pub torrents: BTreeMap<String, FakeTorrent>,
+    pub torrents: BTreeMap<InfoHash, FakeTorrent>,
     pub limits: Limits,
     pub encryption: swarm_wire::mse::Policy,
     /// Every call, as `method hash…`.
@@ -57,7 +57,9 @@ impl FakeEngine {
     }
 
     /// Adds a torrent with two files directly, as if it had been loaded from resume state.
+    /// `hex` is a test's info-hash (40 hex digits).
     pub fn insert(&self, hex: &str, name: &str) {
+        let id = InfoHash::from_hex(hex).expect("a test's info-hash is 40 hex digits");
         let files = ["a.bin", "b.bin"]
             .iter()
             .enumerate()
@@ -70,12 +72,12 @@ impl FakeEngine {
             })
             .collect();
         let t = FakeTorrent {
-            summary: summary(hex, name),
+            summary: summary(id, name),
             files,
             save_dir: None,
             paused_at_add: false,
         };
-        self.state().torrents.insert(hex.to_owned(), t);
+        self.state().torrents.insert(id, t);
     }
 
     pub fn emit(&self, e: Event) -> usize {
@@ -93,9 +95,9 @@ impl FakeEngine {
     ) -> EngineResult<T> {
         let mut s = self.state();
         s.torrents
-            .get_mut(&id.to_hex())
+            .get_mut(&id)
             .map(f)
-            .ok_or(EngineError::NotFound(id))
+            .ok_or(EngineError::UnknownTorrent(id))
     }
 
     fn set_state(&self, id: InfoHash, state: TorrentState) -> EngineResult<()> {
@@ -103,14 +105,16 @@ impl FakeEngine {
     }
 }
 
-pub fn summary(hex: &str, name: &str) -> TorrentSummary {
+pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
     TorrentSummary {
-        info_hash: hex.to_owned(),
+        info_hash,
         name: name.to_owned(),
         state: TorrentState::Downloading,
         progress: 0.25,
         total_bytes: 200,
         have_bytes: 50,
+        wanted_bytes: 200,
+        left_bytes: 150,
         download_rate: 1000,
         upload_rate: 10,
         downloaded: 50,
@@ -129,9 +133,8 @@ impl Engine for FakeEngine {
         if let Some(e) = s.fail_add.clone() {
             return Err(e);
         }
-        let hex = id.to_hex();
-        if s.torrents.contains_key(&hex) {
-            return Err(EngineError::AlreadyExists(id));
+        if s.torrents.contains_key(&id) {
+            return Err(EngineError::Duplicate(id));
         }
         let (name, files) = match &add.torrent {
             NewTorrent::Metainfo(m) => {
@@ -152,12 +155,12 @@ impl Engine for FakeEngine {
             }
             NewTorrent::Magnet(m) => (m.name(), Vec::new()),
         };
-        let mut summary = summary(&hex, &name);
+        let mut summary = summary(id, &name);
         if add.paused {
             summary.state = TorrentState::Paused;
         }
         s.torrents.insert(
-            hex.clone(),
+            id,
             FakeTorrent {
                 summary,
                 files,
@@ -167,11 +170,11 @@ impl Engine for FakeEngine {
         );
         drop(s);
         self.emit(Event::Added {
-            info_hash: hex.clone(),
+            info_hash: id,
             name: name.clone(),
         });
         Ok(AddResult {
-            info_hash: hex,
+            info_hash: id,
             name,
         })
     }
@@ -218,11 +221,9 @@ impl Engine for FakeEngine {
         self.record(format!("remove {id} delete_data={delete_data}"));
         self.state()
             .torrents
-            .remove(&id.to_hex())
-            .ok_or(EngineError::NotFound(id))?;
-        self.emit(Event::Removed {
-            info_hash: id.to_hex(),
-        });
+            .remove(&id)
+            .ok_or(EngineError::UnknownTorrent(id))?;
+        self.emit(Event::Removed { info_hash: id });
         Ok(())
     }
 

@@ -5,12 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use swarm_integration_tests::daemon::{brief, is_complete_seed};
 use swarm_integration_tests::libtorrent::{seeded, LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
 
-use super::{dialling_seeder, start_faulty_daemon, POLL};
+use super::{start_faulty_daemon, POLL};
 
 /// Lines that are exactly the panic hook's message for an injected fault at `point`.
 fn injected(log: &str, point: &str) -> usize {
@@ -33,44 +32,19 @@ fn count_lines(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
 }
 
-/// A torrent being downloaded under faults: what it is, where its seeder's data is, and its
-/// progress as the test last saw it.
-struct Download<'a> {
-    ih: String,
-    torrent: &'a Torrent,
-    payload: &'a Payload,
-    /// `have_bytes`, when it last changed, when the test last helped it.
-    have: u64,
-    changed: Instant,
-    helped: Instant,
-}
-
-/// How often the test had to work around a known bug (docs/reliability.md "Known bugs"), and
-/// the fresh seeders it started for that.
-#[derive(Default)]
-struct Workarounds {
-    resumed: usize,
-    stalled: usize,
-    fresh_seeders: Vec<LibtorrentPeer>,
-}
-
 /// `swarmd run` (fault-injection build) with `SWARMD_FAULTS=torrent.tick:0.05,
 /// announcer.poll:0.05,disk.write:0.01` and two torrents from two libtorrent seeders: both
-/// complete with correct data, the daemon stays up, and `session.stats` counts exactly the
-/// restarts the injected panics caused.
+/// complete with correct data on their own, the daemon stays up, and `session.stats` counts
+/// exactly the restarts the injected panics caused.
+///
+/// The test never helps: a torrent that stops in `error` fails it at once (a disk-job panic
+/// used to stop its torrent), and one that stalls fails it by the deadline (a torrent resumed
+/// after an error used to re-dial its peers only after a minute; a torrent whose `Track` was
+/// lost with a crashing announcer used to be announced never again).
 ///
 /// The run is kept short (~10 s of transfer): a global service that crashes more than 5 times
 /// in 60 s stops the daemon by design, and with an announcer that polls often (it used to poll
 /// every 500 ms) 0.05 per poll comes close to that (docs/reliability.md, "Crash containment").
-///
-/// WORKAROUNDS (bugs, see docs/reliability.md "Known bugs"; each is counted and printed, and an
-/// ignored test checks the intended behaviour):
-/// * bug 1: a panicking disk job puts its torrent into `error` ("disk worker crashed"): the test
-///   resumes it, as an operator would (`disk_job_panic_costs_only_its_piece`);
-/// * bug 3: a torrent resumed after an error re-dials its peers only after 60 s: a fresh seeder
-///   dials in (`resume_after_error_redials_at_once`);
-/// * bug 4: a torrent whose `Track` was lost with a crashing announcer is never announced: after
-///   5 s without peers or progress a fresh seeder dials in (`restarted_announcer_announces_again`).
 #[test]
 fn injected_faults_in_the_daemon_are_contained() {
     const FAULTS: &str = "torrent.tick:0.05,announcer.poll:0.05,disk.write:0.01";
@@ -96,30 +70,16 @@ fn injected_faults_in_the_daemon_are_contained() {
     );
     let (d, dirs) = start_faulty_daemon(&env, "daemon-faults", FAULTS);
     let events = Events::subscribe(&dirs.socket);
-    let now = Instant::now();
-    let mut downloads = [(&ta, &pa), (&tb, &pb)].map(|(torrent, payload)| Download {
-        ih: d.add(&torrent.path, None),
-        torrent,
-        payload,
-        have: 0,
-        changed: now,
-        helped: now,
-    });
-    let (workarounds, took) = complete_despite_faults(&env, &d, &mut downloads);
+    let ihs = [d.add(&ta.path, None), d.add(&tb.path, None)];
+    let took = complete_despite_faults(&d, &ihs);
     verify_download(&ta, &pa, &dirs.downloads);
     verify_download(&tb, &pb, &dirs.downloads);
     d.assert_alive("the faulty run");
-    every_injected_panic_is_a_counted_restart(&d, &events, &workarounds, took, FAULTS);
+    every_injected_panic_is_a_counted_restart(&d, &events, took, FAULTS);
 }
 
-/// Waits (90 s at most) until every download seeds, working around the known bugs as an
-/// operator would; returns what it had to do and how long it took.
-fn complete_despite_faults(
-    env: &TestEnv,
-    d: &Daemon,
-    downloads: &mut [Download],
-) -> (Workarounds, Duration) {
-    let mut w = Workarounds::default();
+/// Waits (90 s at most) until every torrent of `ihs` seeds; one in `error` fails at once.
+fn complete_despite_faults(d: &Daemon, ihs: &[String]) -> Duration {
     let (_, took) = wait_for(
         "both torrents to complete",
         Duration::from_secs(90),
@@ -127,15 +87,20 @@ fn complete_despite_faults(
         || {
             d.guard().assert_running();
             let mut states = Vec::new();
-            let mut done = 0;
-            for dl in downloads.iter_mut() {
-                let v = d.show(&dl.ih)?;
-                if help_if_stuck(env, d, dl, &v, &mut w)? {
-                    done += 1;
+            for ih in ihs {
+                let v = d.show(ih)?;
+                assert_ne!(
+                    v["state"],
+                    "error",
+                    "{ih} stopped by an error under faults: {}\n{}",
+                    brief(&v),
+                    d.guard().log_tail(40)
+                );
+                if !is_complete_seed(&v) {
+                    states.push(brief(&v));
                 }
-                states.push(brief(&v));
             }
-            if done == downloads.len() {
+            if states.is_empty() {
                 Ok(())
             } else {
                 Err(states.join(" | "))
@@ -143,54 +108,7 @@ fn complete_despite_faults(
         },
     )
     .unwrap_or_else(|e| panic!("{e}\n--- swarmd log:\n{}", d.guard().log_tail(80)));
-    (w, took)
-}
-
-/// One look at a download (`v`, its `torrent.show`): `Ok(true)` once it seeds; a torrent in
-/// `error` is resumed (bugs 1 and 3), one stalled without peers gets a fresh seeder (bug 4).
-/// Any other error fails the test.
-fn help_if_stuck(
-    env: &TestEnv,
-    d: &Daemon,
-    dl: &mut Download,
-    v: &Value,
-    w: &mut Workarounds,
-) -> Result<bool, String> {
-    let have = v["have_bytes"].as_u64().unwrap_or(0);
-    let now = Instant::now();
-    if have != dl.have {
-        (dl.have, dl.changed) = (have, now);
-    }
-    if is_complete_seed(v) {
-        return Ok(true);
-    }
-    if v["state"] == "error" {
-        let msg = v["error"].as_str().unwrap_or_default();
-        assert!(
-            msg.contains("disk worker crashed"),
-            "{} stopped by an error the faults do not explain: {}",
-            dl.ih,
-            brief(v)
-        );
-        // WORKAROUND for bugs 1 and 3 of docs/reliability.md.
-        d.rpc("torrent.resume", Some(json!({ "torrent": dl.ih })))?;
-        w.fresh_seeders
-            .push(dialling_seeder(env, dl.torrent, &dl.payload.dir, d.addr()));
-        dl.helped = now;
-        w.resumed += 1;
-    } else if v["state"] == "downloading"
-        && v["peers"] == 0
-        && dl.changed.elapsed() > Duration::from_secs(5)
-        && dl.helped.elapsed() > Duration::from_secs(10)
-    {
-        // WORKAROUND for bug 4: its `Track` went down with a crashing announcer (the handler
-        // polls, and the poll panics), so no tracker names a peer.
-        w.fresh_seeders
-            .push(dialling_seeder(env, dl.torrent, &dl.payload.dir, d.addr()));
-        dl.helped = now;
-        w.stalled += 1;
-    }
-    Ok(false)
+    took
 }
 
 /// `swarmctl stats --json` counts exactly the restarts the root logged, which are exactly the
@@ -198,7 +116,6 @@ fn help_if_stuck(
 fn every_injected_panic_is_a_counted_restart(
     d: &Daemon,
     events: &Events,
-    w: &Workarounds,
     took: Duration,
     faults: &str,
 ) {
@@ -212,12 +129,8 @@ fn every_injected_panic_is_a_counted_restart(
     );
     eprintln!(
         "both complete after {:.1}s; stats.restarts {restarts}; injected panics: torrent.tick \
-         {ticks}, announcer.poll {polls}, disk.write {writes}; torrents resumed after a disk-job \
-         panic (workaround, bugs 1 and 3): {}; torrents never announced because the \
-         announcer crashed (workaround, bug 4): {}; events: {:?}",
+         {ticks}, announcer.poll {polls}, disk.write {writes}; events: {:?}",
         took.as_secs_f64(),
-        w.resumed,
-        w.stalled,
         events
             .all()
             .iter()
@@ -261,9 +174,10 @@ fn every_injected_panic_is_a_counted_restart(
 /// throughout, a small torrent still completes with correct data between crashes (its verified
 /// pieces survive every restart), and the daemon shuts down cleanly afterwards.
 ///
-/// The fault points are global (no per-torrent rate), so the "other" torrent crash-loops too; it
-/// completes because it needs less than one tick per incarnation. docs/reliability.md proposes a
-/// per-torrent fault filter for the engine.
+/// The fault is aimed at every torrent, so the "other" torrent crash-loops too; it completes
+/// because it needs less than one tick per incarnation, which is the point: its verified pieces
+/// survive each restart. (A fault aimed at one torrent, `point@<info-hash prefix>`, is tested in
+/// `restarts::restarted_torrent_keeps_the_users_state_without_a_recheck`.)
 #[test]
 fn torrent_crash_loop_stays_local() {
     let env = TestEnv::new("rel-crash-loop");
@@ -328,7 +242,8 @@ fn small_torrent_completes_between_crashes(
 }
 
 /// The crash-looping torrent `l` is given up (an `error` event saying so) after using its
-/// budget, it is no longer listed, and no service was restarted for it.
+/// budget, it stays listed in `error` with the reason, no service was restarted for it, and
+/// `resume` starts it again.
 fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
     let gave_up = |ih: &str| {
         events
@@ -346,9 +261,17 @@ fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
         },
     )
     .unwrap_or_else(|e| panic!("{e}; events {:?}\n{}", events.all(), d.guard().log_tail(40)));
+    // It stays listed, in `error` with the reason, until the user starts it again.
+    let shown = d
+        .show(l)
+        .expect("a torrent that was given up is no longer shown");
+    assert_eq!(shown["state"], "error", "{shown}");
+    let reason = shown["error"].as_str().unwrap_or("");
+    assert!(reason.contains("gave up after repeated crashes"), "{shown}");
+    let listed = d.ctl_json(&["list"]);
     assert!(
-        d.show(l).is_err(),
-        "a torrent that was given up is still listed"
+        listed.to_string().contains(l),
+        "a torrent that was given up is not listed: {listed}"
     );
     let stats = d.rpc("session.stats", None).unwrap();
     eprintln!("after the crash loop: {stats}");
@@ -360,6 +283,18 @@ fn looping_torrent_is_given_up_alone(d: &Daemon, events: &Events, l: &str) {
         stats["restarts"]["torrents"].as_u64() >= Some(5),
         "the looping torrent was given up before using its budget: {stats}"
     );
+    // `resume` starts it again: it runs (and, with the fault still on, crashes) again.
+    let restarts =
+        |d: &Daemon| d.rpc("session.stats", None).unwrap()["restarts"]["torrents"].as_u64();
+    let before = restarts(d);
+    d.ctl_ok(&["resume", l]);
+    wait_until(
+        "the resumed torrent to run (and crash) again",
+        Duration::from_secs(30),
+        POLL,
+        || restarts(d) > before,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(40)));
 }
 
 /// The root is healthy after a crash loop: it still adds torrents and shuts down cleanly.
@@ -448,59 +383,55 @@ fn restarted_torrent_is_announced_again() {
     );
 }
 
-/// After the Announcer restarts (a crash), the torrents it tracked are announced again.
+/// After the Announcer restarts (a crash), the torrents it tracked are announced again, by the
+/// torrents themselves: a torrent repeats its `Track` when it finds a new incarnation of the
+/// announcer (the root tells every torrent once the new one started; the torrents also check
+/// every 10 s of their ticks). The announcer crashes on the poll that the
+/// torrent's first `Track` asks for (`announcer.poll@<its prefix>:1.0:1`: only polls for this
+/// torrent, only once), so that `Track` is lost with it. Nothing else tells the new incarnation
+/// about the torrent: no `reannounce`, which would register the torrent by itself.
 #[test]
 fn restarted_announcer_announces_again() {
     let env = TestEnv::new("rel-announcer-restart");
     let fake = FakeHttpTracker::start();
     fake.set_interval(3600);
+    // Its data is not there: the torrent downloads without peers, and ticks every 5 s.
     let payload = Payload::single(&env.subdir("seed"), "ann.bin", 256 * KIB, 42);
     let t = payload.make_torrent(&env.path().join("ann.torrent"), 15, &[&fake.announce_url()]);
-    // The announcer polls when a tracker is due, on `Track` and `Reannounce`, and every 30 s:
-    // each poll panics with probability 0.2.
-    let (d, _dirs) = start_faulty_daemon(&env, "daemon-announcer", "announcer.poll:0.2");
-    let ih = d.add(&t.path, None);
-    let ours = |fake: &FakeHttpTracker| {
+    let faults = format!("announcer.poll@{}:1.0:1", &t.info_hash.to_hex()[..8]);
+    let (d, _dirs) = start_faulty_daemon(&env, "daemon-announcer", &faults);
+    d.add(&t.path, None);
+    wait_until(
+        "the announcer's restart",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            d.guard().assert_running();
+            root_restarts(&d.guard().log_contents(), "Announcer") == 1
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(30)));
+    let announces = || {
         fake.announces()
             .iter()
             .filter(|a| a.info_hash() == Some(t.info_hash))
             .count()
     };
-    reannounce_until_the_announcer_restarts(&d, &ih);
-    // Give the restart its backoff, then one more reannounce: the new incarnation must know
-    // the torrent (or learn of it within a few ticks).
-    std::thread::sleep(Duration::from_secs(1));
-    let before = ours(&fake);
-    let _ = d.rpc("torrent.reannounce", Some(json!({ "torrent": ih })));
+    assert_eq!(announces(), 0, "the crashed announcer announced");
     wait_until(
-        "an announce after the announcer restarted",
+        "an announce through the restarted announcer",
         Duration::from_secs(25),
         POLL,
         || {
             d.guard().assert_running();
-            ours(&fake) > before
+            announces() > 0
         },
     )
-    .unwrap_or_else(|e| panic!("{e}: the restarted announcer no longer tracks {ih}"));
-}
-
-/// Reannounces (one a second) make the announcer poll until one of the polls panics and the
-/// root restarts it (40 s at most).
-fn reannounce_until_the_announcer_restarts(d: &Daemon, ih: &str) {
-    let restarts = || root_restarts(&d.guard().log_contents(), "Announcer");
-    let mut asked = Instant::now() - Duration::from_secs(5);
-    wait_until(
-        "an announcer restart",
-        Duration::from_secs(40),
-        POLL,
-        || {
-            d.guard().assert_running();
-            if restarts() == 0 && asked.elapsed() > Duration::from_secs(1) {
-                asked = Instant::now();
-                let _ = d.rpc("torrent.reannounce", Some(json!({ "torrent": ih })));
-            }
-            restarts() >= 1
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", d.guard().log_tail(30)));
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: the torrent never told the new announcer\n{}",
+            d.guard().log_tail(30)
+        )
+    });
+    assert_eq!(injected(&d.guard().log_contents(), "announcer.poll"), 1);
 }

@@ -11,12 +11,14 @@
 //! 3. [`hostile_input`]: the hostile `.torrent` corpus of swarm-wire through the watch directory
 //!    and `swarmctl add`, hostile magnet links, hostile control-socket requests, and a symlink
 //!    planted in the save directory;
-//! 4. [`soak`]: a crash-resume soak, `kill -9` at random moments of a download, again and again;
-//! 5. [`full_disk`]: a full disk (a small tmpfs; needs root), and a resume that goes on at once;
-//! 6. [`exposure`]: privilege and exposure: the control socket's mode, no TCP control port, the
+//! 4. [`restarts`]: each global service crashes once and the daemon keeps serving; a torrent
+//!    restarted after a crash keeps the user's state; a fault aimed at one torrent stays there;
+//! 5. [`soak`]: a crash-resume soak, `kill -9` at random moments of a download, again and again;
+//! 6. [`full_disk`]: a full disk (a small tmpfs; needs root), and a resume that goes on at once;
+//! 7. [`exposure`]: privilege and exposure: the control socket's mode, no TCP control port, the
 //!    unit file.
 //!
-//! Everything runs on 127.0.0.1 with the DHT off. A missing tool FAILS a test, never skips it.
+//! Everything runs on 127.0.0.1 with the DHT off (on only for the DHT restart). A missing tool FAILS a test, never skips it.
 //! The daemons are the test library's [`Daemon`] with the [`DaemonConfig::fast`] preset. The soak
 //! is tunable for a longer run: `SWARM_IT_SOAK_ROUNDS` (default 20) and `SWARM_IT_SOAK_SEED` (the
 //! seed of the kill times; printed by every run).
@@ -26,6 +28,7 @@ mod faults;
 mod full_disk;
 mod hostile_input;
 mod hostile_peers;
+mod restarts;
 mod soak;
 
 use std::net::SocketAddr;

@@ -9,16 +9,16 @@
 
 use actix::prelude::*;
 use std::path::PathBuf;
-use swarm_control::{Event, TorrentState, TorrentSummary};
+use swarm_model::{Event, TorrentState, TorrentSummary};
 use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::InfoHash;
 
 use super::torrents::{writable_save_dir, AddTorrent};
 use super::{blank_summary, Root, RootChild};
-use crate::error::EngineError;
 use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::torrent::messages::{PeerSource, PeersFound};
+use swarm_model::EngineError;
 
 /// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
 /// normal torrent. A paused magnet waits for `resume` before it fetches anything.
@@ -45,9 +45,7 @@ impl Handler<AddMagnet> for Root {
             writable_save_dir(save_dir)?;
         }
         if let Some(d) = &self.torrents_dir {
-            StatePaths::of(d, ih)
-                .save_magnet(&msg.magnet.to_uri())
-                .map_err(|e| EngineError::Io(e.to_string()))?;
+            StatePaths::of(d, ih).save_magnet(&msg.magnet.to_uri())?;
         }
         let name = msg.magnet.name();
         let entry = MagnetEntry {
@@ -65,7 +63,7 @@ impl Handler<AddMagnet> for Root {
             }
         }
         let _ = self.services.events.send(Event::Added {
-            info_hash: ih.to_hex(),
+            info_hash: ih,
             name: name.clone(),
         });
         Ok((ih, name))
@@ -79,7 +77,7 @@ impl Root {
         ctx: &mut Context<Self>,
     ) -> Result<(), EngineError> {
         let Some(entry) = self.magnets.get(&ih) else {
-            return Err(EngineError::NotFound(ih.to_hex()));
+            return Err(EngineError::UnknownTorrent(ih));
         };
         let (magnet, peer_id, port) = (entry.magnet.clone(), self.peer_id, self.listen_port);
         let (announcer, dht, done) = (
@@ -125,7 +123,7 @@ impl Root {
         if reason.is_abnormal() {
             self.magnets.remove(&ih);
             let _ = self.services.events.send(Event::Error {
-                info_hash: ih.to_hex(),
+                info_hash: ih,
                 message: format!("fetching the magnet's metadata failed: {reason}"),
             });
         }
@@ -197,7 +195,7 @@ impl Handler<MagnetOrder> for Root {
     fn handle(&mut self, msg: MagnetOrder, ctx: &mut Context<Self>) -> Self::Result {
         let ih = msg.info_hash;
         let Some(entry) = self.magnets.get_mut(&ih) else {
-            return Err(EngineError::NotFound(ih.to_hex()));
+            return Err(EngineError::UnknownTorrent(ih));
         };
         match msg.order {
             MagnetCommand::Pause if !entry.paused => {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use swarm_control::RestartCounts;
+use swarm_model::RestartCounts;
 use swarm_wire::InfoHash;
 
 use super::{Root, RootChild};
@@ -170,11 +170,11 @@ impl Handler<GetRootStats> for Root {
 }
 
 #[derive(Message)]
-#[rtype(result = "Vec<swarm_control::TrackerInfo>")]
+#[rtype(result = "Vec<swarm_model::TrackerInfo>")]
 pub struct GetTrackers(pub InfoHash);
 
 impl Handler<GetTrackers> for Root {
-    type Result = ResponseFuture<Vec<swarm_control::TrackerInfo>>;
+    type Result = ResponseFuture<Vec<swarm_model::TrackerInfo>>;
 
     fn handle(&mut self, msg: GetTrackers, _: &mut Context<Self>) -> Self::Result {
         let announcer = self.services.announcer.get();
@@ -203,7 +203,7 @@ impl Handler<GetTrackers> for Root {
                 .into_iter()
                 .enumerate()
                 .flat_map(|(tier, urls)| {
-                    urls.into_iter().map(move |url| swarm_control::TrackerInfo {
+                    urls.into_iter().map(move |url| swarm_model::TrackerInfo {
                         url,
                         tier: tier as u32,
                         status: "not_contacted".into(),

@@ -35,6 +35,7 @@ impl Root {
             max_retries: cfg.udp_tracker_retries,
             ..UdpConfig::default()
         };
+        let announce = cfg.announce;
         let (choke, board) = (cfg.choker.clone(), self.board.clone());
         let udp_socket = self.udp_socket.as_ref().map(|s| s.try_clone());
         let (udp_slot, listener) = (self.udp.clone(), self.services.listener.clone());
@@ -90,7 +91,7 @@ impl Root {
                 RootChild::Announcer,
                 Restart::Permanent,
                 named(&self.services.announcer, move |link| {
-                    Ok(Announcer::new(peer_id, port, udp, link))
+                    Ok(Announcer::new(peer_id, port, udp, announce, link))
                 }),
             ),
             ChildSpec::new(
@@ -176,8 +177,8 @@ impl Handler<Encryption> for Root {
 
 /// The global limits in force, and a way to change them at run time.
 #[derive(Message)]
-#[rtype(result = "swarm_control::Limits")]
-pub struct GlobalLimits(pub Option<swarm_control::Limits>);
+#[rtype(result = "swarm_model::Limits")]
+pub struct GlobalLimits(pub Option<swarm_model::Limits>);
 
 impl Handler<GlobalLimits> for Root {
     type Result = MessageResult<GlobalLimits>;
@@ -189,13 +190,13 @@ impl Handler<GlobalLimits> for Root {
                 global_up: l.upload,
             });
             // Answer with what was asked: the limiter applies it on its next message.
-            return MessageResult(swarm_control::Limits {
+            return MessageResult(swarm_model::Limits {
                 download: l.download.filter(|r| *r > 0),
                 upload: l.upload.filter(|r| *r > 0),
             });
         }
         let g = self.board.settings().global;
-        MessageResult(swarm_control::Limits {
+        MessageResult(swarm_model::Limits {
             download: g.down,
             upload: g.up,
         })

@@ -1,23 +1,24 @@
 //! Torrents' lifecycle under the root: adding one (its save directory tried, its `.torrent` and
 //! first resume record saved, its shared handle made, its actor started as a `Transient` child
 //! on a torrent thread), removing one (its actor stopped, its state files and perhaps its data
-//! deleted), and what is left to do when one ends on its own.
+//! deleted), what is left to do when one ends on its own, and starting one the root gave up on
+//! again (`StartGivenUp`, from `resume` and `verify`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use swarm_control::Event;
+use swarm_model::{Event, TorrentState};
 use swarm_supervisor::{ChildHandle, ExitReason, Restart};
 use swarm_wire::{InfoHash, Metainfo};
 
 use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
-use crate::error::EngineError;
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::storage::Storage;
-use crate::torrent::shared::{Published, StatusCell, TorrentShared};
+use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
+use swarm_model::EngineError;
 
 #[derive(Message)]
 #[rtype(result = "Result<InfoHash, EngineError>")]
@@ -46,7 +47,7 @@ impl Root {
     /// `Duplicate` if a torrent or a magnet has this info-hash already.
     pub(super) fn check_new(&self, ih: InfoHash) -> Result<(), EngineError> {
         if self.torrents.contains_key(&ih) || self.magnets.contains_key(&ih) {
-            return Err(EngineError::Duplicate(ih.to_hex()));
+            return Err(EngineError::Duplicate(ih));
         }
         Ok(())
     }
@@ -80,9 +81,7 @@ impl Root {
         }
         let state = self.torrents_dir.as_ref().map(|d| StatePaths::of(d, ih));
         if let Some(paths) = &state {
-            paths
-                .save_torrent_once(|| msg.meta.to_bytes())
-                .map_err(|e| EngineError::Io(e.to_string()))?;
+            paths.save_torrent_once(|| msg.meta.to_bytes())?;
             // A new torrent's first resume record, at once: until the first periodic save, a
             // crash would otherwise bring it back in the default directory, unpaused.
             if msg.record.is_none() && !paths.has_record() {
@@ -95,16 +94,10 @@ impl Root {
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
         let tcfg = TorrentConfig {
-            save_dir,
-            max_peers: self.cfg.max_peers_per_torrent,
-            max_half_open: self.cfg.max_half_open,
-            unchoke_slots: self.cfg.unchoke_slots,
-            max_pending_writes: self.cfg.max_pending_writes,
-            paused,
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
             known_have: msg.known_have,
-            resume: state.clone(),
             record: msg.record.map(Box::new),
+            ..self.torrent_config(save_dir, paused, state.clone())
         };
         // `added` goes out before the torrent can publish anything: its first `state` event
         // must not reach a subscriber that has not heard of it yet.
@@ -112,20 +105,46 @@ impl Root {
         let events = self.services.events.clone();
         if announce {
             let _ = events.send(Event::Added {
-                info_hash: ih.to_hex(),
+                info_hash: ih,
                 name,
             });
         }
-        if let Err(e) = self.start_torrent(meta, shared.clone(), tcfg, ctx) {
+        if let Err(e) = self.start_torrent(meta.clone(), shared.clone(), tcfg, ctx) {
             if announce {
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
             }
             return Err(e);
         }
-        self.torrents.insert(ih, TorrentEntry { shared, state });
+        let entry = TorrentEntry {
+            shared,
+            state,
+            meta,
+            gave_up: None,
+        };
+        self.torrents.insert(ih, entry);
         Ok(ih)
+    }
+
+    /// A torrent's settings from the session's, with no known pieces and no resume record.
+    fn torrent_config(
+        &self,
+        save_dir: PathBuf,
+        paused: bool,
+        resume: Option<StatePaths>,
+    ) -> TorrentConfig {
+        TorrentConfig {
+            save_dir,
+            max_peers: self.cfg.max_peers_per_torrent,
+            max_half_open: self.cfg.max_half_open,
+            unchoke_slots: self.cfg.unchoke_slots,
+            max_pending_writes: self.cfg.max_pending_writes,
+            paused,
+            super_seed: false,
+            known_have: None,
+            resume,
+            record: None,
+            restarted: false,
+        }
     }
 
     /// What the torrent and its peers share: its storage, the session's settings and services,
@@ -146,7 +165,7 @@ impl Root {
         let summary = blank_summary(
             ih,
             meta.info.name.clone(),
-            swarm_control::TorrentState::Checking,
+            swarm_model::TorrentState::Checking,
             meta.info.total_length,
             save_dir,
         );
@@ -189,19 +208,21 @@ impl Root {
         // Spread torrents over the torrent threads by info-hash.
         let arbiter = self.arbiters[ih.0[0] as usize % self.arbiters.len()].clone();
         let services = self.services.clone();
-        // Kept by the supervisor for restarts, which recheck the data instead of trusting what
-        // the crashed incarnation knew: no record. The first start's configuration is boxed
-        // and gone once used, so the supervision entry stays small.
+        // Kept by the supervisor for restarts, which start from the resume record as it is on
+        // disk then (see `restart_config`). The first start's configuration is boxed and gone
+        // once used, so the supervision entry stays small.
         let restart_cfg = Arc::new(TorrentConfig {
             known_have: None,
             record: None,
+            restarted: true,
             ..tcfg.clone()
         });
         let mut first = Some(Box::new(tcfg));
         let start = move |link| {
-            let cfg = first
-                .take()
-                .map_or_else(|| TorrentConfig::clone(&restart_cfg), |c| *c);
+            let cfg = match first.take() {
+                Some(c) => *c,
+                None => restart_config(&restart_cfg),
+            };
             let (meta, sh, services) = (meta.clone(), shared.clone(), services.clone());
             let addr = Torrent::start_in_arbiter(&arbiter, move |_| {
                 Torrent::new(meta, sh, cfg, services, link)
@@ -213,28 +234,111 @@ impl Root {
             .map_err(|e| EngineError::Internal(e.to_string()))
     }
 
-    /// A torrent's actor ended for good (removed, or given up after repeated crashes).
+    /// A torrent's actor ended for good: removed (its entry is gone already), or given up after
+    /// repeated crashes. A given-up torrent stays listed, in `error` with the reason, so that the
+    /// user sees it and can start it again; it is not running, so its cached files are dropped.
     pub(super) fn torrent_ended(&mut self, ih: InfoHash, reason: &ExitReason) {
-        if let Some(e) = self.torrents.remove(&ih) {
+        if !reason.is_abnormal() {
+            if let Some(e) = self.torrents.remove(&ih) {
+                self.disk.forget(e.shared.storage.id);
+            }
+            return;
+        }
+        let message = format!(
+            "torrent gave up after repeated crashes: {reason} (`resume` or `verify` starts it again)"
+        );
+        if let Some(e) = self.torrents.get_mut(&ih) {
             self.disk.forget(e.shared.storage.id);
+            let mut summary = e.shared.status.with(|p| p.summary());
+            summary.state = TorrentState::Error;
+            summary.error = Some(message.clone());
+            (summary.peers, summary.download_rate, summary.upload_rate) = (0, 0, 0);
+            e.shared.status.publish(&summary, Counts::default());
+            e.gave_up = Some(message.clone());
         }
-        if reason.is_abnormal() {
-            let _ = self.services.events.send(Event::Error {
-                info_hash: ih.to_hex(),
-                message: format!("torrent gave up after repeated crashes: {reason}"),
-            });
-        }
+        let _ = self.services.events.send(Event::Error {
+            info_hash: ih,
+            message,
+        });
     }
+}
+
+/// A torrent the root gave up on, as `show` presents it: its last summary (in `error`, with the
+/// reason) and what its metainfo says. `None` if `ih` is not such a torrent.
+#[derive(Message)]
+#[rtype(result = "Option<swarm_model::TorrentDetail>")]
+pub struct GetGivenUp(pub InfoHash);
+
+impl Handler<GetGivenUp> for Root {
+    type Result = Option<swarm_model::TorrentDetail>;
+
+    fn handle(&mut self, msg: GetGivenUp, _: &mut Context<Self>) -> Self::Result {
+        let e = self.torrents.get(&msg.0).filter(|e| e.gave_up.is_some())?;
+        let info = &e.meta.info;
+        Some(swarm_model::TorrentDetail {
+            summary: e.shared.status.with(|p| p.summary()),
+            piece_length: info.piece_length,
+            pieces: info.num_pieces(),
+            pieces_have: 0,
+            private: info.private,
+            comment: e.meta.comment.clone(),
+            added_at: 0,
+            completed_at: None,
+            peer_restarts: 0,
+            hash_failures: 0,
+            eta_secs: None,
+            super_seed: false,
+        })
+    }
+}
+
+/// Starts a torrent the root gave up on again, unpaused and rechecking its data (what it knew
+/// died with it). `Ok(false)`: it was not given up (running, a magnet, or unknown), nothing done.
+#[derive(Message)]
+#[rtype(result = "Result<bool, EngineError>")]
+pub struct StartGivenUp(pub InfoHash);
+
+impl Handler<StartGivenUp> for Root {
+    type Result = Result<bool, EngineError>;
+
+    fn handle(&mut self, msg: StartGivenUp, ctx: &mut Context<Self>) -> Self::Result {
+        let ih = msg.0;
+        let Some(e) = self.torrents.get(&ih).filter(|e| e.gave_up.is_some()) else {
+            return Ok(false);
+        };
+        let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
+        let tcfg = self.torrent_config(shared.storage.save_dir.clone(), false, state);
+        self.start_torrent(meta, shared, tcfg, ctx)?;
+        if let Some(e) = self.torrents.get_mut(&ih) {
+            e.gave_up = None;
+        }
+        tracing::info!(info_hash = %ih, "started again after it was given up");
+        Ok(true)
+    }
+}
+
+/// The configuration of a torrent's next incarnation after a crash: the user's state as its last
+/// resume record keeps it (paused, file priorities; the torrent saves the record at once when
+/// the user changes either), and its pieces without a check when the files' sizes and mtimes
+/// still match the record (`ResumeState::start_from`). The counters are not taken from the
+/// record: they live on in the torrent's shared handle, newer than any record. Without a state
+/// directory, the settings it was added with, and a check.
+fn restart_config(base: &TorrentConfig) -> TorrentConfig {
+    let mut cfg = base.clone();
+    if let Some(record) = base.resume.as_ref().and_then(StatePaths::load_record) {
+        cfg.paused = record.paused;
+        cfg.super_seed = record.super_seed;
+        cfg.record = Some(Box::new(record));
+    }
+    cfg
 }
 
 /// Makes the save directory and tries writing to it: the error of an add names the directory.
 pub(super) fn writable_save_dir(dir: &Path) -> Result<(), EngineError> {
-    crate::storage::prepare_save_dir(dir).map_err(|e| {
-        EngineError::Io(format!(
-            "cannot write to the save directory {}: {}",
-            dir.display(),
-            crate::storage::io_reason(&e)
-        ))
+    crate::storage::prepare_save_dir(dir).map_err(|e| EngineError::Io {
+        doing: "cannot write to the save directory",
+        path: dir.to_path_buf(),
+        reason: crate::storage::io_reason(&e),
     })
 }
 
@@ -255,13 +359,11 @@ impl Handler<RemoveTorrent> for Root {
             if let Some(d) = &self.torrents_dir {
                 StatePaths::of(d, ih).remove();
             }
-            let _ = self.services.events.send(Event::Removed {
-                info_hash: ih.to_hex(),
-            });
+            let _ = self.services.events.send(Event::Removed { info_hash: ih });
             return Box::pin(fut::ready(Ok(())));
         }
         let Some(entry) = self.torrents.remove(&ih) else {
-            return Box::pin(fut::ready(Err(EngineError::NotFound(ih.to_hex()))));
+            return Box::pin(fut::ready(Err(EngineError::UnknownTorrent(ih))));
         };
         let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
         let (disk, storage, events) = (
@@ -281,13 +383,16 @@ impl Handler<RemoveTorrent> for Root {
                     paths.remove();
                 }
                 if delete {
+                    let path = storage.data_path();
                     disk.delete_files(storage)
                         .await
-                        .map_err(|e| EngineError::Io(format!("deleting data: {e}")))?;
+                        .map_err(|e| EngineError::Io {
+                            doing: "deleting",
+                            path,
+                            reason: e.to_string(),
+                        })?;
                 }
-                let _ = events.send(Event::Removed {
-                    info_hash: ih.to_hex(),
-                });
+                let _ = events.send(Event::Removed { info_hash: ih });
                 Ok(())
             }
             .into_actor(self),

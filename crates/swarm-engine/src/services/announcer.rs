@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::TrackerInfo;
+use swarm_model::TrackerInfo;
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_tracker::{
     http_announce, AnnounceRequest, AnnounceResponse, Event, TrackerError, TrackerHealth,
@@ -36,7 +36,30 @@ mod tests;
 
 use reachability::Reachability;
 
-const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// What the user's `[trackers]` section sets for every announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceSettings {
+    /// One announce, HTTP or UDP, from start to answer (`announce_timeout_secs`). A UDP
+    /// announce's retransmissions (BEP 15) happen inside it.
+    pub timeout: Duration,
+    /// Peers asked for in each announce (`numwant`).
+    pub numwant: u32,
+    /// The shortest wait between regular announces to a tracker, whatever it asks
+    /// (`min_interval_secs`).
+    pub min_interval: Duration,
+}
+
+impl Default for AnnounceSettings {
+    /// The defaults `config/swarmd.toml` documents.
+    fn default() -> Self {
+        AnnounceSettings {
+            timeout: Duration::from_secs(30),
+            numwant: 50,
+            min_interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The shortest time between two sweeps over every torrent.
 const SWEEP_GAP: Duration = Duration::from_secs(1);
 /// HTTP announces in flight at once (each on a blocking thread).
@@ -56,7 +79,7 @@ pub struct Announcer {
     peer_id: [u8; 20],
     port: u16,
     key: u32,
-    numwant: u32,
+    settings: AnnounceSettings,
     udp: Option<UdpTrackerClient>,
     http_slots: std::sync::Arc<tokio::sync::Semaphore>,
     next_poll: Option<(SpawnHandle, Instant)>,
@@ -71,12 +94,18 @@ pub struct Announcer {
 }
 
 impl Announcer {
-    pub fn new(peer_id: [u8; 20], port: u16, udp_config: UdpConfig, link: ChildLink) -> Self {
+    pub fn new(
+        peer_id: [u8; 20],
+        port: u16,
+        udp_config: UdpConfig,
+        settings: AnnounceSettings,
+        link: ChildLink,
+    ) -> Self {
         Announcer {
             peer_id,
             port,
             key: rand::random(),
-            numwant: 80,
+            settings,
             udp: None,
             http_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_ANNOUNCES)),
             next_poll: None,
@@ -95,7 +124,7 @@ impl Announcer {
         req.left = t.left;
         req.event = event;
         req.key = self.key;
-        req.numwant = (event != Event::Stopped).then_some(self.numwant);
+        req.numwant = (event != Event::Stopped).then_some(self.settings.numwant);
         req.tracker_id = t.list.tracker_id(url).map(str::to_owned);
         req
     }
@@ -117,7 +146,7 @@ impl Announcer {
     /// an announce finished, completed, reannounce): a thousand torrents' announce results must
     /// not cost a thousand sweeps of a thousand torrents.
     fn poll_one(&mut self, ih: InfoHash, ctx: &mut Context<Self>) {
-        crate::fault::maybe_panic("announcer.poll");
+        crate::fault::maybe_panic_for("announcer.poll", Some(&ih));
         let now = Instant::now();
         self.start_due(ih, now, ctx);
         if let Some(at) = self.torrents.get(&ih).and_then(|t| t.list.next_wakeup(now)) {
@@ -206,6 +235,7 @@ impl Announcer {
     ) -> impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>> + 'static {
         let (udp, http_slots) = (self.udp.clone(), self.http_slots.clone());
         let unreachable = self.unreachable.clone();
+        let timeout = self.settings.timeout;
         async move {
             match TrackerKind::of(&url)? {
                 TrackerKind::Http => {
@@ -218,17 +248,14 @@ impl Announcer {
                         return Err(e);
                     }
                     let u = url.clone();
-                    let res =
-                        tokio::task::spawn_blocking(move || http_announce(&u, &req, HTTP_TIMEOUT))
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(TrackerError::Io {
-                                    url: url.clone(),
-                                    source: std::io::Error::other(format!(
-                                        "announce task failed: {e}"
-                                    )),
-                                })
-                            });
+                    let res = tokio::task::spawn_blocking(move || http_announce(&u, &req, timeout))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(TrackerError::Io {
+                                url: url.clone(),
+                                source: std::io::Error::other(format!("announce task failed: {e}")),
+                            })
+                        });
                     unreachable.note(&url, &res, Instant::now());
                     res
                 }
@@ -237,7 +264,16 @@ impl Announcer {
                         if let Some(e) = unreachable.skip(&url, Instant::now()) {
                             return Err(e);
                         }
-                        let res = c.announce(&url, &req).await;
+                        // The client's own retransmission schedule may run longer than the
+                        // user's bound for one announce; the bound wins.
+                        let res = tokio::time::timeout(timeout, c.announce(&url, &req))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(TrackerError::Timeout {
+                                    url: url.clone(),
+                                    after: timeout,
+                                })
+                            });
                         unreachable.note(&url, &res, Instant::now());
                         res
                     }
@@ -379,7 +415,7 @@ impl Handler<Track> for Announcer {
             return;
         }
         let t = Tracked {
-            list: TrackerList::new(msg.tiers),
+            list: TrackerList::new(msg.tiers).with_min_interval(self.settings.min_interval),
             to: msg.to,
             uploaded: 0,
             downloaded: 0,

@@ -240,6 +240,7 @@ impl Choker {
     }
 
     fn round(&mut self, ctx: &mut Context<Self>) {
+        crate::fault::maybe_panic("choker.round");
         if self.in_round {
             self.pending = true;
             return;

@@ -87,6 +87,7 @@ impl Actor for DhtService {
                 Ok(h) => {
                     tracing::info!(addr = %h.local_addr(), "DHT node started");
                     act.slot.set(Some(h));
+                    crate::fault::maybe_panic("dht.started");
                 }
                 Err(e) => {
                     act.link

@@ -99,7 +99,10 @@ impl Actor for Listener {
             async move {
                 loop {
                     let (stream, addr) = match listener.accept().await {
-                        Ok(x) => x,
+                        Ok(x) => {
+                            crate::fault::maybe_panic("listener.accept");
+                            x
+                        }
                         Err(e) => {
                             tracing::warn!("accept failed: {e}");
                             tokio::time::sleep(Duration::from_millis(100)).await;

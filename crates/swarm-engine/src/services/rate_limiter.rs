@@ -129,6 +129,7 @@ impl RateLimiter {
 
     /// Answers whoever can be served now and sets the timer for the next one.
     fn serve(&mut self, ctx: &mut Context<Self>) {
+        crate::fault::maybe_panic("rate_limiter.serve");
         self.line.purge(|tx| tx.is_closed());
         for (tx, grant) in self.line.serve(Instant::now()) {
             // A peer that left meanwhile: its grant is lost (bounded, see the header).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use swarm_control::TorrentState;
+use swarm_model::TorrentState;
 use swarm_wire::create::{create_metainfo, CreateOptions};
 
 use super::*;
@@ -55,7 +55,7 @@ async fn list_shows_every_change_of_state_at_once() {
         (t.have_bytes, t.total_bytes),
         (3 * 16 * 1024, 3 * 16 * 1024)
     );
-    assert_eq!(t.info_hash, ih.to_hex());
+    assert_eq!(t.info_hash, ih);
 
     // No waiting from here on: each answer already shows the change.
     s.pause(ih).await.unwrap();
@@ -108,17 +108,11 @@ async fn list_is_sorted_by_name_and_includes_magnets() {
     assert_eq!(joined, s.list().await.unwrap());
     assert_eq!(joined[2].state, TorrentState::FetchingMetadata);
     // The names prefix resolution reads are the listed ones, magnets included.
-    let mut names: Vec<(String, String)> = s
-        .names()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(ih, name)| (ih.to_hex(), name))
-        .collect();
+    let mut names = s.names().await.unwrap();
     names.sort();
-    let mut listed: Vec<(String, String)> = joined
+    let mut listed: Vec<_> = joined
         .iter()
-        .map(|t| (t.info_hash.clone(), t.name.clone()))
+        .map(|t| (t.info_hash, t.name.clone()))
         .collect();
     listed.sort();
     assert_eq!(names, listed);

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use swarm_control::{Event, TorrentState};
+use swarm_model::{Event, TorrentState};
 use swarm_supervisor::{ChildExited, Children, ExitOutcome, ExitReason, Terminate};
 use swarm_wire::Metainfo;
 
@@ -72,6 +72,9 @@ pub struct TorrentConfig {
     /// Where to keep resume state, and the record found there at start-up.
     pub resume: Option<StatePaths>,
     pub record: Option<Box<ResumeRecord>>,
+    /// A new incarnation after a crash: the counters in the shared handle are live (newer than
+    /// the record's), and a start without a check is worth a line in the log.
+    pub restarted: bool,
 }
 
 /// The torrent's links to global services and the session.
@@ -132,7 +135,7 @@ pub struct Torrent {
     /// never need one (it is ~400 bytes).
     children: Option<Box<Children<PeerKey, Torrent>>>,
     ticks: u64,
-    pub(super) file_priorities: Vec<swarm_control::FilePriority>,
+    pub(super) file_priorities: Vec<swarm_model::FilePriority>,
     /// (uploaded, downloaded, left) last sent to the announcer.
     last_reported: (u64, u64, u64),
     /// A DHT lookup was started at least once.
@@ -231,13 +234,7 @@ impl Torrent {
     pub(super) fn start_check(&mut self, ctx: &mut Context<Self>) {
         self.state = TorrentState::Checking;
         self.publish();
-        let sizes = self
-            .shared
-            .storage
-            .file_stats()
-            .iter()
-            .map(|s| s.map_or(0, |(len, _)| len))
-            .collect();
+        let sizes = self.shared.storage.sizes_for_check();
         let n = self.picker.num_pieces();
         self.checking = Some(Box::new(Checking::new(n, sizes)));
         self.pump_check(ctx);
@@ -272,6 +269,8 @@ impl Torrent {
 
     fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
         self.resume.unchecked = false;
+        // What the check found is worth a record soon: a crash should not repeat the check.
+        self.resume.dirty = true;
         let info = &self.meta.info;
         let mut picker = Picker::new(info.piece_length, info.total_length, have);
         self.peers.add_bitfields_to(&mut picker);
@@ -399,7 +398,7 @@ impl Torrent {
     }
 
     fn tick(&mut self, step: u64, ctx: &mut Context<Self>) {
-        crate::fault::maybe_panic("torrent.tick");
+        crate::fault::maybe_panic_for("torrent.tick", Some(&self.shared.info_hash));
         self.ticks += step;
         self.sync_super_seed();
         let now = Instant::now();
@@ -480,7 +479,7 @@ impl Torrent {
         // Only news: an idle torrent says nothing.
         if self.last_progress_event.as_ref() != Some(&event) {
             let _ = self.services.events.send(Event::Progress {
-                info_hash: self.shared.info_hash.to_hex(),
+                info_hash: self.shared.info_hash,
                 progress: event.0,
                 download_rate: event.1,
                 upload_rate: event.2,
@@ -496,12 +495,15 @@ impl Torrent {
     /// taking its counters and settings.
     fn trusted_record(&mut self) -> StartFrom {
         let Some(rec) = self.cfg.record.take() else {
+            self.place_skipped_files_now();
             return StartFrom::Check;
         };
         let restored = ResumeState::restored(&rec);
-        self.shared
-            .transferred
-            .restore(restored.uploaded, restored.downloaded);
+        if !self.cfg.restarted {
+            self.shared
+                .transferred
+                .restore(restored.uploaded, restored.downloaded);
+        }
         if let Some(at) = restored.added_at {
             self.stats.added_at = at;
         }
@@ -509,20 +511,30 @@ impl Torrent {
         if let Some(p) = restored.priorities {
             self.file_priorities = p;
         }
+        // Before the file stats: they include the parts file while a skipped file is parted.
+        self.place_skipped_files_now();
         let storage = &self.shared.storage;
         let files = storage.file_stats();
         let n = self.picker.num_pieces();
         let start = ResumeState::start_from(&rec, n, &files, || storage.nothing_on_disk());
         let had = rec.have_bytes().and_then(|b| Bitfield::from_wire(&b, n));
-        if start == StartFrom::Check && had.is_some() {
-            tracing::info!(torrent = %self.name(), "data changed since the last run; rechecking");
+        match &start {
+            StartFrom::Check if had.is_some() => {
+                tracing::info!(torrent = %self.name(), "data changed since the last resume record; rechecking")
+            }
+            StartFrom::Known(have) if self.cfg.restarted => tracing::info!(
+                torrent = %self.name(),
+                pieces = have.count(),
+                "restarted after a crash from its resume record, without a check"
+            ),
+            _ => {}
         }
         start
     }
 
     fn resume_bytes(&self) -> Option<(PathBuf, Vec<u8>)> {
         self.resume.record(Snapshot {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             save_dir: self.cfg.save_dir.clone(),
             paused: self.state == TorrentState::Paused || self.cfg.paused,
             have: self.picker.have(),
@@ -536,8 +548,14 @@ impl Torrent {
         })
     }
 
-    /// Saves the resume record off the actor thread.
+    /// Saves the resume record off the actor thread. Not while checking: the pieces are not
+    /// known then, and a record saying none are would be trusted by the next start (after a
+    /// crash, too) as long as the files do not change; the tick saves once the check is done.
     pub(super) fn save_resume(&mut self) {
+        if self.checking.is_some() {
+            self.resume.dirty = true;
+            return;
+        }
         self.resume.dirty = false;
         if let Some((path, bytes)) = self.resume_bytes() {
             let name = self.name();
@@ -549,14 +567,17 @@ impl Torrent {
         }
     }
 
+    /// Done, of the bytes wanted (skipped files do not count, as in transmission's
+    /// `percentDone`); the check's progress while checking.
     pub fn progress(&self) -> f64 {
         if let Some(c) = &self.checking {
             return c.progress();
         }
-        let total = self.meta.info.total_length.max(1);
-        let left = self.picker.bytes_left();
-        let wanted_total = total; // file priorities refine this in the daemon
-        1.0 - left as f64 / wanted_total as f64
+        let (wanted, left) = self.picker.wanted_and_left();
+        if wanted == 0 {
+            return 1.0;
+        }
+        1.0 - left as f64 / wanted as f64
     }
 }
 
@@ -591,6 +612,18 @@ impl Actor for Torrent {
         }
         self.schedule_tick(ctx);
         self.publish();
+        if let Some(secs) =
+            crate::fault::value_for("torrent.freeze_after", Some(&self.shared.info_hash))
+        {
+            // The torrent's thread, and every torrent on it, stops answering; the root's thread
+            // (control socket, watchdog task) does not: the watchdog test's frozen engine.
+            ctx.run_later(Duration::from_secs_f64(secs), |act, _| {
+                tracing::warn!(torrent = %act.name(), "fault injection: freezing the torrent's thread");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            });
+        }
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {

@@ -3,9 +3,7 @@
 //! file priorities, removal.
 
 use actix::prelude::*;
-use swarm_control::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
-};
+use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary};
 
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
@@ -13,16 +11,20 @@ use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
     SetFilePriorities, SetPaused, SetSuperSeed, Verify,
 };
+use crate::torrent::peer::transport::TransportKind;
 
 impl Torrent {
     pub fn summary(&self) -> TorrentSummary {
+        let (wanted_bytes, left_bytes) = self.picker.wanted_and_left();
         TorrentSummary {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             name: self.name(),
             state: self.state,
             progress: self.progress(),
             total_bytes: self.meta.info.total_length,
             have_bytes: self.have_bytes(),
+            wanted_bytes,
+            left_bytes,
             download_rate: self.stats.down.per_second(),
             upload_rate: self.stats.up.per_second(),
             downloaded: self.shared.transferred.downloaded(),
@@ -39,12 +41,18 @@ impl Torrent {
     /// (pause, resume, a check, completion, an error: what `swarmctl watch` shows as it happens).
     pub(super) fn publish(&self) {
         let summary = self.summary();
-        let counts = crate::torrent::shared::Counts {
+        let mut counts = crate::torrent::shared::Counts {
             peer_restarts: self.stats.peer_restarts,
-            peers_incoming: self.peers.live().filter(|(_, p, _)| !p.outgoing).count() as u32,
+            ..Default::default()
         };
+        for (_, p, l) in self.peers.live() {
+            let utp = l.transport == TransportKind::Utp;
+            counts.peers_incoming += u32::from(!p.outgoing);
+            counts.peers_utp += u32::from(utp);
+            counts.peers_utp_incoming += u32::from(utp && !p.outgoing);
+        }
         if self.shared.status.publish(&summary, counts) {
-            let _ = self.services.events.send(swarm_control::Event::State {
+            let _ = self.services.events.send(swarm_model::Event::State {
                 info_hash: summary.info_hash,
                 name: summary.name,
                 state: summary.state,
@@ -139,6 +147,41 @@ impl Torrent {
             .collect()
     }
 
+    /// `skipped[i]`: the user skipped file `i`.
+    fn skipped_files(&self) -> Vec<bool> {
+        self.file_priorities
+            .iter()
+            .map(|p| *p == FilePriority::Skip)
+            .collect()
+    }
+
+    /// Tells the storage which files are skipped, at start-up, before the files are looked at:
+    /// on this thread, as the file stats are (a stat per skipped file; at start nothing moves
+    /// out of the parts file, no file being parted yet). An error (a parts file that is not
+    /// ours) is logged: the pieces it would hold are missing, and the check says so.
+    pub(super) fn place_skipped_files_now(&self) {
+        if let Err(e) = self.shared.storage.set_skipped(&self.skipped_files()) {
+            tracing::warn!(torrent = %self.name(), "placing skipped files: {e}");
+        }
+    }
+
+    /// Tells the storage which files are skipped after a change, on the disk pool: bytes of an
+    /// un-skipped file move from the parts file into the file. If they cannot, the torrent
+    /// stops with the reason (they stay in the parts file).
+    fn place_skipped_files(&self, ctx: &mut Context<Self>) {
+        let (disk, storage) = (self.shared.disk.clone(), self.shared.storage.clone());
+        let skipped = self.skipped_files();
+        let fut = async move { disk.set_skipped(storage, skipped).await };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                act.enter_error(
+                    format!("moving the bytes of un-skipped files out of the parts file: {e}"),
+                    ctx,
+                );
+            }
+        }));
+    }
+
     /// Piece priorities from file priorities: a piece takes the highest priority of its files;
     /// only a piece all of whose files are skipped is skipped.
     pub(super) fn apply_file_priorities(&mut self) {
@@ -203,7 +246,10 @@ impl Handler<SetFilePriorities> for Torrent {
             self.file_priorities[i as usize] = p;
         }
         self.apply_file_priorities();
-        self.resume.dirty = true;
+        self.place_skipped_files(ctx);
+        // Saved at once, as a pause is: a crash before the next periodic save would bring the
+        // torrent back with the old priorities (a restart starts from the record).
+        self.save_resume();
         if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
@@ -281,6 +327,8 @@ impl Handler<Reannounce> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Reannounce, ctx: &mut Context<Self>) {
+        // A torrent crash at a moment a test picks (`swarmctl reannounce`).
+        crate::fault::maybe_panic_for("torrent.reannounce", Some(&self.shared.info_hash));
         // Make sure the announcer knows us (it may have restarted since we went live).
         if matches!(
             self.state,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use swarm_control::{Event, TorrentState};
+use swarm_model::{Event, TorrentState};
 use swarm_wire::peer::BlockRef;
 
 use crate::disk::WriteOutcome;
@@ -200,7 +200,7 @@ impl Torrent {
         self.save_resume();
         self.publish();
         let _ = self.services.events.send(Event::Completed {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             name: self.name(),
         });
         self.services
@@ -216,7 +216,7 @@ impl Torrent {
         self.state = TorrentState::Error;
         self.error = Some(msg.clone());
         let _ = self.services.events.send(Event::Error {
-            info_hash: self.shared.info_hash.to_hex(),
+            info_hash: self.shared.info_hash,
             message: msg,
         });
         // The peers did nothing wrong: `resume` may dial them again at once.

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use swarm_control::TorrentState;
+use swarm_model::TorrentState;
 
 use crate::services::announcer::{Track, Untrack};
 use crate::services::choker::{
@@ -14,7 +14,7 @@ use crate::services::choker::{
 };
 use crate::services::listener::Route;
 use crate::torrent::actor::Torrent;
-use crate::torrent::messages::{IncomingPeer, PeerSource, PeersFound};
+use crate::torrent::messages::{IncomingPeer, PeerSource, PeersFound, ServicesRestarted};
 use crate::torrent::supervisor;
 
 impl Torrent {
@@ -212,5 +212,15 @@ impl Handler<ChokeDecision> for Torrent {
         }
         let orders = msg.changes(self.peers.choking());
         self.peers.apply_choke(orders, msg.optimistic, &msg.snubbed);
+    }
+}
+
+impl Handler<ServicesRestarted> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, _: ServicesRestarted, ctx: &mut Context<Self>) {
+        if self.trading() && self.registered != self.service_generations() {
+            self.announce_self(ctx);
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
-use swarm_control::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentSummary};
+use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentSummary};
 use swarm_wire::peer::extension::ExtendedHandshake;
 use swarm_wire::peer::{BlockRef, Handshake};
 
@@ -216,3 +216,10 @@ pub struct Verify;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reannounce;
+
+/// From the root: the listener or the announcer has a new incarnation, which knows no torrent.
+/// Register again now rather than at the next slow tick (30 s away for a quiet seed, which
+/// meanwhile would turn incoming peers away as unknown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServicesRestarted;

@@ -355,10 +355,8 @@ impl PeerConn {
                 self.send(Message::AllowedFast(i));
             }
         }
-        if theirs.supports_dht() {
-            if let Some(port) = self.shared.dht.port() {
-                self.send(Message::Port(port));
-            }
+        if let Some(port) = self.dht_port().filter(|_| theirs.supports_dht()) {
+            self.send(Message::Port(port));
         }
         self.emit(PeerEvent::Connected {
             addr: ctx.address().recipient(),
@@ -369,6 +367,16 @@ impl PeerConn {
             transport: kind,
         });
         self.schedule_tick(ctx);
+    }
+
+    /// Our DHT node's port, to advertise (the handshake's DHT bit) and send (`port`, BEP 5) to
+    /// this peer. `None` for a private torrent: BEP 27 keeps private torrents off the DHT, and a
+    /// `port` message would invite the peer to look us up there.
+    fn dht_port(&self) -> Option<u16> {
+        if self.shared.storage.info.private {
+            return None;
+        }
+        self.shared.dht.port()
     }
 
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
@@ -691,7 +699,7 @@ impl Actor for PeerConn {
         let mut ours = Handshake::new(self.shared.info_hash, self.shared.peer_id)
             .with_extensions()
             .with_fast();
-        if self.shared.dht.port().is_some() && !self.shared.storage.info.private {
+        if self.dht_port().is_some() {
             ours = ours.with_dht();
         }
         let way = Dialer {

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use swarm_control::FilePriority;
+use swarm_model::{FilePriority, InfoHash};
 
 use crate::bitfield::Bitfield;
 use crate::resume::{hex_encode, ResumeRecord, StatePaths};
@@ -50,7 +50,7 @@ pub struct Restored {
 
 /// What the next record is made of.
 pub struct Snapshot<'a> {
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     pub save_dir: PathBuf,
     pub paused: bool,
     pub have: &'a Bitfield,
@@ -119,7 +119,7 @@ impl ResumeState {
         }
         let paths = self.paths.as_ref()?;
         let rec = ResumeRecord {
-            info_hash: s.info_hash,
+            info_hash: s.info_hash.to_hex(),
             save_dir: s.save_dir,
             paused: s.paused,
             have: hex_encode(s.have.as_bytes()),

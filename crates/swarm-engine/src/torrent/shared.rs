@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use swarm_control::{TorrentState, TorrentSummary};
+use swarm_model::{TorrentState, TorrentSummary};
 use swarm_wire::InfoHash;
 
 use crate::disk::DiskPool;
@@ -121,6 +121,9 @@ pub struct Totals {
     pub peer_restarts: u64,
     /// Of `peers`, those that dialled us (the metrics' peers by direction).
     pub peers_incoming: u32,
+    /// Of `peers`, those over uTP, and of those the ones that dialled us.
+    pub peers_utp: u32,
+    pub peers_utp_incoming: u32,
 }
 
 /// What a torrent publishes beside its summary: its own counts that no summary carries.
@@ -128,6 +131,8 @@ pub struct Totals {
 pub struct Counts {
     pub peer_restarts: u64,
     pub peers_incoming: u32,
+    pub peers_utp: u32,
+    pub peers_utp_incoming: u32,
 }
 
 impl Totals {
@@ -141,6 +146,8 @@ impl Totals {
             uploaded: summary.uploaded,
             peer_restarts: counts.peer_restarts,
             peers_incoming: counts.peers_incoming,
+            peers_utp: counts.peers_utp,
+            peers_utp_incoming: counts.peers_utp_incoming,
         }
     }
 }

@@ -1,37 +1,21 @@
 //! Validation of the `info` dictionary: names and paths, lengths, piece hashes.
 //!
 //! A `.torrent` comes from strangers. The paths in it become file names on our disk, so every
-//! element is checked here, once, and the rest of swarmd can join them under the download
-//! directory without thinking about it.
+//! element is sanitized and checked here, once (`names.rs`), and the rest of swarmd can join them
+//! under the download directory without thinking about it.
 
 use std::collections::HashSet;
 
+use super::names::{self, Named};
 use super::{opt_int, wrong, FileEntry, Info, MetainfoError};
-use crate::bencode::{printable, Dict, Value};
+use crate::bencode::{Dict, Value};
 
 /// The largest piece length accepted. Real torrents stay at or below 16 MiB; past 64 MiB a piece
 /// buffer per download becomes a memory problem, and such files are made to hurt.
 pub const MAX_PIECE_LENGTH: u32 = 64 << 20;
 
-/// Checks one path element (a file or directory name). `Err` holds the reason.
-///
-/// Refused: empty, `.`, `..`, and any `/`, `\` or NUL inside (a `/` would split the element, a
-/// `\` is a separator on Windows, NUL ends a C string early). Absolute paths are refused through
-/// these rules: `/etc/passwd` either contains `/` or starts with an empty element.
-pub fn check_path_element(element: &str) -> Result<(), &'static str> {
-    match element {
-        "" => Err("empty path element"),
-        "." => Err("`.` path element"),
-        ".." => Err("`..` path element (would escape the download directory)"),
-        _ if element.contains('/') => Err("`/` inside a path element"),
-        _ if element.contains('\\') => Err("`\\` inside a path element"),
-        _ if element.contains('\0') => Err("NUL byte inside a path element"),
-        _ => Ok(()),
-    }
-}
-
 pub(super) fn parse_info(d: &Dict) -> Result<Info, MetainfoError> {
-    let name = name(d)?;
+    let (name, raw_name) = name(d)?;
     let piece_length = piece_length(d)?;
     let pieces = pieces(d)?;
     let private = match opt_int(d, "private")? {
@@ -55,6 +39,7 @@ pub(super) fn parse_info(d: &Dict) -> Result<Info, MetainfoError> {
             })?;
             let file = FileEntry {
                 path: vec![name.clone()],
+                raw_path: raw_name.clone().map(|r| vec![r]),
                 length,
                 offset: 0,
                 pad: false,
@@ -91,6 +76,7 @@ pub(super) fn parse_info(d: &Dict) -> Result<Info, MetainfoError> {
     }
     Ok(Info {
         name,
+        raw_name,
         piece_length,
         pieces,
         files,
@@ -100,33 +86,24 @@ pub(super) fn parse_info(d: &Dict) -> Result<Info, MetainfoError> {
     })
 }
 
-/// `name`, or `name.utf-8` when `name` is not UTF-8. Must be one safe path element: it names the
-/// file (single-file) or the top directory (multi-file) inside the download directory.
-fn name(d: &Dict) -> Result<String, MetainfoError> {
+/// `name` (or `name.utf-8`), sanitized, with the raw bytes of `name` when they differ. Must be one
+/// safe path element: it names the file (single-file) or the top directory (multi-file) inside
+/// the download directory.
+fn name(d: &Dict) -> Result<(String, Option<Vec<u8>>), MetainfoError> {
     let raw = d
         .get(b"name")
         .ok_or(MetainfoError::Missing("name"))?
         .as_bytes()
         .ok_or_else(|| wrong("name", "a string"))?;
-    let name = match std::str::from_utf8(raw) {
-        Ok(s) => s.to_owned(),
-        Err(_) => d
-            .get(b"name.utf-8")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| MetainfoError::Invalid {
+    let Named { text, raw } =
+        names::sanitize(d, "name", &[raw], false).map_err(|(name, reason)| {
+            MetainfoError::Invalid {
                 key: "name",
-                reason: format!(
-                    "{:?} is not valid UTF-8 (and there is no usable `name.utf-8`)",
-                    printable(raw)
-                ),
-            })?,
-    };
-    check_path_element(&name).map_err(|reason| MetainfoError::Invalid {
-        key: "name",
-        reason: format!("{name:?} is not a safe file name: {reason}"),
-    })?;
-    Ok(name)
+                reason: format!("{name:?} is not a safe file name: {reason}"),
+            }
+        })?;
+    let name = text.into_iter().next().unwrap_or_default();
+    Ok((name, raw.and_then(|r| r.into_iter().next())))
 }
 
 fn piece_length(d: &Dict) -> Result<u32, MetainfoError> {
@@ -196,7 +173,10 @@ fn files(list: &Value) -> Result<Vec<FileEntry>, MetainfoError> {
                 .ok_or_else(|| bad("missing `length`".into()))?,
         )
         .map_err(bad)?;
-        let path = file_path(d).map_err(|e| match e {
+        let Named {
+            text: path,
+            raw: raw_path,
+        } = file_path(d).map_err(|e| match e {
             PathError::Unsafe { path, reason } => MetainfoError::UnsafePath { path, reason },
             PathError::Malformed(reason) => bad(reason),
         })?;
@@ -207,6 +187,7 @@ fn files(list: &Value) -> Result<Vec<FileEntry>, MetainfoError> {
             .is_some_and(|a| a.contains(&b'p'));
         out.push(FileEntry {
             path,
+            raw_path,
             length,
             offset,
             pad,
@@ -227,53 +208,30 @@ enum PathError {
     Malformed(String),
 }
 
-/// `path` (or `path.utf-8` when `path` is not UTF-8): a non-empty list of safe elements.
-fn file_path(d: &Dict) -> Result<Vec<String>, PathError> {
+/// `path` (or `path.utf-8`): a non-empty list of elements, each sanitized to a safe one.
+fn file_path(d: &Dict) -> Result<Named, PathError> {
     let raw = d
         .get(b"path")
         .ok_or_else(|| PathError::Malformed("missing `path`".into()))?;
-    let path = match utf8_path(raw)? {
-        Some(p) => p,
-        None => match d.get(b"path.utf-8").map(utf8_path).transpose()?.flatten() {
-            Some(p) => p,
-            None => {
-                return Err(PathError::Malformed(
-                    "`path` is not valid UTF-8 (and there is no usable `path.utf-8`)".into(),
+    let list = raw.as_list().ok_or_else(|| {
+        PathError::Malformed(format!("`path` must be a list, found {}", raw.type_name()))
+    })?;
+    let elements = list
+        .iter()
+        .map(|e| {
+            e.as_bytes().ok_or_else(|| {
+                PathError::Malformed(format!(
+                    "a `path` element must be a string, found {}",
+                    e.type_name()
                 ))
-            }
-        },
-    };
-    if path.is_empty() {
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if elements.is_empty() {
         return Err(PathError::Malformed("`path` is an empty list".into()));
     }
-    for element in &path {
-        check_path_element(element).map_err(|reason| PathError::Unsafe {
-            path: path.join("/"),
-            reason,
-        })?;
-    }
-    Ok(path)
-}
-
-/// `Ok(None)` when some element is not UTF-8; an error when the shape is wrong.
-fn utf8_path(v: &Value) -> Result<Option<Vec<String>>, PathError> {
-    let list = v.as_list().ok_or_else(|| {
-        PathError::Malformed(format!("`path` must be a list, found {}", v.type_name()))
-    })?;
-    let mut out = Vec::with_capacity(list.len());
-    for element in list {
-        let bytes = element.as_bytes().ok_or_else(|| {
-            PathError::Malformed(format!(
-                "a `path` element must be a string, found {}",
-                element.type_name()
-            ))
-        })?;
-        match std::str::from_utf8(bytes) {
-            Ok(s) => out.push(s.to_owned()),
-            Err(_) => return Ok(None),
-        }
-    }
-    Ok(Some(out))
+    names::sanitize(d, "path", &elements, true)
+        .map_err(|(path, reason)| PathError::Unsafe { path, reason })
 }
 
 /// No two files may have the same path, and no file may sit where another file needs a

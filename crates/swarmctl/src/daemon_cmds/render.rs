@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use swarm_control::human::{bytes, duration, limit, rate, utc};
 use swarm_control::{
-    DaemonInfo, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
+    DaemonInfo, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats, TorrentDetail,
     TorrentSummary, TrackerInfo,
 };
 
@@ -88,8 +88,11 @@ pub fn truncate_to_width(s: &str, width: usize) -> String {
     out
 }
 
-pub fn short_hash(h: &str) -> &str {
-    h.get(..8).unwrap_or(h)
+/// The first 8 hex digits: enough to tell torrents apart on screen (and a selector needs 6).
+pub fn short_hash(h: &InfoHash) -> String {
+    let mut hex = h.to_hex();
+    hex.truncate(8);
+    hex
 }
 
 fn percent(p: f64) -> String {
@@ -104,7 +107,7 @@ pub fn torrent_table(list: &[TorrentSummary]) -> String {
         .iter()
         .map(|t| {
             vec![
-                short_hash(&t.info_hash).to_owned(),
+                short_hash(&t.info_hash),
                 t.state.as_str().to_owned(),
                 percent(t.progress),
                 bytes(t.total_bytes),
@@ -130,20 +133,30 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
         let _ = writeln!(out, "{k:<14}{v}");
     };
     line("Name:", s.name.clone());
-    line("Info-hash:", s.info_hash.clone());
+    line("Info-hash:", s.info_hash.to_hex());
     line("State:", s.state.as_str().to_owned());
     if let Some(e) = &s.error {
         line("Error:", e.clone());
     }
-    line(
-        "Progress:",
+    // With files skipped, progress is of the wanted bytes (a daemon too old to send them
+    // sends 0): say both, so that 100% of 2 GiB in a 4 GiB torrent reads as it is.
+    let progress = if s.wanted_bytes == 0 || s.wanted_bytes == s.total_bytes {
         format!(
             "{} ({} of {})",
             percent(s.progress),
             bytes(s.have_bytes),
             bytes(s.total_bytes)
-        ),
-    );
+        )
+    } else {
+        format!(
+            "{} ({} of {} wanted; {} in all, the rest skipped)",
+            percent(s.progress),
+            bytes(s.wanted_bytes - s.left_bytes.min(s.wanted_bytes)),
+            bytes(s.wanted_bytes),
+            bytes(s.total_bytes)
+        )
+    };
+    line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
     line(
         "Rates:",
@@ -413,7 +426,8 @@ mod tests {
     fn truncation() {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
-        assert_eq!(short_hash("0123456789"), "01234567");
+        let ih = InfoHash::from_hex(&format!("{:0<40}", "0123456789")).unwrap();
+        assert_eq!(short_hash(&ih), "01234567");
         assert_eq!(truncate_to_width("abcdef", 4), "abc…");
         assert_eq!(truncate_to_width("abc", 3), "abc");
         // Wide characters count twice.

@@ -135,7 +135,8 @@ mod tests {
     #[test]
     fn plain_and_json_lines() {
         let item = StreamItem::Event(Event::Progress {
-            info_hash: "abcdef0123".into(),
+            info_hash: swarm_control::InfoHash::from_hex(&format!("{:0<40}", "abcdef0123"))
+                .unwrap(),
             progress: 0.25,
             download_rate: 2048,
             upload_rate: 0,

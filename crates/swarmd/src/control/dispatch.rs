@@ -288,7 +288,7 @@ impl<E: Engine> Dispatcher<E> {
             }
             names::TORRENT_LIST => {
                 no_params(method, params)?;
-                e.list_json().await.map_err(engine_error)
+                Ok(e.list_json().await?)
             }
             names::TORRENT_REMOVE => {
                 let p: RemoveParams = decode(method, params)?;
@@ -338,11 +338,8 @@ impl<E: Engine> Dispatcher<E> {
         p.check()
             .map_err(|e| RpcError::invalid_params(names::SESSION_SET_LIMITS, e))?;
         let e = &self.engine;
-        let current = e.limits().await.map_err(engine_error)?;
-        let now = e
-            .set_limits(p.apply_to(current))
-            .await
-            .map_err(engine_error)?;
+        let current = e.limits().await?;
+        let now = e.set_limits(p.apply_to(current)).await?;
         match self.settings.set_limits(Some(now)) {
             Ok(()) => tracing::info!(
                 download = ?now.download, upload = ?now.upload, file = %self.settings.path().display(),
@@ -401,14 +398,13 @@ impl<E: Engine> Dispatcher<E> {
     /// [`TorrentRef`]) to the torrent's info-hash. The one place selectors are resolved.
     async fn resolve(&self, torrent: &str) -> Result<InfoHash, RpcError> {
         let r = TorrentRef::parse(torrent).map_err(|e| RpcError::new(codes::INVALID_PARAMS, e))?;
-        if let TorrentRef::Exact(hex) = &r {
-            return InfoHash::from_hex(hex)
-                .ok_or_else(|| RpcError::internal("hex check disagrees"));
+        if let TorrentRef::Exact(ih) = r {
+            return Ok(ih);
         }
-        let names = self.engine.names().await.map_err(engine_error)?;
+        let names = self.engine.names().await?;
         let mut matches: Vec<_> = names
             .iter()
-            .filter(|(ih, name)| r.matches(&ih.to_ascii_lowercase(), name))
+            .filter(|(ih, name)| r.matches(ih, name))
             .collect();
         matches.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         match matches.as_slice() {
@@ -420,8 +416,7 @@ impl<E: Engine> Dispatcher<E> {
                     torrent.trim()
                 ),
             )),
-            [(ih, _)] => InfoHash::from_hex(ih)
-                .ok_or_else(|| RpcError::internal(format!("engine listed a bad info-hash {ih:?}"))),
+            [(ih, _)] => Ok(*ih),
             many => Err(ambiguous(torrent.trim(), many)),
         }
     }
@@ -429,12 +424,12 @@ impl<E: Engine> Dispatcher<E> {
 
 /// The error for a selector that matches several torrents: the message lists them (the first
 /// few, for people), `data.matches` all of them (for scripts).
-fn ambiguous(selector: &str, many: &[&(String, String)]) -> RpcError {
+fn ambiguous(selector: &str, many: &[&(InfoHash, String)]) -> RpcError {
     const SHOWN: usize = 10;
     let mut listed: Vec<String> = many
         .iter()
         .take(SHOWN)
-        .map(|(ih, name)| format!("{} {name}", ih.get(..12).unwrap_or(ih)))
+        .map(|(ih, name)| format!("{} {name}", &ih.to_hex()[..12]))
         .collect();
     if many.len() > SHOWN {
         listed.push(format!("and {} more", many.len() - SHOWN));
@@ -461,21 +456,8 @@ fn encryption_result(r: Result<swarm_wire::mse::Policy, EngineError>) -> Outcome
 }
 
 fn to_json<T: Serialize>(r: Result<T, EngineError>) -> Outcome {
-    let v = r.map_err(engine_error)?;
+    let v = r?;
     serde_json::to_string(&v).map_err(RpcError::internal)
-}
-
-pub fn engine_error(e: EngineError) -> RpcError {
-    let message = e.to_string();
-    match e {
-        EngineError::NotFound(h) => RpcError::new(codes::TORRENT_NOT_FOUND, message)
-            .with_data(json!({"info_hash": h.to_hex()})),
-        EngineError::AlreadyExists(h) => RpcError::new(codes::TORRENT_EXISTS, message)
-            .with_data(json!({"info_hash": h.to_hex()})),
-        EngineError::Invalid(_) => RpcError::new(codes::INVALID_PARAMS, message),
-        EngineError::ShuttingDown => RpcError::new(codes::SHUTTING_DOWN, message),
-        EngineError::Internal(_) => RpcError::internal(message),
-    }
 }
 
 fn invalid_torrent(detail: &str) -> RpcError {

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use connection::{ConnectionLimits, LineReader, ReadLine};
-pub use dispatch::{engine_error, AccessPolicy, StaticInfo};
+pub use dispatch::{AccessPolicy, StaticInfo};
 pub use slots::OWNER_RESERVE;
 pub use socket::{BoundSocket, SocketError};
 pub use stop::StopRequest;

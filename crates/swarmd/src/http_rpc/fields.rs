@@ -50,8 +50,6 @@ pub const FILE_FIELDS: &[&str] = &[
     "wanted",
     "fileCount",
     "file-count",
-    "leftUntilDone",
-    "sizeWhenDone",
     "desiredAvailable",
 ];
 pub const PEER_FIELDS: &[&str] = &[
@@ -154,11 +152,8 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
             json!(d.hash_failures.saturating_mul(u64::from(d.piece_length)))
         }
         "pieces" => json!(data_encoding::BASE64.encode(v.pieces?)),
-        "sizeWhenDone" => json!(wanted_bytes(v.files?).0),
-        "leftUntilDone" => {
-            let (wanted, have) = wanted_bytes(v.files?);
-            json!(wanted.saturating_sub(have))
-        }
+        "sizeWhenDone" => json!(s.wanted_bytes),
+        "leftUntilDone" => json!(s.left_bytes),
         "fileCount" | "file-count" => json!(v.files?.len()),
         "files" => files(s, v.files?, v.detail?.piece_length),
         "fileStats" => file_stats(v.files?),
@@ -201,14 +196,6 @@ fn eta(s: &TorrentSummary, d: &TorrentDetail, stopped: bool) -> i64 {
         return -1;
     }
     d.eta_secs.map_or(-2, |e| e.min(i64::MAX as u64) as i64)
-}
-
-/// Bytes of the wanted files, and of those the bytes present.
-fn wanted_bytes(files: &[FileInfo]) -> (u64, u64) {
-    files
-        .iter()
-        .filter(|f| f.priority != FilePriority::Skip)
-        .fold((0, 0), |(w, h), f| (w + f.length, h + f.have_bytes))
 }
 
 fn priority(p: FilePriority) -> i64 {
@@ -408,7 +395,7 @@ mod tests {
 
     #[test]
     fn files_name_their_pieces() {
-        let s = crate::fake_engine::summary("ab", "t");
+        let s = crate::fake_engine::summary(swarm_model::InfoHash([0xab; 20]), "t");
         let file = |index, length| FileInfo {
             index,
             path: format!("t/{index}"),

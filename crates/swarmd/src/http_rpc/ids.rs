@@ -9,14 +9,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use swarm_model::InfoHash;
+
 /// How long a torrent counts as `recently-active` after it was added or last moved bytes, and
 /// how long a removal is reported in `removed` (transmission's window, 60 s).
 pub const RECENT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct Ids {
-    by_hash: HashMap<String, u32>,
-    by_id: BTreeMap<u32, String>,
+    by_hash: HashMap<InfoHash, u32>,
+    by_id: BTreeMap<u32, InfoHash>,
     last: u32,
     /// When each known torrent was last seen active (or added).
     active_at: HashMap<u32, Instant>,
@@ -25,9 +27,9 @@ pub struct Ids {
 
 impl Ids {
     /// Takes the current list of (hash, active now) and returns each hash's id, in the order given.
-    pub fn observe<'a>(
+    pub fn observe(
         &mut self,
-        torrents: impl IntoIterator<Item = (&'a str, bool)>,
+        torrents: impl IntoIterator<Item = (InfoHash, bool)>,
         now: Instant,
     ) -> Vec<u32> {
         let mut seen = Vec::new();
@@ -53,26 +55,26 @@ impl Ids {
     }
 
     /// The id of `hash`, giving it the next one if it has none yet (a torrent just added).
-    pub fn id_of(&mut self, hash: &str, now: Instant) -> u32 {
-        if let Some(id) = self.by_hash.get(hash) {
+    pub fn id_of(&mut self, hash: InfoHash, now: Instant) -> u32 {
+        if let Some(id) = self.by_hash.get(&hash) {
             return *id;
         }
         self.last += 1;
         let id = self.last;
-        self.by_hash.insert(hash.to_owned(), id);
-        self.by_id.insert(id, hash.to_owned());
+        self.by_hash.insert(hash, id);
+        self.by_id.insert(id, hash);
         self.active_at.insert(id, now);
         id
     }
 
     #[cfg(test)]
-    pub fn hash(&self, id: u32) -> Option<&str> {
-        self.by_id.get(&id).map(String::as_str)
+    pub fn hash(&self, id: u32) -> Option<InfoHash> {
+        self.by_id.get(&id).copied()
     }
 
     /// Removed by this RPC: reported in `removed` at once, before any list shows it gone.
-    pub fn forget_hash(&mut self, hash: &str, now: Instant) {
-        if let Some(id) = self.by_hash.get(hash).copied() {
+    pub fn forget_hash(&mut self, hash: InfoHash, now: Instant) {
+        if let Some(id) = self.by_hash.get(&hash).copied() {
             self.forget(id, now);
         }
     }
@@ -104,21 +106,24 @@ impl Ids {
 mod tests {
     use super::*;
 
+    const A: InfoHash = InfoHash([0xa; 20]);
+    const B: InfoHash = InfoHash([0xb; 20]);
+
     #[test]
     fn ids_are_stable_and_never_reused() {
         let t0 = Instant::now();
         let mut ids = Ids::default();
-        assert_eq!(ids.observe([("a", false), ("b", false)], t0), [1, 2]);
-        assert_eq!(ids.observe([("b", false), ("a", false)], t0), [2, 1]);
-        assert_eq!(ids.observe([("b", false)], t0), [2]);
+        assert_eq!(ids.observe([(A, false), (B, false)], t0), [1, 2]);
+        assert_eq!(ids.observe([(B, false), (A, false)], t0), [2, 1]);
+        assert_eq!(ids.observe([(B, false)], t0), [2]);
         assert_eq!(ids.recently_removed(t0), [1]);
         assert_eq!(ids.hash(1), None);
         assert_eq!(
-            ids.observe([("a", false), ("b", false)], t0),
+            ids.observe([(A, false), (B, false)], t0),
             [3, 2],
             "a is new again"
         );
-        assert_eq!(ids.hash(3), Some("a"));
+        assert_eq!(ids.hash(3), Some(A));
     }
 
     #[test]
@@ -126,14 +131,14 @@ mod tests {
         let t0 = Instant::now();
         let later = t0 + RECENT + Duration::from_secs(1);
         let mut ids = Ids::default();
-        ids.observe([("a", false), ("b", false)], t0);
+        ids.observe([(A, false), (B, false)], t0);
         assert!(ids.recently_active(1, t0), "just added");
-        ids.observe([("a", true), ("b", false)], later);
+        ids.observe([(A, true), (B, false)], later);
         assert!(ids.recently_active(1, later));
         assert!(!ids.recently_active(2, later));
-        ids.forget_hash("b", later);
+        ids.forget_hash(B, later);
         assert_eq!(ids.recently_removed(later), [2]);
-        ids.observe([("a", false)], later + RECENT);
+        ids.observe([(A, false)], later + RECENT);
         assert!(ids.recently_removed(later + RECENT).is_empty());
     }
 }

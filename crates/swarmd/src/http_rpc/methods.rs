@@ -61,8 +61,11 @@ impl Failure {
 
 pub fn engine_failure(e: EngineError) -> Failure {
     let code = match e {
-        EngineError::ShuttingDown | EngineError::Internal(_) => Code::Internal,
-        EngineError::NotFound(_) | EngineError::AlreadyExists(_) | EngineError::Invalid(_) => {
+        EngineError::ShuttingDown
+        | EngineError::Internal(_)
+        | EngineError::Io { .. }
+        | EngineError::Listen { .. } => Code::Internal,
+        EngineError::UnknownTorrent(_) | EngineError::Duplicate(_) | EngineError::Invalid(_) => {
             Code::InvalidParams
         }
     };
@@ -91,6 +94,9 @@ pub struct SessionInfo {
     pub peer_limit: u32,
     pub peer_limit_global: u32,
     pub dht_enabled: bool,
+    /// `[network] transports` holds TCP / uTP.
+    pub tcp_enabled: bool,
+    pub utp_enabled: bool,
 }
 
 pub struct Rpc<E> {
@@ -201,13 +207,13 @@ impl<E: Engine> Rpc<E> {
             "session-id": self.session_id,
             "speed-limit-down": kb(l.download), "speed-limit-down-enabled": l.download.is_some(),
             "speed-limit-up": kb(l.upload), "speed-limit-up-enabled": l.upload.is_some(),
-            "start-added-torrents": true, "tcp-enabled": true, "trash-original-torrent-files": false,
+            "start-added-torrents": true, "tcp-enabled": self.info.tcp_enabled, "trash-original-torrent-files": false,
             "units": {
                 "memory-bytes": 1024, "memory-units": ["KiB", "MiB", "GiB", "TiB"],
                 "size-bytes": 1000, "size-units": ["kB", "MB", "GB", "TB"],
                 "speed-bytes": SPEED_UNIT, "speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"],
             },
-            "utp-enabled": false, "version": version(),
+            "utp-enabled": self.info.utp_enabled, "version": version(),
         })));
         Ok(v)
     }

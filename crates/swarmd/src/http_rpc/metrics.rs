@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use swarm_control::{EngineCounters, SessionStats, TorrentState, TorrentSummary};
+use swarm_model::{EngineCounters, SessionStats, TorrentState, TorrentSummary};
 
 use crate::engine::{Engine, EngineResult};
 
@@ -125,16 +125,17 @@ pub fn render(
         "gauge",
         "Live peer connections by transport and direction.",
     );
-    // swarmd speaks BitTorrent over TCP only (no uTP yet).
-    for (direction, n) in [
-        ("incoming", c.peers_incoming),
-        ("outgoing", c.peers_outgoing),
+    for (direction, all, utp) in [
+        ("incoming", c.peers_incoming, c.peers_utp_incoming),
+        ("outgoing", c.peers_outgoing, c.peers_utp_outgoing),
     ] {
-        out.sample(
-            "swarmd_peers",
-            &[("transport", "tcp"), ("direction", direction)],
-            n,
-        );
+        for (transport, n) in [("tcp", all.saturating_sub(utp)), ("utp", utp)] {
+            out.sample(
+                "swarmd_peers",
+                &[("transport", transport), ("direction", direction)],
+                n,
+            );
+        }
     }
     out.family(
         "swarmd_supervisor_restarts_total",
@@ -244,11 +245,8 @@ fn torrent_series(out: &mut Exposition, torrents: &[TorrentSummary]) {
     for (name, kind, help, value) in families {
         out.family(name, kind, help);
         for t in torrents {
-            out.sample(
-                name,
-                &[("info_hash", &t.info_hash), ("name", &t.name)],
-                value(t),
-            );
+            let hex = t.info_hash.to_hex();
+            out.sample(name, &[("info_hash", &hex), ("name", &t.name)], value(t));
         }
     }
 }
@@ -265,12 +263,14 @@ mod tests {
             ..Default::default()
         };
         let c = EngineCounters {
-            peers_incoming: 2,
+            peers_incoming: 3,
+            peers_utp_incoming: 1,
             ..Default::default()
         };
-        let mut a = crate::fake_engine::summary("aa", "a \"quoted\"\nname");
+        let mut a =
+            crate::fake_engine::summary(swarm_model::InfoHash([0xaa; 20]), "a \"quoted\"\nname");
         a.download_rate = 5000;
-        let b = crate::fake_engine::summary("bb", "b");
+        let b = crate::fake_engine::summary(swarm_model::InfoHash([0xbb; 20]), "b");
         let text = render(&stats, &c, vec![b, a], 1);
         assert!(
             text.contains(
@@ -283,7 +283,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("swarmd_peers{transport=\"tcp\",direction=\"incoming\"} 2\n"),
+            text.contains("swarmd_peers{transport=\"tcp\",direction=\"incoming\"} 2\n")
+                && text.contains("swarmd_peers{transport=\"utp\",direction=\"incoming\"} 1\n"),
             "{text}"
         );
         assert!(text.contains("swarmd_dht_nodes 7\n"), "{text}");
@@ -293,12 +294,13 @@ mod tests {
         );
         // Only the busiest torrent, its name escaped.
         assert!(
-            text.contains(
-                "swarmd_torrent_peers{info_hash=\"aa\",name=\"a \\\"quoted\\\"\\nname\"} 3\n"
-            ),
+            text.contains(&format!(
+                "swarmd_torrent_peers{{info_hash=\"{}\",name=\"a \\\"quoted\\\"\\nname\"}} 3\n",
+                "aa".repeat(20)
+            )),
             "{text}"
         );
-        assert!(!text.contains("info_hash=\"bb\""), "{text}");
+        assert!(!text.contains(&"bb".repeat(20)), "{text}");
         // Every sample line is `name{labels} value` or `name value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

@@ -17,7 +17,7 @@ use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
 /// Whether a torrent (id, hash) is among those an `ids` argument names.
-type Selector = dyn Fn(u32, &str) -> bool;
+type Selector = dyn Fn(u32, &InfoHash) -> bool;
 
 /// One torrent an `ids` argument selected.
 pub struct Selected {
@@ -42,7 +42,7 @@ impl<E: Engine> Rpc<E> {
                     TorrentState::Checking | TorrentState::FetchingMetadata
                 )
         };
-        let numbers = table.observe(list.iter().map(|t| (t.info_hash.as_str(), active(t))), now);
+        let numbers = table.observe(list.iter().map(|t| (t.info_hash, active(t))), now);
         let wanted: Box<Selector> = match ids {
             None | Some(Value::Null) => Box::new(|_, _| true),
             Some(Value::String(s)) if s == "recently-active" => {
@@ -72,13 +72,11 @@ impl<E: Engine> Rpc<E> {
             .zip(numbers)
             .enumerate()
             .filter(|(_, (t, id))| wanted(*id, &t.info_hash))
-            .filter_map(|(position, (summary, id))| {
-                Some(Selected {
-                    id,
-                    position,
-                    hash: InfoHash::from_hex(&summary.info_hash)?,
-                    summary,
-                })
+            .map(|(position, (summary, id))| Selected {
+                id,
+                position,
+                hash: summary.info_hash,
+                summary,
             })
             .collect())
     }
@@ -104,7 +102,7 @@ impl<E: Engine> Rpc<E> {
             match self.torrent_fields(&t, &requested, &needs).await {
                 Ok(row) => rows.push(row),
                 // Removed between the list and this call: it is gone, like the others.
-                Err(EngineError::NotFound(_)) => continue,
+                Err(EngineError::UnknownTorrent(_)) => continue,
                 Err(e) => return Err(engine_failure(e)),
             }
         }
@@ -205,13 +203,13 @@ impl<E: Engine> Rpc<E> {
                     let r = e.remove(t.hash, delete).await;
                     if r.is_ok() {
                         let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-                        ids.forget_hash(&t.summary.info_hash, Instant::now());
+                        ids.forget_hash(t.hash, Instant::now());
                     }
                     r
                 }
             };
             match done {
-                Ok(()) | Err(EngineError::NotFound(_)) => {}
+                Ok(()) | Err(EngineError::UnknownTorrent(_)) => {}
                 Err(e) => {
                     let f = engine_failure(e);
                     return Err(Failure::coded(
@@ -266,7 +264,7 @@ impl<E: Engine> Rpc<E> {
         };
         let (key, name) = match self.engine.add(add).await {
             Ok(r) => ("torrent-added", r.name),
-            Err(EngineError::AlreadyExists(_)) => {
+            Err(EngineError::Duplicate(_)) => {
                 let name = self
                     .engine
                     .show(hash)
@@ -298,11 +296,11 @@ impl<E: Engine> Rpc<E> {
             .ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .id_of(&hash.to_hex(), Instant::now());
+            .id_of(hash, Instant::now());
         let mut out = Map::new();
         out.insert(
             key.into(),
-            json!({"id": id, "name": name, "hashString": hash.to_hex()}),
+            json!({"id": id, "name": name, "hashString": hash}),
         );
         Ok(out)
     }
@@ -368,7 +366,7 @@ impl<E: Engine> Rpc<E> {
             }
             let files = match self.engine.files(t.hash).await {
                 Ok(f) => f,
-                Err(EngineError::NotFound(_)) => continue,
+                Err(EngineError::UnknownTorrent(_)) => continue,
                 Err(e) => return Err(engine_failure(e)),
             };
             let list = changes.apply(&files).map_err(|f| {
@@ -389,12 +387,12 @@ impl<E: Engine> Rpc<E> {
 /// The torrents an `ids` list names: ids and info-hashes (lowercase or not).
 struct IdRefs {
     ids: Vec<u32>,
-    hashes: Vec<String>,
+    hashes: Vec<InfoHash>,
 }
 
 impl IdRefs {
-    fn matches(&self, id: u32, hash: &str) -> bool {
-        self.ids.contains(&id) || self.hashes.iter().any(|h| h == hash)
+    fn matches(&self, id: u32, hash: &InfoHash) -> bool {
+        self.ids.contains(&id) || self.hashes.contains(hash)
     }
 }
 
@@ -410,7 +408,7 @@ fn id_refs(values: &[Value]) -> Result<IdRefs, Failure> {
                 None => return Err(Failure::new(format!("ids: {n} is not a torrent id"))),
             },
             Value::String(s) => match InfoHash::from_hex(s) {
-                Some(h) => refs.hashes.push(h.to_hex()),
+                Some(h) => refs.hashes.push(h),
                 // transmission-remote sends ids it was given as text ("-t 3").
                 None => match s.parse::<u32>() {
                     Ok(id) => refs.ids.push(id),

@@ -354,7 +354,7 @@ async fn idle_connections_are_closed_but_subscribers_stay() {
     assert!(idle.closed().await);
     tokio::time::sleep(Duration::from_millis(600)).await;
     s.engine.emit(swarm_control::Event::Removed {
-        info_hash: HASH_A.into(),
+        info_hash: ih(HASH_A),
     });
     assert_eq!(sub.recv().await["params"]["event"], "removed");
 }

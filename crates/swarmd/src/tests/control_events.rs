@@ -11,7 +11,7 @@ use crate::fake_engine::FakeEngine;
 
 fn progress(i: u64) -> Event {
     Event::Progress {
-        info_hash: HASH_A.into(),
+        info_hash: ih(HASH_A),
         progress: (i % 100) as f64 / 100.0,
         download_rate: i,
         upload_rate: 0,
@@ -51,7 +51,7 @@ async fn subscribers_get_events_and_can_still_call() {
         .await;
     assert_eq!(shown["name"], "gamma");
     s.engine.emit(Event::Completed {
-        info_hash: HASH_C.into(),
+        info_hash: ih(HASH_C),
         name: "gamma".into(),
     });
     let n = sub.recv().await;
@@ -175,7 +175,7 @@ async fn a_subscriber_that_half_closed_still_gets_events() {
     // Let the server read the end of input before the event is sent.
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.engine.emit(Event::Removed {
-        info_hash: HASH_A.into(),
+        info_hash: ih(HASH_A),
     });
     assert_eq!(sub.recv().await["params"]["event"], "removed");
     // A client that half-closed without subscribing is done: its connection ends.

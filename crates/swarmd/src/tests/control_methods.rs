@@ -131,7 +131,7 @@ async fn torrent_actions_reach_the_engine() {
         assert_eq!(c.ok(method, t.clone()).await, Value::Null, "{method}");
     }
     assert_eq!(
-        s.engine.state().torrents[HASH_C].summary.state,
+        s.engine.state().torrents[&ih(HASH_C)].summary.state,
         swarm_control::TorrentState::Checking
     );
     let calls = s.engine.state().calls.join("\n");
@@ -198,7 +198,7 @@ async fn add_by_metainfo_path_and_magnet() {
     assert_eq!(added, json!({"info_hash": hash, "name": "file.iso"}));
     {
         let st = s.engine.state();
-        let t = &st.torrents[&hash];
+        let t = &st.torrents[&ih(&hash)];
         assert!(t.paused_at_add);
         assert_eq!(t.save_dir.as_deref(), Some(std::path::Path::new("/data")));
     }
@@ -304,7 +304,7 @@ async fn blocking_client_against_the_server() {
             .unwrap();
         let mut events = c.subscribe().unwrap();
         engine.emit(swarm_control::Event::Removed {
-            info_hash: HASH_A.into(),
+            info_hash: ih(HASH_A),
         });
         let first = events.next().unwrap().unwrap();
         (
@@ -324,7 +324,7 @@ async fn blocking_client_against_the_server() {
     assert_eq!(
         got.4,
         swarm_control::StreamItem::Event(swarm_control::Event::Removed {
-            info_hash: HASH_A.into()
+            info_hash: ih(HASH_A)
         })
     );
 }

@@ -283,7 +283,10 @@ async fn a_dropped_torrent_is_added() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(added.exists(), "not picked up");
-    assert!(engine.state().torrents.contains_key(&info_hash_of(&bytes)));
+    assert!(engine
+        .state()
+        .torrents
+        .contains_key(&ih(&info_hash_of(&bytes))));
     tx.send(Signal::Stop).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await

@@ -39,6 +39,11 @@ pub fn torrent_bytes(name: &str, length: u64) -> Vec<u8> {
     out
 }
 
+/// A test's info-hash (40 hex digits) as the engine names torrents.
+pub fn ih(hex: &str) -> swarm_model::InfoHash {
+    swarm_model::InfoHash::from_hex(hex).expect("a test's info-hash is 40 hex digits")
+}
+
 pub fn info_hash_of(torrent: &[u8]) -> String {
     swarm_wire::Metainfo::from_bytes(torrent)
         .expect("test torrent parses")

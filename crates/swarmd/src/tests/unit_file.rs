@@ -18,6 +18,8 @@ fn unit_file_verifies() {
     for needed in [
         "Type=notify",
         "WatchdogSec=",
+        // A daemon whose service crashed past its budget exits 1 to be started again.
+        "Restart=on-failure",
         "StateDirectory=swarmd",
         "RuntimeDirectory=swarmd",
         "UMask=0027",
@@ -29,7 +31,14 @@ fn unit_file_verifies() {
         .output()
         .is_err()
     {
-        eprintln!("systemd-analyze not installed; skipping the verification");
+        // CI installs it (scripts/install-test-deps.sh, package `systemd`): there, missing is
+        // a failure. A developer's machine without systemd skips, and says so.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "systemd-analyze is not installed (package `systemd`; scripts/install-test-deps.sh \
+             installs it): the unit file cannot be verified"
+        );
+        eprintln!("systemd-analyze not installed; skipping the verification (CI=true fails here)");
         return;
     }
     // verify insists that ExecStart exists; the daemon is not installed where the test runs.

@@ -205,11 +205,11 @@ impl<E: Engine> Scanner<E> {
                 tracing::info!(file = %path.display(), info_hash = %added.info_hash, name = %added.name, "added from the watch directory");
                 self.dispose(path, name, stamp);
             }
-            Err(EngineError::AlreadyExists(_)) => {
+            Err(EngineError::Duplicate(_)) => {
                 tracing::info!(file = %path.display(), %info_hash, "torrent already present; not adding it twice");
                 self.dispose(path, name, stamp);
             }
-            Err(EngineError::Invalid(reason)) => self.mark_invalid(path, stamp, &reason),
+            Err(e) if e.is_refusal() => self.mark_invalid(path, stamp, &e.to_string()),
             Err(EngineError::ShuttingDown) => return ControlFlow::Break(()),
             Err(e) => {
                 // Not the file's fault: try again on a later scan.

@@ -9,7 +9,7 @@ use super::{run, WatchOptions};
 use crate::config::OnAdded;
 use crate::engine::EngineError;
 use crate::fake_engine::FakeEngine;
-use crate::tests::{info_hash_of, torrent_bytes};
+use crate::tests::{ih, info_hash_of, torrent_bytes};
 
 const MAGNET_HASH: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -105,7 +105,7 @@ async fn torrent_is_added_and_renamed() {
     wait_until(|| w.path("a.torrent.added").exists()).await;
     assert!(!w.path("a.torrent").exists());
     let hash = info_hash_of(&bytes);
-    assert!(w.engine.state().torrents[&hash].paused_at_add);
+    assert!(w.engine.state().torrents[&ih(&hash)].paused_at_add);
     // Other files are left alone.
     std::fs::write(w.path("notes.txt"), b"x").unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -124,7 +124,7 @@ async fn magnet_file_and_delete_mode() {
     )
     .unwrap();
     wait_until(|| !w.path("m.MAGNET").exists()).await;
-    assert!(w.engine.state().torrents.contains_key(MAGNET_HASH));
+    assert!(w.engine.state().torrents.contains_key(&ih(MAGNET_HASH)));
     w.stop().await;
 }
 

@@ -7,12 +7,14 @@ use super::*;
 fn info(b_pad: bool) -> Info {
     let file = |name: &str, length, offset, pad| FileEntry {
         path: vec![name.to_string()],
+        raw_path: None,
         length,
         offset,
         pad,
     };
     Info {
         name: "t".into(),
+        raw_name: None,
         piece_length: 4,
         pieces: vec![[0; 20]; 3],
         files: vec![file("a", 6, 0, false), file("b", 5, 6, b_pad)],

@@ -92,7 +92,7 @@ fn an_unchecked_torrent_writes_no_record() {
     let mut state = ResumeState::new(Some(paths.clone()));
     let have = some_pieces();
     let snapshot = |have| Snapshot {
-        info_hash: "01".repeat(20),
+        info_hash: InfoHash([1; 20]),
         save_dir: PathBuf::from("/data"),
         paused: true,
         have,

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use swarm_control::human::rate;
-use swarm_control::{Event, StreamItem, TorrentState, TorrentSummary};
+use swarm_control::{Event, InfoHash, StreamItem, TorrentState, TorrentSummary};
 
 use crate::daemon_cmds::render::{short_hash, truncate_to_width};
 
@@ -27,7 +27,7 @@ pub struct TermSize {
 }
 
 struct Row {
-    info_hash: String,
+    info_hash: InfoHash,
     name: String,
     progress: f64,
     down: u64,
@@ -73,8 +73,8 @@ impl LiveView {
         }
     }
 
-    fn row(&mut self, info_hash: &str) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|r| r.info_hash == info_hash)
+    fn row(&mut self, info_hash: &InfoHash) -> Option<&mut Row> {
+        self.rows.iter_mut().find(|r| r.info_hash == *info_hash)
     }
 
     /// Takes one stream item; true when it should be shown at once rather than with the next
@@ -86,7 +86,7 @@ impl LiveView {
             StreamItem::Event(Event::Added { info_hash, name }) => {
                 if self.row(info_hash).is_none() {
                     self.rows.push(Row {
-                        info_hash: info_hash.clone(),
+                        info_hash: *info_hash,
                         name: name.clone(),
                         progress: 0.0,
                         down: 0,
@@ -97,7 +97,7 @@ impl LiveView {
                 }
             }
             StreamItem::Event(Event::Removed { info_hash }) => {
-                self.rows.retain(|r| &r.info_hash != info_hash)
+                self.rows.retain(|r| r.info_hash != *info_hash)
             }
             StreamItem::Event(Event::Completed { info_hash, name }) => {
                 if let Some(r) = self.row(info_hash) {
@@ -258,6 +258,11 @@ fn line(r: &Row, width: usize) -> String {
 mod tests {
     use super::*;
 
+    /// A test's info-hash from its first hex digits.
+    fn ih(h: &str) -> InfoHash {
+        InfoHash::from_hex(&format!("{h:0<40}")).unwrap()
+    }
+
     const WIDE: TermSize = TermSize {
         cols: 120,
         rows: 40,
@@ -265,12 +270,14 @@ mod tests {
 
     fn summary(h: &str, state: TorrentState) -> TorrentSummary {
         TorrentSummary {
-            info_hash: h.into(),
+            info_hash: ih(h),
             name: format!("name-{h}"),
             state,
             progress: 0.5,
             total_bytes: 100,
             have_bytes: 50,
+            wanted_bytes: 100,
+            left_bytes: 50,
             download_rate: 0,
             upload_rate: 0,
             downloaded: 50,
@@ -283,7 +290,7 @@ mod tests {
 
     fn progress(h: &str, p: f64, state: TorrentState) -> StreamItem {
         StreamItem::Event(Event::Progress {
-            info_hash: h.into(),
+            info_hash: ih(h),
             progress: p,
             download_rate: 2048,
             upload_rate: 0,
@@ -296,7 +303,7 @@ mod tests {
         let mut v = LiveView::new(Vec::new());
         let t0 = Instant::now();
         v.apply(&StreamItem::Event(Event::Added {
-            info_hash: "abcdef0123".into(),
+            info_hash: ih("abcdef0123"),
             name: "n".into(),
         }));
         let first = v.redraw(t0, WIDE, true).unwrap();
@@ -320,7 +327,7 @@ mod tests {
     fn completion_and_state_changes_show() {
         let mut v = LiveView::new(vec![summary("aaaaaaaa11", TorrentState::Downloading)]);
         v.apply(&StreamItem::Event(Event::Completed {
-            info_hash: "aaaaaaaa11".into(),
+            info_hash: ih("aaaaaaaa11"),
             name: "name-aaaaaaaa11".into(),
         }));
         let l = v.frame(WIDE).join("\n");
@@ -333,7 +340,7 @@ mod tests {
         v.apply(&progress("aaaaaaaa11", 1.0, TorrentState::Paused));
         assert!(v.frame(WIDE)[0].contains(" paused "), "{:?}", v.frame(WIDE));
         v.apply(&StreamItem::Event(Event::Error {
-            info_hash: "aaaaaaaa11".into(),
+            info_hash: ih("aaaaaaaa11"),
             message: "disk full".into(),
         }));
         assert!(v.frame(WIDE)[0].contains("error") && v.frame(WIDE)[0].contains("(disk full)"));

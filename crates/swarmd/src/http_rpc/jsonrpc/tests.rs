@@ -1,6 +1,7 @@
 //! The JSON-RPC form's translation (pure) and its calls against the fake engine.
 
 use super::*;
+use swarm_model::InfoHash;
 
 #[test]
 fn snake_case_spellings() {
@@ -78,6 +79,8 @@ mod calls {
             peer_limit: 50,
             peer_limit_global: 200,
             dht_enabled: false,
+            tcp_enabled: true,
+            utp_enabled: true,
         };
         Rpc::new(
             engine,
@@ -134,7 +137,9 @@ mod calls {
         assert_eq!(answers[3]["id"], Value::Null);
         assert_eq!(answers[4]["error"]["code"], -32602);
         assert_eq!(
-            rpc.engine.state().torrents[HASH].summary.state,
+            rpc.engine.state().torrents[&InfoHash::from_hex(HASH).unwrap()]
+                .summary
+                .state,
             swarm_control::TorrentState::Paused,
             "the notification ran"
         );

@@ -1,8 +1,8 @@
-//! Serde round trips of the contract view types, and their wire form where clients depend on it.
+//! Serde round trips of the model's types, and their wire form where clients depend on it.
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
-use swarm_control::*;
+use swarm_model::*;
 
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
     v: &T,
@@ -15,12 +15,14 @@ fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
 
 fn summary() -> TorrentSummary {
     TorrentSummary {
-        info_hash: "ab".repeat(20),
+        info_hash: InfoHash::from_hex(&"ab".repeat(20)).unwrap(),
         name: "debian.iso".into(),
         state: TorrentState::Downloading,
         progress: 0.5,
         total_bytes: 100,
         have_bytes: 50,
+        wanted_bytes: 100,
+        left_bytes: 50,
         download_rate: 10,
         upload_rate: 1,
         downloaded: 50,
@@ -114,7 +116,7 @@ fn stats_and_limits() {
 #[test]
 fn events_are_tagged() {
     let e = Event::Progress {
-        info_hash: "aa".into(),
+        info_hash: InfoHash([0xaa; 20]),
         progress: 0.25,
         download_rate: 5,
         upload_rate: 0,
@@ -125,34 +127,36 @@ fn events_are_tagged() {
     assert_eq!(v["state"], "checking");
     for e in [
         Event::Added {
-            info_hash: "a".into(),
+            info_hash: InfoHash([0x0a; 20]),
             name: "n".into(),
         },
         Event::Completed {
-            info_hash: "a".into(),
+            info_hash: InfoHash([0x0a; 20]),
             name: "n".into(),
         },
         Event::Error {
-            info_hash: "a".into(),
+            info_hash: InfoHash([0x0a; 20]),
             message: "disk full".into(),
         },
         Event::Removed {
-            info_hash: "a".into(),
+            info_hash: InfoHash([0x0a; 20]),
         },
     ] {
         round_trip(&e);
     }
-    let n = Notification::new(
-        names::NOTIFY_EVENT,
-        serde_json::to_value(Event::Removed {
-            info_hash: "a".into(),
-        })
-        .unwrap(),
-    );
+    // The info-hash is 40 lowercase hex digits on the wire.
+    let removed = Event::Removed {
+        info_hash: InfoHash([0x0a; 20]),
+    };
     assert_eq!(
-        serde_json::to_string(&n).unwrap(),
-        r#"{"jsonrpc":"2.0","method":"event","params":{"event":"removed","info_hash":"a"}}"#
+        serde_json::to_string(&removed).unwrap(),
+        format!(r#"{{"event":"removed","info_hash":"{}"}}"#, "0a".repeat(20))
     );
+    // Read once, at the edge: a bad one is refused, and the error shows it.
+    let err = serde_json::from_str::<Event>(r#"{"event":"removed","info_hash":"zz"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(r#""zz" is not an info-hash"#), "{err}");
 }
 
 /// Every state has one spelling: the one on the wire is the one people see.
@@ -178,13 +182,15 @@ fn unknown_event_kinds_are_skippable() {
     let e: Event =
         serde_json::from_str(r#"{"event":"webseed_banned","info_hash":"ab","url":"x"}"#).unwrap();
     assert_eq!(e, Event::Unknown);
-    let e: Event =
-        serde_json::from_str(r#"{"event":"state","info_hash":"ab","name":"n","state":"paused"}"#)
-            .unwrap();
+    let line = format!(
+        r#"{{"event":"state","info_hash":"{}","name":"n","state":"paused"}}"#,
+        "ab".repeat(20)
+    );
+    let e: Event = serde_json::from_str(&line).unwrap();
     assert_eq!(
         e,
         Event::State {
-            info_hash: "ab".into(),
+            info_hash: InfoHash([0xab; 20]),
             name: "n".into(),
             state: TorrentState::Paused
         }

@@ -1,6 +1,9 @@
-//! Views of the daemon's state, as the control protocol carries them.
+//! One torrent as the engine reports it: its state, summary, detail, files, peers and trackers.
+//! The engine builds these; the control protocol and the HTTP RPC carry them as they are (JSON,
+//! info-hash as hex).
 
 use serde::{Deserialize, Serialize};
+use swarm_wire::InfoHash;
 
 /// Lifecycle of one torrent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,13 +43,21 @@ impl std::fmt::Display for TorrentState {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TorrentSummary {
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     pub name: String,
     pub state: TorrentState,
     /// 0.0..=1.0 of the wanted bytes.
     pub progress: f64,
+    /// The whole torrent, skipped files included.
     pub total_bytes: u64,
+    /// Verified bytes (of any file, skipped ones included).
     pub have_bytes: u64,
+    /// Bytes of the pieces not skipped: the size when done (`total_bytes` with nothing skipped).
+    #[serde(default)]
+    pub wanted_bytes: u64,
+    /// Of `wanted_bytes`, the bytes not verified yet.
+    #[serde(default)]
+    pub left_bytes: u64,
     pub download_rate: u64,
     pub upload_rate: u64,
     pub downloaded: u64,
@@ -136,113 +147,4 @@ pub struct TrackerInfo {
     pub peers_received: u32,
     /// Seconds until the next announce.
     pub next_announce_secs: Option<u64>,
-}
-
-/// Rate limits in bytes per second; `None` = unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    #[serde(default)]
-    pub download: Option<u64>,
-    #[serde(default)]
-    pub upload: Option<u64>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SessionStats {
-    pub torrents: u32,
-    pub downloading: u32,
-    pub seeding: u32,
-    pub peers: u32,
-    pub download_rate: u64,
-    pub upload_rate: u64,
-    pub downloaded: u64,
-    pub uploaded: u64,
-    /// Restarts counted by the supervision tree (peers, torrents, services).
-    pub restarts: RestartCounts,
-    pub uptime_secs: u64,
-    pub limits: Limits,
-    pub listen_port: u16,
-    #[serde(default)]
-    pub dht_nodes: Option<u32>,
-}
-
-/// Counters the engine keeps for its own work, beside [`SessionStats`]: what the HTTP face's
-/// Prometheus metrics read (`docs/http-rpc.md`), each answered without touching a peer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EngineCounters {
-    /// Live peer connections that dialled us, and that we dialled.
-    pub peers_incoming: u32,
-    pub peers_outgoing: u32,
-    /// Disk jobs (piece writes, block reads, checks) waiting for a disk thread.
-    pub disk_queue: u64,
-    /// Disk jobs that panicked (each failed alone; the pool lives on).
-    pub disk_jobs_panicked: u64,
-    /// Trackers, over all torrents, whose last announce failed.
-    pub trackers_failing: u32,
-    /// Announces that failed since the announcer (last) started.
-    pub announce_failures: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestartCounts {
-    pub peers: u64,
-    pub torrents: u64,
-    pub services: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Added {
-        info_hash: String,
-        name: String,
-    },
-    Completed {
-        info_hash: String,
-        name: String,
-    },
-    Error {
-        info_hash: String,
-        message: String,
-    },
-    Removed {
-        info_hash: String,
-    },
-    Progress {
-        info_hash: String,
-        progress: f64,
-        download_rate: u64,
-        upload_rate: u64,
-        state: TorrentState,
-    },
-    /// The torrent's state changed (paused, resumed, checking, seeding, error…), at once.
-    State {
-        info_hash: String,
-        name: String,
-        state: TorrentState,
-    },
-    /// An event of a newer daemon that this client does not know: skipped, never sent.
-    #[serde(other)]
-    Unknown,
-}
-
-/// Where an added torrent comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TorrentSource {
-    /// A path on the daemon's machine.
-    Path(String),
-    /// The bytes of a .torrent, base64.
-    Metainfo(String),
-    Magnet(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AddParams {
-    #[serde(flatten)]
-    pub source: TorrentSource,
-    #[serde(default)]
-    pub save_dir: Option<String>,
-    #[serde(default)]
-    pub paused: bool,
 }

@@ -1,0 +1,28 @@
+//! # swarm-model
+//!
+//! One model of a torrent, shared by the engine (which builds it), the daemon (whose faces pass
+//! it on) and the control protocol (which carries it to `swarmctl`): the torrent's state and
+//! views ([`TorrentSummary`], [`TorrentDetail`], [`FileInfo`], [`PeerInfo`], [`TrackerInfo`]),
+//! the session's ([`SessionStats`], [`Limits`]), the [`Event`]s, and the engine's one error
+//! ([`EngineError`]). Torrents are named by [`InfoHash`] throughout; it is hex only in JSON.
+//!
+//! What this crate is not: no actors, no I/O, no protocol framing. It sits under `swarm-engine`
+//! and `swarm-control` so that neither depends on the other: the engine does not know the
+//! control protocol, and `swarmctl` gets the types without the engine's dependencies (this crate
+//! needs only `serde`, `thiserror` and `swarm-wire` for [`InfoHash`]).
+//!
+//! CONTRACT: these types are what the control protocol carries; add fields freely (with
+//! `#[serde(default)]` where a client may see an older daemon), do not rename.
+
+pub mod error;
+pub mod event;
+pub mod session;
+pub mod torrent;
+
+pub use error::{EngineError, EngineResult};
+pub use event::Event;
+pub use session::{EngineCounters, Limits, RestartCounts, SessionStats};
+pub use swarm_wire::InfoHash;
+pub use torrent::{
+    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+};
