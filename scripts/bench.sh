@@ -13,7 +13,7 @@
 #                        1 GiB, 60 s)
 #   BENCH_RUNS=N         runs per client (overrides the above)
 #   BENCH_SIZE=SIZE      payload size, e.g. 512M (overrides the above)
-#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download utp-download upload many-sources scale]; "" = none
+#   BENCH_SCENARIOS="…"  swarm_bench scenarios [download encrypted utp-download upload many-sources scale]; "" = none
 #   BENCH_MICRO=0        skip the criterion benchmarks
 #   BENCH_DOCS=0         print only, do not touch docs/benchmarks.md
 #   BENCH_LABEL=TEXT     appended to every section title
@@ -35,7 +35,7 @@ else
   lab_runs=${BENCH_LAB_RUNS:-3}; lab_sizes=${BENCH_LAB_SIZES:-16M,64M}
 fi
 lab=${BENCH_LAB-lab}
-scenarios=${BENCH_SCENARIOS-download utp-download upload many-sources scale}
+scenarios=${BENCH_SCENARIOS-download encrypted utp-download upload many-sources scale}
 micro=${BENCH_MICRO:-1}
 
 # --- tools ------------------------------------------------------------------------------------

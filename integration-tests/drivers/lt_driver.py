@@ -200,6 +200,9 @@ def main():
         # retries in plaintext after the peer hangs up, which costs a reconnect per peer.
         "out_enc_policy": int(getattr(lt.enc_policy, "pe_" + a.encryption)),
         "in_enc_policy": int(getattr(lt.enc_policy, "pe_" + a.encryption)),
+        # Forced means RC4 too: with "both", a forced libtorrent may still agree on plaintext
+        # inside the encrypted handshake.
+        "allowed_enc_level": int(lt.enc_level.rc4 if a.encryption == "forced" else lt.enc_level.both),
         "alert_mask": mask,
         "user_agent": "swarm-it-lt/" + lt.__version__,
     })

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::methods::{
-    names, AddResult, DaemonInfo, FilePriorityChange, LaggedParams, RemoveParams,
+    names, AddResult, DaemonInfo, EncryptionParams, FilePriorityChange, LaggedParams, RemoveParams,
     SetFilePriorityParams, SetLimitsParams, SetSuperSeedParams, ShutdownParams, SubscribeResult,
     TorrentParams,
 };
@@ -293,6 +293,17 @@ impl Client {
 
     pub fn limits(&mut self) -> Result<Limits, ClientError> {
         self.call(names::SESSION_GET_LIMITS, &())
+    }
+
+    pub fn encryption(&mut self) -> Result<EncryptionParams, ClientError> {
+        self.call(names::SESSION_GET_ENCRYPTION, &())
+    }
+
+    pub fn set_encryption(&mut self, policy: &str) -> Result<EncryptionParams, ClientError> {
+        let params = EncryptionParams {
+            encryption: policy.to_owned(),
+        };
+        self.call(names::SESSION_SET_ENCRYPTION, &params)
     }
 
     pub fn set_limits(&mut self, params: SetLimitsParams) -> Result<Limits, ClientError> {

@@ -15,6 +15,8 @@ pub mod names {
     pub const SESSION_STATS: &str = "session.stats";
     pub const SESSION_GET_LIMITS: &str = "session.get_limits";
     pub const SESSION_SET_LIMITS: &str = "session.set_limits";
+    pub const SESSION_GET_ENCRYPTION: &str = "session.get_encryption";
+    pub const SESSION_SET_ENCRYPTION: &str = "session.set_encryption";
     pub const TORRENT_ADD: &str = "torrent.add";
     pub const TORRENT_LIST: &str = "torrent.list";
     pub const TORRENT_SHOW: &str = "torrent.show";
@@ -43,6 +45,8 @@ pub mod names {
         SESSION_STATS,
         SESSION_GET_LIMITS,
         SESSION_SET_LIMITS,
+        SESSION_GET_ENCRYPTION,
+        SESSION_SET_ENCRYPTION,
         TORRENT_ADD,
         TORRENT_LIST,
         TORRENT_SHOW,
@@ -66,6 +70,7 @@ pub mod names {
             method,
             DAEMON_SHUTDOWN
                 | SESSION_SET_LIMITS
+                | SESSION_SET_ENCRYPTION
                 | TORRENT_ADD
                 | TORRENT_PAUSE
                 | TORRENT_RESUME
@@ -176,6 +181,14 @@ pub struct FilePriorityChange {
 pub struct SetFilePriorityParams {
     pub torrent: String,
     pub priorities: Vec<FilePriorityChange>,
+}
+
+/// Params of `session.set_encryption`, and the result of both encryption methods: the MSE/PE
+/// policy, `require`, `prefer`, `allow` or `disable`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionParams {
+    pub encryption: String,
 }
 
 /// Params of `session.set_limits`, in bytes per second. Omitted = unchanged, 0 = unlimited.

@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub limits: swarm_model::Limits,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
+    /// MSE/PE policy at start-up (changeable at run time through the session).
+    pub encryption: swarm_wire::mse::Policy,
 }
 
 impl EngineConfig {
@@ -98,6 +100,7 @@ impl Default for EngineConfig {
             transports: vec![TransportKind::Tcp, TransportKind::Utp],
             limits: swarm_model::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
+            encryption: swarm_wire::mse::Policy::default(),
         }
     }
 }

@@ -325,6 +325,7 @@ impl Handler<GetMagnetPeers> for MagnetFetch {
                 peer_choking: true,
                 peer_interested: false,
                 requests_in_flight: 0,
+                encrypted: false,
             })
             .collect();
         peers.sort_by(|a, b| a.addr.cmp(&b.addr));

@@ -47,6 +47,7 @@ use crate::services::rate_limiter::QuotaBoard;
 use crate::services::udp_port::UdpSlot;
 use crate::torrent::actor::Services;
 use crate::torrent::messages::ServicesRestarted;
+use crate::torrent::peer::encryption::PolicyCell;
 use crate::torrent::shared::{PeerBudget, TorrentShared};
 use crate::torrent::Torrent;
 
@@ -60,7 +61,7 @@ pub use queries::{
     GetRootStats, GetTorrent, GetTrackers, ListJson, ListNames, ListPublished, ListTorrents,
     RootStats,
 };
-pub use services::GlobalLimits;
+pub use services::{Encryption, GlobalLimits};
 pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
 /// The root's children. Services are `Permanent`, torrents and magnets `Transient`.
@@ -108,6 +109,8 @@ pub struct Root {
     board: QuotaBoard,
     /// The global connection cap, shared by all torrents.
     peer_budget: PeerBudget,
+    /// The encryption policy, shared by all torrents and the listener.
+    encryption: PolicyCell,
     /// `<state>/torrents`, where each torrent's `.torrent` and resume record live.
     torrents_dir: Option<Arc<std::path::Path>>,
     /// Why the engine cannot go on (a global service gave up), for whoever runs it.
@@ -152,6 +155,7 @@ impl Root {
             },
             board: QuotaBoard::new(),
             peer_budget: PeerBudget::new(cfg.max_peers_global.max(1)),
+            encryption: PolicyCell::new(cfg.encryption),
             arbiters,
             torrents: HashMap::new(),
             children: Children::new(policy, |r: &mut Root| &mut r.children).named("root"),

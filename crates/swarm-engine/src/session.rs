@@ -104,6 +104,25 @@ impl Session {
             .map_err(gone)
     }
 
+    /// The encryption (MSE/PE) policy in force.
+    pub async fn encryption(&self) -> Result<swarm_wire::mse::Policy, EngineError> {
+        self.root
+            .send(crate::root::Encryption(None))
+            .await
+            .map_err(gone)
+    }
+
+    /// Changes the encryption policy at run time; connections made from now on follow it.
+    pub async fn set_encryption(
+        &self,
+        policy: swarm_wire::mse::Policy,
+    ) -> Result<swarm_wire::mse::Policy, EngineError> {
+        self.root
+            .send(crate::root::Encryption(Some(policy)))
+            .await
+            .map_err(gone)
+    }
+
     /// Adds a magnet link: the metadata is fetched from peers first.
     pub async fn add_magnet(
         &self,

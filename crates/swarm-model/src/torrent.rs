@@ -129,6 +129,9 @@ pub struct PeerInfo {
     pub peer_choking: bool,
     pub peer_interested: bool,
     pub requests_in_flight: u32,
+    /// The connection is RC4-encrypted (MSE/PE).
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -83,6 +83,7 @@ fn files_peers_trackers() {
         peer_choking: true,
         peer_interested: false,
         requests_in_flight: 0,
+        encrypted: false,
     });
     round_trip(&TrackerInfo {
         url: "http://t/announce".into(),

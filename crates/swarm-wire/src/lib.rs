@@ -28,6 +28,7 @@ pub mod create;
 pub mod infohash;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod peer;
 
 pub use create::{create_torrent, CreateError, CreateOptions};

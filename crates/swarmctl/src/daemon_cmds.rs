@@ -155,6 +155,13 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show or set the encryption (MSE/PE) policy: require, prefer, allow or disable.
+    Encryption {
+        /// The new policy; without it, the one in force is shown.
+        policy: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show or set the global rate limits.
     Limits {
         /// Download limit: 4M, 500K, 1.5MiB, a number of bytes/s, or 0/unlimited.
@@ -240,6 +247,7 @@ impl DaemonCommand {
             | DaemonCommand::Peers { common, .. }
             | DaemonCommand::Trackers { common, .. }
             | DaemonCommand::Limits { common, .. }
+            | DaemonCommand::Encryption { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
             | DaemonCommand::Shutdown { common, .. } => common,
@@ -455,6 +463,19 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
                 print_json(&limits);
             } else {
                 print!("{}", render::limits(&limits));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Encryption { policy, common } => {
+            let mut client = connect(&common)?;
+            let now = match policy {
+                None => client.encryption()?,
+                Some(p) => client.set_encryption(&p)?,
+            };
+            if common.json {
+                print_json(&now);
+            } else {
+                println!("encryption: {}", now.encryption);
             }
             Ok(exit::OK)
         }

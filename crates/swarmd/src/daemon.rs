@@ -370,6 +370,12 @@ async fn reload<E: Engine>(
             Err(e) => tracing::error!("reload: cannot apply [limits]: {e}"),
         }
     }
+    if new.network.encryption != old.network.encryption {
+        match engine.set_encryption(new.network.encryption).await {
+            Ok(p) => tracing::info!(policy = %p, "encryption policy changed"),
+            Err(e) => tracing::error!("reload: cannot apply [network] encryption: {e}"),
+        }
+    }
     let watch_changed = new.watch != old.watch || new_paths.watch_dir != d.paths.watch_dir;
     d.paths.watch_dir = new_paths.watch_dir.clone();
     if watch_changed {

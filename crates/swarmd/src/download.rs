@@ -27,6 +27,10 @@ pub struct DownloadArgs {
     /// Keep seeding after the download until SIGINT/SIGTERM.
     #[arg(long)]
     pub seed: bool,
+    /// Message Stream Encryption with peers: require, prefer, allow or disable (as the daemon's
+    /// `[network] encryption`).
+    #[arg(long, value_name = "POLICY", default_value = "prefer")]
+    pub encryption: swarm_wire::mse::Policy,
     /// Join the DHT (BEP 5) to find peers; always on for a magnet link.
     #[arg(long)]
     pub dht: bool,
@@ -105,6 +109,7 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
         listen,
         download_dir: args.output.clone(),
         dht,
+        encryption: args.encryption,
         ..EngineConfig::default()
     };
     let session = Session::start(cfg)?;

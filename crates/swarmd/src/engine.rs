@@ -16,6 +16,7 @@ use swarm_model::{
     TorrentSummary, TrackerInfo,
 };
 pub use swarm_model::{EngineError, EngineResult};
+use swarm_wire::mse::Policy;
 use swarm_wire::{Magnet, Metainfo};
 use tokio::sync::broadcast;
 
@@ -105,6 +106,10 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn limits(&self) -> impl Future<Output = EngineResult<Limits>> + Send;
     /// Sets both global rates (bytes/s, `None` = unlimited); returns the limits now in force.
     fn set_limits(&self, limits: Limits) -> impl Future<Output = EngineResult<Limits>> + Send;
+    /// The encryption (MSE/PE) policy in force.
+    fn encryption(&self) -> impl Future<Output = EngineResult<Policy>> + Send;
+    /// Sets the encryption policy for connections made from now on; returns it.
+    fn set_encryption(&self, policy: Policy) -> impl Future<Output = EngineResult<Policy>> + Send;
     /// A new receiver of the engine's event channel. The channel is bounded: a receiver that falls
     /// behind gets `RecvError::Lagged`, the engine never waits for it.
     fn subscribe(&self) -> broadcast::Receiver<Event>;

@@ -43,6 +43,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         },
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
+        encryption: net.encryption,
         transports: net
             .transports
             .iter()
@@ -188,6 +189,17 @@ impl Engine for SessionEngine {
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
         self.session.set_limits(limits).await
+    }
+
+    async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
+        self.session.encryption().await
+    }
+
+    async fn set_encryption(
+        &self,
+        policy: swarm_wire::mse::Policy,
+    ) -> EngineResult<swarm_wire::mse::Policy> {
+        self.session.set_encryption(policy).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

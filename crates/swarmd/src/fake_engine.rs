@@ -23,6 +23,7 @@ pub struct FakeEngine {
 pub struct State {
     pub torrents: BTreeMap<InfoHash, FakeTorrent>,
     pub limits: Limits,
+    pub encryption: swarm_wire::mse::Policy,
     /// Every call, as `method hash…`.
     pub calls: Vec<String>,
     /// Returned by the next `add` calls instead of adding.
@@ -286,6 +287,7 @@ impl Engine for FakeEngine {
                 peer_choking: false,
                 peer_interested: false,
                 requests_in_flight: 12,
+                encrypted: true,
             }]
         })
     }
@@ -340,6 +342,19 @@ impl Engine for FakeEngine {
 
     async fn limits(&self) -> EngineResult<Limits> {
         Ok(self.state().limits)
+    }
+
+    async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
+        Ok(self.state().encryption)
+    }
+
+    async fn set_encryption(
+        &self,
+        policy: swarm_wire::mse::Policy,
+    ) -> EngineResult<swarm_wire::mse::Policy> {
+        self.record(format!("set_encryption {policy}"));
+        self.state().encryption = policy;
+        Ok(policy)
     }
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {

@@ -14,7 +14,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use swarm_integration_tests::aria2::Aria2;
-use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
+use swarm_integration_tests::libtorrent::{Encryption, LibtorrentPeer, LtOptions};
+
+/// libtorrent's setting for an encrypted (forced, RC4) or a plaintext run.
+fn lt_encryption(encrypted: bool) -> Encryption {
+    if encrypted {
+        Encryption::Forced
+    } else {
+        Encryption::Disabled
+    }
+}
 use swarm_integration_tests::swarmd::{Swarmd, SwarmdProcess};
 use swarm_integration_tests::util::{find_tool, free_tcp_port, ChildGuard, TestEnv};
 
@@ -159,13 +168,15 @@ pub enum Poll {
 
 impl Leecher {
     /// Spawns the leecher. Returns once the process exists (libtorrent: once its driver wrote its
-    /// first status, ~0.3 s of Python start-up that is part of the measured time).
+    /// first status, ~0.3 s of Python start-up that is part of the measured time). `encrypted`:
+    /// swarmd and libtorrent require MSE/PE with RC4.
     pub fn spawn(
         kind: Kind,
         env: &TestEnv,
         torrent: &Path,
         out: &Path,
         rqbit: Option<&Path>,
+        encrypted: bool,
         utp_only: bool,
     ) -> Leecher {
         let proc = match kind {
@@ -173,6 +184,8 @@ impl Leecher {
                 Swarmd::download(torrent)
                     .out(out)
                     .name("swarmd-leech")
+                    .arg("--encryption")
+                    .arg(if encrypted { "require" } else { "prefer" })
                     // What a user gets: `swarmd download` logs warnings only by default.
                     .env("RUST_LOG", "warn")
                     .spawn(env),
@@ -183,6 +196,7 @@ impl Leecher {
                 out,
                 LtOptions {
                     name: Some("lt-leech".into()),
+                    encryption: lt_encryption(encrypted),
                     utp_only,
                     ..LtOptions::leech()
                 },
@@ -314,7 +328,7 @@ impl Seeder {
         torrent: &Path,
         data: &Path,
         rqbit: Option<&Path>,
-        (recheck, utp_only): (bool, bool),
+        (recheck, encrypted, utp_only): (bool, bool, bool),
     ) -> Seeder {
         let proc = match kind {
             Kind::Swarmd => SeederProc::Swarmd(
@@ -333,6 +347,7 @@ impl Seeder {
                     LtOptions {
                         name: Some("lt-seed".into()),
                         recheck,
+                        encryption: lt_encryption(encrypted),
                         utp_only,
                         ..LtOptions::seed()
                     },

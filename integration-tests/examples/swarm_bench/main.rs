@@ -7,6 +7,8 @@
 //! Scenarios (default: `download`):
 //! * `download`: one libtorrent seeder (seed mode) → leecher ∈ {swarmd, libtorrent, aria2,
 //!   rqbit}, `--runs` alternating runs each;
+//! * `encrypted`: as `download`, with MSE/PE (RC4) required by the libtorrent seeder and the
+//!   leecher ∈ {swarmd, libtorrent} (compare with `download` for the cost of encryption);
 //! * `utp-download`: the same over uTP: a libtorrent seeder that speaks uTP only → leecher ∈
 //!   {swarmd (default transports: TCP refused, falls back to uTP), libtorrent (uTP only)};
 //! * `upload`: an rqbit leecher (libtorrent when rqbit is missing) fetching from a swarmd seeder
@@ -53,7 +55,7 @@ use report::{median, num, ratio};
 const USAGE: &str = "\
 usage: swarm_bench [SCENARIO...] [OPTIONS]
 
-scenarios: download (default), utp-download, upload, many-sources, scale, micro,
+scenarios: download (default), encrypted, utp-download, upload, many-sources, scale, micro,
            all (= download, upload, many-sources, scale),
            lab-flash, lab-mixed, lab-late, lab-seed-leaves, lab (= the four lab scenarios; root)
 
@@ -239,8 +241,8 @@ fn parse_args() -> Result<Opts, String> {
             "--command" => o.command = val("--command")?,
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
             s => match s {
-                "download" | "utp-download" | "upload" | "many-sources" | "scale" | "micro"
-                | "lab-flash" | "lab-mixed" | "lab-late" | "lab-seed-leaves" => {
+                "download" | "encrypted" | "utp-download" | "upload" | "many-sources" | "scale"
+                | "micro" | "lab-flash" | "lab-mixed" | "lab-late" | "lab-seed-leaves" => {
                     o.scenarios.push(s.to_string())
                 }
                 "lab" => o.scenarios.extend(
@@ -279,7 +281,7 @@ fn main() {
         let started = Instant::now();
         eprintln!("swarm_bench: === {sc} ===");
         let section = match sc.as_str() {
-            "download" | "utp-download" | "upload" | "many-sources" => {
+            "download" | "encrypted" | "utp-download" | "upload" | "many-sources" => {
                 let sh = shared.get_or_insert_with(|| Shared::new(&opts));
                 transfer_scenario(&opts, sh, &sc)
             }
@@ -394,6 +396,8 @@ struct RunSpec {
     subject_seeder: Option<usize>,
     /// libtorrent seeders hash-check before seeding instead of seed mode.
     lt_recheck: bool,
+    /// Seeder and leecher require MSE/PE with RC4.
+    encrypted: bool,
     /// libtorrent seeders and leechers speak uTP only.
     utp: bool,
 }
@@ -467,7 +471,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
                     &torrent.path,
                     d,
                     rqbit.as_deref(),
-                    (spec.lt_recheck, spec.utp),
+                    (spec.lt_recheck, spec.encrypted, spec.utp),
                 )
             })
             .collect();
@@ -493,6 +497,7 @@ fn run_once(opts: &Opts, sh: &mut Shared, spec: &RunSpec, run: usize) -> RunResu
             &torrent.path,
             &out,
             rqbit.as_deref(),
+            spec.encrypted,
             spec.utp,
         );
         let mon = Monitor::start(leecher.pid(), Duration::from_millis(100), true);
@@ -629,6 +634,16 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
             String::new(),
             "seeder",
         ),
+        "encrypted" => (
+            vec![Kind::Swarmd, Kind::Libtorrent],
+            format!(
+                "encrypted: {} single file, {} pieces, one libtorrent seeder (seed mode), MSE/PE with RC4 required on both ends, {} run(s) per leecher",
+                fmt_size(opts.size),
+                fmt_size(opts.piece),
+                opts.runs
+            ),
+            "leecher",
+        ),
         "utp-download" => (
             vec![Kind::Swarmd, Kind::Libtorrent],
             format!(
@@ -681,11 +696,12 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
     }
     let spec_for = |k: Kind| -> RunSpec {
         match name {
-            "download" | "utp-download" => RunSpec {
+            "download" | "encrypted" | "utp-download" => RunSpec {
                 seeders: vec![Kind::Libtorrent],
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                encrypted: name == "encrypted",
                 utp: name == "utp-download",
             },
             "upload" => RunSpec {
@@ -695,6 +711,7 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 // libtorrent's seed mode would hash every piece during the measured transfer;
                 // swarmd hashes at start-up. Both check first, so neither hashes while serving.
                 lt_recheck: true,
+                encrypted: false,
                 utp: false,
             },
             _ => RunSpec {
@@ -702,6 +719,7 @@ fn transfer_scenario(opts: &Opts, sh: &mut Shared, name: &str) -> Result<String,
                 leecher: k,
                 subject_seeder: None,
                 lt_recheck: false,
+                encrypted: false,
                 utp: false,
             },
         }

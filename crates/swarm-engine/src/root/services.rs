@@ -29,6 +29,7 @@ impl Root {
         // The socket stays bound across listener restarts: each incarnation gets a clone.
         let socket = self.socket.try_clone();
         let (half_open, handshake_timeout) = (cfg.max_half_open * 4, cfg.handshake_timeout);
+        let encryption = self.encryption.clone();
         let udp = UdpConfig {
             base_timeout: cfg.udp_tracker_timeout,
             max_retries: cfg.udp_tracker_retries,
@@ -44,6 +45,7 @@ impl Root {
             max_connections: cfg.max_peers_global + half_open,
             max_half_open: half_open,
             handshake_timeout,
+            encryption: self.encryption.clone(),
         };
         let mut table = vec![ChildSpec::new(
             RootChild::Listener,
@@ -53,7 +55,13 @@ impl Root {
                     .as_ref()
                     .map_err(|e| format!("listener socket: {e}"))?;
                 let socket = socket.try_clone().map_err(|e| e.to_string())?;
-                Ok(Listener::new(socket, half_open, handshake_timeout, link))
+                Ok(Listener::new(
+                    socket,
+                    half_open,
+                    handshake_timeout,
+                    encryption.clone(),
+                    link,
+                ))
             }),
         )];
         // Before the DHT: a node that shares the port finds the socket in the slot.
@@ -66,9 +74,14 @@ impl Root {
                         .as_ref()
                         .map_err(|e| format!("UDP port socket: {e}"))?;
                     let socket = socket.try_clone().map_err(|e| e.to_string())?;
-                    let port =
-                        UdpPort::new(socket, udp_slot.clone(), listener.clone(), udp_cfg, link)
-                            .map_err(|e| format!("UDP port socket: {e}"))?;
+                    let port = UdpPort::new(
+                        socket,
+                        udp_slot.clone(),
+                        listener.clone(),
+                        udp_cfg.clone(),
+                        link,
+                    )
+                    .map_err(|e| format!("UDP port socket: {e}"))?;
                     Ok(ChildHandle::new(port.start()))
                 },
             ));
@@ -142,6 +155,23 @@ where
         let addr = make(link)?.start();
         name.set(Some(addr.clone()));
         Ok(ChildHandle::new(addr))
+    }
+}
+
+/// The encryption policy in force, and a way to change it at run time (the listener and every
+/// torrent read the same cell, at each new connection).
+#[derive(Message)]
+#[rtype(result = "swarm_wire::mse::Policy")]
+pub struct Encryption(pub Option<swarm_wire::mse::Policy>);
+
+impl Handler<Encryption> for Root {
+    type Result = MessageResult<Encryption>;
+
+    fn handle(&mut self, msg: Encryption, _: &mut Context<Self>) -> Self::Result {
+        if let Some(p) = msg.0 {
+            self.encryption.set(p);
+        }
+        MessageResult(self.encryption.get())
     }
 }
 

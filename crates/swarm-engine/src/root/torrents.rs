@@ -191,6 +191,7 @@ impl Root {
             // Until the torrent's first publish, microseconds from now.
             status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
+            encryption: self.encryption.clone(),
         });
         (meta, shared)
     }

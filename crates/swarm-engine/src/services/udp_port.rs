@@ -36,13 +36,13 @@ use actix::prelude::*;
 use librqbit_utp::UtpStream;
 use swarm_dht::{RateLimit, SharedUdp};
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
-use swarm_wire::peer::Handshake;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::services::listener::{HalfOpen, IncomingUtp, Listener};
+use crate::services::listener::{Greeted, HalfOpen, IncomingUtp, Listener};
 use crate::services::ServiceRef;
+use crate::torrent::peer::encryption::PolicyCell;
 use demux::{classify, Datagram};
 use utp_link::{Inbox, UtpEndpoint};
 
@@ -109,7 +109,7 @@ impl UdpSlot {
 }
 
 /// What the port is told at start.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct UdpPortConfig {
     /// Accept and make uTP connections (`transports` names "utp").
     pub utp: bool,
@@ -117,6 +117,8 @@ pub struct UdpPortConfig {
     pub max_connections: usize,
     pub max_half_open: usize,
     pub handshake_timeout: Duration,
+    /// The encryption policy incoming uTP connections are held to (the listener's).
+    pub encryption: PolicyCell,
 }
 
 pub struct UdpPort {
@@ -160,8 +162,9 @@ impl UdpPort {
         )?;
         self.slot.set_utp(Some(endpoint.clone()));
         let me = ctx.address();
-        let half_open = HalfOpen::new(self.cfg.max_half_open);
+        let half_open = HalfOpen::new(self.cfg.max_half_open, self.cfg.encryption.clone());
         let timeout = self.cfg.handshake_timeout;
+        let listener = self.listener.clone();
         ctx.spawn(
             async move {
                 loop {
@@ -170,13 +173,15 @@ impl UdpPort {
                         Err(e) => return format!("uTP endpoint stopped: {e}"),
                     };
                     let addr = stream.remote_addr();
+                    // An encrypting peer names its torrent by a hash only the listener can look
+                    // up; while it restarts, no connection could be routed anyway.
+                    let Some(finder) = listener.get() else {
+                        tracing::debug!(peer = %addr, "listener restarting; uTP connection dropped");
+                        continue;
+                    };
                     let me = me.clone();
-                    half_open.read_handshake(stream, addr, timeout, move |stream, handshake| {
-                        me.do_send(AcceptedUtp {
-                            stream,
-                            addr,
-                            handshake,
-                        })
+                    half_open.read_handshake(stream, addr, timeout, finder.recipient(), move |hello| {
+                        me.do_send(AcceptedUtp { addr, hello })
                     });
                 }
             }
@@ -254,9 +259,8 @@ async fn read_loop(socket: Arc<UdpSocket>, slot: UdpSlot, utp: Option<Inbox>) {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct AcceptedUtp {
-    stream: UtpStream,
     addr: SocketAddr,
-    handshake: Handshake,
+    hello: Greeted<UtpStream>,
 }
 
 impl Handler<AcceptedUtp> for UdpPort {
@@ -265,9 +269,8 @@ impl Handler<AcceptedUtp> for UdpPort {
     fn handle(&mut self, msg: AcceptedUtp, _: &mut Context<Self>) {
         crate::fault::maybe_panic("udp.accept");
         self.listener.do_send(IncomingUtp {
-            stream: msg.stream,
             addr: msg.addr,
-            handshake: msg.handshake,
+            hello: msg.hello,
         });
     }
 }

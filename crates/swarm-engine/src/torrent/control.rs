@@ -107,6 +107,7 @@ impl Torrent {
                 peer_choking: l.peer_choking,
                 peer_interested: l.peer_interested,
                 requests_in_flight: l.in_flight.len() as u32,
+                encrypted: l.encrypted,
             })
             .collect()
     }

@@ -33,12 +33,14 @@ impl Torrent {
                 peer_id,
                 fast,
                 extensions,
+                encrypted,
                 transport,
             } => {
                 if self
                     .peers
                     .connected(key, addr, peer_id, fast, extensions, now)
                 {
+                    self.peers.set_encrypted(key, encrypted);
                     self.peers.note_transport(key, transport);
                     self.register_with_choker(ctx);
                     self.show_pieces(key, None);

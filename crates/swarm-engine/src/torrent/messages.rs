@@ -41,6 +41,8 @@ pub enum PeerEvent {
         peer_id: [u8; 20],
         fast: bool,
         extensions: Option<ExtendedHandshake>,
+        /// The connection is RC4-encrypted (MSE).
+        encrypted: bool,
         transport: TransportKind,
     },
     /// The extension handshake arrived after `Connected` (it usually does).
@@ -108,11 +110,14 @@ pub enum Dial {
     /// address first, if any (see `transport::dial_order`).
     Outgoing { worked: Option<TransportKind> },
     /// The listener (TCP) or the UDP port (uTP) accepted it and read the peer's handshake (and
-    /// maybe some bytes after it).
+    /// maybe some bytes after it, decrypted). `mse`: the encryption handshake the listener ran
+    /// first, if the peer began with one (its `received` bytes are in `handshake` and
+    /// `leftover`).
     Incoming {
         stream: Accepted,
         handshake: Handshake,
         leftover: BytesMut,
+        mse: Option<Box<crate::torrent::peer::encryption::MseDone>>,
     },
 }
 

@@ -1,7 +1,7 @@
 //! # PeerConn — one actor per peer connection
 //!
-//! Owns: the connection's transport (`peer/transport.rs`: TCP or uTP; any byte stream, e.g. an
-//! encrypted one, without changing this file), read as a stream decoded by `PeerCodec`
+//! Owns: the connection's transport (`peer/transport.rs`: TCP or uTP, plaintext or encrypted with
+//! MSE (`peer/encryption.rs`); any byte stream without changing this file), read as a stream decoded by `PeerCodec`
 //! and written by a writer task with a byte count (`peer/writer.rs`); the peer's view of our
 //! pieces (a copy of the torrent's have-bitfield, updated by `Have` orders), the queue of blocks
 //! the peer asked us for, keep-alive and idle timers.
@@ -28,27 +28,29 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use swarm_supervisor::{ChildLink, ExitReason, Terminate};
+use swarm_wire::mse::Policy;
 use swarm_wire::peer::extension::{
     ExtendedHandshake, MetadataMsg, PexMessage, LOCAL_UT_METADATA, LOCAL_UT_PEX, UT_METADATA,
     UT_PEX,
 };
 use swarm_wire::peer::{BlockRef, Handshake, Message, PeerCodec, WireError, BLOCK_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::FramedRead;
 
 use crate::bitfield::Bitfield;
 use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
+pub mod encryption;
 pub mod transport;
 mod writer;
 
 /// How an outgoing connection is made: the transports in the configured order, the uTP
-/// endpoint (if the UDP port runs one), and the two timeouts.
+/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts.
 struct Dialer {
     order: Arc<[TransportKind]>,
     utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
+    policy: Policy,
     connect_timeout: Duration,
     handshake_timeout: Duration,
 }
@@ -58,8 +60,22 @@ struct Established {
     transport: Transport,
     kind: TransportKind,
     theirs: Handshake,
-    /// Bytes read after the peer's handshake.
+    /// Bytes read after the peer's handshake (decrypted).
     leftover: BytesMut,
+    /// Bytes we wrote on the connection so far (the writer's stream offset starts there).
+    sent: u64,
+}
+
+/// Whether a failed attempt looks like the peer refusing our way of talking (it closed or reset
+/// the connection), rather than the peer being unreachable or slow.
+fn peer_hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 use transport::{Transport, TransportKind};
@@ -162,8 +178,9 @@ impl PeerConn {
     }
 
     /// Makes the transport (connects, when outgoing), exchanges handshakes over it, and returns
-    /// it ready for frames. Whatever the transport, the handshake and everything after it are
-    /// the same.
+    /// it ready for frames, with the bytes of the peer's stream read past its handshake and the
+    /// count of bytes we wrote (the writer's stream offset starts there). Whatever the
+    /// transport, the handshake and everything after it are the same.
     async fn establish(
         addr: SocketAddr,
         dial: Dial,
@@ -174,16 +191,25 @@ impl PeerConn {
             Dial::Outgoing { worked } => {
                 // libtorrent's policy: a kind that fails to connect, or that the peer closes
                 // before its handshake (a client that listens but refuses TCP), is followed by
-                // the next.
+                // the next. Over each kind, the encryption policy's first choice, then the other
+                // way once if the peer hung up on it (a peer that does not speak MSE, or one that
+                // requires it).
                 let order = transport::dial_order(&way.order, worked);
+                let mse_order = way.policy.dial_order();
                 let mut last = io::Error::other("no transport to dial with");
                 for (i, kind) in order.iter().enumerate() {
                     let limit = transport::attempt_timeout(i, order.len(), way.connect_timeout);
-                    match Self::handshake_out(addr, *kind, &ours, &way, limit).await {
-                        Ok(est) => return Ok(est),
-                        Err(e) => {
-                            tracing::trace!(peer = %addr, transport = kind.as_str(), "dial failed: {e}");
-                            last = e;
+                    for (j, &mse) in mse_order.iter().enumerate() {
+                        match Self::handshake_out(addr, *kind, mse, &ours, &way, limit).await {
+                            Ok(est) => return Ok(est),
+                            Err(e) => {
+                                tracing::trace!(peer = %addr, transport = kind.as_str(), mse, "dial failed: {e}");
+                                let retry = j + 1 < mse_order.len() && peer_hung_up(&e);
+                                last = e;
+                                if !retry {
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
@@ -193,35 +219,70 @@ impl PeerConn {
                 stream,
                 handshake,
                 leftover,
+                mse,
             } => {
                 let (mut t, kind) = stream.into_transport()?;
+                let mut sent = 0;
+                if let Some(done) = mse {
+                    t = t.encrypt(done.stream);
+                    sent = done.sent;
+                }
                 t.write.write_all(&ours.encode()).await?;
+                t.write.flush().await?;
                 Ok(Established {
                     transport: t,
                     kind,
                     theirs: handshake,
                     leftover,
+                    sent: sent + Handshake::LEN as u64,
                 })
             }
         }
     }
 
-    /// Connects over `kind` and exchanges handshakes (ours first).
+    /// Connects over `kind` and exchanges handshakes (ours first), with MSE (`mse`) or in
+    /// plaintext.
     async fn handshake_out(
         addr: SocketAddr,
         kind: TransportKind,
+        mse: bool,
         ours: &Handshake,
         way: &Dialer,
         limit: Duration,
     ) -> io::Result<Established> {
         let mut t = transport::connect_via(kind, addr, way.utp.as_ref(), limit).await?;
-        t.write.write_all(&ours.encode()).await?;
-        let mut buf = [0u8; 68];
-        tokio::time::timeout(way.handshake_timeout, t.read.read_exact(&mut buf))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??;
-        let theirs =
-            Handshake::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
+        let mut received = BytesMut::new();
+        let sent;
+        if mse {
+            let methods = encryption::dial_methods(way.policy);
+            let exchange = encryption::initiate(
+                &mut t.read,
+                &mut t.write,
+                ours.info_hash.0,
+                methods,
+                ours.encode(),
+            );
+            let done = tokio::time::timeout(way.handshake_timeout, exchange)
+                .await
+                .map_err(|_| timed_out())??;
+            t = t.encrypt(done.stream);
+            received.extend_from_slice(&done.received);
+            sent = done.sent;
+        } else {
+            t.write.write_all(&ours.encode()).await?;
+            sent = Handshake::LEN as u64;
+        }
+        if received.len() < Handshake::LEN {
+            let mut rest = vec![0u8; Handshake::LEN - received.len()];
+            tokio::time::timeout(way.handshake_timeout, t.read.read_exact(&mut rest))
+                .await
+                .map_err(|_| timed_out())??;
+            received.extend_from_slice(&rest);
+        }
+        let leftover = received.split_off(Handshake::LEN);
+        let theirs = Handshake::decode(&received)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         if theirs.info_hash != ours.info_hash {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -232,7 +293,8 @@ impl PeerConn {
             transport: t,
             kind,
             theirs,
-            leftover: BytesMut::new(),
+            leftover,
+            sent,
         })
     }
 
@@ -242,13 +304,16 @@ impl PeerConn {
             kind,
             theirs,
             leftover,
+            sent: handed,
         } = est;
         if theirs.peer_id == self.shared.peer_id {
             return self.fail(ctx, "connected to ourselves");
         }
-        let Transport { read, write } = transport;
-        // Only the handshake was written on the socket before the writer takes over.
-        let handed = Handshake::LEN as u64;
+        let Transport {
+            read,
+            write,
+            encrypted,
+        } = transport;
         self.writer = Some(Writer::start(
             ctx,
             write,
@@ -258,9 +323,8 @@ impl PeerConn {
             self.shared.max_frame,
             |act: &mut Self, ctx, e| act.fail(ctx, format!("write failed: {e}")),
         ));
-        let mut framed = FramedRead::new(read, PeerCodec::new(self.shared.max_frame));
-        framed.read_buffer_mut().extend_from_slice(&leftover);
-        ctx.add_stream(framed);
+        let codec = PeerCodec::new(self.shared.max_frame);
+        ctx.add_stream(transport::frames(read, leftover, codec));
 
         self.peer_fast = theirs.supports_fast();
         if theirs.supports_extensions() {
@@ -299,6 +363,7 @@ impl PeerConn {
             peer_id: theirs.peer_id,
             fast: self.peer_fast,
             extensions: None,
+            encrypted,
             transport: kind,
         });
         self.schedule_tick(ctx);
@@ -640,6 +705,7 @@ impl Actor for PeerConn {
         let way = Dialer {
             order: self.shared.transports.clone(),
             utp: self.shared.udp.utp(),
+            policy: self.shared.encryption.get(),
             connect_timeout: self.shared.connect_timeout,
             handshake_timeout: self.shared.handshake_timeout,
         };

@@ -256,6 +256,13 @@ impl<H: PeerHandle> PeerSet<H> {
         true
     }
 
+    /// The connection of `key` is RC4-encrypted (or not).
+    pub fn set_encrypted(&mut self, key: PeerKey, encrypted: bool) {
+        if let Some(l) = self.slots.get_mut(&key).and_then(|p| p.live_mut()) {
+            l.encrypted = encrypted;
+        }
+    }
+
     /// The live connection `key` runs over `transport`: shown in `peers`, and remembered for the
     /// next dial of its address (when it is one we dial).
     pub fn note_transport(&mut self, key: PeerKey, transport: TransportKind) {
@@ -692,6 +699,9 @@ impl<H: PeerHandle> PeerSet<H> {
                 }
                 if l.bitfield.is_complete() {
                     flags.0 |= PexFlags::SEED;
+                }
+                if l.encrypted {
+                    flags.0 |= PexFlags::ENCRYPTION;
                 }
                 // We speak uTP with it: it is uTP-capable.
                 if l.transport == TransportKind::Utp {

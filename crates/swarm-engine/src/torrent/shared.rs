@@ -45,6 +45,8 @@ pub struct TorrentShared {
     pub status: StatusCell,
     /// Payload bytes moved with peers, all time.
     pub transferred: Transferred,
+    /// The session's encryption policy (shared by all torrents and the listener).
+    pub encryption: crate::torrent::peer::encryption::PolicyCell,
 }
 
 /// A torrent's payload counters (what `show`, `stats`, the resume record and the trackers'

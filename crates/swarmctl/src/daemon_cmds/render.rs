@@ -237,7 +237,7 @@ pub fn file_table(files: &[FileInfo]) -> String {
 }
 
 /// uTorrent's letters: D/d we download / want to but are choked; U/u we upload / they want to
-/// but we choke them; I incoming connection.
+/// but we choke them; I incoming connection; E encrypted (MSE/PE, RC4).
 fn peer_flags(p: &PeerInfo) -> String {
     let mut f = String::new();
     match (p.am_interested, p.peer_choking) {
@@ -252,6 +252,9 @@ fn peer_flags(p: &PeerInfo) -> String {
     }
     if p.direction == "incoming" {
         f.push('I');
+    }
+    if p.encrypted {
+        f.push('E');
     }
     f
 }

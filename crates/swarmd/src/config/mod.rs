@@ -69,6 +69,8 @@ pub struct NetworkSection {
     pub connect_timeout_secs: NonZeroU64,
     /// Time a new connection has to complete the BitTorrent handshake.
     pub handshake_timeout_secs: NonZeroU64,
+    /// MSE/PE policy: require, prefer, allow or disable.
+    pub encryption: swarm_wire::mse::Policy,
     /// Transports for outgoing connections, in order of preference; uTP (on the UDP port of
     /// `listen`, shared with the DHT) is accepted and made only when listed.
     pub transports: Vec<TransportName>,
@@ -91,6 +93,7 @@ impl Default for NetworkSection {
             max_half_open: 32,
             connect_timeout_secs: nonzero(10),
             handshake_timeout_secs: nonzero(20),
+            encryption: swarm_wire::mse::Policy::Prefer,
             transports: vec![TransportName::Tcp, TransportName::Utp],
         }
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, DaemonInfo, RemoveParams, SetFilePriorityParams, SetLimitsParams,
+    AddParams, DaemonInfo, EncryptionParams, RemoveParams, SetFilePriorityParams, SetLimitsParams,
     SetSuperSeedParams, ShutdownParams, SubscribeResult, TorrentParams, TorrentRef, TorrentSource,
     MIN_PREFIX_LEN,
 };
@@ -266,6 +266,22 @@ impl<E: Engine> Dispatcher<E> {
                 to_json(e.limits().await)
             }
             names::SESSION_SET_LIMITS => self.set_limits(decode(method, params)?).await,
+            names::SESSION_GET_ENCRYPTION => {
+                no_params(method, params)?;
+                encryption_result(e.encryption().await)
+            }
+            names::SESSION_SET_ENCRYPTION => {
+                let p: EncryptionParams = decode(method, params)?;
+                let policy = p
+                    .encryption
+                    .parse()
+                    .map_err(|e| RpcError::invalid_params(method, e))?;
+                let now = e.set_encryption(policy).await;
+                if let Ok(p) = &now {
+                    tracing::info!(policy = %p, "encryption policy set at run time (until swarmd restarts)");
+                }
+                encryption_result(now)
+            }
             names::TORRENT_ADD => {
                 check_add_params(params.as_ref())?;
                 self.add(decode(method, params)?).await
@@ -431,6 +447,12 @@ fn ambiguous(selector: &str, many: &[&(InfoHash, String)]) -> RpcError {
         ),
     )
     .with_data(json!({ "matches": list }))
+}
+
+fn encryption_result(r: Result<swarm_wire::mse::Policy, EngineError>) -> Outcome {
+    to_json(r.map(|p| EncryptionParams {
+        encryption: p.to_string(),
+    }))
 }
 
 fn to_json<T: Serialize>(r: Result<T, EngineError>) -> Outcome {

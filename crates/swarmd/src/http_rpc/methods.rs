@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use swarm_wire::mse::Policy;
 
 use serde_json::{json, Map, Value};
 use swarm_control::{Limits, TorrentState};
@@ -172,6 +173,7 @@ impl<E: Engine> Rpc<E> {
 
     async fn session_values(&self) -> Result<Map<String, Value>, Failure> {
         let stats = self.engine.stats().await.map_err(engine_failure)?;
+        let encryption = self.engine.encryption().await.map_err(engine_failure)?;
         let l = stats.limits;
         let kb = |b: Option<u64>| b.map_or(0, |b| b / SPEED_UNIT);
         let dir = self.info.download_dir.display().to_string();
@@ -185,7 +187,8 @@ impl<E: Engine> Rpc<E> {
         }));
         v.extend(json_map(json!({
             "download-dir": dir, "download-dir-free-space": free,
-            "download-queue-enabled": false, "download-queue-size": 5, "encryption": "tolerated",
+            "download-queue-enabled": false, "download-queue-size": 5,
+            "encryption": transmission_encryption(encryption),
             "idle-seeding-limit": 30, "idle-seeding-limit-enabled": false, "incomplete-dir": "",
             "incomplete-dir-enabled": false, "lpd-enabled": false,
             "peer-limit-global": self.info.peer_limit_global,
@@ -259,8 +262,12 @@ impl<E: Engine> Rpc<E> {
             touched |= new != *slot;
             *slot = new;
         }
+        let encryption = match args.get("encryption") {
+            None => None,
+            Some(v) => Some(policy_of_transmission(v)?),
+        };
         for (key, value) in args {
-            if key.starts_with("speed-limit-") && !key.contains("alt") {
+            if (key.starts_with("speed-limit-") && !key.contains("alt")) || key == "encryption" {
                 continue;
             }
             if key == "download-dir" && value.as_str() != current.get(key).and_then(Value::as_str) {
@@ -276,6 +283,14 @@ impl<E: Engine> Rpc<E> {
                     )));
                 }
             }
+        }
+        if let Some(p) = encryption {
+            let p = self
+                .engine
+                .set_encryption(p)
+                .await
+                .map_err(engine_failure)?;
+            tracing::info!(policy = %p, "encryption policy set over the HTTP RPC (until swarmd restarts)");
         }
         if touched {
             let l: Limits = self
@@ -367,4 +382,25 @@ pub(super) fn json_map(v: Value) -> Map<String, Value> {
 pub(super) fn truthy(v: &Value) -> bool {
     v.as_bool()
         .unwrap_or_else(|| v.as_i64().is_some_and(|n| n != 0))
+}
+
+/// transmission's name for an encryption policy. transmission has no "plaintext only": swarmd's
+/// `disable` shows as `tolerated`, the nearest (it also accepts encrypted peers).
+fn transmission_encryption(p: Policy) -> &'static str {
+    match p {
+        Policy::Require => "required",
+        Policy::Prefer => "preferred",
+        Policy::Allow | Policy::Disable => "tolerated",
+    }
+}
+
+fn policy_of_transmission(v: &Value) -> Result<Policy, Failure> {
+    match v.as_str() {
+        Some("required") => Ok(Policy::Require),
+        Some("preferred") => Ok(Policy::Prefer),
+        Some("tolerated") => Ok(Policy::Allow),
+        _ => Err(Failure::new(format!(
+            "session-set: encryption = {v} is not one of \"required\", \"preferred\", \"tolerated\""
+        ))),
+    }
 }

@@ -3,10 +3,15 @@
 //!
 //! The peer logic sees only [`ReadHalf`] and [`WriteHalf`]. TCP is a variant of its own: its halves are tokio's owned halves (no lock between them, no dynamic
 //! dispatch), and its write half lends the socket to the writer's upload accounting
-//! (`TCP_INFO`'s acknowledged bytes, see `writer.rs`). Any other stream (an encrypted MSE
-//! stream, a uTP stream) is handed over with [`Transport::boxed`]: split once, one dynamic call
+//! (`TCP_INFO`'s acknowledged bytes, see `writer.rs`). Any other stream (a uTP stream) is handed over with [`Transport::boxed`]: split once, one dynamic call
 //! per read or write syscall, and blocks count as uploaded once written (there is no socket to
 //! ask about acknowledgements).
+//!
+//! Encryption (MSE, `encryption.rs`) is a layer over the halves, whatever they are: the
+//! handshake runs over the plain halves, then [`Transport::encrypt`] puts RC4 over them. Over
+//! TCP the encrypted halves are variants of their own too ([`ReadHalf::TcpRc4`]), so an
+//! encrypted TCP connection keeps the exact upload accounting; over any other stream the layer
+//! is boxed around the boxed half.
 //!
 //! Connection establishment makes the transport: [`dial`] tries the kinds of [`dial_order`] in
 //! turn (TCP, or uTP through the UDP port's endpoint, see `services/udp_port.rs`), and
@@ -19,10 +24,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use futures::{Stream, StreamExt};
 use librqbit_utp::UtpStream;
+use swarm_wire::peer::{Message, PeerCodec, WireError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, FramedRead};
+
+use super::encryption::{Rc4Read, Rc4Write};
+use swarm_wire::mse;
 
 use crate::services::udp_port::utp_link::UtpEndpoint;
 
@@ -90,15 +102,19 @@ impl Accepted {
 pub struct Transport {
     pub read: ReadHalf,
     pub write: WriteHalf,
+    /// RC4 is on (an MSE handshake that agreed on plaintext leaves this false).
+    pub encrypted: bool,
 }
 
 pub enum ReadHalf {
     Tcp(OwnedReadHalf),
+    TcpRc4(Rc4Read<OwnedReadHalf>),
     Boxed(Box<dyn AsyncRead + Send + Unpin>),
 }
 
 pub enum WriteHalf {
     Tcp(OwnedWriteHalf),
+    TcpRc4(Rc4Write<OwnedWriteHalf>),
     Boxed(Box<dyn AsyncWrite + Send + Unpin>),
 }
 
@@ -110,6 +126,7 @@ impl Transport {
         Ok(Transport {
             read: ReadHalf::Tcp(read),
             write: WriteHalf::Tcp(write),
+            encrypted: false,
         })
     }
 
@@ -122,6 +139,27 @@ impl Transport {
         Transport {
             read: ReadHalf::Boxed(Box::new(read)),
             write: WriteHalf::Boxed(Box::new(write)),
+            encrypted: false,
+        }
+    }
+
+    /// The payload stream an MSE handshake agreed on, over this transport's halves.
+    pub fn encrypt(self, stream: mse::Stream) -> Transport {
+        let mse::Stream::Rc4 { send, recv } = stream else {
+            return self;
+        };
+        let read = match self.read {
+            ReadHalf::Tcp(r) => ReadHalf::TcpRc4(Rc4Read::new(r, recv)),
+            other => ReadHalf::Boxed(Box::new(Rc4Read::new(other, recv))),
+        };
+        let write = match self.write {
+            WriteHalf::Tcp(w) => WriteHalf::TcpRc4(Rc4Write::new(w, send)),
+            other => WriteHalf::Boxed(Box::new(Rc4Write::new(other, send))),
+        };
+        Transport {
+            read,
+            write,
+            encrypted: true,
         }
     }
 
@@ -131,8 +169,41 @@ impl Transport {
         Transport {
             read: ReadHalf::Boxed(Box::new(read)),
             write: WriteHalf::Boxed(Box::new(write)),
+            encrypted: false,
         }
     }
+}
+
+/// The peer's frames: first the complete ones among the bytes already read past its handshake
+/// (`leftover`), then the connection's.
+///
+/// They are decoded here rather than left in the read buffer because `FramedRead` decodes what
+/// it holds only after a read from the connection returned something. An MSE peer's answer
+/// (step 4, its handshake and its first frames: extension handshake, bitfield) often comes in
+/// one read; left in the buffer, those frames waited for a byte the peer would not send before
+/// our `Interested`, which we would not send before its bitfield: both ends stalled, live and
+/// silent. A partial frame stays in the buffer: its end has to come from the connection.
+pub fn frames<R: AsyncRead>(
+    read: R,
+    mut leftover: BytesMut,
+    mut codec: PeerCodec,
+) -> impl Stream<Item = Result<Message, WireError>> {
+    let mut first = Vec::new();
+    loop {
+        match codec.decode(&mut leftover) {
+            Ok(Some(msg)) => first.push(Ok(msg)),
+            Ok(None) => break,
+            Err(e) => {
+                // The peer is dropped on it; what follows is never read.
+                first.push(Err(e));
+                leftover.clear();
+                break;
+            }
+        }
+    }
+    let mut framed = FramedRead::new(read, codec);
+    framed.read_buffer_mut().extend_from_slice(&leftover);
+    futures::stream::iter(first).chain(framed)
 }
 
 /// Dials `addr` over TCP within `timeout`.
@@ -187,6 +258,7 @@ impl WriteHalf {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             WriteHalf::Tcp(w) => Some(w.as_ref()),
+            WriteHalf::TcpRc4(w) => Some(w.get_ref().as_ref()),
             WriteHalf::Boxed(_) => None,
         }
     }
@@ -200,6 +272,7 @@ impl AsyncRead for ReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::TcpRc4(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Boxed(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -213,6 +286,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_write(cx, buf),
             WriteHalf::Boxed(w) => Pin::new(w).poll_write(cx, buf),
         }
     }
@@ -224,6 +298,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_write_vectored(cx, bufs),
             WriteHalf::Boxed(w) => Pin::new(w).poll_write_vectored(cx, bufs),
         }
     }
@@ -231,6 +306,7 @@ impl AsyncWrite for WriteHalf {
     fn is_write_vectored(&self) -> bool {
         match self {
             WriteHalf::Tcp(w) => w.is_write_vectored(),
+            WriteHalf::TcpRc4(w) => w.is_write_vectored(),
             WriteHalf::Boxed(w) => w.is_write_vectored(),
         }
     }
@@ -238,6 +314,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_flush(cx),
             WriteHalf::Boxed(w) => Pin::new(w).poll_flush(cx),
         }
     }
@@ -245,6 +322,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::TcpRc4(w) => Pin::new(w).poll_shutdown(cx),
             WriteHalf::Boxed(w) => Pin::new(w).poll_shutdown(cx),
         }
     }
@@ -263,6 +341,7 @@ mod tests {
         let Transport {
             mut read,
             mut write,
+            ..
         } = Transport::boxed(ours);
         assert!(write.tcp().is_none());
         write.write_all(b"hello").await.unwrap();
@@ -272,6 +351,64 @@ mod tests {
         theirs.write_all(b"world").await.unwrap();
         read.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"world");
+    }
+
+    /// The first frames of a peer, cut at every position between the bytes read with its
+    /// handshake and those the connection still holds, all come out, in order, without a wait:
+    /// in particular when the whole of them came with the handshake and the peer then waits
+    /// for our answer (the connection stays open and silent), the swarmd↔swarmd stall under
+    /// `encryption = "require"`.
+    #[test]
+    fn frames_read_with_the_handshake_come_out_without_another_read() {
+        use futures::FutureExt;
+        use tokio_util::codec::Encoder;
+        let sent = vec![
+            Message::Extended {
+                id: 0,
+                payload: bytes::Bytes::from_static(b"d1:md6:ut_pexi2eee"),
+            },
+            Message::HaveAll,
+            Message::AllowedFast(59),
+            Message::AllowedFast(7),
+            Message::Unchoke,
+        ];
+        let mut wire = BytesMut::new();
+        for m in &sent {
+            PeerCodec::new(1 << 20)
+                .encode(m.clone(), &mut wire)
+                .unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for cut in 0..=wire.len() {
+            rt.block_on(async {
+                let (ours, mut theirs) = tokio::io::duplex(4096);
+                theirs.write_all(&wire[cut..]).await.unwrap();
+                let leftover = BytesMut::from(&wire[..cut]);
+                let mut stream = Box::pin(frames(ours, leftover, PeerCodec::new(1 << 20)));
+                for (i, want) in sent.iter().enumerate() {
+                    let got = stream.next().now_or_never();
+                    assert_eq!(
+                        got,
+                        Some(Some(Ok(want.clone()))),
+                        "frame {i} with the first {cut} bytes read with the handshake"
+                    );
+                }
+                drop(theirs);
+            });
+        }
+    }
+
+    /// A bad frame among the bytes read with the handshake is an error, the peer's last item.
+    #[test]
+    fn a_bad_frame_read_with_the_handshake_is_an_error() {
+        use futures::FutureExt;
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let leftover = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 7][..]);
+        let mut stream = Box::pin(frames(ours, leftover, PeerCodec::new(1 << 20)));
+        assert!(matches!(stream.next().now_or_never(), Some(Some(Err(_)))));
     }
 
     #[test]

@@ -345,7 +345,9 @@ async fn write_all_frames<W: tokio::io::AsyncWrite + Unpin>(
             frames.pop_front();
         }
         if frames.is_empty() {
-            return Ok(());
+            // A layer that buffers (RC4 encrypts into a buffer of its own) sends the rest now; on
+            // plain TCP this is free.
+            return out.flush().await;
         }
         let mut slices = [io::IoSlice::new(&[]); WRITE_BATCH_FRAMES];
         let mut used = 0;

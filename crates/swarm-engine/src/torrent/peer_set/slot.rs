@@ -81,6 +81,9 @@ pub struct Live<H> {
     pub pex_in: Option<crate::pex::PexInbox>,
     /// BEP 6: pieces the peer lets us request while it chokes us.
     pub allowed_fast: crate::allowed_fast::AllowedByPeer,
+    /// The connection is RC4-encrypted (MSE): shown in `peers`, and the peer is told about in
+    /// PEX as one that takes encryption.
+    pub encrypted: bool,
     /// What the connection runs over (`peers` shows it; PEX flags uTP peers).
     pub transport: TransportKind,
 }
@@ -187,6 +190,7 @@ impl<H> Live<H> {
             pex_out: None,
             pex_in: None,
             allowed_fast: crate::allowed_fast::AllowedByPeer::new(),
+            encrypted: false,
             transport: TransportKind::Tcp,
         }
     }
