@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in fuzz/ (or those named in FUZZ_TARGETS) for FUZZ_SECS seconds
 # each (default 60), on the nightly toolchain, with debug assertions (integer overflow is a bug
-# in a parser). `make fuzz` runs it with the default; `make test` with FUZZ_SECS=5.
+# in a parser). `make fuzz` runs it with the default; `make fuzz-smoke` with FUZZ_SECS=5.
 #
 # Corpora: libFuzzer adds what it finds to the first directory it is given, so that is a scratch
 # directory under fuzz/target/; the committed seeds (fuzz/corpus/<target>) and the inputs that
-# once crashed (fuzz/regressions/<target>) come after it, read-only, and are replayed on every run.
+# once crashed (fuzz/regressions/<target>) come after it, read-only, and are replayed on every run
+# (`make test` replays them too, on stable: crates/swarm-fuzz-checks/tests/replay.rs).
 # A crash leaves its input in fuzz/artifacts/<target>/; the other targets still run, and the
 # script fails at the end. The last stats line of each run (execs, cov, ft, corpus) is printed
 # as a table.

@@ -2,7 +2,8 @@
 # Installs what the libFuzzer targets in fuzz/ need: a nightly Rust toolchain (cargo fuzz builds
 # with -Zsanitizer=address and libFuzzer's coverage flags, which stable does not take) and
 # cargo-fuzz from crates.io. Idempotent: installs only what is missing. A nightly that cannot be
-# installed is a failure, not a skip: `make test` runs the fuzz targets.
+# installed is a failure, not a skip: `make fuzz` and `make fuzz-smoke` run the fuzz targets.
+# `make test` does not need either (it replays the committed inputs on stable).
 set -euo pipefail
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "install-fuzz-deps: installing the nightly toolchain"
