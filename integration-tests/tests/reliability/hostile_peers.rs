@@ -276,15 +276,22 @@ fn start_slow_handshake(
 /// Garbage, a wrong protocol string, an unknown info-hash, half a handshake: all dropped.
 fn before_or_instead_of_a_handshake(t: &mut Target, rng: &mut Rng) {
     let ih = t.ih();
+    // What is not a plaintext handshake may be an encrypted one (MSE): 68 random bytes could be
+    // the start of a public key (96 bytes, then up to 512 of padding before the sync marker),
+    // which a daemon that accepts encryption waits for until its handshake timeout. Followed by
+    // more than that, they are neither, and swarmd knows it at once.
+    let not_mse = rng.bytes(96 + 512 + 100);
     let mut p = t.connect();
     let mut garbage = rng.bytes(68);
     garbage[0] = 0xEE;
+    garbage.extend_from_slice(&not_mse);
     p.send(&garbage).unwrap();
     t.expect_closed("garbage handshake", p);
 
     let mut p = t.connect();
-    let mut hs = wire::handshake(&ih, false, false);
+    let mut hs = wire::handshake(&ih, false, false).to_vec();
     hs[1..20].copy_from_slice(b"BitTorrent protocoX");
+    hs.extend_from_slice(&not_mse);
     p.send(&hs).unwrap();
     t.expect_closed("wrong protocol string", p);
 
