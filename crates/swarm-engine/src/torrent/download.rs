@@ -241,7 +241,7 @@ impl Torrent {
             (false, true) => {
                 self.super_seed = None;
                 self.peers
-                    .broadcast(&ToPeer::HaveAll(self.picker.have().clone()));
+                    .broadcast(&ToPeer::HaveEach(self.picker.have().clone()));
             }
             _ => {}
         }

@@ -81,7 +81,7 @@ pub enum ToPeer {
     /// it from now on.
     Have(u32),
     /// Super-seeding ended: tell the peer every piece of this set it was not told of yet.
-    HaveAll(Bitfield),
+    HaveEach(Bitfield),
     /// Leave, with the reason logged.
     Disconnect(String),
     /// A BEP 10 extended message, already encoded, with the peer's id for it.

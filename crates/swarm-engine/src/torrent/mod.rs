@@ -3,7 +3,8 @@
 //!
 //! - [`actor`]: the `Torrent` actor — lifecycle, state machine, the tick; with [`download`] (peer
 //!   events, blocks in, pieces out to the disk pool), [`links`] (listener, announcer, DHT,
-//!   choker; finding and dialling peers) and [`control`] (queries and orders from the root).
+//!   choker; finding and dialling peers), [`control`] (queries and orders from the root) and
+//!   [`disk_phases`] (the hash check and the resume record, carried out).
 //! - [`supervisor`]: the torrent's children and their restart policy, declared.
 //! - [`peer`]: `PeerConn`, one actor per connection (with its transport and writer).
 //! - [`messages`]: every message to or from a torrent.
@@ -17,6 +18,7 @@ pub mod actor;
 pub mod assembly;
 pub mod check;
 pub mod control;
+mod disk_phases;
 mod download;
 mod links;
 pub mod messages;
