@@ -139,8 +139,10 @@ fn libtorrent_driver_surface_with_fake_tracker() {
         LtOptions {
             no_announce: true,
             peer_log: true,
-            // Slow enough that the transfer is observable mid-way, fast enough for the time budget.
-            upload_limit: Some(1024 * 1024),
+            // Slow enough that the transfer is observable mid-way even on a loaded machine (at
+            // 1 MiB/s the leecher was sometimes done before the first poll saw it connected);
+            // lifted once the connection is seen.
+            upload_limit: Some(128 * 1024),
             ..LtOptions::seed()
         },
     );

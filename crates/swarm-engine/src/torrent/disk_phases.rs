@@ -79,6 +79,13 @@ impl Torrent {
     pub(super) fn trusted_record(&mut self) -> StartFrom {
         let Some(rec) = self.cfg.record.take() else {
             self.place_skipped_files_now();
+            // A new torrent none of whose files is on disk (nor a parts file) has nothing to
+            // check: it starts with no pieces, as transmission's fresh add does, instead of
+            // passing through `checking` (which a client that adds paused sees).
+            let storage = &self.shared.storage;
+            if storage.nothing_on_disk() && !storage.parts_path().exists() {
+                return StartFrom::Known(Bitfield::new(self.picker.num_pieces()));
+            }
             return StartFrom::Check;
         };
         let restored = ResumeState::restored(&rec);
