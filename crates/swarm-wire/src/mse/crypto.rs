@@ -2,8 +2,6 @@
 //! SHA-1 derivations, and the RC4 stream with its first 1 KiB discarded. Pure.
 
 use num_bigint::BigUint;
-use rc4::consts::U20;
-use rc4::{KeyInit, Rc4, StreamCipher};
 
 /// Bytes of a public key (Ya, Yb) and of the shared secret S: the prime's size, big-endian,
 /// left-padded with zeros.
@@ -70,14 +68,68 @@ pub fn hash(parts: &[&[u8]]) -> [u8; 20] {
 
 /// One direction of an RC4 stream, keyed with `HASH('keyA'|'keyB', S, SKEY)`, its first 1024
 /// bytes of keystream discarded (they leak key bits).
-/// Boxed: the RC4 state is 258 bytes, and handshake states move it around.
-pub struct Cipher(Box<Rc4<U20>>);
+///
+/// RC4 is written here rather than taken from the `rc4` crate (which checks it in the tests):
+/// the crate makes its keystream one byte at a time through the `cipher` crate's generic block
+/// path, ~450 MB/s on the benchmark machine, and that was nearly all of what MSE cost a
+/// download (docs/benchmarks.md). [`Cipher::apply`] makes eight bytes of keystream per round
+/// and XORs them into the data as one word, ~750 MB/s on the same machine; RC4's own chain of
+/// dependent S-box reads and swaps is what is left.
+/// Boxed: the state is 258 bytes, and handshake states move it around.
+pub struct Cipher(Box<Rc4State>);
+
+/// The S-box and the two indices of RC4.
+struct Rc4State {
+    s: [u8; 256],
+    i: u8,
+    j: u8,
+}
+
+impl Rc4State {
+    /// The key schedule (KSA).
+    fn new(key: &[u8; 20]) -> Rc4State {
+        let mut s = [0u8; 256];
+        for (n, x) in s.iter_mut().enumerate() {
+            *x = n as u8;
+        }
+        let mut j = 0u8;
+        for n in 0..256 {
+            j = j.wrapping_add(s[n]).wrapping_add(key[n % key.len()]);
+            s.swap(n, usize::from(j));
+        }
+        Rc4State { s, i: 0, j: 0 }
+    }
+
+    /// The next keystream byte (PRGA). Indexing with a `u8` keeps every access in bounds
+    /// without a check.
+    #[inline(always)]
+    fn next(&mut self) -> u8 {
+        self.i = self.i.wrapping_add(1);
+        let si = self.s[usize::from(self.i)];
+        self.j = self.j.wrapping_add(si);
+        let sj = self.s[usize::from(self.j)];
+        self.s[usize::from(self.i)] = sj;
+        self.s[usize::from(self.j)] = si;
+        self.s[usize::from(si.wrapping_add(sj))]
+    }
+
+    /// Eight keystream bytes, the first in the lowest byte.
+    #[inline(always)]
+    fn next_word(&mut self) -> u64 {
+        let mut ks = 0u64;
+        for k in 0..8 {
+            ks |= u64::from(self.next()) << (8 * k);
+        }
+        ks
+    }
+}
 
 impl Cipher {
     pub fn new(key: [u8; 20]) -> Cipher {
-        let mut rc4 = Rc4::new(&key.into());
-        let mut discard = [0u8; 1024];
-        rc4.apply_keystream(&mut discard);
+        let mut rc4 = Rc4State::new(&key);
+        for _ in 0..1024 {
+            rc4.next();
+        }
         Cipher(Box::new(rc4))
     }
 
@@ -88,9 +140,18 @@ impl Cipher {
     }
 
     /// Encrypts or decrypts `data` in place (the same operation), advancing the stream.
-    #[inline]
     pub fn apply(&mut self, data: &mut [u8]) {
-        self.0.apply_keystream(data);
+        let rc4 = &mut *self.0;
+        let mut words = data.chunks_exact_mut(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let x = u64::from_le_bytes(w) ^ rc4.next_word();
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        for b in words.into_remainder() {
+            *b ^= rc4.next();
+        }
     }
 }
 
@@ -103,6 +164,8 @@ impl std::fmt::Debug for Cipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rc4::consts::U20;
+    use rc4::{KeyInit, StreamCipher};
 
     #[test]
     fn the_prime_is_the_spec_one() {
@@ -164,5 +227,48 @@ mod tests {
         let mut ours = [0u8; 16];
         Cipher::new(key).apply(&mut ours);
         assert_eq!(ours[..], ks[1024..]);
+    }
+
+    /// The `rc4` crate's stream for `key`, past the discard: the reference.
+    fn reference(key: [u8; 20], len: usize) -> Vec<u8> {
+        let mut raw = rc4::Rc4::<U20>::new(&key.into());
+        let mut ks = vec![0u8; 1024 + len];
+        raw.apply_keystream(&mut ks);
+        ks.split_off(1024)
+    }
+
+    /// The word-at-a-time loop gives the crate's keystream whatever the calls' sizes: every
+    /// length from 0 to 40 (whole words, remainders, calls that start inside a word of the
+    /// previous one), then large ones.
+    #[test]
+    fn the_stream_is_the_crates_however_it_is_cut() {
+        let key = *b"0123456789abcdefghij";
+        let sizes: Vec<usize> = (0..=40).chain([1000, 4096, 65_537, 3]).collect();
+        let total: usize = sizes.iter().sum();
+        let data: Vec<u8> = (0..total).map(|i| (i * 31 % 256) as u8).collect();
+        let want: Vec<u8> = reference(key, total)
+            .iter()
+            .zip(&data)
+            .map(|(k, d)| k ^ d)
+            .collect();
+        let mut cipher = Cipher::new(key);
+        let mut got = data.clone();
+        let mut at = 0;
+        for n in sizes {
+            cipher.apply(&mut got[at..at + n]);
+            at += n;
+        }
+        assert!(got == want, "the stream differs from the rc4 crate's");
+    }
+
+    /// Applying the stream twice from the same key gives the data back.
+    #[test]
+    fn encrypting_then_decrypting_gives_the_data_back() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let mut x = data.clone();
+        Cipher::new([1; 20]).apply(&mut x);
+        assert_ne!(x, data);
+        Cipher::new([1; 20]).apply(&mut x);
+        assert_eq!(x, data);
     }
 }

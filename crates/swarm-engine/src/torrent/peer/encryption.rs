@@ -6,9 +6,13 @@
 //! encryption is a layer over whatever transport carries the bytes. They only move bytes: the
 //! handshake's decisions are the state machines'; the timeout is the caller's.
 //!
-//! [`Rc4Write`] encrypts into a buffer of its own (the frames it is given are shared `Bytes`,
-//! e.g. blocks of the read cache, and cannot be encrypted in place) and reports bytes as written
-//! once encrypted: the bytes it holds go out before anything else and on flush/shutdown. Over
+//! Both layers cost one pass of RC4 over the bytes and little else (MSE's whole cost is RC4's,
+//! see docs/benchmarks.md). [`Rc4Read`] decrypts in place what a read put in the caller's
+//! buffer (the frame decoder's). [`Rc4Write`] copies a writer's batch (many frames, one
+//! `writev` in plaintext) into one buffer of its own, encrypts it there and writes it with one
+//! syscall: the frames it is given are shared `Bytes`, e.g. blocks of the read cache, and cannot
+//! be encrypted in place. It reports bytes as written once encrypted: the bytes it holds go out
+//! before anything else and on flush/shutdown. Over
 //! TCP the writer's upload accounting still counts a block only when the peer acknowledged it
 //! (RC4 keeps lengths, so stream offsets are the same as in plaintext).
 
@@ -238,9 +242,13 @@ pub struct Rc4Write<W> {
     at: usize,
 }
 
-/// How much one write call encrypts at most: the writer's batches (256 KiB) in a few calls,
-/// and a bound on the buffer.
-const MAX_PENDING: usize = 128 * 1024;
+/// How much one write call encrypts at most: a whole batch of the writer (256 KiB, and the
+/// block that takes it over), so that it goes out in one syscall as it does in plaintext, and a
+/// bound on the buffer.
+const MAX_PENDING: usize = 256 * 1024 + 32 * 1024;
+/// A drained buffer larger than this is given back on flush (the writer flushes after each
+/// batch): a connection that is not uploading holds no batch-sized buffer, many peers or not.
+const KEEP_PENDING: usize = 64 * 1024;
 
 impl<W> Rc4Write<W> {
     pub fn new(inner: W, cipher: Cipher) -> Self {
@@ -272,6 +280,15 @@ impl<W: AsyncWrite + Unpin> Rc4Write<W> {
         Poll::Ready(Ok(()))
     }
 
+    /// Writes out what is pending, then lets a large buffer go (see `KEEP_PENDING`).
+    fn poll_drain_and_release(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        if self.pending.capacity() > KEEP_PENDING {
+            self.pending = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Takes up to `MAX_PENDING` bytes of `bufs`, encrypted, and starts writing them.
     fn poll_take(
         &mut self,
@@ -279,6 +296,9 @@ impl<W: AsyncWrite + Unpin> Rc4Write<W> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_drain(cx))?;
+        // Copied (the frames are shared), then encrypted in place in the one buffer.
+        self.pending
+            .reserve(bufs.iter().map(|b| b.len()).sum::<usize>().min(MAX_PENDING));
         for b in bufs {
             let room = MAX_PENDING - self.pending.len();
             if room == 0 {
@@ -319,13 +339,13 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Rc4Write<W> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let me = self.get_mut();
-        ready!(me.poll_drain(cx))?;
+        ready!(me.poll_drain_and_release(cx))?;
         Pin::new(&mut me.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let me = self.get_mut();
-        ready!(me.poll_drain(cx))?;
+        ready!(me.poll_drain_and_release(cx))?;
         Pin::new(&mut me.inner).poll_shutdown(cx)
     }
 }

@@ -381,7 +381,7 @@ async fn write_all_frames<W: tokio::io::AsyncWrite + Unpin>(
 mod tests {
     use super::*;
     use swarm_wire::peer::{BLOCK_SIZE, PIECE_HEADER_LEN};
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_util::codec::Decoder;
 
     /// Frames of every size, written through a pipe that takes at most 1 000 bytes at a time (so
@@ -424,6 +424,69 @@ mod tests {
         assert_eq!(ledger.handed, expected.len() as u64);
         assert_eq!(ledger.unacked.back().map(|b| b.0), Some(ledger.handed));
         assert_eq!(ledger.acknowledged(u64::MAX), expected.len() as u64);
+    }
+
+    /// The same through the RC4 layers, frames of every size from 0 to 40 bytes and blocks
+    /// among them: a batch is encrypted into the layer's buffer and goes out in pieces (the pipe
+    /// takes 1 000 bytes at a time), the reader decrypts in place whatever its reads return,
+    /// and the bytes arrive as sent. The ledger's offsets are the plaintext ones (RC4 keeps
+    /// lengths): each block's entry is the offset of its last byte on the wire.
+    #[tokio::test]
+    async fn frames_of_every_size_cross_the_rc4_layers_with_the_ledger_right() {
+        use super::super::encryption::{Rc4Read, Rc4Write};
+        use swarm_wire::mse::Cipher;
+        let sizes = (0..=40).chain([16 * 1024, 13, 16 * 1024 + 1, 300 * 1024, 7]);
+        let frames: Vec<Bytes> = sizes
+            .enumerate()
+            .map(|(i, len)| Bytes::from((0..len).map(|b| (b + i) as u8).collect::<Vec<u8>>()))
+            .collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+        let (tx, rx) = tokio::io::duplex(1000);
+        let mut tx = Rc4Write::new(tx, Cipher::new([3; 20]));
+        let mut rx = Rc4Read::new(rx, Cipher::new([3; 20]));
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 777];
+            loop {
+                match rx.read(&mut buf).await? {
+                    0 => return io::Result::Ok(got),
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let mut queue = VecDeque::new();
+        let mut ledger = Ledger {
+            handed: 68,
+            unacked: VecDeque::new(),
+        };
+        let mut ends = Vec::new();
+        let mut at = 68u64;
+        for chunk in frames.chunks(7) {
+            for f in chunk {
+                at += f.len() as u64;
+                if f.len() > 1000 {
+                    ends.push(at);
+                }
+                queue.push_back(Frame {
+                    bytes: f.clone(),
+                    payload: if f.len() > 1000 { f.len() as u32 } else { 0 },
+                });
+            }
+            write_all_frames(&mut tx, &mut queue, &mut ledger)
+                .await
+                .unwrap();
+        }
+        tx.shutdown().await.unwrap();
+        let got = reader.await.unwrap().unwrap();
+        assert!(
+            got == expected,
+            "{} bytes received, {} sent",
+            got.len(),
+            expected.len()
+        );
+        assert_eq!(ledger.handed, 68 + expected.len() as u64);
+        let entered: Vec<u64> = ledger.unacked.iter().map(|b| b.0).collect();
+        assert_eq!(entered, ends);
     }
 
     /// Blocks count only once the offset of their last byte is acknowledged: a peer that got
