@@ -46,22 +46,23 @@ pub mod transport;
 mod writer;
 
 /// How an outgoing connection is made: the transports in the configured order, the uTP
-/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts.
-struct Dialer {
-    order: Arc<[TransportKind]>,
-    utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
-    policy: Policy,
-    connect_timeout: Duration,
-    handshake_timeout: Duration,
+/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts. A magnet's
+/// metadata connections (`magnet.rs`) dial the same way.
+pub(crate) struct Dialer {
+    pub(crate) order: Arc<[TransportKind]>,
+    pub(crate) utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
+    pub(crate) policy: Policy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// A connection whose handshakes are done.
-struct Established {
-    transport: Transport,
-    kind: TransportKind,
-    theirs: Handshake,
+pub(crate) struct Established {
+    pub(crate) transport: Transport,
+    pub(crate) kind: TransportKind,
+    pub(crate) theirs: Handshake,
     /// Bytes read after the peer's handshake (decrypted).
-    leftover: BytesMut,
+    pub(crate) leftover: BytesMut,
     /// Bytes we wrote on the connection so far (the writer's stream offset starts there).
     sent: u64,
 }
@@ -181,7 +182,7 @@ impl PeerConn {
     /// it ready for frames, with the bytes of the peer's stream read past its handshake and the
     /// count of bytes we wrote (the writer's stream offset starts there). Whatever the
     /// transport, the handshake and everything after it are the same.
-    async fn establish(
+    pub(crate) async fn establish(
         addr: SocketAddr,
         dial: Dial,
         ours: Handshake,
