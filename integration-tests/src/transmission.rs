@@ -1,7 +1,8 @@
 //! `transmission-daemon` (3.00) driven over its JSON RPC.
 //!
 //! The daemon runs in the foreground (`-f`) with a generated `settings.json`: peer port on
-//! 127.0.0.1, DHT/LPD/PEX/uTP/port forwarding off, RPC on a free loopback port without
+//! 127.0.0.1, DHT/LPD/PEX/port forwarding off, uTP off unless started with
+//! [`TransmissionDaemon::start_utp`], RPC on a free loopback port without
 //! authentication or whitelists, no speed/ratio/queue limits, `rename-partial-files=false`
 //! (files keep their final names, so verification finds them), and `encryption=0` (prefer
 //! plaintext).
@@ -35,7 +36,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::http;
-use crate::util::{free_tcp_port, loopback, require_tool, wait_for, ChildGuard, TestEnv};
+use crate::util::{
+    free_tcp_port, free_tcp_udp_port, loopback, require_tool, wait_for, ChildGuard, TestEnv,
+};
 
 /// Transmission's numeric torrent states (`status` field).
 pub mod state {
@@ -139,11 +142,26 @@ pub struct TransmissionDaemon {
 impl TransmissionDaemon {
     /// Starts the daemon with its own config dir in the test env and waits until RPC answers.
     pub fn start(env: &TestEnv) -> TransmissionDaemon {
+        Self::start_with(env, false)
+    }
+
+    /// The same with uTP on (transmission's default outside these tests): it accepts and makes
+    /// uTP connections on the UDP port numbered like its peer port, and still speaks TCP.
+    pub fn start_utp(env: &TestEnv) -> TransmissionDaemon {
+        Self::start_with(env, true)
+    }
+
+    fn start_with(env: &TestEnv, utp: bool) -> TransmissionDaemon {
         let exe = require_tool("transmission-daemon");
         let config = env.unique_subdir("transmission");
         let downloads = config.join("downloads");
         fs::create_dir_all(&downloads).unwrap();
-        let peer_port = free_tcp_port();
+        // uTP shares the peer port's number on UDP.
+        let peer_port = if utp {
+            free_tcp_udp_port()
+        } else {
+            free_tcp_port()
+        };
         let rpc_port = free_tcp_port();
         let settings = json!({
             "peer-port": peer_port,
@@ -153,7 +171,7 @@ impl TransmissionDaemon {
             "dht-enabled": false,
             "lpd-enabled": false,
             "pex-enabled": false,
-            "utp-enabled": false,
+            "utp-enabled": utp,
             "port-forwarding-enabled": false,
             "rpc-enabled": true,
             "rpc-bind-address": "127.0.0.1",

@@ -1,12 +1,13 @@
 //! uTP (BEP 29) against real clients over loopback: swarmd downloads from and seeds to a
-//! libtorrent that speaks uTP only (TCP disabled both ways), swarmd talks to swarmd over uTP
-//! only, and the UDP port it shares with the DHT survives hostile uTP traffic.
+//! libtorrent that speaks uTP only (TCP disabled both ways) and a transmission with uTP on
+//! (swarmd may speak uTP only), fetches a magnet's metadata from a uTP-only peer, talks to
+//! swarmd over uTP only, and the UDP port it shares with the DHT survives hostile uTP traffic.
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 use serde_json::Value;
-use swarm_integration_tests::libtorrent::{seeded_via_fake, LtOptions};
+use swarm_integration_tests::libtorrent::{seeded_via_fake, LtOptions, Seeded};
 use swarm_integration_tests::prelude::*;
 
 fn daemon(env: &TestEnv, name: &str, network: &str, extra: &str) -> Daemon {
@@ -51,6 +52,29 @@ fn wait_utp_peer(d: &Daemon, ih: &str) {
 
 /// A download slow enough (1 MiB/s) to see its peers while it runs.
 const SLOW: &str = "[limits]\ndownload_kib_s = 1024\n";
+/// `[network]`: swarmd neither dials nor accepts TCP peers.
+const ONLY_UTP: &str = "transports = [\"utp\"]";
+
+/// A libtorrent seeder of one file (`len` bytes from `seed`) that speaks uTP only, announced by
+/// `fake` as the torrent's only peer.
+fn utp_only_seeder(
+    env: &TestEnv,
+    fake: &FakeHttpTracker,
+    name: &str,
+    len: u64,
+    seed: u64,
+) -> Seeded {
+    let payload = Payload::single(&env.subdir("seed"), name, len, seed);
+    let opts = LtOptions {
+        utp_only: true,
+        ..LtOptions::seed()
+    };
+    seeded_via_fake(env, fake, payload, 16, opts)
+}
+
+fn on_loopback(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port)
+}
 
 fn wait_complete(d: &Daemon, ih: &str) -> Value {
     d.wait_torrent(
@@ -67,16 +91,8 @@ fn wait_complete(d: &Daemon, ih: &str) -> Value {
 fn downloads_from_a_utp_only_libtorrent() {
     let env = TestEnv::new("utp-from-lt");
     let fake = FakeHttpTracker::start();
-    let (payload, torrent, _seeder) = seeded_via_fake(
-        &env,
-        &fake,
-        Payload::single(&env.subdir("seed"), "from-lt.bin", 3 * MIB + 4_321, 7),
-        16,
-        LtOptions {
-            utp_only: true,
-            ..LtOptions::seed()
-        },
-    );
+    let (payload, torrent, _seeder) =
+        utp_only_seeder(&env, &fake, "from-lt.bin", 3 * MIB + 4_321, 7);
     let d = daemon(&env, "leech", "", SLOW);
     let ih = d.add(&torrent.path, None);
     wait_utp_peer(&d, &ih);
@@ -122,17 +138,13 @@ fn swarmd_to_swarmd_over_utp_only() {
     let payload = Payload::multi(&env.subdir("seed"), "sw", 2 * MIB + 99, 3, 9);
     let fake = FakeHttpTracker::start();
     let torrent = payload.make_torrent(&env.path().join("sw.torrent"), 15, &[&fake.announce_url()]);
-    let only_utp = "transports = [\"utp\"]";
-    let seed = daemon(&env, "seed", only_utp, "");
+    let seed = daemon(&env, "seed", ONLY_UTP, "");
     let ih = seed.add(&torrent.path, Some(&payload.dir));
     seed.wait_torrent(&ih, "seeding", Duration::from_secs(30), |v| {
         v["state"] == "seeding"
     });
-    fake.set_peers(&[SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        seed.port(),
-    )]);
-    let leech = daemon(&env, "leech", only_utp, SLOW);
+    fake.set_peers(&[on_loopback(seed.port())]);
+    let leech = daemon(&env, "leech", ONLY_UTP, SLOW);
     let ih2 = leech.add(&torrent.path, None);
     assert_eq!(ih, ih2);
     leech.wait_torrent(&ih, "a live peer", Duration::from_secs(30), |v| {
@@ -145,6 +157,68 @@ fn swarmd_to_swarmd_over_utp_only() {
     assert!(out.contains("VIA") && out.contains("utp"), "{out}");
     wait_complete(&leech, &ih);
     verify_download(&torrent, &payload, &leech.dirs.downloads);
+}
+
+/// transmission (uTP on, its default) and a swarmd that may speak uTP only, both ways at once
+/// (one of each and two torrents, since transmission's 10 s rechoke is most of the time either
+/// way): swarmd downloads one torrent from transmission and seeds the other to it. swarmd dials
+/// (transmission never dials a loopback peer it learns from a tracker); both ends list the
+/// connections as uTP (swarmd's `transport`, transmission's `T` flag); all data arrives intact.
+#[test]
+fn downloads_from_and_seeds_to_transmission_over_utp() {
+    let env = TestEnv::new("utp-tr");
+    let fake = FakeHttpTracker::start();
+    let announce = fake.announce_url();
+    let theirs = Payload::single(&env.subdir("tr-seed"), "from-tr.bin", 2 * MIB + 3_210, 11);
+    let theirs_t = theirs.make_torrent(&env.path().join("from-tr.torrent"), 15, &[&announce]);
+    let ours = Payload::single(&env.subdir("sw-seed"), "to-tr.bin", 2 * MIB + 4_567, 12);
+    let ours_t = ours.make_torrent(&env.path().join("to-tr.torrent"), 15, &[&announce]);
+
+    let tr = TransmissionDaemon::start_utp(&env);
+    tr.seed(&theirs_t.path, &theirs.dir);
+    let tr_leech_dir = env.subdir("tr-leech");
+    let tr_leech = tr.add_torrent(&ours_t.path, &tr_leech_dir);
+    fake.set_peers(&[on_loopback(tr.peer_port())]);
+
+    let d = daemon(
+        &env,
+        "swarmd",
+        ONLY_UTP,
+        &format!("{SLOW}upload_kib_s = 1024\n"),
+    );
+    let down = d.add(&theirs_t.path, None);
+    let up = d.add(&ours_t.path, Some(&ours.dir));
+    wait_utp_peer(&d, &down);
+    wait_utp_peer(&d, &up);
+    tr.wait_status(
+        tr_leech,
+        "its peer over uTP",
+        Duration::from_secs(30),
+        |s| s.peers.iter().any(|p| p.flag_str.contains('T')),
+    );
+    wait_complete(&d, &down);
+    verify_download(&theirs_t, &theirs, &d.dirs.downloads);
+    tr.wait_finished(tr_leech, Duration::from_secs(60));
+    ours_t.verify_dir(&tr_leech_dir).unwrap();
+}
+
+/// A magnet whose only peer is a libtorrent that speaks uTP only: swarmd (default transports,
+/// TCP refused) reaches it over uTP, fetches the metadata (`ut_metadata`) there, and then the
+/// data.
+#[test]
+fn magnet_metadata_over_utp() {
+    let env = TestEnv::new("utp-magnet");
+    let fake = FakeHttpTracker::start();
+    let (payload, torrent, _seeder) = utp_only_seeder(&env, &fake, "magnet.bin", 2 * MIB + 55, 13);
+    let d = daemon(&env, "leech", "", SLOW);
+    let magnet = torrent.magnet(&[&fake.announce_url()]);
+    let added = d
+        .rpc("torrent.add", Some(serde_json::json!({ "magnet": magnet })))
+        .unwrap_or_else(|e| panic!("torrent.add {magnet}: {e}\n{}", d.log_tail()));
+    let ih = added["info_hash"].as_str().expect("info_hash").to_owned();
+    wait_utp_peer(&d, &ih);
+    wait_complete(&d, &ih);
+    verify_download(&torrent, &payload, &d.dirs.downloads);
 }
 
 /// A uTP header (BEP 29) of type `kind` (4 = SYN, 0 = DATA, 2 = STATE) with these fields.
@@ -185,16 +259,7 @@ fn dht_ping(sock: &UdpSocket, to: SocketAddr) -> Result<Vec<u8>, String> {
 fn hostile_utp_traffic_leaves_dht_and_peers_served() {
     let env = TestEnv::new("utp-hostile");
     let fake = FakeHttpTracker::start();
-    let (payload, torrent, _seeder) = seeded_via_fake(
-        &env,
-        &fake,
-        Payload::single(&env.subdir("seed"), "hostile.bin", 2 * MIB + 17, 10),
-        16,
-        LtOptions {
-            utp_only: true,
-            ..LtOptions::seed()
-        },
-    );
+    let (payload, torrent, _seeder) = utp_only_seeder(&env, &fake, "hostile.bin", 2 * MIB + 17, 10);
     let d = daemon(
         &env,
         "target",

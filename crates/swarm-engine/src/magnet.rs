@@ -2,7 +2,10 @@
 //!
 //! Owns: the magnet (info-hash, `tr=` trackers, `x.pe` peers), the BEP 9 state machine
 //! ([`MetadataFetch`]) and a few light connections that speak only the handshake, the extension
-//! handshake and `ut_metadata` (tokio tasks, one per peer, bounded in number and time).
+//! handshake and `ut_metadata` (tokio tasks, one per peer, bounded in number and time). They
+//! are dialled as a torrent's peers are (`torrent/peer/connect.rs`: the configured transports in
+//! order, TCP or uTP, and the encryption policy), so a peer reachable over uTP only, or one that
+//! requires MSE, gives its metadata too.
 //!
 //! Takes: `PeersFound` (from the announcer, for the `tr=` trackers) and the events of its
 //! connections. Peers also come from `x.pe` and the DHT. Sends: `MetadataFetched` to the root,
@@ -13,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -22,32 +26,60 @@ use swarm_supervisor::{ChildLink, ExitReason, Terminate};
 use swarm_wire::peer::extension::{ExtendedHandshake, MetadataMsg, LOCAL_UT_METADATA, UT_METADATA};
 use swarm_wire::peer::{Handshake, Message, PeerCodec};
 use swarm_wire::{InfoHash, Magnet, Metainfo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::Framed;
+use tokio_util::codec::FramedWrite;
 
 use crate::metadata::MetadataFetch;
 use crate::services::announcer::{Announcer, Track, Untrack};
 use crate::services::dht::DhtSlot;
+use crate::services::udp_port::UdpSlot;
 use crate::services::ServiceRef;
-use crate::torrent::messages::PeersFound;
+use crate::torrent::messages::{Dial, PeersFound};
+use crate::torrent::peer::connect::{self, Dialer, Established};
+use crate::torrent::peer::encryption::PolicyCell;
+use crate::torrent::peer::transport::{self, Transport, TransportKind};
 
 /// Connections at once while fetching metadata.
 const MAX_CONNECTIONS: usize = 8;
 /// A metadata connection gives up after this long.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(90);
 
+/// How metadata connections are dialled: what a torrent's peers get from `TorrentShared`, and
+/// our own peer port (an address with it on loopback is ourselves, never dialled).
+#[derive(Clone)]
+pub struct MagnetDial {
+    pub listen_port: u16,
+    pub transports: Arc<[TransportKind]>,
+    /// The UDP port, for its uTP endpoint at the time of each dial (it changes on a restart).
+    pub udp: UdpSlot,
+    pub encryption: PolicyCell,
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+}
+
+impl MagnetDial {
+    fn dialer(&self) -> Dialer {
+        Dialer {
+            order: self.transports.clone(),
+            utp: self.udp.utp(),
+            policy: self.encryption.get(),
+            connect_timeout: self.connect_timeout,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+}
+
 pub struct MagnetFetch {
     magnet: Magnet,
     peer_id: [u8; 20],
-    listen_port: u16,
+    dial: MagnetDial,
     fetch: MetadataFetch,
     known: HashSet<SocketAddr>,
     queue: Vec<SocketAddr>,
     conns: HashMap<u64, (SocketAddr, mpsc::UnboundedSender<u32>)>,
-    /// Connections past their handshakes (what `peers` shows).
-    ready: HashSet<u64>,
+    /// Connections past their handshakes (what `peers` shows), with their transport and whether
+    /// they are encrypted.
+    ready: HashMap<u64, (TransportKind, bool)>,
     next_key: u64,
     dht_waits: u32,
     announcer: ServiceRef<Announcer>,
@@ -68,7 +100,7 @@ impl MagnetFetch {
     pub fn new(
         magnet: Magnet,
         peer_id: [u8; 20],
-        listen_port: u16,
+        dial: MagnetDial,
         announcer: ServiceRef<Announcer>,
         dht: DhtSlot,
         done: Recipient<MetadataFetched>,
@@ -78,12 +110,12 @@ impl MagnetFetch {
         MagnetFetch {
             magnet,
             peer_id,
-            listen_port,
+            dial,
             fetch,
             known: HashSet::new(),
             queue: Vec::new(),
             conns: HashMap::new(),
-            ready: HashSet::new(),
+            ready: HashMap::new(),
             next_key: 1,
             dht_waits: 0,
             announcer,
@@ -95,7 +127,7 @@ impl MagnetFetch {
 
     fn add_peers(&mut self, addrs: impl IntoIterator<Item = SocketAddr>, ctx: &mut Context<Self>) {
         for a in addrs {
-            let ourselves = a.port() == self.listen_port && a.ip().is_loopback();
+            let ourselves = a.port() == self.dial.listen_port && a.ip().is_loopback();
             if !ourselves && a.port() != 0 && self.known.len() < 1000 && self.known.insert(a) {
                 self.queue.push(a);
             }
@@ -111,10 +143,11 @@ impl MagnetFetch {
             let (tx, rx) = mpsc::unbounded_channel();
             self.conns.insert(key, (addr, tx));
             let (ih, id, me) = (self.magnet.info_hash, self.peer_id, ctx.address());
+            let way = self.dial.dialer();
             actix::spawn(async move {
                 let res = tokio::time::timeout(
                     CONNECTION_LIFETIME,
-                    talk(addr, ih, id, key, me.clone(), rx),
+                    talk(addr, ih, id, key, me.clone(), way, rx),
                 )
                 .await;
                 let reason = match res {
@@ -216,8 +249,12 @@ impl Handler<Terminate> for MagnetFetch {
 }
 
 enum Event {
-    /// Extension handshake: the peer's metadata size (if it has the metadata).
-    Ready(Option<u32>),
+    /// Extension handshake: the peer's metadata size (if it has the metadata), over what.
+    Ready {
+        size: Option<u32>,
+        kind: TransportKind,
+        encrypted: bool,
+    },
     Data {
         piece: u32,
         total: u32,
@@ -240,14 +277,15 @@ impl Handler<ConnEvent> for MagnetFetch {
     fn handle(&mut self, msg: ConnEvent, ctx: &mut Context<Self>) {
         let key = msg.key;
         match msg.event {
-            Event::Ready(Some(size)) => {
-                self.ready.insert(key);
-                if self.fetch.on_peer_metadata_size(key, size) {
+            Event::Ready {
+                size,
+                kind,
+                encrypted,
+            } => {
+                self.ready.insert(key, (kind, encrypted));
+                if size.is_some_and(|size| self.fetch.on_peer_metadata_size(key, size)) {
                     self.request_more(key);
                 }
-            }
-            Event::Ready(None) => {
-                self.ready.insert(key);
             }
             Event::Data { piece, total, data } => {
                 match self.fetch.on_data(key, piece, total, &data) {
@@ -308,13 +346,13 @@ impl Handler<GetMagnetPeers> for MagnetFetch {
         let mut peers: Vec<swarm_model::PeerInfo> = self
             .ready
             .iter()
-            .filter_map(|k| self.conns.get(k))
-            .map(|(addr, _)| swarm_model::PeerInfo {
+            .filter_map(|(k, way)| Some((self.conns.get(k)?, way)))
+            .map(|((addr, _), &(kind, encrypted))| swarm_model::PeerInfo {
                 addr: addr.to_string(),
                 client: String::new(),
                 direction: "outgoing".into(),
                 source: "magnet".into(),
-                transport: "tcp".into(),
+                transport: kind.as_str().into(),
                 progress: 0.0,
                 download_rate: 0,
                 upload_rate: 0,
@@ -325,7 +363,7 @@ impl Handler<GetMagnetPeers> for MagnetFetch {
                 peer_choking: true,
                 peer_interested: false,
                 requests_in_flight: 0,
-                encrypted: false,
+                encrypted,
             })
             .collect();
         peers.sort_by(|a, b| a.addr.cmp(&b.addr));
@@ -333,31 +371,38 @@ impl Handler<GetMagnetPeers> for MagnetFetch {
     }
 }
 
-/// One metadata connection: handshake, extension handshake, then `ut_metadata` requests as the
-/// actor hands them out, and data back.
+/// One metadata connection: handshake (over the transports and with the encryption a
+/// torrent's peer would use), extension handshake, then `ut_metadata` requests as the actor
+/// hands them out, and data back.
 async fn talk(
     addr: SocketAddr,
     ih: InfoHash,
     peer_id: [u8; 20],
     key: u64,
     actor: Addr<MagnetFetch>,
+    way: Dialer,
     mut requests: mpsc::UnboundedReceiver<u32>,
 ) -> std::io::Result<()> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let mut stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     let ours = Handshake::new(ih, peer_id).with_extensions().with_fast();
-    stream.write_all(&ours.encode()).await?;
-    let mut buf = [0u8; 68];
-    stream.read_exact(&mut buf).await?;
-    let theirs = Handshake::decode(&buf).map_err(|e| bad(&e.to_string()))?;
-    if theirs.info_hash != ih || !theirs.supports_extensions() {
-        return Err(bad(
-            "peer without the extension protocol or for another torrent",
-        ));
+    let Established {
+        transport,
+        kind,
+        theirs,
+        leftover,
+        ..
+    } = connect::establish(addr, Dial::Outgoing { worked: None }, ours, way).await?;
+    if !theirs.supports_extensions() {
+        return Err(bad("peer without the extension protocol"));
     }
-    let mut framed = Framed::new(stream, PeerCodec::new(64 * 1024));
+    let Transport {
+        read,
+        write,
+        encrypted,
+    } = transport;
+    let frames = transport::frames(read, leftover, PeerCodec::new(64 * 1024));
+    tokio::pin!(frames);
+    let mut framed = FramedWrite::new(write, PeerCodec::new(64 * 1024));
     let mut ext = ExtendedHandshake::ours();
     ext.v = Some(format!("swarmd {}", env!("CARGO_PKG_VERSION")));
     framed
@@ -375,7 +420,7 @@ async fn talk(
     let mut their_id: Option<u8> = None;
     loop {
         tokio::select! {
-            frame = framed.next() => {
+            frame = frames.next() => {
                 let Some(frame) = frame else { return Ok(()) };
                 match frame.map_err(|e| bad(&e.to_string()))? {
                     Message::Extended { id: 0, payload } => {
@@ -384,7 +429,8 @@ async fn talk(
                         if their_id.is_none() {
                             return Err(bad("peer does not offer ut_metadata"));
                         }
-                        actor.do_send(ConnEvent { key, event: Event::Ready(hs.metadata_size) });
+                        let event = Event::Ready { size: hs.metadata_size, kind, encrypted };
+                        actor.do_send(ConnEvent { key, event });
                     }
                     Message::Extended { id, payload } if id == LOCAL_UT_METADATA => {
                         let event = match MetadataMsg::decode(&payload).map_err(|e| bad(&e.to_string()))? {

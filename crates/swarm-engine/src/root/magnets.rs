@@ -15,7 +15,7 @@ use swarm_wire::InfoHash;
 
 use super::torrents::{writable_save_dir, AddTorrent};
 use super::{blank_summary, Root, RootChild};
-use crate::magnet::{MagnetEntry, MagnetFetch, MetadataFetched};
+use crate::magnet::{MagnetDial, MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::torrent::messages::{PeerSource, PeersFound};
 use swarm_model::EngineError;
@@ -79,7 +79,15 @@ impl Root {
         let Some(entry) = self.magnets.get(&ih) else {
             return Err(EngineError::UnknownTorrent(ih));
         };
-        let (magnet, peer_id, port) = (entry.magnet.clone(), self.peer_id, self.listen_port);
+        let (magnet, peer_id) = (entry.magnet.clone(), self.peer_id);
+        let dial = MagnetDial {
+            listen_port: self.listen_port,
+            transports: self.cfg.transports.clone().into(),
+            udp: self.udp.clone(),
+            encryption: self.encryption.clone(),
+            connect_timeout: self.cfg.connect_timeout,
+            handshake_timeout: self.cfg.handshake_timeout,
+        };
         let (announcer, dht, done) = (
             self.services.announcer.clone(),
             self.dht.clone(),
@@ -89,7 +97,7 @@ impl Root {
             let f = MagnetFetch::new(
                 magnet.clone(),
                 peer_id,
-                port,
+                dial.clone(),
                 announcer.clone(),
                 dht.clone(),
                 done.clone(),

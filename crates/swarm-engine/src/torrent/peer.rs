@@ -40,7 +40,7 @@ use crate::services::rate_limiter::{Allowance, Direction, RequestQuota, Spend};
 use crate::torrent::messages::{Dial, FromPeer, GetHave, PeerEvent, PeerKey, ToPeer, TorrentInbox};
 use crate::torrent::shared::TorrentShared;
 
-mod connect;
+pub(crate) mod connect;
 pub mod encryption;
 pub mod transport;
 mod writer;

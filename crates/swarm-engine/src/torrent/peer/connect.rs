@@ -22,22 +22,23 @@ use super::transport::{self, Transport, TransportKind};
 use crate::torrent::messages::Dial;
 
 /// How an outgoing connection is made: the transports in the configured order, the uTP
-/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts.
-pub(super) struct Dialer {
-    pub(super) order: Arc<[TransportKind]>,
-    pub(super) utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
-    pub(super) policy: Policy,
-    pub(super) connect_timeout: Duration,
-    pub(super) handshake_timeout: Duration,
+/// endpoint (if the UDP port runs one), the encryption policy and the two timeouts. A magnet's
+/// metadata connections (`magnet.rs`) dial the same way.
+pub(crate) struct Dialer {
+    pub(crate) order: Arc<[TransportKind]>,
+    pub(crate) utp: Option<crate::services::udp_port::utp_link::UtpEndpoint>,
+    pub(crate) policy: Policy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// A connection whose handshakes are done.
-pub(super) struct Established {
-    pub(super) transport: Transport,
-    pub(super) kind: TransportKind,
-    pub(super) theirs: Handshake,
+pub(crate) struct Established {
+    pub(crate) transport: Transport,
+    pub(crate) kind: TransportKind,
+    pub(crate) theirs: Handshake,
     /// Bytes read after the peer's handshake (decrypted).
-    pub(super) leftover: BytesMut,
+    pub(crate) leftover: BytesMut,
     /// Bytes we wrote on the connection so far (the writer's stream offset starts there).
     pub(super) sent: u64,
 }
@@ -58,7 +59,7 @@ fn peer_hung_up(e: &io::Error) -> bool {
 /// it ready for frames, with the bytes of the peer's stream read past its handshake and the
 /// count of bytes we wrote (the writer's stream offset starts there). Whatever the
 /// transport, the handshake and everything after it are the same.
-pub(super) async fn establish(
+pub(crate) async fn establish(
     addr: SocketAddr,
     dial: Dial,
     ours: Handshake,

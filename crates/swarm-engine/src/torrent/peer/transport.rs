@@ -163,9 +163,10 @@ impl Transport {
         }
     }
 
-    /// A uTP connection: its own halves, no lock between them.
+    /// A uTP connection: its own halves, no lock between them, errors that say the
+    /// connection is gone as TCP's do (`utp_link::halves`).
     pub fn utp(stream: UtpStream) -> Self {
-        let (read, write) = stream.split();
+        let (read, write) = crate::services::udp_port::utp_link::halves(stream);
         Transport {
             read: ReadHalf::Boxed(Box::new(read)),
             write: WriteHalf::Boxed(Box::new(write)),
