@@ -53,6 +53,8 @@ use crate::torrent::Torrent;
 
 mod magnets;
 mod queries;
+pub(crate) mod queue;
+mod queueing;
 mod services;
 mod torrents;
 
@@ -61,6 +63,7 @@ pub use queries::{
     GetRootStats, GetTorrent, GetTrackers, ListJson, ListNames, ListPublished, ListTorrents,
     RootStats,
 };
+pub use queueing::{QueueCommand, QueueOrder, QueueSettingsMsg};
 pub use services::{Encryption, GlobalLimits};
 pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
@@ -115,6 +118,8 @@ pub struct Root {
     torrents_dir: Option<Arc<std::path::Path>>,
     /// Why the engine cannot go on (a global service gave up), for whoever runs it.
     failed: tokio::sync::watch::Sender<Option<String>>,
+    /// Which torrents may run, and which reached a seeding limit (`root/queueing.rs`).
+    queue: queue::Queue,
 }
 
 impl Root {
@@ -166,6 +171,7 @@ impl Root {
             magnets: HashMap::new(),
             torrents_dir: cfg.state_dir.as_deref().map(StatePaths::torrents_dir),
             failed,
+            queue: queue::Queue::new(cfg.queue, cfg.seeding),
             cfg,
         }
     }
@@ -176,6 +182,7 @@ impl Actor for Root {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_services(ctx);
+        self.start_queue(ctx);
     }
 }
 
@@ -188,8 +195,13 @@ impl Handler<ChildExited<RootChild>> for Root {
         match self.children.handle_exit(msg, ctx) {
             ExitOutcome::Restarting { after, .. } => {
                 tracing::warn!(child = ?id, %reason, ?after, "restarting");
-                if matches!(id, RootChild::Torrent(_)) {
+                if let RootChild::Torrent(ih) = id {
                     self.restarts.torrents += 1;
+                    // The new incarnation starts from its record, which may lag behind a queue
+                    // order it could not save yet (it was checking): tell it again.
+                    ctx.run_later(after + Duration::from_millis(50), move |root, _| {
+                        root.tell_queue_settings([ih])
+                    });
                 } else {
                     self.restarts.services += 1;
                 }
@@ -300,5 +312,7 @@ fn blank_summary(
         peers: 0,
         save_dir: save_dir.display().to_string(),
         error: None,
+        queue_position: 0,
+        forced: false,
     }
 }
