@@ -145,6 +145,7 @@ fn a_seed_pauses_at_its_ratio_limit_and_one_set_to_remove_is_removed() {
         .expect("session.set_queue");
     daemon.ctl_ok(&["seed-limits", &ih, "--ratio", "0.5"]);
     daemon.ctl_ok(&["resume", &ih]);
+    daemon.wait_torrent(&ih, "seeding again", WAIT, |v| v["state"] == "seeding");
     leecher.connect(daemon.addr());
     wait_until(
         "removed at its ratio limit",

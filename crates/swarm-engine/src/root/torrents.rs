@@ -458,3 +458,56 @@ impl Root {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_model::{Limit, SeedLimits};
+
+    /// A torrent restarted after a crash takes its queue position, force start and seeding
+    /// limits from its record, as its pause and file priorities.
+    #[test]
+    fn a_restarted_torrent_keeps_its_queue_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let ih = InfoHash([7; 20]);
+        let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), ih);
+        std::fs::create_dir_all(dir.path().join("torrents")).unwrap();
+        let limits = SeedLimits {
+            ratio: Limit::Own(1.5),
+            idle_minutes: Limit::Unlimited,
+            ..SeedLimits::default()
+        };
+        let record = ResumeRecord {
+            queue_position: Some(3),
+            forced: true,
+            seed_limits: limits,
+            seeding_secs: 60,
+            ..ResumeRecord::first(ih, dir.path().into(), true, 1)
+        };
+        paths.save_record(&record).unwrap();
+        let base = TorrentConfig {
+            save_dir: dir.path().into(),
+            max_peers: 1,
+            max_half_open: 1,
+            unchoke_slots: 1,
+            max_pending_writes: 1,
+            paused: false,
+            super_seed: false,
+            known_have: None,
+            resume: Some(paths),
+            record: None,
+            restarted: true,
+            queue: QueueSettings::default(),
+        };
+        let cfg = restart_config(&base);
+        assert_eq!(
+            cfg.queue,
+            QueueSettings {
+                position: 3,
+                forced: true,
+                seed_limits: limits
+            }
+        );
+        assert!(cfg.paused);
+    }
+}
