@@ -116,18 +116,22 @@ fn a_seed_pauses_at_its_ratio_limit_and_one_set_to_remove_is_removed() {
     let limits = daemon.ctl_json(&["seed-limits", &ih, "--ratio", "0.25"]);
     assert_eq!(limits["ratio"], json!({"own": 0.25}), "{limits}");
 
-    // A leecher slow enough to be still fetching when the limits are reached.
-    let leecher = LibtorrentPeer::spawn(
-        &env,
-        &torrent.path,
-        &env.subdir("leech"),
-        LtOptions {
-            connect: vec![daemon.addr()],
-            no_announce: true,
-            download_limit: Some(64 * KIB),
-            ..LtOptions::leech()
-        },
-    );
+    // Leechers slow enough to be still fetching when the limits are reached.
+    let leech = |name: &str| {
+        LibtorrentPeer::spawn(
+            &env,
+            &torrent.path,
+            &env.subdir(name),
+            LtOptions {
+                connect: vec![daemon.addr()],
+                no_announce: true,
+                download_limit: Some(64 * KIB),
+                name: Some(name.to_owned()),
+                ..LtOptions::leech()
+            },
+        )
+    };
+    let mut leecher = leech("lt-leech-1");
     let paused = daemon.wait_torrent(&ih, "paused at its ratio limit", WAIT, |v| {
         v["state"] == "paused"
     });
@@ -146,7 +150,9 @@ fn a_seed_pauses_at_its_ratio_limit_and_one_set_to_remove_is_removed() {
     daemon.ctl_ok(&["seed-limits", &ih, "--ratio", "0.5"]);
     daemon.ctl_ok(&["resume", &ih]);
     daemon.wait_torrent(&ih, "seeding again", WAIT, |v| v["state"] == "seeding");
-    leecher.connect(daemon.addr());
+    // (libtorrent does not dial a peer again at once that just left it: a new leecher.)
+    leecher.stop();
+    let leecher = leech("lt-leech-2");
     wait_until(
         "removed at its ratio limit",
         WAIT,
