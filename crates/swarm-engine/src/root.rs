@@ -25,7 +25,8 @@
 //! `RemoveTorrent`, `AddMagnet`, `MagnetOrder`: `root/torrents.rs`, `root/magnets.rs`), the
 //! read-side queries (`ListJson`, `ListNames`, `ListPublished`, `GetTorrent`, `ListTorrents`,
 //! `GetRootStats`, `GetTrackers`, `GetMagnet`: `root/queries.rs`), `GlobalLimits`
-//! (`root/services.rs`) and `ShutdownSession` (here). Files of the state directory are written
+//! (`root/services.rs`), the queue's orders and settings (`QueueOrder`, `QueueSettingsMsg`:
+//! `root/queueing.rs`, over the pure core `root/queue.rs`) and `ShutdownSession` (here). Files of the state directory are written
 //! by [`crate::resume`].
 
 use std::collections::HashMap;
