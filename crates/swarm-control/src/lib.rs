@@ -29,6 +29,7 @@ pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, RestartCounts,
-    SessionStats, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits, PeerInfo, QueueConfig,
+    QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig, SessionStats, TorrentDetail,
+    TorrentState, TorrentSummary, TrackerInfo,
 };

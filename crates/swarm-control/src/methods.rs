@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use swarm_model::{FilePriority, InfoHash, Limits};
+use swarm_model::{
+    FilePriority, InfoHash, Limit, Limits, QueueConfig, QueueMove, SeedLimits, SeedingConfig,
+};
 
 /// Method names, as they appear in `"method"`.
 pub mod names {
@@ -28,6 +30,12 @@ pub mod names {
     pub const TORRENT_FILES: &str = "torrent.files";
     pub const TORRENT_SET_FILE_PRIORITY: &str = "torrent.set_file_priority";
     pub const TORRENT_SET_SUPER_SEED: &str = "torrent.set_super_seed";
+    pub const TORRENT_FORCE_START: &str = "torrent.force_start";
+    pub const TORRENT_QUEUE_MOVE: &str = "torrent.queue_move";
+    pub const TORRENT_SET_QUEUE_POSITION: &str = "torrent.set_queue_position";
+    pub const TORRENT_SET_SEED_LIMITS: &str = "torrent.set_seed_limits";
+    pub const SESSION_GET_QUEUE: &str = "session.get_queue";
+    pub const SESSION_SET_QUEUE: &str = "session.set_queue";
     pub const TORRENT_PEERS: &str = "torrent.peers";
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
@@ -58,6 +66,12 @@ pub mod names {
         TORRENT_FILES,
         TORRENT_SET_FILE_PRIORITY,
         TORRENT_SET_SUPER_SEED,
+        TORRENT_FORCE_START,
+        TORRENT_QUEUE_MOVE,
+        TORRENT_SET_QUEUE_POSITION,
+        TORRENT_SET_SEED_LIMITS,
+        SESSION_GET_QUEUE,
+        SESSION_SET_QUEUE,
         TORRENT_PEERS,
         TORRENT_TRACKERS,
         EVENTS_SUBSCRIBE,
@@ -79,6 +93,11 @@ pub mod names {
                 | TORRENT_REANNOUNCE
                 | TORRENT_SET_FILE_PRIORITY
                 | TORRENT_SET_SUPER_SEED
+                | TORRENT_FORCE_START
+                | TORRENT_QUEUE_MOVE
+                | TORRENT_SET_QUEUE_POSITION
+                | TORRENT_SET_SEED_LIMITS
+                | SESSION_SET_QUEUE
         )
     }
 }
@@ -164,6 +183,121 @@ pub struct RemoveParams {
 pub struct SetSuperSeedParams {
     pub torrent: String,
     pub enabled: bool,
+}
+
+/// Params of `torrent.queue_move`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueMoveParams {
+    pub torrent: String,
+    /// `top`, `up`, `down` or `bottom`.
+    pub to: QueueDirection,
+}
+
+/// Where `torrent.queue_move` moves a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueDirection {
+    Top,
+    Up,
+    Down,
+    Bottom,
+}
+
+impl From<QueueDirection> for QueueMove {
+    fn from(d: QueueDirection) -> QueueMove {
+        match d {
+            QueueDirection::Top => QueueMove::Top,
+            QueueDirection::Up => QueueMove::Up,
+            QueueDirection::Down => QueueMove::Down,
+            QueueDirection::Bottom => QueueMove::Bottom,
+        }
+    }
+}
+
+/// Params of `torrent.set_queue_position`: 0 is the first place; past the end is the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetQueuePositionParams {
+    pub torrent: String,
+    pub position: u32,
+}
+
+/// Result of `torrent.queue_move` and `torrent.set_queue_position`: the place after the move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePositionResult {
+    pub queue_position: u32,
+}
+
+/// Params of `torrent.set_seed_limits`: each limit omitted is unchanged; each given one is
+/// `"global"` (the session's `[seeding]`), `"unlimited"`, or `{"own": value}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSeedLimitsParams {
+    pub torrent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Limit<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_time_minutes: Option<Limit<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<Limit<u64>>,
+}
+
+impl SetSeedLimitsParams {
+    /// The limits after these changes; a ratio that is negative or not a number is refused.
+    pub fn apply_to(&self, current: SeedLimits) -> Result<SeedLimits, String> {
+        if let Some(Limit::Own(r)) = self.ratio {
+            if !r.is_finite() || r < 0.0 {
+                return Err(format!("ratio limit {r} is not a ratio: give 0 or more"));
+            }
+        }
+        Ok(SeedLimits {
+            ratio: self.ratio.unwrap_or(current.ratio),
+            seed_time_minutes: self.seed_time_minutes.unwrap_or(current.seed_time_minutes),
+            idle_minutes: self.idle_minutes.unwrap_or(current.idle_minutes),
+        })
+    }
+}
+
+/// Params of `session.set_queue`, and the result of both queue methods: the queue's settings
+/// and the session's seeding limits. An object given replaces the one in force (its keys
+/// omitted are `null`: no limit); an object omitted is unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeding: Option<SeedingConfig>,
+}
+
+impl QueueParams {
+    /// Refuses settings no one can mean: a queue of 0 (use `null` for no limit), a negative
+    /// ratio.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(q) = &self.queue {
+            for (key, v) in [
+                ("max_active_downloads", q.max_active_downloads),
+                ("max_active_seeds", q.max_active_seeds),
+                ("max_active_total", q.max_active_total),
+                ("stalled_minutes", q.stalled_minutes),
+            ] {
+                if v == Some(0) {
+                    return Err(format!(
+                        "{key} = 0 would stop everything: give 1 or more, or null for no limit"
+                    ));
+                }
+            }
+        }
+        if let Some(r) = self.seeding.and_then(|s| s.ratio_limit) {
+            if !r.is_finite() || r < 0.0 {
+                return Err(format!(
+                    "ratio_limit {r} is not a ratio: give 0 or more, or null"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One change of `torrent.set_file_priority`.

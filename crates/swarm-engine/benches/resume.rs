@@ -41,6 +41,7 @@ fn record(pieces: usize, files: usize, have_all: bool) -> ResumeRecord {
         completed_at: have_all.then_some(1_700_000_600),
         trackers: Vec::new(),
         super_seed: false,
+        ..ResumeRecord::default()
     }
 }
 

@@ -54,6 +54,10 @@ pub struct EngineConfig {
     pub choker: crate::services::choker::ChokerConfig,
     /// MSE/PE policy at start-up (changeable at run time through the session).
     pub encryption: swarm_wire::mse::Policy,
+    /// `[queue]`: how many torrents run at once (changeable at run time).
+    pub queue: swarm_model::QueueConfig,
+    /// `[seeding]`: the session's seeding limits and what reaching one does.
+    pub seeding: swarm_model::SeedingConfig,
 }
 
 impl EngineConfig {
@@ -101,6 +105,8 @@ impl Default for EngineConfig {
             limits: swarm_model::Limits::default(),
             choker: crate::services::choker::ChokerConfig::default(),
             encryption: swarm_wire::mse::Policy::default(),
+            queue: swarm_model::QueueConfig::default(),
+            seeding: swarm_model::SeedingConfig::default(),
         }
     }
 }

@@ -45,6 +45,18 @@ pub struct ResumeRecord {
     /// Super-seeding (BEP 16) is on for this torrent.
     #[serde(default)]
     pub super_seed: bool,
+    /// Place in the queue (0 first): a restarted daemon adds torrents back in this order.
+    #[serde(default)]
+    pub queue_position: Option<u32>,
+    /// Force-started: runs whatever the queue says.
+    #[serde(default)]
+    pub forced: bool,
+    /// The torrent's own seeding limits.
+    #[serde(default)]
+    pub seed_limits: swarm_model::SeedLimits,
+    /// Seconds spent seeding, all time (the seed-time limit counts them).
+    #[serde(default)]
+    pub seeding_secs: u64,
 }
 
 impl ResumeRecord {

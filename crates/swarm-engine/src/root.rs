@@ -25,7 +25,8 @@
 //! `RemoveTorrent`, `AddMagnet`, `MagnetOrder`: `root/torrents.rs`, `root/magnets.rs`), the
 //! read-side queries (`ListJson`, `ListNames`, `ListPublished`, `GetTorrent`, `ListTorrents`,
 //! `GetRootStats`, `GetTrackers`, `GetMagnet`: `root/queries.rs`), `GlobalLimits`
-//! (`root/services.rs`) and `ShutdownSession` (here). Files of the state directory are written
+//! (`root/services.rs`), the queue's orders and settings (`QueueOrder`, `QueueSettingsMsg`:
+//! `root/queueing.rs`, over the pure core `root/queue.rs`) and `ShutdownSession` (here). Files of the state directory are written
 //! by [`crate::resume`].
 
 use std::collections::HashMap;
@@ -53,6 +54,8 @@ use crate::torrent::Torrent;
 
 mod magnets;
 mod queries;
+pub(crate) mod queue;
+mod queueing;
 mod services;
 mod torrents;
 
@@ -61,6 +64,7 @@ pub use queries::{
     GetRootStats, GetTorrent, GetTrackers, ListJson, ListNames, ListPublished, ListTorrents,
     RootStats,
 };
+pub use queueing::{QueueCommand, QueueOrder, QueueSettingsMsg};
 pub use services::{Encryption, GlobalLimits};
 pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
@@ -115,6 +119,8 @@ pub struct Root {
     torrents_dir: Option<Arc<std::path::Path>>,
     /// Why the engine cannot go on (a global service gave up), for whoever runs it.
     failed: tokio::sync::watch::Sender<Option<String>>,
+    /// Which torrents may run, and which reached a seeding limit (`root/queueing.rs`).
+    queue: queue::Queue,
 }
 
 impl Root {
@@ -166,6 +172,7 @@ impl Root {
             magnets: HashMap::new(),
             torrents_dir: cfg.state_dir.as_deref().map(StatePaths::torrents_dir),
             failed,
+            queue: queue::Queue::new(cfg.queue, cfg.seeding),
             cfg,
         }
     }
@@ -176,6 +183,7 @@ impl Actor for Root {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_services(ctx);
+        self.start_queue(ctx);
     }
 }
 
@@ -188,8 +196,13 @@ impl Handler<ChildExited<RootChild>> for Root {
         match self.children.handle_exit(msg, ctx) {
             ExitOutcome::Restarting { after, .. } => {
                 tracing::warn!(child = ?id, %reason, ?after, "restarting");
-                if matches!(id, RootChild::Torrent(_)) {
+                if let RootChild::Torrent(ih) = id {
                     self.restarts.torrents += 1;
+                    // The new incarnation starts from its record, which may lag behind a queue
+                    // order it could not save yet (it was checking): tell it again.
+                    ctx.run_later(after + Duration::from_millis(50), move |root, _| {
+                        root.tell_queue_settings([ih])
+                    });
                 } else {
                     self.restarts.services += 1;
                 }
@@ -300,5 +313,7 @@ fn blank_summary(
         peers: 0,
         save_dir: save_dir.display().to_string(),
         error: None,
+        queue_position: 0,
+        forced: false,
     }
 }

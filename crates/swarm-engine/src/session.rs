@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentState, TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, QueueConfig, QueueMove,
+    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentState, TorrentSummary,
+    TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
@@ -18,13 +19,14 @@ use crate::config::EngineConfig;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
     AddTorrent, GetGivenUp, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames,
-    ListPublished, ListTorrents, MagnetCommand, MagnetOrder, MagnetView, RemoveTorrent, Root,
-    ShutdownSession, StartGivenUp,
+    ListPublished, ListTorrents, MagnetCommand, MagnetOrder, MagnetView, QueueCommand, QueueOrder,
+    QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
     SetSuperSeed, Verify,
 };
+use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
 use swarm_model::EngineError;
@@ -164,10 +166,16 @@ impl Session {
     /// saved torrent that cannot be loaded is logged and skipped.
     pub async fn restore(&self, state_dir: &std::path::Path) -> usize {
         let mut n = 0;
-        for path in crate::resume::saved_torrents(state_dir) {
-            let Some((bytes, record)) = crate::resume::load_saved(&path) else {
-                continue;
-            };
+        // In their saved queue order: each is added at the queue's end.
+        let saved = crate::resume::saved_torrents(state_dir)
+            .into_iter()
+            .filter_map(|path| {
+                let (bytes, record) = crate::resume::load_saved(&path)?;
+                let position = record.as_ref().and_then(|r| r.queue_position);
+                Some((position, (path, bytes, record)))
+            })
+            .collect();
+        for (path, bytes, record) in crate::root::queue::restore_order(saved) {
             let meta = match Metainfo::from_bytes(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
@@ -293,9 +301,61 @@ impl Session {
         }
     }
 
+    /// A queue order or a seeding-limit change for one torrent; its queue settings after it.
+    async fn queue_order(
+        &self,
+        ih: InfoHash,
+        command: QueueCommand,
+    ) -> Result<QueueSettings, EngineError> {
+        self.root
+            .send(QueueOrder {
+                info_hash: ih,
+                command,
+            })
+            .await
+            .map_err(gone)?
+    }
+
+    /// Moves a torrent in the queue; its position after the move (0 first).
+    pub async fn queue_move(&self, ih: InfoHash, to: QueueMove) -> Result<u32, EngineError> {
+        Ok(self.queue_order(ih, QueueCommand::Move(to)).await?.position)
+    }
+
+    /// Sets a torrent's own seeding limits.
+    pub async fn set_seed_limits(
+        &self,
+        ih: InfoHash,
+        limits: SeedLimits,
+    ) -> Result<(), EngineError> {
+        self.queue_order(ih, QueueCommand::SeedLimits(limits))
+            .await
+            .map(drop)
+    }
+
+    /// The queue's and the seeding limits' settings in force.
+    pub async fn queue_config(&self) -> Result<(QueueConfig, SeedingConfig), EngineError> {
+        self.root.send(QueueSettingsMsg(None)).await.map_err(gone)
+    }
+
+    /// Changes the queue's and the seeding limits' settings at run time.
+    pub async fn set_queue_config(
+        &self,
+        queue: QueueConfig,
+        seeding: SeedingConfig,
+    ) -> Result<(QueueConfig, SeedingConfig), EngineError> {
+        self.root
+            .send(QueueSettingsMsg(Some((queue, seeding))))
+            .await
+            .map_err(gone)
+    }
+
+    /// Pauses a torrent (and ends a force start).
     pub async fn pause(&self, ih: InfoHash) -> Result<(), EngineError> {
         match self.target(ih).await? {
-            Target::Torrent(t) => t.send(SetPaused(true)).await.map_err(gone),
+            Target::Torrent(t) => {
+                self.queue_order(ih, QueueCommand::Force(false)).await?;
+                t.send(SetPaused(true)).await.map_err(gone)
+            }
             Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Pause).await,
         }
     }
@@ -307,10 +367,20 @@ impl Session {
 
     /// Resumes a paused torrent, or starts one the root gave up on again.
     pub async fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
-        if self.start_given_up(ih).await? {
+        self.start_torrent(ih, false).await
+    }
+
+    /// Resumes a torrent; `force`: whatever the queue says (a plain start ends a force start).
+    pub async fn start_torrent(&self, ih: InfoHash, force: bool) -> Result<(), EngineError> {
+        let given_up = self.start_given_up(ih).await?;
+        let target = self.target(ih).await?;
+        if let Target::Torrent(_) = &target {
+            self.queue_order(ih, QueueCommand::Force(force)).await?;
+        }
+        if given_up {
             return Ok(());
         }
-        match self.target(ih).await? {
+        match target {
             Target::Torrent(t) => t.send(SetPaused(false)).await.map_err(gone),
             Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Resume).await,
         }
@@ -406,6 +476,8 @@ impl Session {
             hash_failures: 0,
             eta_secs: None,
             super_seed: false,
+            seed_limits: Default::default(),
+            seeding_secs: 0,
         }
     }
 

@@ -21,8 +21,12 @@ pub mod torrent;
 
 pub use error::{EngineError, EngineResult};
 pub use event::Event;
-pub use session::{EngineCounters, Limits, RestartCounts, SessionStats};
+pub use session::{
+    EngineCounters, Limits, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedingConfig,
+    SessionStats,
+};
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    FileInfo, FilePriority, Limit, PeerInfo, SeedLimits, TorrentDetail, TorrentState,
+    TorrentSummary, TrackerInfo,
 };

@@ -11,6 +11,70 @@ pub struct Limits {
     pub upload: Option<u64>,
 }
 
+/// What a torrent does when it reaches a seeding limit (`[seeding] action`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeedAction {
+    #[default]
+    Pause,
+    Remove,
+    RemoveWithData,
+}
+
+/// The session's seeding limits (`[seeding]`), which torrents on `global` follow; `None` is no
+/// limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedingConfig {
+    #[serde(default)]
+    pub ratio_limit: Option<f64>,
+    #[serde(default)]
+    pub seed_time_minutes: Option<u64>,
+    #[serde(default)]
+    pub idle_minutes: Option<u64>,
+    #[serde(default)]
+    pub action: SeedAction,
+}
+
+/// The queue (`[queue]`): how many torrents run at once; `None` is no limit. Force-started
+/// torrents and stalled downloads do not take a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueConfig {
+    #[serde(default)]
+    pub max_active_downloads: Option<u32>,
+    #[serde(default)]
+    pub max_active_seeds: Option<u32>,
+    #[serde(default)]
+    pub max_active_total: Option<u32>,
+    /// A download that received no payload for this many minutes is stalled: it keeps
+    /// running but leaves its slot to the next one. `None`: never stalled.
+    #[serde(default)]
+    pub stalled_minutes: Option<u32>,
+}
+
+impl Default for QueueConfig {
+    /// Transmission's defaults: a download queue of 5, no seed queue, stalled after 30 minutes.
+    fn default() -> Self {
+        QueueConfig {
+            max_active_downloads: Some(5),
+            max_active_seeds: None,
+            max_active_total: None,
+            stalled_minutes: Some(30),
+        }
+    }
+}
+
+/// Where to move a torrent in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMove {
+    Top,
+    Up,
+    Down,
+    Bottom,
+    /// To this position (0 first; past the end is the end).
+    To(u32),
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionStats {
     pub torrents: u32,

@@ -15,6 +15,11 @@ pub enum TorrentState {
     Checking,
     Downloading,
     Seeding,
+    /// Wants to download, waiting for a download slot of the queue (transmission's
+    /// "download-wait", status 3): it does not dial, accept peers or announce.
+    QueuedDownload,
+    /// Complete, waiting for a seed slot of the queue (transmission's "seed-wait", status 5).
+    QueuedSeed,
     Paused,
     /// Stopped by an error (e.g. disk full); `error` says why. `resume` retries.
     Error,
@@ -29,6 +34,8 @@ impl TorrentState {
             TorrentState::Checking => "checking",
             TorrentState::Downloading => "downloading",
             TorrentState::Seeding => "seeding",
+            TorrentState::QueuedDownload => "queued_download",
+            TorrentState::QueuedSeed => "queued_seed",
             TorrentState::Paused => "paused",
             TorrentState::Error => "error",
         }
@@ -66,6 +73,12 @@ pub struct TorrentSummary {
     pub save_dir: String,
     #[serde(default)]
     pub error: Option<String>,
+    /// Place in the queue, 0 first (transmission's `queuePosition`).
+    #[serde(default)]
+    pub queue_position: u32,
+    /// Force-started: runs whatever the queue says (`start --force`).
+    #[serde(default)]
+    pub forced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +101,49 @@ pub struct TorrentDetail {
     /// Super-seeding (BEP 16) is on (it runs while the torrent seeds).
     #[serde(default)]
     pub super_seed: bool,
+    /// This torrent's seeding limits (each one its own, the session's, or none).
+    #[serde(default)]
+    pub seed_limits: SeedLimits,
+    /// Seconds spent seeding, all time (what the seed-time limit counts).
+    #[serde(default)]
+    pub seeding_secs: u64,
+}
+
+/// One of a torrent's seeding limits: the session's (`[seeding]`), its own value, or none, as
+/// transmission's `seedRatioMode`/`seedIdleMode` (0 global, 1 single, 2 unlimited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit<T> {
+    #[default]
+    Global,
+    Own(T),
+    Unlimited,
+}
+
+impl<T: Copy> Limit<T> {
+    /// The value in force, given the session's.
+    pub fn resolve(self, global: Option<T>) -> Option<T> {
+        match self {
+            Limit::Global => global,
+            Limit::Own(v) => Some(v),
+            Limit::Unlimited => None,
+        }
+    }
+}
+
+/// A torrent's seeding limits. What happens when one is reached is the session's
+/// [`SeedAction`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedLimits {
+    /// Uploaded / downloaded (or / size when nothing was downloaded).
+    #[serde(default)]
+    pub ratio: Limit<f64>,
+    /// Minutes of seeding.
+    #[serde(default)]
+    pub seed_time_minutes: Limit<u64>,
+    /// Minutes without payload moving either way while seeding.
+    #[serde(default)]
+    pub idle_minutes: Limit<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

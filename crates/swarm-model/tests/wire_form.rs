@@ -30,6 +30,8 @@ fn summary() -> TorrentSummary {
         peers: 4,
         save_dir: "/d".into(),
         error: None,
+        queue_position: 0,
+        forced: false,
     }
 }
 
@@ -50,6 +52,8 @@ fn summary_and_detail() {
         hash_failures: 1,
         eta_secs: Some(5),
         super_seed: false,
+        seed_limits: Default::default(),
+        seeding_secs: 0,
     };
     let v = round_trip(&detail);
     // Flattened: the summary's fields sit at the top level.
@@ -167,6 +171,8 @@ fn states_are_spelled_as_on_the_wire() {
         TorrentState::Checking,
         TorrentState::Downloading,
         TorrentState::Seeding,
+        TorrentState::QueuedDownload,
+        TorrentState::QueuedSeed,
         TorrentState::Paused,
         TorrentState::Error,
     ] {

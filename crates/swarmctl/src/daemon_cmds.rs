@@ -36,7 +36,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use swarm_control::methods::names;
 use swarm_control::{
-    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, SetLimitsParams,
+    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit, QueueMove,
+    QueuePositionResult, SeedLimits, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
 };
 
 /// Exit statuses of the daemon commands.
@@ -95,8 +96,41 @@ pub enum DaemonCommand {
     },
     /// Pause torrents.
     Pause(Targets),
-    /// Resume paused (or failed) torrents.
-    Resume(Targets),
+    /// Resume paused (or failed) torrents; they wait in the queue if it is full, unless forced.
+    #[command(visible_alias = "start")]
+    Resume {
+        /// Run whatever the queue says (until paused or started without --force).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        targets: Targets,
+    },
+    /// Move a torrent in the queue: top, up, down, bottom, or a position (0 is first).
+    Queue {
+        #[arg(value_name = "WHERE", value_parser = parse_queue_move)]
+        to: swarm_control::QueueMove,
+        #[arg(required = true, value_name = "TORRENT", help = MANY_TORRENTS)]
+        torrents: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show or set a torrent's seeding limits: each is `global` (the daemon's [seeding]),
+    /// `unlimited`, or its own value. The daemon's action (pause or remove) applies.
+    SeedLimits {
+        #[arg(help = ONE_TORRENT)]
+        torrent: String,
+        /// Ratio (uploaded / downloaded), e.g. 2 or 1.5; or global, unlimited.
+        #[arg(long, value_name = "RATIO", value_parser = parse_ratio_limit)]
+        ratio: Option<Limit<f64>>,
+        /// Minutes of seeding; or global, unlimited.
+        #[arg(long, value_name = "MINUTES", value_parser = parse_minutes_limit)]
+        seed_time: Option<Limit<u64>>,
+        /// Minutes without payload moving while seeding; or global, unlimited.
+        #[arg(long, value_name = "MINUTES", value_parser = parse_minutes_limit)]
+        idle: Option<Limit<u64>>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Remove torrents from the daemon.
     Remove {
         #[arg(required = true, value_name = "TORRENT", help = MANY_TORRENTS)]
@@ -216,6 +250,56 @@ pub struct Targets {
     common: Common,
 }
 
+fn parse_queue_move(s: &str) -> Result<QueueMove, String> {
+    Ok(match s {
+        "top" => QueueMove::Top,
+        "up" => QueueMove::Up,
+        "down" => QueueMove::Down,
+        "bottom" => QueueMove::Bottom,
+        n => QueueMove::To(n.parse().map_err(|_| {
+            format!("{n:?} is not a place in the queue: top, up, down, bottom or a position (0 is first)")
+        })?),
+    })
+}
+
+/// The protocol's name of a relative move.
+fn queue_direction(to: QueueMove) -> &'static str {
+    match to {
+        QueueMove::Top => "top",
+        QueueMove::Up => "up",
+        QueueMove::Down => "down",
+        QueueMove::Bottom | QueueMove::To(_) => "bottom",
+    }
+}
+
+/// `global`, `unlimited`, or a value `parse` reads.
+fn parse_limit<T>(
+    s: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Limit<T>, String> {
+    match s {
+        "global" => Ok(Limit::Global),
+        "unlimited" | "none" => Ok(Limit::Unlimited),
+        v => parse(v).map(Limit::Own),
+    }
+}
+
+fn parse_ratio_limit(s: &str) -> Result<Limit<f64>, String> {
+    parse_limit(s, |v| match v.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "{v:?} is not a ratio: a number of 0 or more, global or unlimited"
+        )),
+    })
+}
+
+fn parse_minutes_limit(s: &str) -> Result<Limit<u64>, String> {
+    parse_limit(s, |v| {
+        v.parse::<u64>()
+            .map_err(|_| format!("{v:?} is not a number of minutes, global or unlimited"))
+    })
+}
+
 fn parse_rate(s: &str) -> Result<u64, String> {
     let rate = swarm_control::human::parse_rate(s)?;
     swarm_control::check_rate_limit("the", rate)?;
@@ -250,11 +334,13 @@ impl DaemonCommand {
             | DaemonCommand::Encryption { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
+            | DaemonCommand::Queue { common, .. }
+            | DaemonCommand::SeedLimits { common, .. }
             | DaemonCommand::Shutdown { common, .. } => common,
-            DaemonCommand::Pause(t)
-            | DaemonCommand::Resume(t)
-            | DaemonCommand::Verify(t)
-            | DaemonCommand::Reannounce(t) => &t.common,
+            DaemonCommand::Resume { targets, .. } => &targets.common,
+            DaemonCommand::Pause(t) | DaemonCommand::Verify(t) | DaemonCommand::Reannounce(t) => {
+                &t.common
+            }
         }
     }
 }
@@ -374,8 +460,71 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         DaemonCommand::Pause(t) => for_each(&t.torrents, &t.common, names::TORRENT_PAUSE, "paused"),
-        DaemonCommand::Resume(t) => {
-            for_each(&t.torrents, &t.common, names::TORRENT_RESUME, "resumed")
+        DaemonCommand::Resume {
+            force: false,
+            targets: t,
+        } => for_each(&t.torrents, &t.common, names::TORRENT_RESUME, "resumed"),
+        DaemonCommand::Resume {
+            force: true,
+            targets: t,
+        } => for_each(
+            &t.torrents,
+            &t.common,
+            names::TORRENT_FORCE_START,
+            "force-started",
+        ),
+        DaemonCommand::Queue {
+            to,
+            torrents,
+            common,
+        } => {
+            let mut client = connect(&common)?;
+            let torrents = expand_all(&mut client, &torrents)?;
+            each(&torrents, &common, "torrent", |t| {
+                let r: QueuePositionResult = match to {
+                    QueueMove::To(position) => client.call(
+                        names::TORRENT_SET_QUEUE_POSITION,
+                        &SetQueuePositionParams {
+                            torrent: t.to_owned(),
+                            position,
+                        },
+                    )?,
+                    _ => client.call(
+                        names::TORRENT_QUEUE_MOVE,
+                        &serde_json::json!({"torrent": t, "to": queue_direction(to)}),
+                    )?,
+                };
+                report(&common, t, &format!("queue position {}", r.queue_position));
+                Ok(())
+            })
+        }
+        DaemonCommand::SeedLimits {
+            torrent,
+            ratio,
+            seed_time,
+            idle,
+            common,
+        } => {
+            let mut client = connect(&common)?;
+            let limits: SeedLimits = if ratio.is_none() && seed_time.is_none() && idle.is_none() {
+                client.show(&torrent)?.seed_limits
+            } else {
+                client.call(
+                    names::TORRENT_SET_SEED_LIMITS,
+                    &SetSeedLimitsParams {
+                        torrent: torrent.clone(),
+                        ratio,
+                        seed_time_minutes: seed_time,
+                        idle_minutes: idle,
+                    },
+                )?
+            };
+            if common.json {
+                print_json(&limits);
+            } else {
+                print!("{}", render::seed_limits(&limits));
+            }
+            Ok(exit::OK)
         }
         DaemonCommand::Verify(t) => {
             for_each(&t.torrents, &t.common, names::TORRENT_VERIFY, "verifying")

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo, QueueConfig, QueueMove,
+    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentSummary, TrackerInfo,
 };
 pub use swarm_model::{EngineError, EngineResult};
 use swarm_wire::mse::Policy;
@@ -86,6 +86,31 @@ pub trait Engine: Clone + Send + Sync + 'static {
         id: InfoHash,
         on: bool,
     ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Resumes the torrent whatever the queue says (`start --force`), until it is paused or
+    /// started plainly.
+    fn force_start(&self, id: InfoHash) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Moves the torrent in the queue; its position after the move (0 first).
+    fn queue_move(
+        &self,
+        id: InfoHash,
+        to: QueueMove,
+    ) -> impl Future<Output = EngineResult<u32>> + Send;
+    /// Sets the torrent's own seeding limits (the current ones are in [`Engine::show`]).
+    fn set_seed_limits(
+        &self,
+        id: InfoHash,
+        limits: SeedLimits,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// The queue's settings and the session's seeding limits in force.
+    fn queue_config(
+        &self,
+    ) -> impl Future<Output = EngineResult<(QueueConfig, SeedingConfig)>> + Send;
+    /// Changes both at run time; returns them as now in force.
+    fn set_queue_config(
+        &self,
+        queue: QueueConfig,
+        seeding: SeedingConfig,
+    ) -> impl Future<Output = EngineResult<(QueueConfig, SeedingConfig)>> + Send;
     fn files(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
     /// Applies all changes or none (an index out of range is `Invalid`); returns the new file list.
     fn set_file_priority(

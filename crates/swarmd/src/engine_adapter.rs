@@ -13,8 +13,8 @@ use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentSummary,
-    TrackerInfo,
+    EngineCounters, Event, FileInfo, Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits,
+    SeedingConfig, SessionStats, TorrentDetail, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use swarmd::config::{Config, TransportName};
@@ -44,6 +44,8 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         connect_timeout: Duration::from_secs(net.connect_timeout_secs.get()),
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
         encryption: net.encryption,
+        queue: config.queue.queue_config(),
+        seeding: config.seeding.seeding_config(),
         transports: net
             .transports
             .iter()
@@ -147,6 +149,30 @@ impl Engine for SessionEngine {
 
     async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
         self.session.set_super_seed(id, on).await
+    }
+
+    async fn force_start(&self, id: InfoHash) -> EngineResult<()> {
+        self.session.start_torrent(id, true).await
+    }
+
+    async fn queue_move(&self, id: InfoHash, to: QueueMove) -> EngineResult<u32> {
+        self.session.queue_move(id, to).await
+    }
+
+    async fn set_seed_limits(&self, id: InfoHash, limits: SeedLimits) -> EngineResult<()> {
+        self.session.set_seed_limits(id, limits).await
+    }
+
+    async fn queue_config(&self) -> EngineResult<(QueueConfig, SeedingConfig)> {
+        self.session.queue_config().await
+    }
+
+    async fn set_queue_config(
+        &self,
+        queue: QueueConfig,
+        seeding: SeedingConfig,
+    ) -> EngineResult<(QueueConfig, SeedingConfig)> {
+        self.session.set_queue_config(queue, seeding).await
     }
 
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {

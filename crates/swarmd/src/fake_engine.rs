@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats,
-    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, QueueConfig,
+    QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentState,
+    TorrentSummary, TrackerInfo,
 };
 use tokio::sync::broadcast;
 
@@ -24,6 +25,7 @@ pub struct State {
     pub torrents: BTreeMap<InfoHash, FakeTorrent>,
     pub limits: Limits,
     pub encryption: swarm_wire::mse::Policy,
+    pub queue: (QueueConfig, SeedingConfig),
     /// Every call, as `method hash…`.
     pub calls: Vec<String>,
     /// Returned by the next `add` calls instead of adding.
@@ -37,6 +39,7 @@ pub struct FakeTorrent {
     pub files: Vec<FileInfo>,
     pub save_dir: Option<std::path::PathBuf>,
     pub paused_at_add: bool,
+    pub seed_limits: SeedLimits,
 }
 
 impl FakeEngine {
@@ -76,6 +79,7 @@ impl FakeEngine {
             files,
             save_dir: None,
             paused_at_add: false,
+            seed_limits: SeedLimits::default(),
         };
         self.state().torrents.insert(id, t);
     }
@@ -122,6 +126,8 @@ pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
         peers: 3,
         save_dir: "/downloads".into(),
         error: None,
+        queue_position: 0,
+        forced: false,
     }
 }
 
@@ -166,6 +172,7 @@ impl Engine for FakeEngine {
                 files,
                 save_dir: add.save_dir.clone(),
                 paused_at_add: add.paused,
+                seed_limits: SeedLimits::default(),
             },
         );
         drop(s);
@@ -204,6 +211,8 @@ impl Engine for FakeEngine {
             hash_failures: 0,
             eta_secs: Some(150),
             super_seed: false,
+            seed_limits: t.seed_limits,
+            seeding_secs: 0,
         })
     }
 
@@ -240,6 +249,65 @@ impl Engine for FakeEngine {
     async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
         self.record(format!("super_seed {id} {on}"));
         self.with_torrent(id, |_| ())
+    }
+
+    async fn force_start(&self, id: InfoHash) -> EngineResult<()> {
+        self.record(format!("force_start {id}"));
+        self.with_torrent(id, |t| {
+            t.summary.forced = true;
+            t.summary.state = TorrentState::Downloading;
+        })
+    }
+
+    /// Moves as the engine's queue does, over the torrents' `queue_position`s.
+    async fn queue_move(&self, id: InfoHash, to: QueueMove) -> EngineResult<u32> {
+        self.record(format!("queue_move {id} {to:?}"));
+        let mut s = self.state();
+        let mut order: Vec<(u32, InfoHash)> = s
+            .torrents
+            .iter()
+            .map(|(ih, t)| (t.summary.queue_position, *ih))
+            .collect();
+        order.sort();
+        let from = order
+            .iter()
+            .position(|(_, ih)| *ih == id)
+            .ok_or(EngineError::UnknownTorrent(id))?;
+        let last = order.len() - 1;
+        let to = match to {
+            QueueMove::Top => 0,
+            QueueMove::Up => from.saturating_sub(1),
+            QueueMove::Down => (from + 1).min(last),
+            QueueMove::Bottom => last,
+            QueueMove::To(n) => (n as usize).min(last),
+        };
+        let moved = order.remove(from);
+        order.insert(to, moved);
+        for (i, (_, ih)) in order.iter().enumerate() {
+            if let Some(t) = s.torrents.get_mut(ih) {
+                t.summary.queue_position = i as u32;
+            }
+        }
+        Ok(to as u32)
+    }
+
+    async fn set_seed_limits(&self, id: InfoHash, limits: SeedLimits) -> EngineResult<()> {
+        self.record(format!("set_seed_limits {id}"));
+        self.with_torrent(id, |t| t.seed_limits = limits)
+    }
+
+    async fn queue_config(&self) -> EngineResult<(QueueConfig, SeedingConfig)> {
+        Ok(self.state().queue)
+    }
+
+    async fn set_queue_config(
+        &self,
+        queue: QueueConfig,
+        seeding: SeedingConfig,
+    ) -> EngineResult<(QueueConfig, SeedingConfig)> {
+        self.record("set_queue_config".into());
+        self.state().queue = (queue, seeding);
+        Ok((queue, seeding))
     }
 
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {

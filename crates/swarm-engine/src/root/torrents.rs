@@ -16,6 +16,7 @@ use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
 use crate::resume::{ResumeRecord, StatePaths};
 use crate::storage::Storage;
+use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
 use swarm_model::EngineError;
@@ -93,7 +94,23 @@ impl Root {
         }
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
+        // Into the queue, at its end (a restarted daemon adds torrents in their saved order):
+        // held from the start unless nothing is limited, so that it waits for the queue's
+        // decision after its check rather than going live first.
+        let forced = msg.record.as_ref().is_some_and(|r| r.forced);
+        let seed_limits = msg
+            .record
+            .as_ref()
+            .map(|r| r.seed_limits)
+            .unwrap_or_default();
+        let held = self
+            .queue
+            .push(ih, forced, seed_limits, std::time::Instant::now());
+        shared
+            .held
+            .store(held, std::sync::atomic::Ordering::Relaxed);
         let tcfg = TorrentConfig {
+            queue: self.queue_settings(ih).unwrap_or_default(),
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
             known_have: msg.known_have,
             record: msg.record.map(Box::new),
@@ -110,6 +127,7 @@ impl Root {
             });
         }
         if let Err(e) = self.start_torrent(meta.clone(), shared.clone(), tcfg, ctx) {
+            self.queue.remove(ih);
             if announce {
                 let _ = events.send(Event::Removed { info_hash: ih });
             }
@@ -144,6 +162,7 @@ impl Root {
             resume,
             record: None,
             restarted: false,
+            queue: Default::default(),
         }
     }
 
@@ -192,6 +211,7 @@ impl Root {
             status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
             encryption: self.encryption.clone(),
+            held: Default::default(),
         });
         (meta, shared)
     }
@@ -241,6 +261,7 @@ impl Root {
         if !reason.is_abnormal() {
             if let Some(e) = self.torrents.remove(&ih) {
                 self.disk.forget(e.shared.storage.id);
+                self.leave_queue(ih);
             }
             return;
         }
@@ -288,6 +309,8 @@ impl Handler<GetGivenUp> for Root {
             hash_failures: 0,
             eta_secs: None,
             super_seed: false,
+            seed_limits: Default::default(),
+            seeding_secs: 0,
         })
     }
 }
@@ -307,7 +330,10 @@ impl Handler<StartGivenUp> for Root {
             return Ok(false);
         };
         let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
-        let tcfg = self.torrent_config(shared.storage.save_dir.clone(), false, state);
+        let tcfg = TorrentConfig {
+            queue: self.queue_settings(ih).unwrap_or_default(),
+            ..self.torrent_config(shared.storage.save_dir.clone(), false, state)
+        };
         self.start_torrent(meta, shared, tcfg, ctx)?;
         if let Some(e) = self.torrents.get_mut(&ih) {
             e.gave_up = None;
@@ -328,6 +354,11 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
     if let Some(record) = base.resume.as_ref().and_then(StatePaths::load_record) {
         cfg.paused = record.paused;
         cfg.super_seed = record.super_seed;
+        cfg.queue = QueueSettings {
+            position: record.queue_position.unwrap_or(cfg.queue.position),
+            forced: record.forced,
+            seed_limits: record.seed_limits,
+        };
         cfg.record = Some(Box::new(record));
     }
     cfg
@@ -353,7 +384,34 @@ impl Handler<RemoveTorrent> for Root {
     type Result = ResponseActFuture<Self, Result<(), EngineError>>;
 
     fn handle(&mut self, msg: RemoveTorrent, ctx: &mut Context<Self>) -> Self::Result {
-        let ih = msg.info_hash;
+        self.remove_torrent(msg.info_hash, msg.delete_data, ctx)
+    }
+}
+
+impl Root {
+    /// Takes a torrent out of the queue; those behind it move up, and their records say so.
+    fn leave_queue(&mut self, ih: InfoHash) {
+        let Some(from) = self.queue.position(ih) else {
+            return;
+        };
+        self.queue.remove(ih);
+        let behind: Vec<InfoHash> = self
+            .torrents
+            .keys()
+            .copied()
+            .filter(|t| self.queue.position(*t).is_some_and(|p| p >= from))
+            .collect();
+        self.tell_queue_settings(behind);
+    }
+
+    /// Removes a torrent (or a magnet): its actor stopped, its state files deleted, and its
+    /// data if `delete_data`. From `RemoveTorrent` and from a seeding limit's action.
+    pub(super) fn remove_torrent(
+        &mut self,
+        ih: InfoHash,
+        delete_data: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<(), EngineError>> {
         if self.magnets.remove(&ih).is_some() {
             let _ = self.children.terminate(&RootChild::Magnet(ih), ctx);
             if let Some(d) = &self.torrents_dir {
@@ -365,13 +423,14 @@ impl Handler<RemoveTorrent> for Root {
         let Some(entry) = self.torrents.remove(&ih) else {
             return Box::pin(fut::ready(Err(EngineError::UnknownTorrent(ih))));
         };
+        self.leave_queue(ih);
         let stopped = self.children.terminate(&RootChild::Torrent(ih), ctx);
         let (disk, storage, events) = (
             self.disk.clone(),
             entry.shared.storage.clone(),
             self.services.events.clone(),
         );
-        let delete = msg.delete_data;
+        let delete = delete_data;
         let state = entry.state;
         Box::pin(
             async move {
@@ -397,5 +456,58 @@ impl Handler<RemoveTorrent> for Root {
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_model::{Limit, SeedLimits};
+
+    /// A torrent restarted after a crash takes its queue position, force start and seeding
+    /// limits from its record, as its pause and file priorities.
+    #[test]
+    fn a_restarted_torrent_keeps_its_queue_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let ih = InfoHash([7; 20]);
+        let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), ih);
+        std::fs::create_dir_all(dir.path().join("torrents")).unwrap();
+        let limits = SeedLimits {
+            ratio: Limit::Own(1.5),
+            idle_minutes: Limit::Unlimited,
+            ..SeedLimits::default()
+        };
+        let record = ResumeRecord {
+            queue_position: Some(3),
+            forced: true,
+            seed_limits: limits,
+            seeding_secs: 60,
+            ..ResumeRecord::first(ih, dir.path().into(), true, 1)
+        };
+        paths.save_record(&record).unwrap();
+        let base = TorrentConfig {
+            save_dir: dir.path().into(),
+            max_peers: 1,
+            max_half_open: 1,
+            unchoke_slots: 1,
+            max_pending_writes: 1,
+            paused: false,
+            super_seed: false,
+            known_have: None,
+            resume: Some(paths),
+            record: None,
+            restarted: true,
+            queue: QueueSettings::default(),
+        };
+        let cfg = restart_config(&base);
+        assert_eq!(
+            cfg.queue,
+            QueueSettings {
+                position: 3,
+                forced: true,
+                seed_limits: limits
+            }
+        );
+        assert!(cfg.paused);
     }
 }

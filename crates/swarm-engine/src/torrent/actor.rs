@@ -75,6 +75,8 @@ pub struct TorrentConfig {
     /// A new incarnation after a crash: the counters in the shared handle are live (newer than
     /// the record's), and a start without a check is worth a line in the log.
     pub restarted: bool,
+    /// Queue position, force start and seeding limits: the root's, kept in the record.
+    pub queue: crate::torrent::resume_state::QueueSettings,
 }
 
 /// The torrent's links to global services and the session.
@@ -229,9 +231,20 @@ impl Torrent {
         self.state == TorrentState::Downloading
     }
 
-    /// Start (or resume) trading: register with the listener and the announcer, dial peers.
+    /// Start (or resume) trading: register with the listener and the announcer, dial peers. Or,
+    /// while the root's queue holds the torrent, wait in `queued_download` / `queued_seed`
+    /// without a swarm: no announce, no dial, no listener route (`QueueChanged` lets it go).
     pub(super) fn go_live(&mut self, ctx: &mut Context<Self>) {
         self.error = None;
+        if self.shared.held.load(std::sync::atomic::Ordering::Relaxed) {
+            self.state = if self.picker.is_complete() {
+                TorrentState::QueuedSeed
+            } else {
+                TorrentState::QueuedDownload
+            };
+            self.publish();
+            return;
+        }
         self.state = if self.picker.is_complete() {
             TorrentState::Seeding
         } else {
@@ -343,6 +356,9 @@ impl Torrent {
     fn tick(&mut self, step: u64, ctx: &mut Context<Self>) {
         crate::fault::maybe_panic_for("torrent.tick", Some(&self.shared.info_hash));
         self.ticks += step;
+        if self.state == TorrentState::Seeding {
+            self.shared.transferred.add_seeding_secs(step);
+        }
         self.sync_super_seed();
         let now = Instant::now();
         if !self.peers.is_empty() {

@@ -8,8 +8,8 @@ use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState,
 use crate::picker::{Priority, PRIORITY_SKIP};
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
-    SetFilePriorities, SetPaused, SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, QueueChanged,
+    Reannounce, SetFilePriorities, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::peer::transport::TransportKind;
 
@@ -32,6 +32,8 @@ impl Torrent {
             peers: self.peers.live_count() as u32,
             save_dir: self.cfg.save_dir.display().to_string(),
             error: self.error.clone(),
+            queue_position: self.cfg.queue.position,
+            forced: self.cfg.queue.forced,
         }
     }
 
@@ -84,6 +86,8 @@ impl Torrent {
             hash_failures: self.stats.hash_failures,
             eta_secs: (rate > 0 && left > 0).then(|| left / rate),
             super_seed: self.cfg.super_seed,
+            seed_limits: self.cfg.queue.seed_limits,
+            seeding_secs: self.shared.transferred.seeding_secs(),
         }
     }
 
@@ -250,7 +254,11 @@ impl Handler<SetFilePriorities> for Torrent {
         // Saved at once, as a pause is: a crash before the next periodic save would bring the
         // torrent back with the old priorities (a restart starts from the record).
         self.save_resume();
-        if self.state == TorrentState::Downloading && self.picker.is_complete() {
+        if self.state == TorrentState::QueuedDownload && self.picker.is_complete() {
+            self.state = TorrentState::QueuedSeed;
+        } else if self.state == TorrentState::QueuedSeed && !self.picker.is_complete() {
+            self.state = TorrentState::QueuedDownload;
+        } else if self.state == TorrentState::Downloading && self.picker.is_complete() {
             self.state = TorrentState::Seeding;
         } else if self.state == TorrentState::Seeding && !self.picker.is_complete() {
             self.state = TorrentState::Downloading;
@@ -291,6 +299,28 @@ impl Handler<SetPaused> for Torrent {
             }
         }
         self.save_resume();
+        self.publish();
+    }
+}
+
+impl Handler<QueueChanged> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: QueueChanged, ctx: &mut Context<Self>) {
+        if let Some(q) = msg.0.filter(|q| *q != self.cfg.queue) {
+            self.cfg.queue = q;
+            // At once, as a pause is: a restarted daemon adds torrents back in this order.
+            self.save_resume();
+        }
+        let held = self.shared.held.load(std::sync::atomic::Ordering::Relaxed);
+        match self.state {
+            TorrentState::Downloading | TorrentState::Seeding if held => {
+                self.go_quiet(ctx);
+                self.go_live(ctx);
+            }
+            TorrentState::QueuedDownload | TorrentState::QueuedSeed if !held => self.go_live(ctx),
+            _ => {}
+        }
         self.publish();
     }
 }

@@ -93,6 +93,9 @@ impl Torrent {
             self.shared
                 .transferred
                 .restore(restored.uploaded, restored.downloaded);
+            self.shared
+                .transferred
+                .add_seeding_secs(restored.seeding_secs);
         }
         if let Some(at) = restored.added_at {
             self.stats.added_at = at;
@@ -135,6 +138,8 @@ impl Torrent {
             added_at: self.stats.added_at,
             completed_at: self.stats.completed_at,
             super_seed: self.cfg.super_seed,
+            queue: self.cfg.queue,
+            seeding_secs: self.shared.transferred.seeding_secs(),
         })
     }
 

@@ -207,6 +207,12 @@ pub struct SetPaused(pub bool);
 #[rtype(result = "()")]
 pub struct SetSuperSeed(pub bool);
 
+/// From the root's queue: the torrent's hold (in `TorrentShared::held`) may have changed, and
+/// its queue settings if `Some` (position, force start, seeding limits: saved in its record).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct QueueChanged(pub Option<crate::torrent::resume_state::QueueSettings>);
+
 /// Hash everything on disk again.
 #[derive(Message)]
 #[rtype(result = "()")]

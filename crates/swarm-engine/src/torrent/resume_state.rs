@@ -46,6 +46,7 @@ pub struct Restored {
     pub added_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub priorities: Option<Vec<FilePriority>>,
+    pub seeding_secs: u64,
 }
 
 /// What the next record is made of.
@@ -61,6 +62,17 @@ pub struct Snapshot<'a> {
     pub added_at: i64,
     pub completed_at: Option<i64>,
     pub super_seed: bool,
+    pub queue: QueueSettings,
+    pub seeding_secs: u64,
+}
+
+/// What the root's queue decided for a torrent and the torrent keeps in its record, so that a
+/// restarted daemon finds it (the root holds it while the daemon runs).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QueueSettings {
+    pub position: u32,
+    pub forced: bool,
+    pub seed_limits: swarm_model::SeedLimits,
 }
 
 impl ResumeState {
@@ -107,6 +119,7 @@ impl ResumeState {
             added_at: (rec.added_at > 0).then_some(rec.added_at),
             completed_at: rec.completed_at,
             priorities: (!rec.priorities.is_empty()).then(|| rec.priorities.clone()),
+            seeding_secs: rec.seeding_secs,
         }
     }
 
@@ -131,6 +144,10 @@ impl ResumeState {
             completed_at: s.completed_at,
             trackers: Vec::new(),
             super_seed: s.super_seed,
+            queue_position: Some(s.queue.position),
+            forced: s.queue.forced,
+            seed_limits: s.queue.seed_limits,
+            seeding_secs: s.seeding_secs,
         };
         Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }

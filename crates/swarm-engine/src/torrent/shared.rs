@@ -47,6 +47,10 @@ pub struct TorrentShared {
     pub transferred: Transferred,
     /// The session's encryption policy (shared by all torrents and the listener).
     pub encryption: crate::torrent::peer::encryption::PolicyCell,
+    /// The root's queue holds the torrent (`queued_download` / `queued_seed`): written by the
+    /// root, read by every incarnation of the torrent when it would go live, so that one
+    /// restarted after a crash waits as the one before it did.
+    pub held: std::sync::atomic::AtomicBool,
 }
 
 /// A torrent's payload counters (what `show`, `stats`, the resume record and the trackers'
@@ -61,6 +65,8 @@ pub struct TorrentShared {
 pub struct Transferred {
     uploaded: std::sync::atomic::AtomicU64,
     downloaded: std::sync::atomic::AtomicU64,
+    /// Seconds spent seeding (the seed-time limit), counted by the torrent's tick.
+    seeding_secs: std::sync::atomic::AtomicU64,
 }
 
 impl Transferred {
@@ -79,6 +85,15 @@ impl Transferred {
 
     pub fn add_downloaded(&self, n: u64) {
         self.downloaded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn seeding_secs(&self) -> u64 {
+        self.seeding_secs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn add_seeding_secs(&self, n: u64) {
+        self.seeding_secs
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -124,6 +139,8 @@ pub struct Totals {
     /// Of `peers`, those over uTP, and of those the ones that dialled us.
     pub peers_utp: u32,
     pub peers_utp_incoming: u32,
+    /// The size when done (the ratio's base of a torrent that downloaded nothing).
+    pub wanted_bytes: u64,
 }
 
 /// What a torrent publishes beside its summary: its own counts that no summary carries.
@@ -148,6 +165,7 @@ impl Totals {
             peers_incoming: counts.peers_incoming,
             peers_utp: counts.peers_utp,
             peers_utp_incoming: counts.peers_utp_incoming,
+            wanted_bytes: summary.wanted_bytes,
         }
     }
 }

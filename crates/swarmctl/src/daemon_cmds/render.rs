@@ -159,6 +159,19 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
     line(
+        "Queue:",
+        format!(
+            "position {}{}",
+            s.queue_position,
+            if s.forced { ", force-started" } else { "" }
+        ),
+    );
+    line(
+        "Seed limits:",
+        seed_limits(&d.seed_limits).trim_end().replace('\n', ", "),
+    );
+    line("Seeding time:", duration(d.seeding_secs));
+    line(
         "Rates:",
         format!("down {}, up {}", rate(s.download_rate), rate(s.upload_rate)),
     );
@@ -320,6 +333,26 @@ pub fn tracker_table(trackers: &[TrackerInfo]) -> String {
         &["TIER", "SEEDS", "LEECH", "PEERS", "NEXT", "URL", "STATUS"],
         &right,
         &rows,
+    )
+}
+
+/// A torrent's seeding limits, one per line.
+pub fn seed_limits(l: &swarm_control::SeedLimits) -> String {
+    fn one<T: std::fmt::Display>(l: swarm_control::Limit<T>, unit: &str) -> String {
+        match l {
+            swarm_control::Limit::Global => "global".into(),
+            swarm_control::Limit::Unlimited => "unlimited".into(),
+            swarm_control::Limit::Own(v) => format!("{v}{unit}"),
+        }
+    }
+    format!(
+        "ratio: {}
+seed time: {}
+idle: {}
+",
+        one(l.ratio, ""),
+        one(l.seed_time_minutes, " min"),
+        one(l.idle_minutes, " min")
     )
 }
 

@@ -155,6 +155,15 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             }
         }
     }
+    if let Some(r) = c.seeding.ratio_limit {
+        if !r.is_finite() || r < 0.0 {
+            return fail(
+                "seeding",
+                "ratio_limit",
+                format!("{r} is not a ratio: give 0 or more, or leave the key out for no limit"),
+            );
+        }
+    }
     if let Err(reason) = check_log_filter(&c.daemon.log_level) {
         return fail(
             "daemon",

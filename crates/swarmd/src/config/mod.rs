@@ -32,6 +32,8 @@ pub struct Config {
     pub dht: DhtSection,
     pub trackers: TrackersSection,
     pub rpc: RpcSection,
+    pub queue: QueueSection,
+    pub seeding: SeedingSection,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -255,6 +257,69 @@ impl Default for TrackersSection {
             stopped_timeout_secs: 5,
             numwant: 50,
             min_interval_secs: 60,
+        }
+    }
+}
+
+/// How many torrents run at once (`docs/operations.md`, "Queueing"); 0 is no limit. The
+/// defaults are transmission's: a download queue of 5, no seed queue, stalled after 30 minutes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSection {
+    pub max_active_downloads: u32,
+    pub max_active_seeds: u32,
+    /// Downloads and seeds together.
+    pub max_active_total: u32,
+    /// A download without payload for this long leaves its slot to the next one (0: never).
+    pub stalled_minutes: u32,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        QueueSection {
+            max_active_downloads: 5,
+            max_active_seeds: 0,
+            max_active_total: 0,
+            stalled_minutes: 30,
+        }
+    }
+}
+
+impl QueueSection {
+    pub fn queue_config(&self) -> swarm_control::QueueConfig {
+        let some = |n: u32| (n > 0).then_some(n);
+        swarm_control::QueueConfig {
+            max_active_downloads: some(self.max_active_downloads),
+            max_active_seeds: some(self.max_active_seeds),
+            max_active_total: some(self.max_active_total),
+            stalled_minutes: some(self.stalled_minutes),
+        }
+    }
+}
+
+/// The session's seeding limits, which torrents on `global` follow; a key left out is no limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedingSection {
+    /// Uploaded / downloaded (or / size, for a torrent that downloaded nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_time_minutes: Option<u64>,
+    /// Minutes without payload moving while seeding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u64>,
+    /// `pause`, `remove` or `remove-with-data`.
+    pub action: swarm_control::SeedAction,
+}
+
+impl SeedingSection {
+    pub fn seeding_config(&self) -> swarm_control::SeedingConfig {
+        swarm_control::SeedingConfig {
+            ratio_limit: self.ratio_limit,
+            seed_time_minutes: self.seed_time_minutes,
+            idle_minutes: self.idle_minutes,
+            action: self.action,
         }
     }
 }

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, DaemonInfo, EncryptionParams, RemoveParams, SetFilePriorityParams, SetLimitsParams,
-    SetSuperSeedParams, ShutdownParams, SubscribeResult, TorrentParams, TorrentRef, TorrentSource,
-    MIN_PREFIX_LEN,
+    AddParams, DaemonInfo, EncryptionParams, QueueMove, QueueMoveParams, QueueParams,
+    QueuePositionResult, RemoveParams, SetFilePriorityParams, SetLimitsParams,
+    SetQueuePositionParams, SetSeedLimitsParams, SetSuperSeedParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -295,6 +296,42 @@ impl<E: Engine> Dispatcher<E> {
                 let id = self.resolve(&p.torrent).await?;
                 to_json(e.remove(id, p.delete_data).await)
             }
+            names::SESSION_GET_QUEUE => {
+                no_params(method, params)?;
+                queue_result(e.queue_config().await)
+            }
+            names::SESSION_SET_QUEUE => {
+                let p: QueueParams = decode(method, params)?;
+                p.check().map_err(|e| RpcError::invalid_params(method, e))?;
+                let (queue, seeding) = e.queue_config().await?;
+                let now = e
+                    .set_queue_config(p.queue.unwrap_or(queue), p.seeding.unwrap_or(seeding))
+                    .await;
+                if let Ok((q, s)) = &now {
+                    tracing::info!(queue = ?q, seeding = ?s, "queue and seeding limits set at run time (until swarmd restarts)");
+                }
+                queue_result(now)
+            }
+            names::TORRENT_QUEUE_MOVE => {
+                let p: QueueMoveParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                position_result(e.queue_move(id, p.to.into()).await)
+            }
+            names::TORRENT_SET_QUEUE_POSITION => {
+                let p: SetQueuePositionParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                position_result(e.queue_move(id, QueueMove::To(p.position)).await)
+            }
+            names::TORRENT_SET_SEED_LIMITS => {
+                let p: SetSeedLimitsParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                let current = e.show(id).await?.seed_limits;
+                let limits = p
+                    .apply_to(current)
+                    .map_err(|e| RpcError::invalid_params(method, e))?;
+                e.set_seed_limits(id, limits).await?;
+                to_json(Ok(limits))
+            }
             names::TORRENT_SET_SUPER_SEED => {
                 let p: SetSuperSeedParams = decode(method, params)?;
                 let id = self.resolve(&p.torrent).await?;
@@ -324,6 +361,7 @@ impl<E: Engine> Dispatcher<E> {
             names::TORRENT_SHOW => to_json(e.show(id).await),
             names::TORRENT_PAUSE => to_json(e.pause(id).await),
             names::TORRENT_RESUME => to_json(e.resume(id).await),
+            names::TORRENT_FORCE_START => to_json(e.force_start(id).await),
             names::TORRENT_VERIFY => to_json(e.verify(id).await),
             names::TORRENT_REANNOUNCE => to_json(e.reannounce(id).await),
             names::TORRENT_FILES => to_json(e.files(id).await),
@@ -447,6 +485,21 @@ fn ambiguous(selector: &str, many: &[&(InfoHash, String)]) -> RpcError {
         ),
     )
     .with_data(json!({ "matches": list }))
+}
+
+/// The queue methods' result: both settings objects.
+fn queue_result(
+    r: Result<(swarm_control::QueueConfig, swarm_control::SeedingConfig), EngineError>,
+) -> Outcome {
+    to_json(r.map(|(queue, seeding)| QueueParams {
+        queue: Some(queue),
+        seeding: Some(seeding),
+    }))
+}
+
+/// A queue move's result: the torrent's place after it.
+fn position_result(r: Result<u32, EngineError>) -> Outcome {
+    to_json(r.map(|queue_position| QueuePositionResult { queue_position }))
 }
 
 fn encryption_result(r: Result<swarm_wire::mse::Policy, EngineError>) -> Outcome {

@@ -5,20 +5,19 @@
 //! A field swarmd cannot know is left out rather than made up (transmission clients read a
 //! missing field as unknown): `activityDate`, `startDate`, `secondsDownloading`,
 //! `secondsSeeding`, `recheckProgress`, `desiredAvailable`, `availability`, `dateCreated`,
-//! `creator`. Features swarmd does not have (ratio and idle limits, per-torrent speed limits,
-//! queueing, labels) answer what transmission answers with the feature off.
+//! `creator`. Features swarmd does not have (per-torrent speed limits, labels) answer what
+//! transmission answers with the feature off.
 
 use serde_json::{json, Value};
 use swarm_control::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    FileInfo, FilePriority, Limit, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
+    TrackerInfo,
 };
 
 /// What one torrent's fields are computed from; the optional views are fetched only when a
 /// requested field needs them.
 pub struct Views<'a> {
     pub id: u32,
-    /// Position in the list (transmission's `queuePosition`, with no queue: the order of adding).
-    pub position: usize,
     pub summary: &'a TorrentSummary,
     pub detail: Option<&'a TorrentDetail>,
     pub files: Option<&'a [FileInfo]>,
@@ -40,6 +39,10 @@ pub const DETAIL_FIELDS: &[&str] = &[
     "isPrivate",
     "comment",
     "corruptEver",
+    "seedRatioMode",
+    "seedRatioLimit",
+    "seedIdleMode",
+    "seedIdleLimit",
     // `beginPiece`/`endPiece` of each file need the piece length.
     "files",
 ];
@@ -66,7 +69,9 @@ pub fn status(state: TorrentState) -> i64 {
     match state {
         TorrentState::Paused | TorrentState::Error => 0,
         TorrentState::Checking => 2,
+        TorrentState::QueuedDownload => 3,
         TorrentState::FetchingMetadata | TorrentState::Downloading => 4,
+        TorrentState::QueuedSeed => 5,
         TorrentState::Seeding => 6,
     }
 }
@@ -127,14 +132,21 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "peer-limit" | "maxConnectedPeers" => json!(v.peer_limit),
         "labels" => json!([]),
         "group" => json!(""),
-        "queuePosition" => json!(v.position),
+        "queuePosition" => json!(s.queue_position),
         "bandwidthPriority" => json!(0),
         "honorsSessionLimits" => json!(true),
         "downloadLimit" | "uploadLimit" => json!(0),
         "downloadLimited" | "uploadLimited" => json!(false),
-        "seedRatioMode" | "seedIdleMode" => json!(0),
-        "seedRatioLimit" => json!(2.0),
-        "seedIdleLimit" => json!(30),
+        "seedRatioMode" => json!(super::queue::mode(v.detail?.seed_limits.ratio)),
+        "seedIdleMode" => json!(super::queue::mode(v.detail?.seed_limits.idle_minutes)),
+        "seedRatioLimit" => json!(match v.detail?.seed_limits.ratio {
+            Limit::Own(r) => r,
+            _ => 2.0,
+        }),
+        "seedIdleLimit" => json!(match v.detail?.seed_limits.idle_minutes {
+            Limit::Own(m) => m,
+            _ => 30,
+        }),
         "etaIdle" => json!(-1),
         "webseeds" => json!([]),
         "webseedsSendingToUs" => json!(0),

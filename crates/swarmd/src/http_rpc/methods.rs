@@ -157,9 +157,7 @@ impl<E: Engine> Rpc<E> {
             "torrent-rename-path" => Err(Failure::unsupported(
                 "torrent-rename-path: swarmd cannot rename a torrent's files yet",
             )),
-            m if m.starts_with("queue-move-") => Err(Failure::unsupported(format!(
-                "{m}: swarmd has no download queue; every torrent runs"
-            ))),
+            m if m.starts_with("queue-move-") => self.queue_move(m, args).await,
             "group-get" => Ok(json_map(json!({"group": []}))),
             "group-set" => Err(Failure::unsupported(
                 "group-set: swarmd has no bandwidth groups",
@@ -187,23 +185,20 @@ impl<E: Engine> Rpc<E> {
         }));
         v.extend(json_map(json!({
             "download-dir": dir, "download-dir-free-space": free,
-            "download-queue-enabled": false, "download-queue-size": 5,
             "encryption": transmission_encryption(encryption),
-            "idle-seeding-limit": 30, "idle-seeding-limit-enabled": false, "incomplete-dir": "",
+            "incomplete-dir": "",
             "incomplete-dir-enabled": false, "lpd-enabled": false,
             "peer-limit-global": self.info.peer_limit_global,
             "peer-limit-per-torrent": self.info.peer_limit, "peer-port": stats.listen_port,
             "peer-port-random-on-start": false, "pex-enabled": true,
-            "port-forwarding-enabled": false, "queue-stalled-enabled": false,
-            "queue-stalled-minutes": 30, "rename-partial-files": false,
+            "port-forwarding-enabled": false, "rename-partial-files": false,
         })));
         v.extend(json_map(json!({
             "rpc-version": RPC_VERSION, "rpc-version-minimum": RPC_VERSION_MINIMUM,
             "rpc-version-semver": "5.3.0", "script-torrent-added-enabled": false,
             "script-torrent-added-filename": "", "script-torrent-done-enabled": false,
             "script-torrent-done-filename": "", "script-torrent-done-seeding-enabled": false,
-            "script-torrent-done-seeding-filename": "", "seed-queue-enabled": false,
-            "seed-queue-size": 10, "seedRatioLimit": 2.0, "seedRatioLimited": false,
+            "script-torrent-done-seeding-filename": "",
             "session-id": self.session_id,
             "speed-limit-down": kb(l.download), "speed-limit-down-enabled": l.download.is_some(),
             "speed-limit-up": kb(l.upload), "speed-limit-up-enabled": l.upload.is_some(),
@@ -215,6 +210,8 @@ impl<E: Engine> Rpc<E> {
             },
             "utp-enabled": self.info.utp_enabled, "version": version(),
         })));
+        let (queue, seeding) = self.engine.queue_config().await.map_err(engine_failure)?;
+        v.extend(super::queue::session_values(&queue, &seeding));
         Ok(v)
     }
 
@@ -267,7 +264,10 @@ impl<E: Engine> Rpc<E> {
             Some(v) => Some(policy_of_transmission(v)?),
         };
         for (key, value) in args {
-            if (key.starts_with("speed-limit-") && !key.contains("alt")) || key == "encryption" {
+            if (key.starts_with("speed-limit-") && !key.contains("alt"))
+                || key == "encryption"
+                || super::queue::SESSION_KEYS.contains(&key.as_str())
+            {
                 continue;
             }
             if key == "download-dir" && value.as_str() != current.get(key).and_then(Value::as_str) {
@@ -284,6 +284,7 @@ impl<E: Engine> Rpc<E> {
                 }
             }
         }
+        self.session_set_queue(args).await?;
         if let Some(p) = encryption {
             let p = self
                 .engine

@@ -22,7 +22,6 @@ type Selector = dyn Fn(u32, &InfoHash) -> bool;
 /// One torrent an `ids` argument selected.
 pub struct Selected {
     pub id: u32,
-    pub position: usize,
     pub hash: InfoHash,
     pub summary: TorrentSummary,
 }
@@ -70,11 +69,9 @@ impl<E: Engine> Rpc<E> {
         Ok(list
             .into_iter()
             .zip(numbers)
-            .enumerate()
-            .filter(|(_, (t, id))| wanted(*id, &t.info_hash))
-            .map(|(position, (summary, id))| Selected {
+            .filter(|(t, id)| wanted(*id, &t.info_hash))
+            .map(|(summary, id)| Selected {
                 id,
-                position,
                 hash: summary.info_hash,
                 summary,
             })
@@ -167,7 +164,6 @@ impl<E: Engine> Rpc<E> {
         };
         let views = Views {
             id: t.id,
-            position: t.position,
             summary: &t.summary,
             detail: detail.as_ref(),
             files: files.as_deref(),
@@ -195,7 +191,9 @@ impl<E: Engine> Rpc<E> {
         for t in self.select(args.get("ids")).await? {
             let e = &self.engine;
             let done = match method {
-                "torrent-start" | "torrent-start-now" => e.resume(t.hash).await,
+                "torrent-start" => e.resume(t.hash).await,
+                // transmission's "start now": whatever the queue says.
+                "torrent-start-now" => e.force_start(t.hash).await,
                 "torrent-stop" => e.pause(t.hash).await,
                 "torrent-verify" => e.verify(t.hash).await,
                 "torrent-reannounce" => e.reannounce(t.hash).await,
@@ -355,12 +353,23 @@ impl<E: Engine> Rpc<E> {
         for (key, value) in args.iter() {
             if matches!(key.as_str(), "ids" | "files-wanted" | "files-unwanted")
                 || key.starts_with("priority-")
+                || super::queue::TORRENT_KEYS.contains(&key.as_str())
             {
                 continue;
             }
             check_unchangeable(key, value)?;
         }
         for t in self.select(args.get("ids")).await? {
+            match self.torrent_set_queue(t.hash, args).await {
+                Ok(()) | Err(EngineError::UnknownTorrent(_)) => {}
+                Err(e) => {
+                    let f = engine_failure(e);
+                    return Err(Failure::coded(
+                        f.code,
+                        format!("torrent-set {}: {}", t.summary.name, f.message),
+                    ));
+                }
+            }
             if changes.is_empty() {
                 continue;
             }
@@ -436,16 +445,13 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         "labels" | "trackerAdd" | "trackerRemove" | "trackerReplace" => {
             value.as_array().is_some_and(Vec::is_empty)
         }
-        // 0: the session's limit (none in swarmd), 2: unlimited.
-        "seedRatioMode" | "seedIdleMode" => matches!(value.as_i64(), Some(0 | 2)),
         "downloadLimited" | "uploadLimited" => !truthy(value),
         "honorsSessionLimits" => truthy(value),
         "bandwidthPriority" => value.as_i64() == Some(0),
         "sequentialDownload" => !truthy(value),
         // Not a change of anything swarmd keeps.
         "group" => value.as_str().is_some_and(str::is_empty),
-        "location" | "seedRatioLimit" | "seedIdleLimit" | "downloadLimit" | "uploadLimit"
-        | "peer-limit" | "queuePosition" | "trackerList" => false,
+        "location" | "downloadLimit" | "uploadLimit" | "peer-limit" | "trackerList" => false,
         // Keys transmission does not know either: ignored, as transmission does.
         _ => true,
     };
@@ -453,8 +459,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         return Ok(());
     }
     let what = match key {
-        "seedRatioMode" | "seedRatioLimit" => "ratio limits",
-        "seedIdleMode" | "seedIdleLimit" => "idle seeding limits",
         "downloadLimited"
         | "uploadLimited"
         | "downloadLimit"
@@ -462,7 +466,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         | "honorsSessionLimits" => "per-torrent speed limits (use the session's: session-set)",
         "labels" | "group" => "labels and bandwidth groups",
         "location" => "moving a torrent's data",
-        "queuePosition" => "a download queue",
         "peer-limit" => "a per-torrent peer limit (it is [network] max_peers_per_torrent)",
         _ => "this setting",
     };

@@ -19,6 +19,7 @@ fn record(have: &Bitfield, files: Vec<Option<(u64, i64)>>) -> ResumeRecord {
         completed_at: None,
         trackers: Vec::new(),
         super_seed: false,
+        ..ResumeRecord::default()
     }
 }
 
@@ -103,6 +104,15 @@ fn an_unchecked_torrent_writes_no_record() {
         added_at: 3,
         completed_at: None,
         super_seed: true,
+        queue: QueueSettings {
+            position: 7,
+            forced: true,
+            seed_limits: swarm_model::SeedLimits {
+                ratio: swarm_model::Limit::Own(1.5),
+                ..Default::default()
+            },
+        },
+        seeding_secs: 42,
     };
     let (path, bytes) = state.record(snapshot(&have)).expect("a record");
     assert_eq!(path, paths.resume());
@@ -110,6 +120,12 @@ fn an_unchecked_torrent_writes_no_record() {
     assert_eq!(back.have_bytes(), Some(have.as_bytes().to_vec()));
     assert!(back.paused);
     assert!(back.super_seed, "the setting is kept");
+    assert_eq!(
+        (back.queue_position, back.forced, back.seeding_secs),
+        (Some(7), true, 42),
+        "the queue's settings are kept"
+    );
+    assert_eq!(back.seed_limits.ratio, swarm_model::Limit::Own(1.5));
     state.unchecked = true;
     assert!(state.record(snapshot(&have)).is_none());
     assert!(ResumeState::new(None).record(snapshot(&have)).is_none());

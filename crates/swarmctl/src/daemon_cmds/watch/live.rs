@@ -285,6 +285,8 @@ mod tests {
             peers: 0,
             save_dir: "/d".into(),
             error: None,
+            queue_position: 0,
+            forced: false,
         }
     }
 
