@@ -440,6 +440,17 @@ impl SwarmdProcess {
             .wait_exit(timeout)
             .unwrap_or_else(|e| panic!("{e}\n{}", self.guard.log_tail(30)))
     }
+
+    /// Waits for a one-shot download to exit by itself and checks that it exited 0 (complete).
+    pub fn expect_complete(&self, timeout: Duration) {
+        let st = self.wait_exit(timeout);
+        assert!(
+            st.success(),
+            "{} exited with {st} instead of completing:\n{}",
+            self.guard.name(),
+            self.guard.log_tail(40)
+        );
+    }
 }
 
 /// Runs `swarmctl ARGS` with the test's default home (shared with [`Swarmd`], so it finds the

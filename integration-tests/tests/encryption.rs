@@ -33,16 +33,6 @@ fn download(env: &TestEnv, torrent: &Torrent, name: &str, policy: &str) -> Swarm
         .spawn(env)
 }
 
-fn expect_complete(p: &SwarmdProcess) {
-    let st = p.wait_exit(EXIT_WAIT);
-    assert!(
-        st.success(),
-        "{} exited with {st} instead of completing:\n{}",
-        p.guard().name(),
-        p.guard().log_tail(40)
-    );
-}
-
 fn lt_forced() -> LtOptions {
     LtOptions {
         encryption: Encryption::Forced,
@@ -59,7 +49,7 @@ fn downloads_from_libtorrent_that_forces_encryption() {
     let payload = Payload::single(&env.subdir("seed"), "mselt", 3 * MIB + 1_234, 11);
     let (payload, torrent, seeder) = seeded(&env, &tracker, payload, 15, lt_forced());
     let leech = download(&env, &torrent, "swarmd", "prefer");
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     // The seeder refuses anything but RC4 (forced, allowed_enc_level = rc4): the download could
     // only go over an encrypted connection.
@@ -132,7 +122,7 @@ fn downloads_from_transmission_that_requires_encryption() {
     tr.seed(&torrent.path, &payload.dir);
     tracker.wait_seeder(torrent.info_hash, Duration::from_secs(20));
     let leech = download(&env, &torrent, "swarmd", "prefer");
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
 }
 
@@ -193,7 +183,7 @@ fn swarmd_to_swarmd_with_encryption_required() {
             seen || !leech.guard().is_running()
         },
     );
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     assert!(seen, "the daemon never listed an encrypted peer");
     daemon.assert_alive("serving an encrypted leecher");
@@ -260,7 +250,7 @@ fn hostile_handshakes_are_dropped_and_others_served() {
         }
         assert!(closed, "swarmd kept a connection open after {what}");
     }
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     daemon.assert_alive("hostile handshakes");
 }

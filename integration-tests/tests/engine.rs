@@ -42,17 +42,6 @@ fn swarmd_download(env: &TestEnv, torrent: &Torrent, name: &str) -> Swarmd {
         .env("RUST_LOG", RUST_LOG)
 }
 
-/// Waits for a one-shot download to exit by itself and checks that it exited 0 (complete).
-fn expect_complete(p: &SwarmdProcess) {
-    let st = p.wait_exit(EXIT_WAIT);
-    assert!(
-        st.success(),
-        "{} exited with {st} instead of completing:\n{}",
-        p.guard().name(),
-        p.guard().log_tail(40)
-    );
-}
-
 /// A multi-file payload with uneven file sizes (edges inside pieces) and a `sub/` directory.
 fn multi_payload(env: &TestEnv, dir: &str, name: &str, total: u64, seed: u64) -> Payload {
     let p = Payload::multi(&env.subdir(dir), name, total, 7, seed);
@@ -177,7 +166,7 @@ fn downloads_multi_file_from_libtorrent() {
     wait_seeders(&tracker, &torrent, 1, "the libtorrent seeder's announce");
 
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     assert!(
         log_lines(&leech, "piece failed its hash check").is_empty(),
@@ -207,7 +196,7 @@ fn downloads_multi_file_from_transmission() {
     wait_seeders(&tracker, &torrent, 1, "transmission's announce");
 
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     let st = tr.status(id);
     assert!(
@@ -433,7 +422,7 @@ fn finds_seeder_through_udp_tracker() {
 
     let leech = swarmd_download(&env, &torrent, "swarmd").spawn(&env);
     let seen = watch_lt_peers(&seeder, EXIT_WAIT, || leech.guard().is_running());
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
 
     // The seeder only ever saw connections that were dialled *to* it.
@@ -521,7 +510,7 @@ fn survives_peer_actor_panics() {
         // One line per panic, not a backtrace each.
         .env("RUST_BACKTRACE", "0")
         .spawn(&env);
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
 
     // The panics happened (the panic hook prints them). Each cost the only connection, so from
@@ -649,7 +638,7 @@ fn bans_seeder_that_sends_corrupt_pieces() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    expect_complete(&leech);
+    leech.expect_complete(EXIT_WAIT);
     verify_download(&torrent, &payload, leech.out_dir());
     assert!(
         bad_served,

@@ -182,7 +182,12 @@ async fn write_loop(
         let Some(write) = count.write.as_mut() else {
             break;
         };
-        write_all_frames(write, &mut batch, &mut count.ledger).await?;
+        let shared = &count.shared;
+        // A peer that does not read blocks the write; what it acknowledged meanwhile counts.
+        let stalled = |w: &WriteHalf, ledger: &mut Ledger| {
+            count_acknowledged(w.tcp().and_then(tcp_state), ledger, shared);
+        };
+        write_all_frames(write, &mut batch, &mut count.ledger, stalled).await?;
         count.sync();
         queued.fetch_sub(n, Ordering::Relaxed);
         drained.do_send(Drained);
@@ -230,11 +235,7 @@ impl UploadCount {
             .as_ref()
             .and_then(|w| w.tcp())
             .and_then(tcp_state);
-        let acked = state.map_or(u64::MAX, |s| s.bytes_acked);
-        let n = self.ledger.acknowledged(acked);
-        if n > 0 {
-            self.shared.transferred.add_uploaded(n);
-        }
+        count_acknowledged(state, &mut self.ledger, &self.shared);
         state
     }
 
@@ -246,6 +247,15 @@ impl UploadCount {
             None => true,
             Some(s) => s.closed || (self.ledger.unacked.is_empty() && s.peer_closed),
         }
+    }
+}
+
+/// Counts into the torrent's counters the blocks of `ledger` that `state` says are acknowledged
+/// (all of them when the kernel does not say).
+fn count_acknowledged(state: Option<TcpState>, ledger: &mut Ledger, shared: &TorrentShared) {
+    let n = ledger.acknowledged(state.map_or(u64::MAX, |s| s.bytes_acked));
+    if n > 0 {
+        shared.transferred.add_uploaded(n);
     }
 }
 
@@ -333,10 +343,12 @@ fn tcp_state(sock: &tokio::net::TcpStream) -> Option<TcpState> {
 
 /// Writes every frame of `frames`, in order, with vectored writes; empties it. The ledger's
 /// offset follows every byte written, and each block is entered as its last byte is written.
+/// While a write waits (the peer does not read), `stalled` is called every `ACK_POLL`.
 async fn write_all_frames<W: tokio::io::AsyncWrite + Unpin>(
     out: &mut W,
     frames: &mut VecDeque<Frame>,
     ledger: &mut Ledger,
+    mut stalled: impl FnMut(&W, &mut Ledger),
 ) -> io::Result<()> {
     use bytes::Buf;
     loop {
@@ -355,7 +367,13 @@ async fn write_all_frames<W: tokio::io::AsyncWrite + Unpin>(
             *slot = io::IoSlice::new(&frame.bytes);
             used += 1;
         }
-        let mut n = out.write_vectored(&slices[..used]).await?;
+        // A write that has not started is dropped and begun again: nothing was taken.
+        let mut n = loop {
+            match tokio::time::timeout(ACK_POLL, out.write_vectored(&slices[..used])).await {
+                Ok(written) => break written?,
+                Err(_) => stalled(out, ledger),
+            }
+        };
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -408,7 +426,7 @@ mod tests {
                 bytes: f.clone(),
                 payload: f.len() as u32,
             }));
-            write_all_frames(&mut tx, &mut queue, &mut ledger)
+            write_all_frames(&mut tx, &mut queue, &mut ledger, |_, _| {})
                 .await
                 .unwrap();
             assert!(queue.is_empty());
@@ -472,7 +490,7 @@ mod tests {
                     payload: if f.len() > 1000 { f.len() as u32 } else { 0 },
                 });
             }
-            write_all_frames(&mut tx, &mut queue, &mut ledger)
+            write_all_frames(&mut tx, &mut queue, &mut ledger, |_, _| {})
                 .await
                 .unwrap();
         }
