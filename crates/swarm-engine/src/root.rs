@@ -158,6 +158,7 @@ impl Root {
                 choker: Default::default(),
                 limiter: Default::default(),
                 events,
+                queue: None,
             },
             board: QuotaBoard::new(),
             peer_budget: PeerBudget::new(cfg.max_peers_global.max(1)),
@@ -182,6 +183,7 @@ impl Actor for Root {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.services.queue = Some(ctx.address().recipient());
         self.start_services(ctx);
         self.start_queue(ctx);
     }

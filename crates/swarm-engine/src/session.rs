@@ -353,7 +353,7 @@ impl Session {
     pub async fn pause(&self, ih: InfoHash) -> Result<(), EngineError> {
         match self.target(ih).await? {
             Target::Torrent(t) => {
-                self.queue_order(ih, QueueCommand::Force(false)).await?;
+                self.queue_order(ih, QueueCommand::Unforce).await?;
                 t.send(SetPaused(true)).await.map_err(gone)
             }
             Target::Magnet(_) => self.order_magnet(ih, MagnetCommand::Pause).await,
@@ -375,7 +375,7 @@ impl Session {
         let given_up = self.start_given_up(ih).await?;
         let target = self.target(ih).await?;
         if let Target::Torrent(_) = &target {
-            self.queue_order(ih, QueueCommand::Force(force)).await?;
+            self.queue_order(ih, QueueCommand::Start { force }).await?;
         }
         if given_up {
             return Ok(());

@@ -85,7 +85,14 @@ struct Entry {
     held: bool,
     /// A seeding limit was acted on; not again until it seeds anew.
     limit_done: bool,
+    /// When the root started it (added, resumed): until it publishes a running state, its
+    /// published one (still paused) is older than its wish.
+    expected: Option<Instant>,
 }
+
+/// How long a started torrent's wish outlives a published state that does not show it yet (the
+/// torrent answers its start within milliseconds; this bounds a torrent that never does).
+const EXPECT_FOR: Duration = Duration::from_secs(5);
 
 /// What the queue decided in one pass.
 #[derive(Debug, Default, PartialEq)]
@@ -143,8 +150,27 @@ impl Queue {
             last_payload: now,
             held,
             limit_done: false,
+            expected: None,
         });
         held
+    }
+
+    /// The root is starting a torrent (adding or resuming it) that will want `want`: the next
+    /// [`Queue::decide`] gives it a slot if one is free, before it shows that wish itself, so that
+    /// it goes straight to running instead of through a queued state.
+    pub fn expect(&mut self, ih: InfoHash, want: Want, now: Instant) {
+        if let Some(e) = self.entry_mut(ih) {
+            if e.want != want {
+                (e.last_download, e.last_payload) = (now, now);
+            }
+            e.want = want;
+            e.expected = Some(now);
+        }
+    }
+
+    /// Whether the queue holds a torrent now.
+    pub fn held(&self, ih: InfoHash) -> bool {
+        self.entry(ih).is_some_and(|e| e.held)
     }
 
     pub fn remove(&mut self, ih: InfoHash) {
@@ -215,7 +241,18 @@ impl Queue {
         let Some(e) = self.entry_mut(ih) else {
             return;
         };
-        let want = Want::of(state);
+        let mut want = Want::of(state);
+        // A check keeps the wish it interrupts (a verify while downloading keeps the slot; a
+        // new torrent checks before it downloads), and a torrent just started shows its old
+        // state for a moment.
+        let started = e
+            .expected
+            .is_some_and(|t| now.saturating_duration_since(t) < EXPECT_FOR);
+        if state == TorrentState::Checking || (started && want == Want::Nothing) {
+            want = e.want;
+        } else {
+            e.expected = None;
+        }
         if seen.downloaded != e.seen.downloaded
             || (want == Want::Download) != (e.want == Want::Download)
         {

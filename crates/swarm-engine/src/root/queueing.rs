@@ -13,9 +13,9 @@ use actix::prelude::*;
 use swarm_model::{EngineError, QueueConfig, QueueMove, SeedAction, SeedLimits, SeedingConfig};
 use swarm_wire::InfoHash;
 
-use super::queue::{LimitReached, Observed};
+use super::queue::{LimitReached, Observed, Want};
 use super::{Root, RootChild};
-use crate::torrent::messages::{QueueChanged, SetPaused};
+use crate::torrent::messages::{QueueChanged, SetPaused, WantsSlot};
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::Torrent;
 
@@ -26,8 +26,13 @@ const QUEUE_PERIOD: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug)]
 pub enum QueueCommand {
     Move(QueueMove),
-    /// Force start on or off (`start --force`; a pause or a plain start turns it off).
-    Force(bool),
+    /// Force start off (a pause).
+    Unforce,
+    /// The torrent is being started (resumed), forced or not (a plain start ends a force
+    /// start): it runs at once if the queue has a slot for it, else it waits queued.
+    Start {
+        force: bool,
+    },
     SeedLimits(SeedLimits),
 }
 
@@ -89,7 +94,21 @@ impl Root {
             };
             self.queue.observe(*ih, state, seen, now);
         }
-        let decision = self.queue.decide(now);
+        self.decide_queue(ctx);
+    }
+
+    /// What a started torrent will want: to seed if it has everything it wants, else to
+    /// download.
+    pub(super) fn want_of(&self, ih: InfoHash) -> Want {
+        match self.torrents.get(&ih) {
+            Some(e) if e.shared.status.with(|p| p.totals.left_bytes) == 0 => Want::Seed,
+            _ => Want::Download,
+        }
+    }
+
+    /// The queue's decision on what it knows now, carried out.
+    pub(super) fn decide_queue(&mut self, ctx: &mut Context<Self>) {
+        let decision = self.queue.decide(Instant::now());
         for (ih, held) in decision.holds {
             let Some(e) = self.torrents.get(&ih) else {
                 continue;
@@ -151,8 +170,13 @@ impl Handler<QueueOrder> for Root {
         }
         let changed = match msg.command {
             QueueCommand::Move(to) => self.queue.move_to(ih, to).unwrap_or_default(),
-            QueueCommand::Force(on) => {
-                self.queue.set_forced(ih, on);
+            QueueCommand::Unforce => {
+                self.queue.set_forced(ih, false);
+                vec![(ih, 0)]
+            }
+            QueueCommand::Start { force } => {
+                self.queue.set_forced(ih, force);
+                self.queue.expect(ih, self.want_of(ih), Instant::now());
                 vec![(ih, 0)]
             }
             QueueCommand::SeedLimits(limits) => {
@@ -165,6 +189,14 @@ impl Handler<QueueOrder> for Root {
         self.run_queue(ctx);
         self.queue_settings(ih)
             .ok_or(EngineError::UnknownTorrent(ih))
+    }
+}
+
+impl Handler<WantsSlot> for Root {
+    type Result = ();
+
+    fn handle(&mut self, _: WantsSlot, ctx: &mut Context<Self>) {
+        self.run_queue(ctx);
     }
 }
 

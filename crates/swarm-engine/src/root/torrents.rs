@@ -94,21 +94,23 @@ impl Root {
         }
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
-        // Into the queue, at its end (a restarted daemon adds torrents in their saved order):
-        // held from the start unless nothing is limited, so that it waits for the queue's
-        // decision after its check rather than going live first.
+        // Into the queue, at its end (a restarted daemon adds torrents in their saved order),
+        // decided at once: it runs after its check if a slot is free now, else it waits queued.
         let forced = msg.record.as_ref().is_some_and(|r| r.forced);
         let seed_limits = msg
             .record
             .as_ref()
             .map(|r| r.seed_limits)
             .unwrap_or_default();
-        let held = self
-            .queue
-            .push(ih, forced, seed_limits, std::time::Instant::now());
+        let now = std::time::Instant::now();
+        self.queue.push(ih, forced, seed_limits, now);
+        if !paused {
+            self.queue.expect(ih, super::queue::Want::Download, now);
+        }
+        self.decide_queue(ctx);
         shared
             .held
-            .store(held, std::sync::atomic::Ordering::Relaxed);
+            .store(self.queue.held(ih), std::sync::atomic::Ordering::Relaxed);
         let tcfg = TorrentConfig {
             queue: self.queue_settings(ih).unwrap_or_default(),
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),

@@ -87,6 +87,9 @@ pub struct Services {
     pub choker: ServiceRef<Choker>,
     pub limiter: ServiceRef<RateLimiter>,
     pub events: tokio::sync::broadcast::Sender<Event>,
+    /// The root's queue, told when the torrent starts waiting for a slot (set once the root
+    /// runs, before any torrent).
+    pub queue: Option<Recipient<super::messages::WantsSlot>>,
 }
 
 #[derive(Default)]
@@ -243,6 +246,9 @@ impl Torrent {
                 TorrentState::QueuedDownload
             };
             self.publish();
+            if let Some(queue) = &self.services.queue {
+                queue.do_send(super::messages::WantsSlot);
+            }
             return;
         }
         self.state = if self.picker.is_complete() {

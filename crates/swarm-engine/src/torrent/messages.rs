@@ -213,6 +213,12 @@ pub struct SetSuperSeed(pub bool);
 #[rtype(result = "()")]
 pub struct QueueChanged(pub Option<crate::torrent::resume_state::QueueSettings>);
 
+/// To the root's queue: a torrent waits in `queued_download` / `queued_seed` now, decide at
+/// once rather than at the next period (a slot may be free).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WantsSlot;
+
 /// Hash everything on disk again.
 #[derive(Message)]
 #[rtype(result = "()")]

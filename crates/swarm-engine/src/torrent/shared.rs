@@ -141,6 +141,8 @@ pub struct Totals {
     pub peers_utp_incoming: u32,
     /// The size when done (the ratio's base of a torrent that downloaded nothing).
     pub wanted_bytes: u64,
+    /// Of `wanted_bytes`, what is not verified yet: 0 for a torrent that will seed.
+    pub left_bytes: u64,
 }
 
 /// What a torrent publishes beside its summary: its own counts that no summary carries.
@@ -166,6 +168,7 @@ impl Totals {
             peers_utp: counts.peers_utp,
             peers_utp_incoming: counts.peers_utp_incoming,
             wanted_bytes: summary.wanted_bytes,
+            left_bytes: summary.left_bytes,
         }
     }
 }

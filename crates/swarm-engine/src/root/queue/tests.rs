@@ -271,3 +271,57 @@ fn restore_order_follows_saved_positions() {
     let saved = vec![(Some(2), 'c'), (None, 'x'), (Some(0), 'a'), (Some(1), 'b')];
     assert_eq!(restore_order(saved), vec!['a', 'b', 'c', 'x']);
 }
+
+/// A torrent the root starts with a slot free runs at once: the decision does not wait for it
+/// to show its wish, nor for its check to end; with no slot free it waits, and a started
+/// torrent still showing `paused` keeps its wish for a moment only.
+#[test]
+fn a_started_torrent_is_decided_before_it_shows_its_wish() {
+    let t0 = Instant::now();
+    let mut q = queue(Some(1), None);
+    q.push(ih(1), false, SeedLimits::default(), t0);
+    q.expect(ih(1), Want::Download, t0);
+    assert_eq!(q.decide(t0).holds, vec![(ih(1), false)]);
+    // Its check keeps the slot; the one started next has none.
+    q.observe(ih(1), TorrentState::Checking, seen(0, 0), t0);
+    q.push(ih(2), false, SeedLimits::default(), t0);
+    q.expect(ih(2), Want::Download, t0);
+    q.observe(ih(2), TorrentState::Checking, seen(0, 0), t0);
+    assert!(q.decide(t0).holds.is_empty());
+    assert!(!q.held(ih(1)) && q.held(ih(2)));
+    q.observe(ih(1), TorrentState::Downloading, seen(0, 0), t0);
+    // 1 pauses: 2 goes. 1 is resumed while 2 runs: it waits, though it still shows `paused`.
+    q.observe(ih(1), TorrentState::Paused, seen(0, 0), t0);
+    q.observe(ih(2), TorrentState::QueuedDownload, seen(0, 0), t0);
+    assert_eq!(q.decide(t0).holds, vec![(ih(1), true), (ih(2), false)]);
+    q.observe(ih(2), TorrentState::Downloading, seen(0, 0), t0);
+    q.expect(ih(1), Want::Download, t0);
+    q.observe(ih(1), TorrentState::Paused, seen(0, 0), t0);
+    assert!(q.decide(t0).holds.is_empty());
+    // 2 is paused: 1, still showing `paused` a second later, takes the slot.
+    let t1 = t0 + Duration::from_secs(1);
+    q.observe(ih(2), TorrentState::Paused, seen(0, 0), t1);
+    q.observe(ih(1), TorrentState::Paused, seen(0, 0), t1);
+    assert_eq!(q.decide(t1).holds, vec![(ih(1), false), (ih(2), true)]);
+    // A torrent that never shows its start loses the wish after a while.
+    let later = t1 + EXPECT_FOR;
+    q.observe(ih(1), TorrentState::Paused, seen(0, 0), later);
+    assert_eq!(q.decide(later).holds, vec![(ih(1), true)]);
+}
+
+/// A verify keeps a running torrent's slot; a paused torrent's verify takes none.
+#[test]
+fn a_check_keeps_the_wish_it_interrupts() {
+    let t0 = Instant::now();
+    let mut q = queue(Some(1), None);
+    for n in 1..=2 {
+        q.push(ih(n), false, SeedLimits::default(), t0);
+    }
+    q.observe(ih(1), TorrentState::QueuedDownload, seen(0, 0), t0);
+    q.observe(ih(2), TorrentState::Paused, seen(0, 0), t0);
+    assert_eq!(q.decide(t0).holds, vec![(ih(1), false)]);
+    q.observe(ih(1), TorrentState::Checking, seen(0, 0), t0);
+    q.observe(ih(2), TorrentState::Checking, seen(0, 0), t0);
+    assert!(q.decide(t0).holds.is_empty());
+    assert!(!q.held(ih(1)) && q.held(ih(2)));
+}

@@ -113,7 +113,7 @@ mod calls {
                 {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [HASH]}},
                 {"jsonrpc": "2.0", "method": "torrent_frobnicate", "id": 2},
                 {"jsonrpc": "2.0", "method": "torrent_set", "id": 3,
-                 "params": {"seed_ratio_mode": 1}},
+                 "params": {"location": "/elsewhere"}},
                 {"jsonrpc": "1.0", "method": "session_get", "id": 4},
                 {"jsonrpc": "2.0", "method": "session_get", "id": 5, "params": [1]},
             ]),
@@ -132,7 +132,7 @@ mod calls {
         let why = answers[2]["error"]["data"]["error_string"]
             .as_str()
             .unwrap();
-        assert!(why.contains("ratio limits"), "{why}");
+        assert!(why.contains("moving a torrent's data"), "{why}");
         assert_eq!(answers[3]["error"]["code"], -32600);
         assert_eq!(answers[3]["id"], Value::Null);
         assert_eq!(answers[4]["error"]["code"], -32602);
