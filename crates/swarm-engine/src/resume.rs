@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use swarm_model::{EngineError, FilePriority};
+use swarm_model::{EngineError, FilePriority, TorrentLimits};
 use swarm_wire::InfoHash;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,12 @@ pub struct ResumeRecord {
     /// Super-seeding (BEP 16) is on for this torrent.
     #[serde(default)]
     pub super_seed: bool,
+    /// The user's labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The torrent's own limits (rates, peers, upload slots).
+    #[serde(default)]
+    pub limits: TorrentLimits,
 }
 
 impl ResumeRecord {

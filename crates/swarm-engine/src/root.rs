@@ -139,6 +139,7 @@ impl Root {
         let arbiters = (0..cfg.torrent_threads.max(1))
             .map(|_| Arbiter::new().handle())
             .collect();
+        let board = QuotaBoard::new();
         Root {
             peer_id: crate::peer_id::generate(),
             listen_port,
@@ -151,9 +152,10 @@ impl Root {
                 listener: Default::default(),
                 choker: Default::default(),
                 limiter: Default::default(),
+                board: board.clone(),
                 events,
             },
-            board: QuotaBoard::new(),
+            board,
             peer_budget: PeerBudget::new(cfg.max_peers_global.max(1)),
             encryption: PolicyCell::new(cfg.encryption),
             arbiters,
@@ -298,6 +300,7 @@ fn blank_summary(
         downloaded: 0,
         uploaded: 0,
         peers: 0,
+        labels: Vec::new(),
         save_dir: save_dir.display().to_string(),
         error: None,
     }

@@ -24,5 +24,6 @@ pub use event::Event;
 pub use session::{EngineCounters, Limits, RestartCounts, SessionStats};
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
+    normalize_labels, FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentLimits, TorrentState,
+    TorrentSummary, TrackerInfo, MAX_LABELS, MAX_LABEL_LEN,
 };

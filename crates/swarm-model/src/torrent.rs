@@ -66,6 +66,9 @@ pub struct TorrentSummary {
     pub save_dir: String,
     #[serde(default)]
     pub error: Option<String>,
+    /// The user's labels, in the order given (see [`normalize_labels`]).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +91,60 @@ pub struct TorrentDetail {
     /// Super-seeding (BEP 16) is on (it runs while the torrent seeds).
     #[serde(default)]
     pub super_seed: bool,
+    /// The torrent's own limits (unset: the session's).
+    #[serde(default)]
+    pub limits: TorrentLimits,
+}
+
+/// One torrent's own limits. Each unset one is the session's: the global rate limits (which
+/// apply on top of the torrent's own), `max_peers_per_torrent`, `unchoke_slots`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorrentLimits {
+    /// Bytes per second.
+    #[serde(default)]
+    pub download: Option<u64>,
+    #[serde(default)]
+    pub upload: Option<u64>,
+    /// Connections (both directions) at once.
+    #[serde(default)]
+    pub max_peers: Option<u32>,
+    /// Peers unchoked at once, the optimistic one included.
+    #[serde(default)]
+    pub upload_slots: Option<u32>,
+}
+
+/// The longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 128;
+/// The most labels one torrent takes.
+pub const MAX_LABELS: usize = 64;
+
+/// Labels as a torrent keeps them: each trimmed, non-empty, without a comma (transmission's
+/// RPC forbids them: some clients join labels with commas), at most [`MAX_LABEL_LEN`] bytes;
+/// duplicates dropped, the first kept, order kept. The error names the label.
+pub fn normalize_labels<S: AsRef<str>>(labels: &[S]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for l in labels {
+        let l = l.as_ref().trim();
+        if l.is_empty() {
+            return Err("a label is empty".into());
+        }
+        if l.contains(',') {
+            return Err(format!("label {l:?} has a comma, which labels cannot have"));
+        }
+        if l.len() > MAX_LABEL_LEN {
+            return Err(format!("label {l:?} is longer than {MAX_LABEL_LEN} bytes"));
+        }
+        if !out.iter().any(|x| x == l) {
+            out.push(l.to_owned());
+        }
+    }
+    if out.len() > MAX_LABELS {
+        return Err(format!(
+            "{} labels: a torrent takes at most {MAX_LABELS}",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,4 +204,20 @@ pub struct TrackerInfo {
     pub peers_received: u32,
     /// Seconds until the next announce.
     pub next_announce_secs: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_trimmed_deduplicated_and_checked() {
+        assert_eq!(
+            normalize_labels(&[" tv ", "hd", "tv"]).unwrap(),
+            vec!["tv".to_string(), "hd".to_string()]
+        );
+        assert!(normalize_labels(&["a,b"]).unwrap_err().contains("\"a,b\""));
+        assert!(normalize_labels(&["  "]).unwrap_err().contains("empty"));
+        assert!(normalize_labels(&["x".repeat(200)]).is_err());
+    }
 }

@@ -37,6 +37,7 @@ pub struct FakeTorrent {
     pub files: Vec<FileInfo>,
     pub save_dir: Option<std::path::PathBuf>,
     pub paused_at_add: bool,
+    pub limits: swarm_model::TorrentLimits,
 }
 
 impl FakeEngine {
@@ -122,6 +123,7 @@ pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
         peers: 3,
         save_dir: "/downloads".into(),
         error: None,
+        labels: Vec::new(),
     }
 }
 
@@ -156,6 +158,7 @@ impl Engine for FakeEngine {
             NewTorrent::Magnet(m) => (m.name(), Vec::new()),
         };
         let mut summary = summary(id, &name);
+        summary.labels = add.labels.clone();
         if add.paused {
             summary.state = TorrentState::Paused;
         }
@@ -166,6 +169,7 @@ impl Engine for FakeEngine {
                 files,
                 save_dir: add.save_dir.clone(),
                 paused_at_add: add.paused,
+                limits: Default::default(),
             },
         );
         drop(s);
@@ -204,6 +208,7 @@ impl Engine for FakeEngine {
             hash_failures: 0,
             eta_secs: Some(150),
             super_seed: false,
+            limits: t.limits,
         })
     }
 
@@ -239,6 +244,28 @@ impl Engine for FakeEngine {
 
     async fn set_super_seed(&self, id: InfoHash, on: bool) -> EngineResult<()> {
         self.record(format!("super_seed {id} {on}"));
+        self.with_torrent(id, |_| ())
+    }
+
+    async fn set_torrent_limits(
+        &self,
+        id: InfoHash,
+        limits: swarm_model::TorrentLimits,
+    ) -> EngineResult<swarm_model::TorrentLimits> {
+        self.record(format!("set_torrent_limits {id} {limits:?}"));
+        self.with_torrent(id, |t| {
+            t.limits = limits;
+            limits
+        })
+    }
+
+    async fn set_labels(&self, id: InfoHash, labels: Vec<String>) -> EngineResult<()> {
+        self.record(format!("set_labels {id} {labels:?}"));
+        self.with_torrent(id, |t| t.summary.labels = labels)
+    }
+
+    async fn add_peers(&self, id: InfoHash, peers: Vec<std::net::SocketAddr>) -> EngineResult<()> {
+        self.record(format!("add_peers {id} {peers:?}"));
         self.with_torrent(id, |_| ())
     }
 

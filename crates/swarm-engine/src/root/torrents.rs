@@ -15,6 +15,7 @@ use swarm_wire::{InfoHash, Metainfo};
 use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
 use crate::resume::{ResumeRecord, StatePaths};
+use crate::services::rate_limiter::ForgetTorrent;
 use crate::storage::Storage;
 use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
 use crate::torrent::{Torrent, TorrentConfig};
@@ -30,6 +31,8 @@ pub struct AddTorrent {
     pub known_have: Option<Bitfield>,
     /// The resume record found at start-up (trusted only if the files match it).
     pub record: Option<ResumeRecord>,
+    /// A new torrent's labels (a restored one has its record's).
+    pub labels: Vec<String>,
 }
 
 impl Handler<AddTorrent> for Root {
@@ -85,7 +88,10 @@ impl Root {
             // A new torrent's first resume record, at once: until the first periodic save, a
             // crash would otherwise bring it back in the default directory, unpaused.
             if msg.record.is_none() && !paths.has_record() {
-                let rec = ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix());
+                let rec = ResumeRecord {
+                    labels: msg.labels.clone(),
+                    ..ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix())
+                };
                 if let Err(e) = paths.save_record(&rec) {
                     tracing::warn!(torrent = %msg.meta.info.name, "{e}");
                 }
@@ -93,8 +99,14 @@ impl Root {
         }
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
+        let (labels, limits) = match &msg.record {
+            Some(r) => (r.labels.clone(), r.limits),
+            None => (msg.labels, Default::default()),
+        };
         let tcfg = TorrentConfig {
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
+            labels,
+            limits,
             known_have: msg.known_have,
             record: msg.record.map(Box::new),
             ..self.torrent_config(save_dir, paused, state.clone())
@@ -140,6 +152,8 @@ impl Root {
             max_pending_writes: self.cfg.max_pending_writes,
             paused,
             super_seed: false,
+            labels: Vec::new(),
+            limits: Default::default(),
             known_have: None,
             resume,
             record: None,
@@ -288,6 +302,7 @@ impl Handler<GetGivenUp> for Root {
             hash_failures: 0,
             eta_secs: None,
             super_seed: false,
+            limits: Default::default(),
         })
     }
 }
@@ -307,7 +322,11 @@ impl Handler<StartGivenUp> for Root {
             return Ok(false);
         };
         let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
-        let tcfg = self.torrent_config(shared.storage.save_dir.clone(), false, state);
+        let mut tcfg = self.torrent_config(shared.storage.save_dir.clone(), false, state);
+        // The user's settings survive giving up: they are in the record, as after a crash.
+        if let Some(r) = tcfg.resume.as_ref().and_then(StatePaths::load_record) {
+            (tcfg.labels, tcfg.limits) = (r.labels, r.limits);
+        }
         self.start_torrent(meta, shared, tcfg, ctx)?;
         if let Some(e) = self.torrents.get_mut(&ih) {
             e.gave_up = None;
@@ -328,6 +347,8 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
     if let Some(record) = base.resume.as_ref().and_then(StatePaths::load_record) {
         cfg.paused = record.paused;
         cfg.super_seed = record.super_seed;
+        cfg.labels = record.labels.clone();
+        cfg.limits = record.limits;
         cfg.record = Some(Box::new(record));
     }
     cfg
@@ -372,6 +393,7 @@ impl Handler<RemoveTorrent> for Root {
             self.services.events.clone(),
         );
         let delete = msg.delete_data;
+        let limiter = self.services.limiter.clone();
         let state = entry.state;
         Box::pin(
             async move {
@@ -379,6 +401,7 @@ impl Handler<RemoveTorrent> for Root {
                     let _ = rx.await;
                 }
                 disk.forget(storage.id);
+                limiter.do_send(ForgetTorrent { info_hash: ih });
                 if let Some(paths) = state {
                     paths.remove();
                 }

@@ -6,10 +6,11 @@ use actix::prelude::*;
 use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary};
 
 use crate::picker::{Priority, PRIORITY_SKIP};
+use crate::services::rate_limiter::SetTorrentLimits;
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, Reannounce,
-    SetFilePriorities, SetPaused, SetSuperSeed, Verify,
+    SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::peer::transport::TransportKind;
 
@@ -32,6 +33,7 @@ impl Torrent {
             peers: self.peers.live_count() as u32,
             save_dir: self.cfg.save_dir.display().to_string(),
             error: self.error.clone(),
+            labels: self.cfg.labels.clone(),
         }
     }
 
@@ -84,7 +86,24 @@ impl Torrent {
             hash_failures: self.stats.hash_failures,
             eta_secs: (rate > 0 && left > 0).then(|| left / rate),
             super_seed: self.cfg.super_seed,
+            limits: self.cfg.limits,
         }
+    }
+
+    /// Hands the torrent's own rates to the rate limiter: on the board first, which outlives
+    /// the limiter (a restarting one reads it), then to the limiter's buckets. At every start:
+    /// a daemon restart begins with an empty board.
+    pub(super) fn apply_rate_limits(&self) {
+        let (ih, l) = (self.shared.info_hash, self.cfg.limits);
+        self.services.board.set_torrent(
+            ih,
+            crate::services::rate_limiter::Limits::new(l.download, l.upload),
+        );
+        self.services.limiter.do_send(SetTorrentLimits {
+            info_hash: ih,
+            down: l.download,
+            up: l.upload,
+        });
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
@@ -305,6 +324,32 @@ impl Handler<SetSuperSeed> for Torrent {
             self.sync_super_seed();
             self.publish();
         }
+    }
+}
+
+impl Handler<SetLimits> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLimits, ctx: &mut Context<Self>) {
+        self.cfg.limits = msg.0;
+        self.apply_rate_limits();
+        // A kept record at once: a crash must not bring back the old limits.
+        self.save_resume();
+        // More room for peers is used now, not at the next tick; fewer upload slots at the
+        // next round, which this asks for.
+        self.connect_more(ctx);
+        self.rechoke();
+        self.publish();
+    }
+}
+
+impl Handler<SetLabels> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLabels, _: &mut Context<Self>) {
+        self.cfg.labels = msg.0;
+        self.save_resume();
+        self.publish();
     }
 }
 

@@ -128,6 +128,8 @@ impl Torrent {
             added_at: self.stats.added_at,
             completed_at: self.stats.completed_at,
             super_seed: self.cfg.super_seed,
+            labels: self.cfg.labels.clone(),
+            limits: self.cfg.limits,
         })
     }
 

@@ -207,6 +207,17 @@ pub struct SetPaused(pub bool);
 #[rtype(result = "()")]
 pub struct SetSuperSeed(pub bool);
 
+/// The torrent's own limits, replacing the ones it had (rates go to the rate limiter; peers and
+/// upload slots apply to new connections and the next choke round). Saved at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLimits(pub swarm_model::TorrentLimits);
+
+/// The user's labels, replacing the ones the torrent had (normalized already). Saved at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLabels(pub Vec<String>);
+
 /// Hash everything on disk again.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use swarm_model::{FilePriority, InfoHash};
+use swarm_model::{FilePriority, InfoHash, TorrentLimits};
 
 use crate::bitfield::Bitfield;
 use crate::resume::{hex_encode, ResumeRecord, StatePaths};
@@ -61,6 +61,8 @@ pub struct Snapshot<'a> {
     pub added_at: i64,
     pub completed_at: Option<i64>,
     pub super_seed: bool,
+    pub labels: Vec<String>,
+    pub limits: TorrentLimits,
 }
 
 impl ResumeState {
@@ -131,6 +133,8 @@ impl ResumeState {
             completed_at: s.completed_at,
             trackers: Vec::new(),
             super_seed: s.super_seed,
+            labels: s.labels,
+            limits: s.limits,
         };
         Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }

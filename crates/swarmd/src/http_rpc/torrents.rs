@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use swarm_control::{FileInfo, FilePriority, FilePriorityChange, TorrentState, TorrentSummary};
+use swarm_control::{
+    FileInfo, FilePriority, FilePriorityChange, TorrentLimits, TorrentState, TorrentSummary,
+};
 use swarm_wire::InfoHash;
 
 use super::fields::{
@@ -224,13 +226,7 @@ impl<E: Engine> Rpc<E> {
 
     pub(super) async fn torrent_add(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
         let torrent = self.torrent_to_add(args).await?;
-        if let Some(labels) = args.get("labels").and_then(Value::as_array) {
-            if !labels.is_empty() {
-                return Err(Failure::unsupported(
-                    "torrent-add: labels are not supported by swarmd yet",
-                ));
-            }
-        }
+        let labels = labels_arg("torrent-add", args)?.unwrap_or_default();
         let changes = FileChanges::from_args(args)?;
         if !changes.is_empty() && matches!(torrent, NewTorrent::Magnet(_)) {
             return Err(Failure::new(
@@ -261,6 +257,7 @@ impl<E: Engine> Rpc<E> {
             save_dir,
             // Held until the file choices are in, so that no unwanted piece is fetched.
             paused: paused || !changes.is_empty(),
+            labels,
         };
         let (key, name) = match self.engine.add(add).await {
             Ok(r) => ("torrent-added", r.name),
@@ -352,15 +349,44 @@ impl<E: Engine> Rpc<E> {
 
     pub(super) async fn torrent_set(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
         let changes = FileChanges::from_args(args)?;
+        let labels = labels_arg("torrent-set", args)?;
+        let limits = LimitChanges::from_args(args)?;
         for (key, value) in args.iter() {
-            if matches!(key.as_str(), "ids" | "files-wanted" | "files-unwanted")
-                || key.starts_with("priority-")
+            if matches!(
+                key.as_str(),
+                "ids" | "files-wanted" | "files-unwanted" | "labels"
+            ) || key.starts_with("priority-")
+                || LimitChanges::KEYS.contains(&key.as_str())
             {
                 continue;
             }
             check_unchangeable(key, value)?;
         }
         for t in self.select(args.get("ids")).await? {
+            let named = |f: Failure| {
+                Failure::coded(
+                    f.code,
+                    format!("torrent-set {}: {}", t.summary.name, f.message),
+                )
+            };
+            if let Some(labels) = &labels {
+                match self.engine.set_labels(t.hash, labels.clone()).await {
+                    Ok(()) | Err(EngineError::UnknownTorrent(_)) => {}
+                    Err(e) => return Err(named(engine_failure(e))),
+                }
+            }
+            if !limits.is_empty() {
+                let current = match self.engine.show(t.hash).await {
+                    Ok(d) => d.limits,
+                    Err(EngineError::UnknownTorrent(_)) => continue,
+                    Err(e) => return Err(named(engine_failure(e))),
+                };
+                let new = limits.apply_to(current).map_err(named)?;
+                self.engine
+                    .set_torrent_limits(t.hash, new)
+                    .await
+                    .map_err(|e| named(engine_failure(e)))?;
+            }
             if changes.is_empty() {
                 continue;
             }
@@ -429,23 +455,119 @@ fn id_refs(values: &[Value]) -> Result<IdRefs, Failure> {
     Ok(refs)
 }
 
+/// The `labels` of `torrent-add` and `torrent-set` (transmission 3.00+): a list of strings,
+/// normalized as the control socket does; `None` when not given.
+fn labels_arg(method: &str, args: &Args) -> Result<Option<Vec<String>>, Failure> {
+    let Some(v) = args.get("labels") else {
+        return Ok(None);
+    };
+    let list: Option<Vec<&str>> = v
+        .as_array()
+        .and_then(|a| a.iter().map(Value::as_str).collect());
+    let list = list
+        .ok_or_else(|| Failure::new(format!("{method}: labels: {v} is not a list of strings")))?;
+    swarm_model::normalize_labels(&list)
+        .map(Some)
+        .map_err(|e| Failure::new(format!("{method}: labels: {e}")))
+}
+
+/// A torrent's own limits as `torrent-set` changes them. Transmission keeps a speed and its
+/// on/off switch apart; swarmd keeps the speed only while it is on: `downloadLimited: false`
+/// lifts the limit, and a `downloadLimit` counts once the limit is on (in this request or
+/// before).
+#[derive(Default)]
+struct LimitChanges {
+    /// (speed in bytes/s, on) for down and up.
+    down: (Option<u64>, Option<bool>),
+    up: (Option<u64>, Option<bool>),
+    peers: Option<u32>,
+}
+
+impl LimitChanges {
+    const KEYS: [&'static str; 5] = [
+        "downloadLimit",
+        "downloadLimited",
+        "uploadLimit",
+        "uploadLimited",
+        "peer-limit",
+    ];
+
+    fn from_args(args: &Args) -> Result<Self, Failure> {
+        let number = |key: &str| -> Result<Option<u64>, Failure> {
+            match args.get(key) {
+                None => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                    Failure::new(format!("torrent-set: {key}: {v} is not a number"))
+                }),
+            }
+        };
+        let speed = |key: &str| -> Result<Option<u64>, Failure> {
+            let Some(kb) = number(key)? else {
+                return Ok(None);
+            };
+            let bytes = kb.saturating_mul(super::methods::SPEED_UNIT);
+            swarm_control::check_rate_limit(key, bytes)
+                .map_err(|e| Failure::new(format!("torrent-set: {e}")))?;
+            Ok(Some(bytes))
+        };
+        let peers = match number("peer-limit")? {
+            Some(n) if n == 0 || n > u64::from(swarm_control::MAX_TORRENT_PEERS) => {
+                return Err(Failure::new(format!(
+                    "torrent-set: peer-limit {n} is not between 1 and {}",
+                    swarm_control::MAX_TORRENT_PEERS
+                )))
+            }
+            n => n.map(|n| n as u32),
+        };
+        Ok(LimitChanges {
+            down: (
+                speed("downloadLimit")?,
+                args.get("downloadLimited").map(truthy),
+            ),
+            up: (speed("uploadLimit")?, args.get("uploadLimited").map(truthy)),
+            peers,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.down == (None, None) && self.up == (None, None) && self.peers.is_none()
+    }
+
+    fn apply_to(&self, current: TorrentLimits) -> Result<TorrentLimits, Failure> {
+        let one = |key: &str, (speed, on): (Option<u64>, Option<bool>), now: Option<u64>| {
+            match (on.unwrap_or(now.is_some()), speed.or(now)) {
+                (false, _) => Ok(None),
+                // A speed of 0 is transmission's "nothing passes"; swarmd has no such limit.
+                (true, Some(s)) if s > 0 => Ok(Some(s)),
+                (true, _) => Err(Failure::new(format!(
+                    "{key}Limited is on without a {key}Limit above 0: give both"
+                ))),
+            }
+        };
+        Ok(TorrentLimits {
+            download: one("download", self.down, current.download)?,
+            upload: one("upload", self.up, current.upload)?,
+            max_peers: self.peers.or(current.max_peers),
+            upload_slots: current.upload_slots,
+        })
+    }
+}
+
 /// `torrent-set` keys of features swarmd does not have: accepted when they ask for what
 /// swarmd does anyway (what transmission with the feature off does), refused otherwise.
 fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     let fine = match key {
-        "labels" | "trackerAdd" | "trackerRemove" | "trackerReplace" => {
+        "trackerAdd" | "trackerRemove" | "trackerReplace" => {
             value.as_array().is_some_and(Vec::is_empty)
         }
         // 0: the session's limit (none in swarmd), 2: unlimited.
         "seedRatioMode" | "seedIdleMode" => matches!(value.as_i64(), Some(0 | 2)),
-        "downloadLimited" | "uploadLimited" => !truthy(value),
         "honorsSessionLimits" => truthy(value),
         "bandwidthPriority" => value.as_i64() == Some(0),
         "sequentialDownload" => !truthy(value),
         // Not a change of anything swarmd keeps.
         "group" => value.as_str().is_some_and(str::is_empty),
-        "location" | "seedRatioLimit" | "seedIdleLimit" | "downloadLimit" | "uploadLimit"
-        | "peer-limit" | "queuePosition" | "trackerList" => false,
+        "location" | "seedRatioLimit" | "seedIdleLimit" | "queuePosition" | "trackerList" => false,
         // Keys transmission does not know either: ignored, as transmission does.
         _ => true,
     };
@@ -455,15 +577,11 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     let what = match key {
         "seedRatioMode" | "seedRatioLimit" => "ratio limits",
         "seedIdleMode" | "seedIdleLimit" => "idle seeding limits",
-        "downloadLimited"
-        | "uploadLimited"
-        | "downloadLimit"
-        | "uploadLimit"
-        | "honorsSessionLimits" => "per-torrent speed limits (use the session's: session-set)",
-        "labels" | "group" => "labels and bandwidth groups",
+        "honorsSessionLimits" => "ignoring the session's speed limits",
+        "bandwidthPriority" => "bandwidth priorities",
+        "group" => "bandwidth groups",
         "location" => "moving a torrent's data",
         "queuePosition" => "a download queue",
-        "peer-limit" => "a per-torrent peer limit (it is [network] max_peers_per_torrent)",
         _ => "this setting",
     };
     Err(Failure::unsupported(format!(
