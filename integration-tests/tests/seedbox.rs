@@ -47,7 +47,11 @@ fn a_torrent_s_upload_limit_holds_against_a_libtorrent_leecher() {
     let ih = d.add(&torrent.path, Some(&payload.dir));
     d.wait_torrent(&ih, "seeding", Duration::from_secs(30), is_complete_seed);
     let limits = d.ctl_json(&["limits", &ih, "--up", "1M"]);
-    assert_eq!(limits["upload"], json!(MIB), "limits {ih} --up 1M: {limits}");
+    assert_eq!(
+        limits["upload"],
+        json!(MIB),
+        "limits {ih} --up 1M: {limits}"
+    );
 
     let _leech = LibtorrentPeer::spawn(
         &env,
@@ -59,12 +63,15 @@ fn a_torrent_s_upload_limit_holds_against_a_libtorrent_leecher() {
             ..LtOptions::leech()
         },
     );
-    wait_for("2 MiB uploaded", Duration::from_secs(30), POLL, || {
-        match uploaded(&d, &ih) {
+    wait_for(
+        "2 MiB uploaded",
+        Duration::from_secs(30),
+        POLL,
+        || match uploaded(&d, &ih) {
             n if n >= 2 * MIB => Ok(()),
             n => Err(format!("{n} bytes uploaded")),
-        }
-    })
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
     let (t0, u0) = (Instant::now(), uploaded(&d, &ih));
     std::thread::sleep(Duration::from_secs(12));
@@ -108,7 +115,10 @@ fn peers_add_dials_a_seeder_no_tracker_names() {
     let ih = d.add(&torrent.path, Some(&out));
 
     for (bad, names) in [
-        ("seeder.example:6881", "\"seeder.example:6881\" is not a peer address"),
+        (
+            "seeder.example:6881",
+            "\"seeder.example:6881\" is not a peer address",
+        ),
         ("127.0.0.1:0", "port 0"),
         ("127.0.0.1", "\"127.0.0.1\" is not a peer address"),
     ] {
@@ -148,7 +158,10 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
     let env = TestEnv::new("seedbox-kept");
     let payload = Payload::single(&env.subdir("payload"), "kept.bin", 300 * KIB + 5, 1903);
     let torrent = payload.make_torrent(&env.path().join("kept.torrent"), 15, &[]);
-    let faults = format!("torrent.reannounce@{}:1.0", &torrent.info_hash.to_hex()[..10]);
+    let faults = format!(
+        "torrent.reannounce@{}:1.0",
+        &torrent.info_hash.to_hex()[..10]
+    );
     let tv = env.subdir("tv");
     payload.copy_to(&tv);
     let extra = format!("[labels.tv]\nsave_dir = \"{}\"\n", tv.display());
@@ -159,14 +172,27 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
     let path = torrent.path.display().to_string();
     let added = d.ctl_json(&["add", &path, "--label", "tv", "--label", " hd "]);
     let ih = added["info_hash"].as_str().unwrap().to_string();
-    let v = d.wait_torrent(&ih, "seeding from tv/", Duration::from_secs(20), is_complete_seed);
-    assert_eq!(v["save_dir"], json!(tv.display().to_string()), "{}", brief(&v));
+    let v = d.wait_torrent(
+        &ih,
+        "seeding from tv/",
+        Duration::from_secs(20),
+        is_complete_seed,
+    );
+    assert_eq!(
+        v["save_dir"],
+        json!(tv.display().to_string()),
+        "{}",
+        brief(&v)
+    );
     let now = d.ctl_json(&["label", &ih, "add", "extra"]);
     assert_eq!(now["labels"], json!(["tv", "hd", "extra"]), "{now}");
     let now = d.ctl_json(&["label", &ih, "remove", "hd"]);
     assert_eq!(now["labels"], json!(["tv", "extra"]), "{now}");
     let (code, _, err) = d.ctl(&["label", &ih, "add", "a,b"]);
-    assert!(code == 2 && err.contains("comma"), "label a,b: {code} {err}");
+    assert!(
+        code == 2 && err.contains("comma"),
+        "label a,b: {code} {err}"
+    );
     let limits = d.ctl_json(&[
         "limits", &ih, "--down", "2M", "--up", "1M", "--peers", "20", "--slots", "3",
     ]);
@@ -180,16 +206,21 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
 
     // The torrent crashes; its next incarnation starts from its resume record.
     let _ = d.rpc("torrent.reannounce", Some(json!({ "torrent": ih })));
-    wait_for("the torrent's restart", Duration::from_secs(20), POLL, || {
-        d.guard().assert_running();
-        let stats = d.rpc("session.stats", None)?;
-        let v = d.show(&ih)?;
-        if stats["restarts"]["torrents"].as_u64() >= Some(1) && v["state"] == "seeding" {
-            Ok(())
-        } else {
-            Err(format!("{stats} {}", brief(&v)))
-        }
-    })
+    wait_for(
+        "the torrent's restart",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            d.guard().assert_running();
+            let stats = d.rpc("session.stats", None)?;
+            let v = d.show(&ih)?;
+            if stats["restarts"]["torrents"].as_u64() >= Some(1) && v["state"] == "seeding" {
+                Ok(())
+            } else {
+                Err(format!("{stats} {}", brief(&v)))
+            }
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
     assert_eq!(settings(&d, &ih), before, "after the torrent's crash");
 
@@ -197,6 +228,11 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
     d.ctl_ok(&["shutdown", "--wait"]);
     drop(d);
     let d = Daemon::start(&env, &dirs, "swarmd-again");
-    d.wait_torrent(&ih, "seeding again", Duration::from_secs(20), is_complete_seed);
+    d.wait_torrent(
+        &ih,
+        "seeding again",
+        Duration::from_secs(20),
+        is_complete_seed,
+    );
     assert_eq!(settings(&d, &ih), before, "after a restart of the daemon");
 }

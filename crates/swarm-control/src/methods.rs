@@ -509,6 +509,71 @@ mod tests {
     }
 
     #[test]
+    fn peer_addresses_are_ip_literals_with_a_port() {
+        let ok = parse_peer_addrs(&["127.0.0.1:6881".into(), " [::1]:7000 ".into()]).unwrap();
+        assert_eq!(ok[0].to_string(), "127.0.0.1:6881");
+        assert_eq!(ok[1].to_string(), "[::1]:7000");
+        for (bad, says) in [
+            (
+                "host.example:6881",
+                "\"host.example:6881\" is not a peer address",
+            ),
+            ("::1:7000", "is not a peer address"),
+            ("10.0.0.1", "is not a peer address"),
+            ("10.0.0.1:0", "port 0"),
+            ("0.0.0.0:1", "not an address a peer can have"),
+        ] {
+            let err = parse_peer_addrs(&[bad.into()]).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        assert!(parse_peer_addrs(&[])
+            .unwrap_err()
+            .contains("no peer address"));
+        let many = vec!["1.2.3.4:5".to_string(); MAX_ADD_PEERS + 1];
+        assert!(parse_peer_addrs(&many).is_err());
+    }
+
+    #[test]
+    fn torrent_limits_change_what_is_given_and_zero_is_the_session_s() {
+        let now = TorrentLimits {
+            download: Some(5000),
+            upload: Some(6000),
+            max_peers: Some(10),
+            upload_slots: None,
+        };
+        let p = SetTorrentLimitsParams {
+            torrent: "x".into(),
+            upload: Some(0),
+            upload_slots: Some(3),
+            ..Default::default()
+        };
+        assert!(!p.is_query());
+        assert_eq!(
+            p.apply_to(now),
+            TorrentLimits {
+                upload: None,
+                upload_slots: Some(3),
+                ..now
+            }
+        );
+        let query = SetTorrentLimitsParams {
+            torrent: "x".into(),
+            ..Default::default()
+        };
+        assert!(query.is_query() && query.apply_to(now) == now);
+        let absurd = SetTorrentLimitsParams {
+            max_peers: Some(MAX_TORRENT_PEERS + 1),
+            ..query.clone()
+        };
+        assert!(absurd.check().unwrap_err().contains("max_peers"));
+        let slow = SetTorrentLimitsParams {
+            download: Some(10),
+            ..query
+        };
+        assert!(slow.check().unwrap_err().contains("download limit"));
+    }
+
+    #[test]
     fn torrent_ref_syntax() {
         let full = "0123456789abcdef0123456789ABCDEF01234567";
         assert_eq!(

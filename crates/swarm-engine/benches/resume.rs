@@ -41,6 +41,8 @@ fn record(pieces: usize, files: usize, have_all: bool) -> ResumeRecord {
         completed_at: have_all.then_some(1_700_000_600),
         trackers: Vec::new(),
         super_seed: false,
+        labels: Vec::new(),
+        limits: Default::default(),
     }
 }
 

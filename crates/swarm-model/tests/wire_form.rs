@@ -30,6 +30,7 @@ fn summary() -> TorrentSummary {
         peers: 4,
         save_dir: "/d".into(),
         error: None,
+        labels: vec!["tv".into()],
     }
 }
 
@@ -50,8 +51,18 @@ fn summary_and_detail() {
         hash_failures: 1,
         eta_secs: Some(5),
         super_seed: false,
+        limits: TorrentLimits {
+            upload: Some(1 << 20),
+            max_peers: Some(20),
+            ..TorrentLimits::default()
+        },
     };
     let v = round_trip(&detail);
+    assert_eq!(v["labels"], json!(["tv"]));
+    assert_eq!(
+        v["limits"],
+        json!({"download": null, "upload": 1048576, "max_peers": 20, "upload_slots": null})
+    );
     // Flattened: the summary's fields sit at the top level.
     assert_eq!(v["name"], "debian.iso");
     assert_eq!(v["pieces"], 4);

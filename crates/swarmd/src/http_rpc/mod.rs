@@ -22,6 +22,7 @@ mod jsonrpc;
 mod methods;
 mod metrics;
 pub mod password;
+mod settings;
 mod torrents;
 pub mod web;
 

@@ -6,15 +6,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use swarm_control::{
-    FileInfo, FilePriority, FilePriorityChange, TorrentLimits, TorrentState, TorrentSummary,
-};
+use swarm_control::{FileInfo, FilePriority, FilePriorityChange, TorrentState, TorrentSummary};
 use swarm_wire::InfoHash;
 
 use super::fields::{
     self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, PIECE_FIELDS, TRACKER_FIELDS,
 };
 use super::methods::{engine_failure, truthy, Args, Code, Failure, Rpc};
+use super::settings::{labels_arg, LimitChanges};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
@@ -453,104 +452,6 @@ fn id_refs(values: &[Value]) -> Result<IdRefs, Failure> {
         }
     }
     Ok(refs)
-}
-
-/// The `labels` of `torrent-add` and `torrent-set` (transmission 3.00+): a list of strings,
-/// normalized as the control socket does; `None` when not given.
-fn labels_arg(method: &str, args: &Args) -> Result<Option<Vec<String>>, Failure> {
-    let Some(v) = args.get("labels") else {
-        return Ok(None);
-    };
-    let list: Option<Vec<&str>> = v
-        .as_array()
-        .and_then(|a| a.iter().map(Value::as_str).collect());
-    let list = list
-        .ok_or_else(|| Failure::new(format!("{method}: labels: {v} is not a list of strings")))?;
-    swarm_model::normalize_labels(&list)
-        .map(Some)
-        .map_err(|e| Failure::new(format!("{method}: labels: {e}")))
-}
-
-/// A torrent's own limits as `torrent-set` changes them. Transmission keeps a speed and its
-/// on/off switch apart; swarmd keeps the speed only while it is on: `downloadLimited: false`
-/// lifts the limit, and a `downloadLimit` counts once the limit is on (in this request or
-/// before).
-#[derive(Default)]
-struct LimitChanges {
-    /// (speed in bytes/s, on) for down and up.
-    down: (Option<u64>, Option<bool>),
-    up: (Option<u64>, Option<bool>),
-    peers: Option<u32>,
-}
-
-impl LimitChanges {
-    const KEYS: [&'static str; 5] = [
-        "downloadLimit",
-        "downloadLimited",
-        "uploadLimit",
-        "uploadLimited",
-        "peer-limit",
-    ];
-
-    fn from_args(args: &Args) -> Result<Self, Failure> {
-        let number = |key: &str| -> Result<Option<u64>, Failure> {
-            match args.get(key) {
-                None => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                    Failure::new(format!("torrent-set: {key}: {v} is not a number"))
-                }),
-            }
-        };
-        let speed = |key: &str| -> Result<Option<u64>, Failure> {
-            let Some(kb) = number(key)? else {
-                return Ok(None);
-            };
-            let bytes = kb.saturating_mul(super::methods::SPEED_UNIT);
-            swarm_control::check_rate_limit(key, bytes)
-                .map_err(|e| Failure::new(format!("torrent-set: {e}")))?;
-            Ok(Some(bytes))
-        };
-        let peers = match number("peer-limit")? {
-            Some(n) if n == 0 || n > u64::from(swarm_control::MAX_TORRENT_PEERS) => {
-                return Err(Failure::new(format!(
-                    "torrent-set: peer-limit {n} is not between 1 and {}",
-                    swarm_control::MAX_TORRENT_PEERS
-                )))
-            }
-            n => n.map(|n| n as u32),
-        };
-        Ok(LimitChanges {
-            down: (
-                speed("downloadLimit")?,
-                args.get("downloadLimited").map(truthy),
-            ),
-            up: (speed("uploadLimit")?, args.get("uploadLimited").map(truthy)),
-            peers,
-        })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.down == (None, None) && self.up == (None, None) && self.peers.is_none()
-    }
-
-    fn apply_to(&self, current: TorrentLimits) -> Result<TorrentLimits, Failure> {
-        let one = |key: &str, (speed, on): (Option<u64>, Option<bool>), now: Option<u64>| {
-            match (on.unwrap_or(now.is_some()), speed.or(now)) {
-                (false, _) => Ok(None),
-                // A speed of 0 is transmission's "nothing passes"; swarmd has no such limit.
-                (true, Some(s)) if s > 0 => Ok(Some(s)),
-                (true, _) => Err(Failure::new(format!(
-                    "{key}Limited is on without a {key}Limit above 0: give both"
-                ))),
-            }
-        };
-        Ok(TorrentLimits {
-            download: one("download", self.down, current.download)?,
-            upload: one("upload", self.up, current.upload)?,
-            max_peers: self.peers.or(current.max_peers),
-            upload_slots: current.upload_slots,
-        })
-    }
 }
 
 /// `torrent-set` keys of features swarmd does not have: accepted when they ask for what

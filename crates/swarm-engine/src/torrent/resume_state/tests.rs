@@ -19,6 +19,8 @@ fn record(have: &Bitfield, files: Vec<Option<(u64, i64)>>) -> ResumeRecord {
         completed_at: None,
         trackers: Vec::new(),
         super_seed: false,
+        labels: Vec::new(),
+        limits: Default::default(),
     }
 }
 
@@ -103,6 +105,12 @@ fn an_unchecked_torrent_writes_no_record() {
         added_at: 3,
         completed_at: None,
         super_seed: true,
+        labels: vec!["tv".into()],
+        limits: swarm_model::TorrentLimits {
+            upload: Some(1 << 20),
+            upload_slots: Some(3),
+            ..Default::default()
+        },
     };
     let (path, bytes) = state.record(snapshot(&have)).expect("a record");
     assert_eq!(path, paths.resume());
@@ -110,6 +118,9 @@ fn an_unchecked_torrent_writes_no_record() {
     assert_eq!(back.have_bytes(), Some(have.as_bytes().to_vec()));
     assert!(back.paused);
     assert!(back.super_seed, "the setting is kept");
+    assert_eq!(back.labels, ["tv"], "the labels are kept");
+    assert_eq!(back.limits.upload, Some(1 << 20), "the limits are kept");
+    assert_eq!(back.limits.upload_slots, Some(3));
     state.unchecked = true;
     assert!(state.record(snapshot(&have)).is_none());
     assert!(ResumeState::new(None).record(snapshot(&have)).is_none());

@@ -285,6 +285,7 @@ mod tests {
             peers: 0,
             save_dir: "/d".into(),
             error: None,
+            labels: Vec::new(),
         }
     }
 
