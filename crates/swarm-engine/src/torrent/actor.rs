@@ -475,7 +475,12 @@ impl Actor for Torrent {
         // Blocks from all peers arrive here: a deep but bounded mailbox. Peers that find it full
         // stop reading their sockets until there is room.
         ctx.set_mailbox_capacity(4096);
-        self.apply_rate_limits();
+        // A daemon restart begins with an empty board. Only a torrent with rates of its own
+        // says so: a thousand torrents starting would otherwise send the limiter a thousand
+        // settings to apply for nothing.
+        if self.cfg.limits.download.is_some() || self.cfg.limits.upload.is_some() {
+            self.apply_rate_limits();
+        }
         let start = match self.cfg.known_have.take() {
             Some(have) => StartFrom::Known(have),
             None => self.trusted_record(),

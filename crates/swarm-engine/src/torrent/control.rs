@@ -91,8 +91,7 @@ impl Torrent {
     }
 
     /// Hands the torrent's own rates to the rate limiter: on the board first, which outlives
-    /// the limiter (a restarting one reads it), then to the limiter's buckets. At every start:
-    /// a daemon restart begins with an empty board.
+    /// the limiter (a restarting one reads it), then to the limiter's buckets.
     pub(super) fn apply_rate_limits(&self) {
         let (ih, l) = (self.shared.info_hash, self.cfg.limits);
         self.services.board.set_torrent(
