@@ -83,6 +83,11 @@ fn a_torrent_s_upload_limit_holds_against_a_libtorrent_leecher() {
         t1 - t0,
         rate / 1024.0
     );
+    assert!(
+        u1 < 20 * MIB,
+        "the whole 20 MiB went by the end of the window: no limit held\n{}",
+        d.log_tail()
+    );
     let limit = MIB as f64;
     assert!(
         (0.9 * limit..=1.1 * limit).contains(&rate),
