@@ -202,12 +202,11 @@ pub const MAX_TORRENT_SLOTS: u32 = 1_000;
 impl SetTorrentLimitsParams {
     /// Refuses what no setting can mean; the error names the limit.
     pub fn check(&self) -> Result<(), String> {
-        if let Some(d) = self.download {
-            check_rate_limit("download", d)?;
+        SetLimitsParams {
+            download: self.download,
+            upload: self.upload,
         }
-        if let Some(u) = self.upload {
-            check_rate_limit("upload", u)?;
-        }
+        .check()?;
         for (what, n, max) in [
             ("max_peers", self.max_peers, MAX_TORRENT_PEERS),
             ("upload_slots", self.upload_slots, MAX_TORRENT_SLOTS),
@@ -224,13 +223,6 @@ impl SetTorrentLimitsParams {
 
     /// The limits after applying these changes to `current`.
     pub fn apply_to(&self, current: TorrentLimits) -> TorrentLimits {
-        fn pick<T: Copy + Default + PartialEq>(new: Option<T>, old: Option<T>) -> Option<T> {
-            match new {
-                None => old,
-                Some(n) if n == T::default() => None,
-                Some(n) => Some(n),
-            }
-        }
         TorrentLimits {
             download: pick(self.download, current.download),
             upload: pick(self.upload, current.upload),
@@ -370,6 +362,15 @@ pub fn check_rate_limit(direction: &str, bytes_per_sec: u64) -> Result<(), Strin
     ))
 }
 
+/// A limit after a change: omitted (`None`) keeps the old one, 0 lifts it.
+fn pick<T: Copy + Default + PartialEq>(new: Option<T>, old: Option<T>) -> Option<T> {
+    match new {
+        None => old,
+        Some(n) if n == T::default() => None,
+        Some(n) => Some(n),
+    }
+}
+
 impl SetLimitsParams {
     /// Refuses limits no link can mean (see [`MIN_RATE_LIMIT`], [`MAX_RATE_LIMIT`]).
     pub fn check(&self) -> Result<(), String> {
@@ -384,11 +385,6 @@ impl SetLimitsParams {
 
     /// The limits after applying these changes to `current`.
     pub fn apply_to(&self, current: Limits) -> Limits {
-        let pick = |new: Option<u64>, old: Option<u64>| match new {
-            None => old,
-            Some(0) => None,
-            Some(n) => Some(n),
-        };
         Limits {
             download: pick(self.download, current.download),
             upload: pick(self.upload, current.upload),

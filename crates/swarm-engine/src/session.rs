@@ -249,7 +249,7 @@ impl Session {
         };
         match target {
             Target::Torrent(t) => t.send(GetSummary).await.map_err(gone),
-            Target::Magnet(m) => Ok(self.magnet_detail(m).await.summary),
+            Target::Magnet(m) => Ok(self.magnet_detail(*m).await.summary),
         }
     }
 
@@ -261,7 +261,7 @@ impl Session {
         };
         match target {
             Target::Torrent(t) => t.send(GetDetail).await.map_err(gone),
-            Target::Magnet(m) => Ok(self.magnet_detail(m).await),
+            Target::Magnet(m) => Ok(self.magnet_detail(*m).await),
         }
     }
 
@@ -369,11 +369,13 @@ impl Session {
         };
         match self.target(ih).await? {
             Target::Torrent(t) => t.send(found).await.map_err(gone),
-            Target::Magnet(MagnetView { fetch: Some(f), .. }) => f.send(found).await.map_err(gone),
-            Target::Magnet(m) => Err(EngineError::Invalid(format!(
-                "{} is paused: resume it to fetch its metadata from these peers",
-                m.summary.name
-            ))),
+            Target::Magnet(m) => match &m.fetch {
+                Some(f) => f.send(found).await.map_err(gone),
+                None => Err(EngineError::Invalid(format!(
+                    "{} is paused: resume it to fetch its metadata from these peers",
+                    m.summary.name
+                ))),
+            },
         }
     }
 
@@ -414,7 +416,7 @@ impl Session {
             return Ok(Target::Torrent(t));
         }
         if let Some(m) = self.root.send(GetMagnet(ih)).await.map_err(gone)? {
-            return Ok(Target::Magnet(m));
+            return Ok(Target::Magnet(Box::new(m)));
         }
         match self.given_up(ih).await? {
             Some(d) => Err(EngineError::Invalid(format!(
@@ -566,7 +568,8 @@ impl Session {
 /// What a per-torrent command acts on.
 enum Target {
     Torrent(Addr<Torrent>),
-    Magnet(MagnetView),
+    /// Boxed: a view is ten times the size of an address.
+    Magnet(Box<MagnetView>),
 }
 
 /// The peers of a magnet's metadata fetch (none while it is paused).

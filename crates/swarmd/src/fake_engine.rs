@@ -77,6 +77,7 @@ impl FakeEngine {
             files,
             save_dir: None,
             paused_at_add: false,
+            limits: Default::default(),
         };
         self.state().torrents.insert(id, t);
     }
