@@ -12,14 +12,15 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::methods::{
-    names, AddResult, DaemonInfo, EncryptionParams, FilePriorityChange, LaggedParams, RemoveParams,
-    SetFilePriorityParams, SetLimitsParams, SetSuperSeedParams, ShutdownParams, SubscribeResult,
+    names, AddPeersParams, AddPeersResult, AddResult, DaemonInfo, EncryptionParams,
+    FilePriorityChange, LaggedParams, RemoveParams, SetFilePriorityParams, SetLabelsParams,
+    SetLimitsParams, SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams, SubscribeResult,
     TorrentParams,
 };
 use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
 use crate::{
-    AddParams, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentSummary,
-    TrackerInfo,
+    AddParams, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentLimits,
+    TorrentSummary, TrackerInfo,
 };
 
 /// How long a call waits for its answer by default. `torrent.verify` and friends answer as soon as
@@ -344,6 +345,41 @@ impl Client {
         };
         self.call::<_, Value>(names::TORRENT_SET_SUPER_SEED, &params)
             .map(drop)
+    }
+
+    /// Changes a torrent's own limits (see [`SetTorrentLimitsParams`]; only the torrent set:
+    /// reads them); returns them as they now are.
+    pub fn set_torrent_limits(
+        &mut self,
+        params: &SetTorrentLimitsParams,
+    ) -> Result<TorrentLimits, ClientError> {
+        self.call(names::TORRENT_SET_LIMITS, params)
+    }
+
+    /// Replaces a torrent's labels; returns them as kept.
+    pub fn set_labels(
+        &mut self,
+        torrent: &str,
+        labels: Vec<String>,
+    ) -> Result<Vec<String>, ClientError> {
+        let params = SetLabelsParams {
+            torrent: torrent.to_owned(),
+            labels,
+        };
+        self.call(names::TORRENT_SET_LABELS, &params)
+    }
+
+    /// Hands peer addresses to a torrent, which dials them.
+    pub fn add_peers(
+        &mut self,
+        torrent: &str,
+        peers: Vec<String>,
+    ) -> Result<AddPeersResult, ClientError> {
+        let params = AddPeersParams {
+            torrent: torrent.to_owned(),
+            peers,
+        };
+        self.call(names::TORRENT_ADD_PEERS, &params)
     }
 
     pub fn files(&mut self, torrent: &str) -> Result<Vec<FileInfo>, ClientError> {

@@ -29,7 +29,7 @@ pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits, PeerInfo, QueueConfig,
-    QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig, SessionStats, TorrentDetail,
-    TorrentState, TorrentSummary, TrackerInfo,
+    normalize_labels, EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits,
+    PeerInfo, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig,
+    SessionStats, TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
 };

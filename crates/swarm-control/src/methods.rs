@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use swarm_model::{
     FilePriority, InfoHash, Limit, Limits, QueueConfig, QueueMove, SeedLimits, SeedingConfig,
+    TorrentLimits,
 };
 
 /// Method names, as they appear in `"method"`.
@@ -37,6 +38,9 @@ pub mod names {
     pub const SESSION_GET_QUEUE: &str = "session.get_queue";
     pub const SESSION_SET_QUEUE: &str = "session.set_queue";
     pub const TORRENT_PEERS: &str = "torrent.peers";
+    pub const TORRENT_ADD_PEERS: &str = "torrent.add_peers";
+    pub const TORRENT_SET_LIMITS: &str = "torrent.set_limits";
+    pub const TORRENT_SET_LABELS: &str = "torrent.set_labels";
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 
@@ -73,6 +77,9 @@ pub mod names {
         SESSION_GET_QUEUE,
         SESSION_SET_QUEUE,
         TORRENT_PEERS,
+        TORRENT_ADD_PEERS,
+        TORRENT_SET_LIMITS,
+        TORRENT_SET_LABELS,
         TORRENT_TRACKERS,
         EVENTS_SUBSCRIBE,
     ];
@@ -98,6 +105,9 @@ pub mod names {
                 | TORRENT_SET_QUEUE_POSITION
                 | TORRENT_SET_SEED_LIMITS
                 | SESSION_SET_QUEUE
+                | TORRENT_ADD_PEERS
+                | TORRENT_SET_LIMITS
+                | TORRENT_SET_LABELS
         )
     }
 }
@@ -300,6 +310,131 @@ impl QueueParams {
     }
 }
 
+/// Params of `torrent.set_limits`: the torrent's own limits. Omitted = unchanged, 0 = back to
+/// the session's (rates: only the global limits; `max_peers`: `[network] max_peers_per_torrent`;
+/// `upload_slots`: `[limits] upload_slots_per_torrent`). The result is the torrent's limits as
+/// they now are ([`TorrentLimits`], `null` for the session's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetTorrentLimitsParams {
+    pub torrent: String,
+    /// Bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_slots: Option<u32>,
+}
+
+/// The most connections one torrent may be given (`max_peers`).
+pub const MAX_TORRENT_PEERS: u32 = 10_000;
+/// The most upload slots one torrent may be given.
+pub const MAX_TORRENT_SLOTS: u32 = 1_000;
+
+impl SetTorrentLimitsParams {
+    /// Refuses what no setting can mean; the error names the limit.
+    pub fn check(&self) -> Result<(), String> {
+        SetLimitsParams {
+            download: self.download,
+            upload: self.upload,
+        }
+        .check()?;
+        for (what, n, max) in [
+            ("max_peers", self.max_peers, MAX_TORRENT_PEERS),
+            ("upload_slots", self.upload_slots, MAX_TORRENT_SLOTS),
+        ] {
+            if n.is_some_and(|n| n > max) {
+                return Err(format!(
+                    "{what} {} is more than {max}; 0 means the session's",
+                    n.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits after applying these changes to `current`.
+    pub fn apply_to(&self, current: TorrentLimits) -> TorrentLimits {
+        TorrentLimits {
+            download: pick(self.download, current.download),
+            upload: pick(self.upload, current.upload),
+            max_peers: pick(self.max_peers, current.max_peers),
+            upload_slots: pick(self.upload_slots, current.upload_slots),
+        }
+    }
+
+    /// Whether these params change nothing (then `torrent.set_limits` only reads).
+    pub fn is_query(&self) -> bool {
+        self.download.is_none()
+            && self.upload.is_none()
+            && self.max_peers.is_none()
+            && self.upload_slots.is_none()
+    }
+}
+
+/// Params of `torrent.set_labels`: the torrent's labels from now on (replacing its labels).
+/// The result is the labels as kept (trimmed, duplicates dropped: see
+/// [`swarm_model::normalize_labels`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLabelsParams {
+    pub torrent: String,
+    pub labels: Vec<String>,
+}
+
+/// Params of `torrent.add_peers`: addresses the torrent dials, `IP:PORT` (IPv6 as
+/// `[ADDR]:PORT`). All are checked before any is used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddPeersParams {
+    pub torrent: String,
+    pub peers: Vec<String>,
+}
+
+/// Result of `torrent.add_peers`: the addresses handed to the torrent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPeersResult {
+    pub peers: Vec<String>,
+}
+
+/// The most addresses one `torrent.add_peers` takes.
+pub const MAX_ADD_PEERS: usize = 200;
+
+/// Reads the peer addresses of `torrent.add_peers`: IP literals with a port (no host names: the
+/// daemon resolves nothing on a user's behalf), port not 0. The error names the address.
+pub fn parse_peer_addrs(peers: &[String]) -> Result<Vec<std::net::SocketAddr>, String> {
+    if peers.is_empty() {
+        return Err("no peer address given: name at least one, as IP:PORT".into());
+    }
+    if peers.len() > MAX_ADD_PEERS {
+        return Err(format!(
+            "{} peer addresses: at most {MAX_ADD_PEERS} at once",
+            peers.len()
+        ));
+    }
+    peers
+        .iter()
+        .map(|p| {
+            let addr: std::net::SocketAddr = p.trim().parse().map_err(|_| {
+                format!(
+                    "{p:?} is not a peer address: expected IP:PORT, e.g. 192.0.2.7:6881 or \
+                     [2001:db8::7]:6881"
+                )
+            })?;
+            if addr.port() == 0 {
+                return Err(format!("{p:?} has port 0, which no peer listens on"));
+            }
+            if addr.ip().is_unspecified() || addr.ip().is_multicast() {
+                return Err(format!("{p:?} is not an address a peer can have"));
+            }
+            Ok(addr)
+        })
+        .collect()
+}
+
 /// One change of `torrent.set_file_priority`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -362,6 +497,15 @@ pub fn check_rate_limit(direction: &str, bytes_per_sec: u64) -> Result<(), Strin
     ))
 }
 
+/// A limit after a change: omitted (`None`) keeps the old one, 0 lifts it.
+fn pick<T: Copy + Default + PartialEq>(new: Option<T>, old: Option<T>) -> Option<T> {
+    match new {
+        None => old,
+        Some(n) if n == T::default() => None,
+        Some(n) => Some(n),
+    }
+}
+
 impl SetLimitsParams {
     /// Refuses limits no link can mean (see [`MIN_RATE_LIMIT`], [`MAX_RATE_LIMIT`]).
     pub fn check(&self) -> Result<(), String> {
@@ -376,11 +520,6 @@ impl SetLimitsParams {
 
     /// The limits after applying these changes to `current`.
     pub fn apply_to(&self, current: Limits) -> Limits {
-        let pick = |new: Option<u64>, old: Option<u64>| match new {
-            None => old,
-            Some(0) => None,
-            Some(n) => Some(n),
-        };
         Limits {
             download: pick(self.download, current.download),
             upload: pick(self.upload, current.upload),
@@ -423,6 +562,10 @@ pub struct AddParams {
     pub save_dir: Option<String>,
     #[serde(default)]
     pub paused: bool,
+    /// The torrent's labels; with no `save_dir`, the first label with a `[labels.NAME]
+    /// save_dir` in the daemon's config chooses the directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// Result of `torrent.add`.
@@ -494,6 +637,71 @@ mod tests {
         let text = serde_json::to_string(v).unwrap();
         let back: T = serde_json::from_str(&text).unwrap();
         assert_eq!(&back, v, "{text}");
+    }
+
+    #[test]
+    fn peer_addresses_are_ip_literals_with_a_port() {
+        let ok = parse_peer_addrs(&["127.0.0.1:6881".into(), " [::1]:7000 ".into()]).unwrap();
+        assert_eq!(ok[0].to_string(), "127.0.0.1:6881");
+        assert_eq!(ok[1].to_string(), "[::1]:7000");
+        for (bad, says) in [
+            (
+                "host.example:6881",
+                "\"host.example:6881\" is not a peer address",
+            ),
+            ("::1:7000", "is not a peer address"),
+            ("10.0.0.1", "is not a peer address"),
+            ("10.0.0.1:0", "port 0"),
+            ("0.0.0.0:1", "not an address a peer can have"),
+        ] {
+            let err = parse_peer_addrs(&[bad.into()]).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        assert!(parse_peer_addrs(&[])
+            .unwrap_err()
+            .contains("no peer address"));
+        let many = vec!["1.2.3.4:5".to_string(); MAX_ADD_PEERS + 1];
+        assert!(parse_peer_addrs(&many).is_err());
+    }
+
+    #[test]
+    fn torrent_limits_change_what_is_given_and_zero_is_the_session_s() {
+        let now = TorrentLimits {
+            download: Some(5000),
+            upload: Some(6000),
+            max_peers: Some(10),
+            upload_slots: None,
+        };
+        let p = SetTorrentLimitsParams {
+            torrent: "x".into(),
+            upload: Some(0),
+            upload_slots: Some(3),
+            ..Default::default()
+        };
+        assert!(!p.is_query());
+        assert_eq!(
+            p.apply_to(now),
+            TorrentLimits {
+                upload: None,
+                upload_slots: Some(3),
+                ..now
+            }
+        );
+        let query = SetTorrentLimitsParams {
+            torrent: "x".into(),
+            ..Default::default()
+        };
+        assert!(query.is_query() && query.apply_to(now) == now);
+        let absurd = SetTorrentLimitsParams {
+            max_peers: Some(MAX_TORRENT_PEERS + 1),
+            ..query.clone()
+        };
+        assert!(absurd.check().unwrap_err().contains("max_peers"));
+        let slow = SetTorrentLimitsParams {
+            download: Some(10),
+            ..query
+        };
+        assert!(slow.check().unwrap_err().contains("download limit"));
     }
 
     #[test]

@@ -159,6 +159,8 @@ impl PeerSnapshot {
 pub struct TorrentPeers {
     pub info_hash: InfoHash,
     pub seeding: bool,
+    /// The torrent's own cap, instead of [`ChokeConfig::slots_per_torrent`].
+    pub slots: Option<usize>,
     pub peers: Vec<PeerSnapshot>,
 }
 
@@ -316,8 +318,9 @@ fn plan<'a>(cfg: &ChokeConfig, t: &'a TorrentPeers, mem: &Memory, now: Instant) 
         (true, SeedingMode::RoundRobin) => sort_round_robin(&mut eligible, cfg, mem, now),
     }
     let (n, regular) = (interested.len(), eligible.len());
-    let want = cfg
-        .slots_per_torrent
+    let want = t
+        .slots
+        .unwrap_or(cfg.slots_per_torrent)
         .min(regular + usize::from(n > regular));
     Plan {
         input: t,

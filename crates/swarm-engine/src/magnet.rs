@@ -460,4 +460,6 @@ pub struct MagnetEntry {
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
     pub added_at: i64,
+    /// The user's labels, handed to the torrent the magnet becomes.
+    pub labels: Vec<String>,
 }

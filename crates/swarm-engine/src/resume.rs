@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use swarm_model::{EngineError, FilePriority};
+use swarm_model::{EngineError, FilePriority, TorrentLimits};
 use swarm_wire::InfoHash;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,12 @@ pub struct ResumeRecord {
     /// Seconds spent seeding, all time (the seed-time limit counts them).
     #[serde(default)]
     pub seeding_secs: u64,
+    /// The user's labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The torrent's own limits (rates, peers, upload slots).
+    #[serde(default)]
+    pub limits: TorrentLimits,
 }
 
 impl ResumeRecord {

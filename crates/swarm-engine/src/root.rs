@@ -145,6 +145,7 @@ impl Root {
         let arbiters = (0..cfg.torrent_threads.max(1))
             .map(|_| Arbiter::new().handle())
             .collect();
+        let board = QuotaBoard::new();
         Root {
             peer_id: crate::peer_id::generate(),
             listen_port,
@@ -157,10 +158,11 @@ impl Root {
                 listener: Default::default(),
                 choker: Default::default(),
                 limiter: Default::default(),
+                board: board.clone(),
                 events,
                 queue: None,
             },
-            board: QuotaBoard::new(),
+            board,
             peer_budget: PeerBudget::new(cfg.max_peers_global.max(1)),
             encryption: PolicyCell::new(cfg.encryption),
             arbiters,
@@ -313,6 +315,7 @@ fn blank_summary(
         downloaded: 0,
         uploaded: 0,
         peers: 0,
+        labels: Vec::new(),
         save_dir: save_dir.display().to_string(),
         error: None,
         queue_position: 0,

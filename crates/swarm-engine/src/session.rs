@@ -8,8 +8,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use swarm_model::{
     EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, QueueConfig, QueueMove,
-    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentState, TorrentSummary,
-    TrackerInfo,
+    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentState,
+    TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
@@ -23,8 +23,8 @@ use crate::root::{
     QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, Reannounce, SetFilePriorities, SetPaused,
-    SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, PeerSource, PeersFound, Reannounce,
+    SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Published, Totals};
@@ -40,6 +40,8 @@ pub struct AddOptions {
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
     pub known_have: Option<Vec<u8>>,
+    /// The user's labels (already normalized: see [`swarm_model::normalize_labels`]).
+    pub labels: Vec<String>,
 }
 
 /// A running engine. Cheap to clone; every method is a message to the actor tree.
@@ -129,14 +131,14 @@ impl Session {
     pub async fn add_magnet(
         &self,
         magnet: swarm_wire::Magnet,
-        save_dir: Option<PathBuf>,
-        paused: bool,
+        opts: AddOptions,
     ) -> Result<(InfoHash, String), EngineError> {
         let msg = crate::root::AddMagnet {
             magnet,
-            save_dir,
-            paused,
+            save_dir: opts.save_dir,
+            paused: opts.paused,
             added_at: None,
+            labels: opts.labels,
         };
         self.root.send(msg).await.map_err(gone)?
     }
@@ -158,6 +160,7 @@ impl Session {
             paused: opts.paused,
             known_have,
             record: None,
+            labels: opts.labels,
         };
         self.root.send(msg).await.map_err(gone)?
     }
@@ -189,6 +192,7 @@ impl Session {
                 paused: false,
                 known_have: None,
                 record,
+                labels: Vec::new(),
             };
             match self.root.send(msg).await {
                 Ok(Ok(_)) => n += 1,
@@ -205,6 +209,7 @@ impl Session {
                         save_dir: record.as_ref().map(|r| r.save_dir.clone()),
                         paused: record.as_ref().is_some_and(|r| r.paused),
                         added_at: record.as_ref().map(|r| r.added_at).filter(|&t| t > 0),
+                        labels: record.map(|r| r.labels).unwrap_or_default(),
                     })
                     .await
                     .map_err(gone)
@@ -252,7 +257,7 @@ impl Session {
         };
         match target {
             Target::Torrent(t) => t.send(GetSummary).await.map_err(gone),
-            Target::Magnet(m) => Ok(self.magnet_detail(m).await.summary),
+            Target::Magnet(m) => Ok(self.magnet_detail(*m).await.summary),
         }
     }
 
@@ -264,7 +269,7 @@ impl Session {
         };
         match target {
             Target::Torrent(t) => t.send(GetDetail).await.map_err(gone),
-            Target::Magnet(m) => Ok(self.magnet_detail(m).await),
+            Target::Magnet(m) => Ok(self.magnet_detail(*m).await),
         }
     }
 
@@ -396,6 +401,54 @@ impl Session {
         }
     }
 
+    /// The torrent's own limits, replacing the ones it had; returns them as they now are.
+    pub async fn set_torrent_limits(
+        &self,
+        ih: InfoHash,
+        limits: TorrentLimits,
+    ) -> Result<TorrentLimits, EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => {
+                t.send(SetLimits(limits)).await.map_err(gone)?;
+                Ok(limits)
+            }
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: set its limits once it is downloading",
+                m.summary.name
+            ))),
+        }
+    }
+
+    /// The torrent's labels, replacing the ones it had (normalized by the caller).
+    pub async fn set_labels(&self, ih: InfoHash, labels: Vec<String>) -> Result<(), EngineError> {
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(SetLabels(labels)).await.map_err(gone),
+            Target::Magnet(_) => {
+                self.order_magnet(ih, MagnetCommand::SetLabels(labels))
+                    .await
+            }
+        }
+    }
+
+    /// Peers the user names: the torrent (or the magnet's metadata fetch) dials them, as if a
+    /// tracker had named them, when it has room (`max_peers`) and is not paused.
+    pub async fn add_peers(&self, ih: InfoHash, addrs: Vec<SocketAddr>) -> Result<(), EngineError> {
+        let found = PeersFound {
+            addrs,
+            source: PeerSource::Manual,
+        };
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(found).await.map_err(gone),
+            Target::Magnet(m) => match &m.fetch {
+                Some(f) => f.send(found).await.map_err(gone),
+                None => Err(EngineError::Invalid(format!(
+                    "{} is paused: resume it to fetch its metadata from these peers",
+                    m.summary.name
+                ))),
+            },
+        }
+    }
+
     /// Rechecks a torrent's data; one the root gave up on starts again, which rechecks.
     pub async fn verify(&self, ih: InfoHash) -> Result<(), EngineError> {
         if self.start_given_up(ih).await? {
@@ -433,7 +486,7 @@ impl Session {
             return Ok(Target::Torrent(t));
         }
         if let Some(m) = self.root.send(GetMagnet(ih)).await.map_err(gone)? {
-            return Ok(Target::Magnet(m));
+            return Ok(Target::Magnet(Box::new(m)));
         }
         match self.given_up(ih).await? {
             Some(d) => Err(EngineError::Invalid(format!(
@@ -478,6 +531,7 @@ impl Session {
             super_seed: false,
             seed_limits: Default::default(),
             seeding_secs: 0,
+            limits: Default::default(),
         }
     }
 
@@ -586,7 +640,8 @@ impl Session {
 /// What a per-torrent command acts on.
 enum Target {
     Torrent(Addr<Torrent>),
-    Magnet(MagnetView),
+    /// Boxed: a view is ten times the size of an address.
+    Magnet(Box<MagnetView>),
 }
 
 /// The peers of a magnet's metadata fetch (none while it is paused).

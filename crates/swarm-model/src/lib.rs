@@ -27,6 +27,6 @@ pub use session::{
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    FileInfo, FilePriority, Limit, PeerInfo, SeedLimits, TorrentDetail, TorrentState,
-    TorrentSummary, TrackerInfo,
+    normalize_labels, FileInfo, FilePriority, Limit, PeerInfo, SeedLimits, TorrentDetail,
+    TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS, MAX_LABEL_LEN,
 };

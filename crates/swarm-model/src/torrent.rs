@@ -79,6 +79,9 @@ pub struct TorrentSummary {
     /// Force-started: runs whatever the queue says (`start --force`).
     #[serde(default)]
     pub forced: bool,
+    /// The user's labels, in the order given (see [`normalize_labels`]).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +110,9 @@ pub struct TorrentDetail {
     /// Seconds spent seeding, all time (what the seed-time limit counts).
     #[serde(default)]
     pub seeding_secs: u64,
+    /// The torrent's own limits (unset: the session's).
+    #[serde(default)]
+    pub limits: TorrentLimits,
 }
 
 /// One of a torrent's seeding limits: the session's (`[seeding]`), its own value, or none, as
@@ -144,6 +150,57 @@ pub struct SeedLimits {
     /// Minutes without payload moving either way while seeding.
     #[serde(default)]
     pub idle_minutes: Limit<u64>,
+}
+
+/// One torrent's own limits. Each unset one is the session's: the global rate limits (which
+/// apply on top of the torrent's own), `max_peers_per_torrent`, `unchoke_slots`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorrentLimits {
+    /// Bytes per second.
+    #[serde(default)]
+    pub download: Option<u64>,
+    #[serde(default)]
+    pub upload: Option<u64>,
+    /// Connections (both directions) at once.
+    #[serde(default)]
+    pub max_peers: Option<u32>,
+    /// Peers unchoked at once, the optimistic one included.
+    #[serde(default)]
+    pub upload_slots: Option<u32>,
+}
+
+/// The longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 128;
+/// The most labels one torrent takes.
+pub const MAX_LABELS: usize = 64;
+
+/// Labels as a torrent keeps them: each trimmed, non-empty, without a comma (transmission's
+/// RPC forbids them: some clients join labels with commas), at most [`MAX_LABEL_LEN`] bytes;
+/// duplicates dropped, the first kept, order kept. The error names the label.
+pub fn normalize_labels<S: AsRef<str>>(labels: &[S]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for l in labels {
+        let l = l.as_ref().trim();
+        if l.is_empty() {
+            return Err("a label is empty".into());
+        }
+        if l.contains(',') {
+            return Err(format!("label {l:?} has a comma, which labels cannot have"));
+        }
+        if l.len() > MAX_LABEL_LEN {
+            return Err(format!("label {l:?} is longer than {MAX_LABEL_LEN} bytes"));
+        }
+        if !out.iter().any(|x| x == l) {
+            out.push(l.to_owned());
+        }
+    }
+    if out.len() > MAX_LABELS {
+        return Err(format!(
+            "{} labels: a torrent takes at most {MAX_LABELS}",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,4 +260,20 @@ pub struct TrackerInfo {
     pub peers_received: u32,
     /// Seconds until the next announce.
     pub next_announce_secs: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_trimmed_deduplicated_and_checked() {
+        assert_eq!(
+            normalize_labels(&[" tv ", "hd", "tv"]).unwrap(),
+            vec!["tv".to_string(), "hd".to_string()]
+        );
+        assert!(normalize_labels(&["a,b"]).unwrap_err().contains("\"a,b\""));
+        assert!(normalize_labels(&["  "]).unwrap_err().contains("empty"));
+        assert!(normalize_labels(&["x".repeat(200)]).is_err());
+    }
 }

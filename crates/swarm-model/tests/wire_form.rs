@@ -32,6 +32,7 @@ fn summary() -> TorrentSummary {
         error: None,
         queue_position: 0,
         forced: false,
+        labels: vec!["tv".into()],
     }
 }
 
@@ -54,8 +55,18 @@ fn summary_and_detail() {
         super_seed: false,
         seed_limits: Default::default(),
         seeding_secs: 0,
+        limits: TorrentLimits {
+            upload: Some(1 << 20),
+            max_peers: Some(20),
+            ..TorrentLimits::default()
+        },
     };
     let v = round_trip(&detail);
+    assert_eq!(v["labels"], json!(["tv"]));
+    assert_eq!(
+        v["limits"],
+        json!({"download": null, "upload": 1048576, "max_peers": 20, "upload_slots": null})
+    );
     // Flattened: the summary's fields sit at the top level.
     assert_eq!(v["name"], "debian.iso");
     assert_eq!(v["pieces"], 4);

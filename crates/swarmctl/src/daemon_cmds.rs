@@ -1,6 +1,6 @@
 //! The subcommands that talk to a running swarmd over its control socket: add, list, show,
-//! pause, resume, remove, verify, reannounce, files, peers, trackers, limits, stats, watch,
-//! shutdown.
+//! pause, resume, remove, verify, reannounce, files, peers (and `peers add`), trackers, limits
+//! (global, or one torrent's), label, stats, watch, shutdown.
 //!
 //! Each one is a call or two through [`swarm_control::Client`]; output is a readable table by
 //! default and the daemon's JSON with `--json`. These commands exit with their own status codes
@@ -26,6 +26,7 @@
 
 mod add;
 mod render;
+mod settings;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ use swarm_control::methods::names;
 use swarm_control::{
     codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit, QueueMove,
     QueuePositionResult, SeedLimits, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
+    SetTorrentLimitsParams,
 };
 
 /// Exit statuses of the daemon commands.
@@ -79,11 +81,30 @@ pub enum DaemonCommand {
         /// Add without starting.
         #[arg(long)]
         paused: bool,
+        /// Give the torrent this label (repeat for more). Without -o, the first label with a
+        /// `[labels.NAME] save_dir` in the daemon's config chooses where it is saved.
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
     /// List the daemon's torrents.
     List {
+        /// Only the torrents with this label (repeat: with every one of them).
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change a torrent's labels (free-form; `list --label` filters by them).
+    Label {
+        #[arg(help = ONE_TORRENT)]
+        torrent: String,
+        /// add, remove, or set (replace them all; `set` with no label clears them).
+        #[arg(value_parser = ["add", "remove", "set"])]
+        action: String,
+        #[arg(value_name = "LABEL")]
+        labels: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -173,9 +194,15 @@ pub enum DaemonCommand {
     /// but it chokes us; U we upload to the peer; u it wants to download, but we choke it; I it
     /// connected to us (incoming). SOURCE says how we learnt of the peer: tracker, dht, pex,
     /// incoming, magnet (a peer named in the magnet link) or manual.
+    ///
+    /// `swarmctl peers add TORRENT ADDR:PORT…` makes the torrent dial these peers (IP
+    /// literals; IPv6 as [ADDR]:PORT), as if a tracker had named them.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Peers {
-        #[arg(help = ONE_TORRENT)]
-        torrent: String,
+        #[arg(help = ONE_TORRENT, required = true)]
+        torrent: Option<String>,
+        #[command(subcommand)]
+        action: Option<PeersAction>,
         #[command(flatten)]
         common: Common,
     },
@@ -196,14 +223,27 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Show or set the global rate limits.
+    /// Show or set the global rate limits, or with a torrent that torrent's own limits.
+    ///
+    /// A torrent's own rates apply on top of the global ones; 0 puts a limit back to the
+    /// session's.
     Limits {
+        /// One torrent: its info-hash, a unique prefix of it, or its name. Without it, the
+        /// global limits.
+        #[arg(value_name = "TORRENT")]
+        torrent: Option<String>,
         /// Download limit: 4M, 500K, 1.5MiB, a number of bytes/s, or 0/unlimited.
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         down: Option<u64>,
         /// Upload limit, same forms as --down.
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         up: Option<u64>,
+        /// With a torrent: its connections at once (0: [network] max_peers_per_torrent).
+        #[arg(long, value_name = "N", requires = "torrent")]
+        peers: Option<u32>,
+        /// With a torrent: its peers unchoked at once (0: [limits] upload_slots_per_torrent).
+        #[arg(long, value_name = "N", requires = "torrent")]
+        slots: Option<u32>,
         #[command(flatten)]
         common: Common,
     },
@@ -226,6 +266,20 @@ pub enum DaemonCommand {
         /// With --wait: give up (exit 1) after this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 60, requires = "wait")]
         timeout: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PeersAction {
+    /// Make a torrent dial these peers.
+    Add {
+        #[arg(help = ONE_TORRENT)]
+        torrent: String,
+        /// IP:PORT, e.g. 192.0.2.7:6881 or [2001:db8::7]:6881.
+        #[arg(required = true, value_name = "ADDR:PORT")]
+        addrs: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -323,7 +377,12 @@ impl DaemonCommand {
     fn common(&self) -> &Common {
         match self {
             DaemonCommand::Add { common, .. }
-            | DaemonCommand::List { common }
+            | DaemonCommand::List { common, .. }
+            | DaemonCommand::Label { common, .. }
+            | DaemonCommand::Peers {
+                action: Some(PeersAction::Add { common, .. }),
+                ..
+            }
             | DaemonCommand::Show { common, .. }
             | DaemonCommand::Remove { common, .. }
             | DaemonCommand::SuperSeed { common, .. }
@@ -436,9 +495,25 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             sources,
             save_dir,
             paused,
+            labels,
             common,
-        } => add(&sources, save_dir, paused, &common),
-        DaemonCommand::List { common } => {
+        } => add(&sources, save_dir, paused, labels, &common),
+        DaemonCommand::List { labels, common } if !labels.is_empty() => {
+            let list = settings::with_labels(connect(&common)?.list()?, &labels);
+            if common.json {
+                print_json(&list);
+            } else {
+                print!("{}", render::torrent_table(&list));
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Label {
+            torrent,
+            action,
+            labels,
+            common,
+        } => settings::label(&torrent, &action, &labels, &common),
+        DaemonCommand::List { common, .. } => {
             let mut client = connect(&common)?;
             if common.json {
                 // The daemon's answer as it came, on one line: scripts poll this with
@@ -580,7 +655,19 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             priorities,
             common,
         } => files(&torrent, &priorities, &common),
-        DaemonCommand::Peers { torrent, common } => {
+        DaemonCommand::Peers {
+            action:
+                Some(PeersAction::Add {
+                    torrent,
+                    addrs,
+                    common,
+                }),
+            ..
+        } => settings::add_peers(&torrent, &addrs, &common),
+        DaemonCommand::Peers {
+            torrent, common, ..
+        } => {
+            let torrent = torrent.unwrap_or_default();
             let peers = connect(&common)?.peers(&torrent)?;
             if common.json {
                 print_json(&peers);
@@ -598,7 +685,26 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
-        DaemonCommand::Limits { down, up, common } => {
+        DaemonCommand::Limits {
+            torrent: Some(torrent),
+            down,
+            up,
+            peers,
+            slots,
+            common,
+        } => settings::torrent_limits(
+            SetTorrentLimitsParams {
+                torrent,
+                download: down,
+                upload: up,
+                max_peers: peers,
+                upload_slots: slots,
+            },
+            &common,
+        ),
+        DaemonCommand::Limits {
+            down, up, common, ..
+        } => {
             let mut client = connect(&common)?;
             let limits = if down.is_none() && up.is_none() {
                 client.limits()?
@@ -745,8 +851,10 @@ fn add(
     sources: &[String],
     save_dir: Option<PathBuf>,
     paused: bool,
+    labels: Vec<String>,
     common: &Common,
 ) -> Result<u8, Failure> {
+    let labels = swarm_control::normalize_labels(&labels).map_err(Failure::usage)?;
     let save_dir = match save_dir {
         // The daemon resolves nothing against our working directory.
         Some(dir) => Some(absolute(&dir)?.display().to_string()),
@@ -765,6 +873,7 @@ fn add(
             source: add::source_of(s).map_err(Failure::usage).map_err(named)?,
             save_dir: save_dir.clone(),
             paused,
+            labels: labels.clone(),
         };
         let added = client.add(&params).map_err(|e| named(e.into()))?;
         if common.json {

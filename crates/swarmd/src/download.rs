@@ -125,7 +125,7 @@ async fn download(args: DownloadArgs, source: Source) -> anyhow::Result<i32> {
             let name = meta.info.name.clone();
             (session.add(meta, AddOptions::default()).await?, name)
         }
-        Source::Magnet(m) => session.add_magnet(m, None, false).await?,
+        Source::Magnet(m) => session.add_magnet(m, AddOptions::default()).await?,
     };
     tracing::info!(torrent = %name, info_hash = %ih, listen = %session.listen_addr(), "downloading");
 

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
     EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo, QueueConfig, QueueMove,
-    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentSummary, TrackerInfo,
+    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentSummary,
+    TrackerInfo,
 };
 pub use swarm_model::{EngineError, EngineResult};
 use swarm_wire::mse::Policy;
@@ -40,9 +41,12 @@ impl NewTorrent {
 #[derive(Clone, Debug)]
 pub struct AddTorrent {
     pub torrent: NewTorrent,
-    /// Absolute; `None` = the configured download directory.
+    /// Absolute; `None` = the directory of its labels (`[labels.NAME] save_dir`), else the
+    /// configured download directory.
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
+    /// Normalized (see [`swarm_model::normalize_labels`]).
+    pub labels: Vec<String>,
 }
 
 /// The engine as the daemon's faces see it. Cheap to clone (an actor address, a channel sender):
@@ -111,6 +115,24 @@ pub trait Engine: Clone + Send + Sync + 'static {
         queue: QueueConfig,
         seeding: SeedingConfig,
     ) -> impl Future<Output = EngineResult<(QueueConfig, SeedingConfig)>> + Send;
+    /// Replaces the torrent's own limits; returns them as they now are.
+    fn set_torrent_limits(
+        &self,
+        id: InfoHash,
+        limits: TorrentLimits,
+    ) -> impl Future<Output = EngineResult<TorrentLimits>> + Send;
+    /// Replaces the torrent's labels (normalized already).
+    fn set_labels(
+        &self,
+        id: InfoHash,
+        labels: Vec<String>,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Peers the torrent dials (checked already: IP literals, port not 0).
+    fn add_peers(
+        &self,
+        id: InfoHash,
+        peers: Vec<std::net::SocketAddr>,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     fn files(&self, id: InfoHash) -> impl Future<Output = EngineResult<Vec<FileInfo>>> + Send;
     /// Applies all changes or none (an index out of range is `Invalid`); returns the new file list.
     fn set_file_priority(

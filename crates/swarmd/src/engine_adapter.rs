@@ -14,7 +14,7 @@ use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_model::{
     EngineCounters, Event, FileInfo, Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits,
-    SeedingConfig, SessionStats, TorrentDetail, TorrentSummary, TrackerInfo,
+    SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use swarmd::config::{Config, TransportName};
@@ -78,6 +78,8 @@ pub struct SessionEngine {
     session: Session,
     /// `[trackers] stopped_timeout_secs`: how long shutdown waits for `stopped` announces.
     stopped_timeout: Duration,
+    /// `[labels.NAME]`: the save directory a new torrent's labels choose.
+    labels: std::sync::Arc<Config>,
 }
 
 impl SessionEngine {
@@ -85,28 +87,35 @@ impl SessionEngine {
         SessionEngine {
             session,
             stopped_timeout: Duration::from_secs(config.trackers.stopped_timeout_secs),
+            labels: std::sync::Arc::new(Config {
+                labels: config.labels.clone(),
+                ..Config::default()
+            }),
         }
     }
 }
 
 impl Engine for SessionEngine {
     async fn add(&self, add: AddTorrent) -> EngineResult<AddResult> {
+        let opts = AddOptions {
+            save_dir: add
+                .save_dir
+                .or_else(|| self.labels.label_save_dir(&add.labels)),
+            paused: add.paused,
+            known_have: None,
+            labels: add.labels,
+        };
         let meta = match add.torrent {
             NewTorrent::Metainfo(m) => *m,
             NewTorrent::Magnet(m) => {
                 return self
                     .session
-                    .add_magnet(*m, add.save_dir, add.paused)
+                    .add_magnet(*m, opts)
                     .await
                     .map(|(info_hash, name)| AddResult { info_hash, name });
             }
         };
         let name = meta.info.name.clone();
-        let opts = AddOptions {
-            save_dir: add.save_dir,
-            paused: add.paused,
-            known_have: None,
-        };
         let info_hash = self.session.add(meta, opts).await?;
         Ok(AddResult { info_hash, name })
     }
@@ -173,6 +182,22 @@ impl Engine for SessionEngine {
         seeding: SeedingConfig,
     ) -> EngineResult<(QueueConfig, SeedingConfig)> {
         self.session.set_queue_config(queue, seeding).await
+    }
+
+    async fn set_torrent_limits(
+        &self,
+        id: InfoHash,
+        limits: TorrentLimits,
+    ) -> EngineResult<TorrentLimits> {
+        self.session.set_torrent_limits(id, limits).await
+    }
+
+    async fn set_labels(&self, id: InfoHash, labels: Vec<String>) -> EngineResult<()> {
+        self.session.set_labels(id, labels).await
+    }
+
+    async fn add_peers(&self, id: InfoHash, peers: Vec<SocketAddr>) -> EngineResult<()> {
+        self.session.add_peers(id, peers).await
     }
 
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {

@@ -40,6 +40,7 @@ pub struct FakeTorrent {
     pub save_dir: Option<std::path::PathBuf>,
     pub paused_at_add: bool,
     pub seed_limits: SeedLimits,
+    pub limits: swarm_model::TorrentLimits,
 }
 
 impl FakeEngine {
@@ -80,6 +81,7 @@ impl FakeEngine {
             save_dir: None,
             paused_at_add: false,
             seed_limits: SeedLimits::default(),
+            limits: Default::default(),
         };
         self.state().torrents.insert(id, t);
     }
@@ -128,6 +130,7 @@ pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
         error: None,
         queue_position: 0,
         forced: false,
+        labels: Vec::new(),
     }
 }
 
@@ -162,6 +165,7 @@ impl Engine for FakeEngine {
             NewTorrent::Magnet(m) => (m.name(), Vec::new()),
         };
         let mut summary = summary(id, &name);
+        summary.labels = add.labels.clone();
         if add.paused {
             summary.state = TorrentState::Paused;
         }
@@ -173,6 +177,7 @@ impl Engine for FakeEngine {
                 save_dir: add.save_dir.clone(),
                 paused_at_add: add.paused,
                 seed_limits: SeedLimits::default(),
+                limits: Default::default(),
             },
         );
         drop(s);
@@ -213,6 +218,7 @@ impl Engine for FakeEngine {
             super_seed: false,
             seed_limits: t.seed_limits,
             seeding_secs: 0,
+            limits: t.limits,
         })
     }
 
@@ -308,6 +314,28 @@ impl Engine for FakeEngine {
         self.record("set_queue_config".into());
         self.state().queue = (queue, seeding);
         Ok((queue, seeding))
+    }
+
+    async fn set_torrent_limits(
+        &self,
+        id: InfoHash,
+        limits: swarm_model::TorrentLimits,
+    ) -> EngineResult<swarm_model::TorrentLimits> {
+        self.record(format!("set_torrent_limits {id} {limits:?}"));
+        self.with_torrent(id, |t| {
+            t.limits = limits;
+            limits
+        })
+    }
+
+    async fn set_labels(&self, id: InfoHash, labels: Vec<String>) -> EngineResult<()> {
+        self.record(format!("set_labels {id} {labels:?}"));
+        self.with_torrent(id, |t| t.summary.labels = labels)
+    }
+
+    async fn add_peers(&self, id: InfoHash, peers: Vec<std::net::SocketAddr>) -> EngineResult<()> {
+        self.record(format!("add_peers {id} {peers:?}"));
+        self.with_torrent(id, |_| ())
     }
 
     async fn files(&self, id: InfoHash) -> EngineResult<Vec<FileInfo>> {

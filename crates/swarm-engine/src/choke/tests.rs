@@ -40,6 +40,7 @@ fn torrent(n: u8, seeding: bool, peers: Vec<PeerSnapshot>) -> TorrentPeers {
     TorrentPeers {
         info_hash: ih(n),
         seeding,
+        slots: None,
         peers,
     }
 }
@@ -309,6 +310,25 @@ fn per_torrent_slots_are_a_hard_cap() {
         assert_eq!(d.unchoke.len(), slots);
         assert_eq!(d.optimistic.is_some(), slots >= 2);
     }
+}
+
+/// A torrent's own upload slots (`swarmctl limits --slots`) replace the session's cap for it
+/// alone.
+#[test]
+fn a_torrent_s_own_slots_replace_the_session_s() {
+    let peers: Vec<_> = (1..=20).map(|k| leech(k, k * 10)).collect();
+    let own = TorrentPeers {
+        slots: Some(8),
+        ..torrent(1, false, peers.clone())
+    };
+    let out = ChokeState::new().rechoke(
+        &cfg(4),
+        &[own, torrent(2, false, peers)],
+        Instant::now(),
+        &mut rng(),
+    );
+    assert_eq!(out[&ih(1)].unchoke.len(), 8);
+    assert_eq!(out[&ih(2)].unchoke.len(), 4);
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub struct AddMagnet {
     pub paused: bool,
     /// When it was first added (a restored magnet keeps its date); `None`: now.
     pub added_at: Option<i64>,
+    pub labels: Vec<String>,
 }
 
 impl Handler<AddMagnet> for Root {
@@ -53,6 +54,7 @@ impl Handler<AddMagnet> for Root {
             save_dir: msg.save_dir,
             paused: msg.paused,
             added_at: msg.added_at.unwrap_or_else(crate::now_unix),
+            labels: msg.labels,
         };
         self.magnets.insert(ih, entry);
         self.save_magnet_record(ih);
@@ -119,7 +121,10 @@ impl Root {
             .save_dir
             .clone()
             .unwrap_or_else(|| self.cfg.download_dir.clone());
-        let rec = ResumeRecord::first(ih, save_dir, entry.paused, entry.added_at);
+        let rec = ResumeRecord {
+            labels: entry.labels.clone(),
+            ..ResumeRecord::first(ih, save_dir, entry.paused, entry.added_at)
+        };
         if let Err(e) = StatePaths::of(d, ih).save_record(&rec) {
             tracing::warn!(info_hash = %ih, "{e}");
         }
@@ -144,13 +149,16 @@ impl Root {
         } else {
             TorrentState::FetchingMetadata
         };
-        blank_summary(
-            ih,
-            entry.magnet.name(),
-            state,
-            0,
-            entry.save_dir.as_ref().unwrap_or(&self.cfg.download_dir),
-        )
+        TorrentSummary {
+            labels: entry.labels.clone(),
+            ..blank_summary(
+                ih,
+                entry.magnet.name(),
+                state,
+                0,
+                entry.save_dir.as_ref().unwrap_or(&self.cfg.download_dir),
+            )
+        }
     }
 }
 
@@ -188,13 +196,15 @@ pub struct MagnetOrder {
     pub order: MagnetCommand,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MagnetCommand {
     /// Stop fetching (and keep the magnet, paused, across restarts).
     Pause,
     Resume,
     /// Ask its trackers for peers now.
     Reannounce,
+    /// The user's labels, kept in its record and handed to the torrent it becomes.
+    SetLabels(Vec<String>),
 }
 
 impl Handler<MagnetOrder> for Root {
@@ -217,6 +227,10 @@ impl Handler<MagnetOrder> for Root {
                 self.start_magnet_fetch(ih, ctx)?;
             }
             MagnetCommand::Pause | MagnetCommand::Resume => {}
+            MagnetCommand::SetLabels(labels) => {
+                entry.labels = labels;
+                self.save_magnet_record(ih);
+            }
             MagnetCommand::Reannounce => {
                 self.services
                     .announcer
@@ -241,6 +255,7 @@ impl Handler<MetadataFetched> for Root {
             paused: entry.paused,
             known_have: None,
             record: None,
+            labels: entry.labels,
         };
         match self.add_torrent(add, false, ctx) {
             Ok(_) => {

@@ -15,6 +15,7 @@ use swarm_wire::{InfoHash, Metainfo};
 use super::{blank_summary, Root, RootChild, TorrentEntry};
 use crate::bitfield::Bitfield;
 use crate::resume::{ResumeRecord, StatePaths};
+use crate::services::rate_limiter::ForgetTorrent;
 use crate::storage::Storage;
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Counts, Published, StatusCell, TorrentShared};
@@ -31,6 +32,8 @@ pub struct AddTorrent {
     pub known_have: Option<Bitfield>,
     /// The resume record found at start-up (trusted only if the files match it).
     pub record: Option<ResumeRecord>,
+    /// A new torrent's labels (a restored one has its record's).
+    pub labels: Vec<String>,
 }
 
 impl Handler<AddTorrent> for Root {
@@ -86,7 +89,10 @@ impl Root {
             // A new torrent's first resume record, at once: until the first periodic save, a
             // crash would otherwise bring it back in the default directory, unpaused.
             if msg.record.is_none() && !paths.has_record() {
-                let rec = ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix());
+                let rec = ResumeRecord {
+                    labels: msg.labels.clone(),
+                    ..ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix())
+                };
                 if let Err(e) = paths.save_record(&rec) {
                     tracing::warn!(torrent = %msg.meta.info.name, "{e}");
                 }
@@ -111,9 +117,15 @@ impl Root {
         shared
             .held
             .store(self.queue.held(ih), std::sync::atomic::Ordering::Relaxed);
+        let (labels, limits) = match &msg.record {
+            Some(r) => (r.labels.clone(), r.limits),
+            None => (msg.labels, Default::default()),
+        };
         let tcfg = TorrentConfig {
             queue: self.queue_settings(ih).unwrap_or_default(),
             super_seed: msg.record.as_ref().is_some_and(|r| r.super_seed),
+            labels,
+            limits,
             known_have: msg.known_have,
             record: msg.record.map(Box::new),
             ..self.torrent_config(save_dir, paused, state.clone())
@@ -160,6 +172,8 @@ impl Root {
             max_pending_writes: self.cfg.max_pending_writes,
             paused,
             super_seed: false,
+            labels: Vec::new(),
+            limits: Default::default(),
             known_have: None,
             resume,
             record: None,
@@ -313,6 +327,7 @@ impl Handler<GetGivenUp> for Root {
             super_seed: false,
             seed_limits: Default::default(),
             seeding_secs: 0,
+            limits: Default::default(),
         })
     }
 }
@@ -332,10 +347,14 @@ impl Handler<StartGivenUp> for Root {
             return Ok(false);
         };
         let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
-        let tcfg = TorrentConfig {
+        let mut tcfg = TorrentConfig {
             queue: self.queue_settings(ih).unwrap_or_default(),
             ..self.torrent_config(shared.storage.save_dir.clone(), false, state)
         };
+        // The user's settings survive giving up: they are in the record, as after a crash.
+        if let Some(r) = tcfg.resume.as_ref().and_then(StatePaths::load_record) {
+            (tcfg.labels, tcfg.limits) = (r.labels, r.limits);
+        }
         self.start_torrent(meta, shared, tcfg, ctx)?;
         if let Some(e) = self.torrents.get_mut(&ih) {
             e.gave_up = None;
@@ -361,6 +380,8 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
             forced: record.forced,
             seed_limits: record.seed_limits,
         };
+        cfg.labels = record.labels.clone();
+        cfg.limits = record.limits;
         cfg.record = Some(Box::new(record));
     }
     cfg
@@ -433,6 +454,7 @@ impl Root {
             self.services.events.clone(),
         );
         let delete = delete_data;
+        let limiter = self.services.limiter.clone();
         let state = entry.state;
         Box::pin(
             async move {
@@ -440,6 +462,7 @@ impl Root {
                     let _ = rx.await;
                 }
                 disk.forget(storage.id);
+                limiter.do_send(ForgetTorrent { info_hash: ih });
                 if let Some(paths) = state {
                     paths.remove();
                 }
@@ -466,10 +489,10 @@ mod tests {
     use super::*;
     use swarm_model::{Limit, SeedLimits};
 
-    /// A torrent restarted after a crash takes its queue position, force start and seeding
-    /// limits from its record, as its pause and file priorities.
+    /// A torrent restarted after a crash takes its queue position, force start, seeding
+    /// limits, labels and own limits from its record, as its pause and file priorities.
     #[test]
-    fn a_restarted_torrent_keeps_its_queue_settings() {
+    fn a_restarted_torrent_keeps_its_settings() {
         let dir = tempfile::tempdir().unwrap();
         let ih = InfoHash([7; 20]);
         let paths = StatePaths::of(&StatePaths::torrents_dir(dir.path()), ih);
@@ -484,6 +507,11 @@ mod tests {
             forced: true,
             seed_limits: limits,
             seeding_secs: 60,
+            labels: vec!["tv".into()],
+            limits: swarm_model::TorrentLimits {
+                upload: Some(4096),
+                ..Default::default()
+            },
             ..ResumeRecord::first(ih, dir.path().into(), true, 1)
         };
         paths.save_record(&record).unwrap();
@@ -500,6 +528,8 @@ mod tests {
             record: None,
             restarted: true,
             queue: QueueSettings::default(),
+            labels: Vec::new(),
+            limits: Default::default(),
         };
         let cfg = restart_config(&base);
         assert_eq!(
@@ -510,6 +540,8 @@ mod tests {
                 seed_limits: limits
             }
         );
+        assert_eq!(cfg.labels, ["tv"]);
+        assert_eq!(cfg.limits.upload, Some(4096));
         assert!(cfg.paused);
     }
 }

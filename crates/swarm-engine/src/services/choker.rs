@@ -97,6 +97,8 @@ pub struct CollectPeers;
 #[derive(Clone, Debug, Default)]
 pub struct PeersReport {
     pub seeding: bool,
+    /// The torrent's own upload slots (`None`: the session's `slots_per_torrent`).
+    pub slots: Option<usize>,
     pub peers: Vec<PeerSnapshot>,
 }
 
@@ -286,6 +288,7 @@ impl Choker {
                     input.push(TorrentPeers {
                         info_hash: ih,
                         seeding: report.seeding,
+                        slots: report.slots,
                         peers: report.peers,
                     });
                 }

@@ -95,7 +95,7 @@ async fn list_is_sorted_by_name_and_includes_magnets() {
     let magnet =
         swarm_wire::Magnet::parse(&format!("magnet:?xt=urn:btih:{}&dn=bb", "ab".repeat(20)))
             .unwrap();
-    s.add_magnet(magnet, None, false).await.unwrap();
+    s.add_magnet(magnet, AddOptions::default()).await.unwrap();
     let names: Vec<String> = s
         .list()
         .await

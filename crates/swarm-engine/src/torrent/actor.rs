@@ -67,6 +67,11 @@ pub struct TorrentConfig {
     pub paused: bool,
     /// Super-seed (BEP 16) while seeding: see `super_seed`.
     pub super_seed: bool,
+    /// The user's labels (shown, saved; nothing in the engine reads them).
+    pub labels: Vec<String>,
+    /// The torrent's own limits; each unset one is the session's (`max_peers`,
+    /// `unchoke_slots` above, the global rates).
+    pub limits: swarm_model::TorrentLimits,
     /// Pieces known good without hashing (trusted: e.g. a fresh add of data we created).
     pub known_have: Option<Bitfield>,
     /// Where to keep resume state, and the record found there at start-up.
@@ -79,6 +84,20 @@ pub struct TorrentConfig {
     pub queue: crate::torrent::resume_state::QueueSettings,
 }
 
+impl TorrentConfig {
+    /// Connections at once: the torrent's own limit, or the session's.
+    pub fn peer_cap(&self) -> usize {
+        self.limits.max_peers.map_or(self.max_peers, |n| n as usize)
+    }
+
+    /// Peers unchoked at once: the torrent's own limit, or the session's.
+    pub fn upload_slots(&self) -> usize {
+        self.limits
+            .upload_slots
+            .map_or(self.unchoke_slots, |n| n as usize)
+    }
+}
+
 /// The torrent's links to global services and the session.
 #[derive(Clone)]
 pub struct Services {
@@ -86,6 +105,9 @@ pub struct Services {
     pub listener: ServiceRef<Listener>,
     pub choker: ServiceRef<Choker>,
     pub limiter: ServiceRef<RateLimiter>,
+    /// The configured rate limits, which outlive the limiter (see `rate_limiter/quota.rs`):
+    /// a torrent writes its own there, so a limiter restarting meanwhile still finds them.
+    pub board: crate::services::rate_limiter::QuotaBoard,
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The root's queue, told when the torrent starts waiting for a slot (set once the root
     /// runs, before any torrent).
@@ -395,7 +417,7 @@ impl Torrent {
         }
         // While downloading with room for peers, ask the DHT every minute.
         let wants_peers =
-            self.state == TorrentState::Downloading && self.peers.len() < self.cfg.max_peers / 2;
+            self.state == TorrentState::Downloading && self.peers.len() < self.cfg.peer_cap() / 2;
         // The first lookup may have found the DHT node still starting: retry until one ran.
         if (self.every(60, step) || !self.dht_asked) && wants_peers {
             self.dht_lookup(ctx);
@@ -475,6 +497,12 @@ impl Actor for Torrent {
         // Blocks from all peers arrive here: a deep but bounded mailbox. Peers that find it full
         // stop reading their sockets until there is room.
         ctx.set_mailbox_capacity(4096);
+        // A daemon restart begins with an empty board. Only a torrent with rates of its own
+        // says so: a thousand torrents starting would otherwise send the limiter a thousand
+        // settings to apply for nothing.
+        if self.cfg.limits.download.is_some() || self.cfg.limits.upload.is_some() {
+            self.apply_rate_limits();
+        }
         let start = match self.cfg.known_have.take() {
             Some(have) => StartFrom::Known(have),
             None => self.trusted_record(),

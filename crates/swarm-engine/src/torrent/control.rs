@@ -6,10 +6,11 @@ use actix::prelude::*;
 use swarm_model::{FileInfo, FilePriority, PeerInfo, TorrentDetail, TorrentState, TorrentSummary};
 
 use crate::picker::{Priority, PRIORITY_SKIP};
+use crate::services::rate_limiter::SetTorrentLimits;
 use crate::torrent::actor::Torrent;
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, GetTrackerTiers, QueueChanged,
-    Reannounce, SetFilePriorities, SetPaused, SetSuperSeed, Verify,
+    Reannounce, SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::peer::transport::TransportKind;
 
@@ -34,6 +35,7 @@ impl Torrent {
             error: self.error.clone(),
             queue_position: self.cfg.queue.position,
             forced: self.cfg.queue.forced,
+            labels: self.cfg.labels.clone(),
         }
     }
 
@@ -88,7 +90,23 @@ impl Torrent {
             super_seed: self.cfg.super_seed,
             seed_limits: self.cfg.queue.seed_limits,
             seeding_secs: self.shared.transferred.seeding_secs(),
+            limits: self.cfg.limits,
         }
+    }
+
+    /// Hands the torrent's own rates to the rate limiter: on the board first, which outlives
+    /// the limiter (a restarting one reads it), then to the limiter's buckets.
+    pub(super) fn apply_rate_limits(&self) {
+        let (ih, l) = (self.shared.info_hash, self.cfg.limits);
+        self.services.board.set_torrent(
+            ih,
+            crate::services::rate_limiter::Limits::new(l.download, l.upload),
+        );
+        self.services.limiter.do_send(SetTorrentLimits {
+            info_hash: ih,
+            down: l.download,
+            up: l.upload,
+        });
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
@@ -335,6 +353,32 @@ impl Handler<SetSuperSeed> for Torrent {
             self.sync_super_seed();
             self.publish();
         }
+    }
+}
+
+impl Handler<SetLimits> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLimits, ctx: &mut Context<Self>) {
+        self.cfg.limits = msg.0;
+        self.apply_rate_limits();
+        // A kept record at once: a crash must not bring back the old limits.
+        self.save_resume();
+        // More room for peers is used now, not at the next tick; fewer upload slots at the
+        // next round, which this asks for.
+        self.connect_more(ctx);
+        self.rechoke();
+        self.publish();
+    }
+}
+
+impl Handler<SetLabels> for Torrent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLabels, _: &mut Context<Self>) {
+        self.cfg.labels = msg.0;
+        self.save_resume();
+        self.publish();
     }
 }
 

@@ -140,6 +140,8 @@ impl Torrent {
             super_seed: self.cfg.super_seed,
             queue: self.cfg.queue,
             seeding_secs: self.shared.transferred.seeding_secs(),
+            labels: self.cfg.labels.clone(),
+            limits: self.cfg.limits,
         })
     }
 

@@ -73,7 +73,7 @@ impl Torrent {
                 self.fill_requests(key);
             }
             PeerEvent::Interested(on) => {
-                let (trading, slots) = (self.trading(), self.cfg.unchoke_slots);
+                let (trading, slots) = (self.trading(), self.cfg.upload_slots());
                 self.peers.on_interested(key, on, trading, slots);
                 self.rechoke();
             }

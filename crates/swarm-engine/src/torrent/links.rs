@@ -128,9 +128,9 @@ impl Torrent {
         if !self.trading() {
             return;
         }
-        let plan = self
-            .peers
-            .dial_plan(self.cfg.max_peers, self.cfg.max_half_open, Instant::now());
+        let plan =
+            self.peers
+                .dial_plan(self.cfg.peer_cap(), self.cfg.max_half_open, Instant::now());
         for sock in plan {
             let Some(place) = self.shared.peer_budget.take() else {
                 tracing::debug!(torrent = %self.name(), "global connection limit reached");
@@ -159,7 +159,7 @@ impl Handler<IncomingPeer> for Torrent {
         let admitted = self.trading()
             && self
                 .peers
-                .admits_incoming(msg.addr, self.cfg.max_peers, Instant::now());
+                .admits_incoming(msg.addr, self.cfg.peer_cap(), Instant::now());
         if !admitted {
             return; // dropping the socket closes it
         }
@@ -198,6 +198,7 @@ impl Handler<CollectPeers> for Torrent {
     fn handle(&mut self, _: CollectPeers, _: &mut Context<Self>) -> MessageResult<CollectPeers> {
         MessageResult(PeersReport {
             seeding: self.state == TorrentState::Seeding,
+            slots: self.cfg.limits.upload_slots.map(|n| n as usize),
             peers: self.peers.snapshots(Instant::now()),
         })
     }

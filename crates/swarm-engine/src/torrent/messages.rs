@@ -218,6 +218,16 @@ pub struct QueueChanged(pub Option<crate::torrent::resume_state::QueueSettings>)
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WantsSlot;
+/// The torrent's own limits, replacing the ones it had (rates go to the rate limiter; peers and
+/// upload slots apply to new connections and the next choke round). Saved at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLimits(pub swarm_model::TorrentLimits);
+
+/// The user's labels, replacing the ones the torrent had (normalized already). Saved at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLabels(pub Vec<String>);
 
 /// Hash everything on disk again.
 #[derive(Message)]

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use swarm_model::{FilePriority, InfoHash};
+use swarm_model::{FilePriority, InfoHash, TorrentLimits};
 
 use crate::bitfield::Bitfield;
 use crate::resume::{hex_encode, ResumeRecord, StatePaths};
@@ -62,6 +62,8 @@ pub struct Snapshot<'a> {
     pub added_at: i64,
     pub completed_at: Option<i64>,
     pub super_seed: bool,
+    pub labels: Vec<String>,
+    pub limits: TorrentLimits,
     pub queue: QueueSettings,
     pub seeding_secs: u64,
 }
@@ -148,6 +150,8 @@ impl ResumeState {
             forced: s.queue.forced,
             seed_limits: s.queue.seed_limits,
             seeding_secs: s.seeding_secs,
+            labels: s.labels,
+            limits: s.limits,
         };
         Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }

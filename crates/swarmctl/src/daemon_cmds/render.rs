@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use swarm_control::human::{bytes, duration, limit, rate, utc};
 use swarm_control::{
     DaemonInfo, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentSummary, TrackerInfo,
+    TorrentLimits, TorrentSummary, TrackerInfo,
 };
 
 /// Left-aligned text columns, right-aligned where `right[i]`; two spaces between columns.
@@ -158,6 +158,15 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     };
     line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
+    if !s.labels.is_empty() {
+        line("Labels:", s.labels.join(", "));
+    }
+    if d.limits != TorrentLimits::default() {
+        line(
+            "Own limits:",
+            torrent_limits(&d.limits).trim_end().replace('\n', "; "),
+        );
+    }
     line(
         "Queue:",
         format!(
@@ -353,6 +362,19 @@ idle: {}
         one(l.ratio, ""),
         one(l.seed_time_minutes, " min"),
         one(l.idle_minutes, " min")
+    )
+}
+
+/// A torrent's own limits; each unset one is the session's.
+pub fn torrent_limits(l: &TorrentLimits) -> String {
+    let count = |n: Option<u32>| n.map_or_else(|| "the session's".to_owned(), |n| n.to_string());
+    let speed = |r: Option<u64>| r.map_or_else(|| "the session's".to_owned(), rate);
+    format!(
+        "download: {}\nupload: {}\npeers: {}\nupload slots: {}\n",
+        speed(l.download),
+        speed(l.upload),
+        count(l.max_peers),
+        count(l.upload_slots)
     )
 }
 

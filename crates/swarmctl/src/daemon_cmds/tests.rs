@@ -99,8 +99,11 @@ fn commands_against_a_scripted_daemon() {
         exit::NOT_FOUND
     );
     let limits = DaemonCommand::Limits {
+        torrent: None,
         down: Some(4 << 20),
         up: Some(0),
+        peers: None,
+        slots: None,
         common: common.clone(),
     };
     assert_eq!(execute(limits).unwrap(), exit::OK);

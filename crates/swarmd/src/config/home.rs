@@ -32,6 +32,13 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
     {
         *p = expand(p, home);
     }
+    for p in config
+        .labels
+        .values_mut()
+        .filter_map(|l| l.save_dir.as_mut())
+    {
+        *p = expand(p, home);
+    }
 }
 
 #[cfg(test)]

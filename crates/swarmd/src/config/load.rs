@@ -164,6 +164,19 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             );
         }
     }
+    for (name, label) in &c.labels {
+        let section = format!("labels.{name}");
+        if let Err(e) = swarm_model::normalize_labels(&[name]) {
+            return fail(&section, "save_dir", e);
+        }
+        if let Some(p) = label.save_dir.as_ref().filter(|p| !p.is_absolute()) {
+            return fail(
+                &section,
+                "save_dir",
+                format!("{} is not an absolute path", p.display()),
+            );
+        }
+    }
     if let Err(reason) = check_log_filter(&c.daemon.log_level) {
         return fail(
             "daemon",

@@ -34,6 +34,27 @@ pub struct Config {
     pub rpc: RpcSection,
     pub queue: QueueSection,
     pub seeding: SeedingSection,
+    /// `[labels.NAME]`: settings of the torrents that carry the label `NAME`.
+    pub labels: std::collections::BTreeMap<String, LabelSection>,
+}
+
+/// `[labels.NAME]`: what a label brings to a torrent added with it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelSection {
+    /// Where a torrent added with this label is saved when the add names no directory (the
+    /// first of its labels that has one wins). Unset: `[daemon] download_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The save directory the labels of a new torrent ask for: the first label that has one.
+    pub fn label_save_dir(&self, labels: &[String]) -> Option<PathBuf> {
+        labels
+            .iter()
+            .find_map(|l| self.labels.get(l)?.save_dir.clone())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,10 +13,11 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, DaemonInfo, EncryptionParams, QueueMove, QueueMoveParams, QueueParams,
-    QueuePositionResult, RemoveParams, SetFilePriorityParams, SetLimitsParams,
-    SetQueuePositionParams, SetSeedLimitsParams, SetSuperSeedParams, ShutdownParams,
-    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, QueueMove,
+    QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams, SetFilePriorityParams,
+    SetLabelsParams, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
+    SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
+    TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -342,6 +343,33 @@ impl<E: Engine> Dispatcher<E> {
                 let id = self.resolve(&p.torrent).await?;
                 to_json(e.set_file_priority(id, p.priorities).await)
             }
+            names::TORRENT_SET_LIMITS => {
+                let p: SetTorrentLimitsParams = decode(method, params)?;
+                p.check().map_err(|e| RpcError::invalid_params(method, e))?;
+                let id = self.resolve(&p.torrent).await?;
+                let current = e.show(id).await?.limits;
+                if p.is_query() {
+                    return to_json(Ok(current));
+                }
+                to_json(e.set_torrent_limits(id, p.apply_to(current)).await)
+            }
+            names::TORRENT_SET_LABELS => {
+                let p: SetLabelsParams = decode(method, params)?;
+                let labels = swarm_model::normalize_labels(&p.labels)
+                    .map_err(|e| RpcError::invalid_params(method, e))?;
+                let id = self.resolve(&p.torrent).await?;
+                e.set_labels(id, labels.clone()).await?;
+                to_json(Ok(labels))
+            }
+            names::TORRENT_ADD_PEERS => {
+                let p: AddPeersParams = decode(method, params)?;
+                let addrs = swarm_control::parse_peer_addrs(&p.peers)
+                    .map_err(|e| RpcError::invalid_params(method, e))?;
+                let id = self.resolve(&p.torrent).await?;
+                let peers = addrs.iter().map(ToString::to_string).collect();
+                e.add_peers(id, addrs).await?;
+                to_json(Ok(AddPeersResult { peers }))
+            }
             names::EVENTS_SUBSCRIBE => {
                 no_params(method, params)?;
                 to_json(Ok(SubscribeResult { subscribed: true }))
@@ -421,12 +449,15 @@ impl<E: Engine> Dispatcher<E> {
                 format!("save_dir {} is not an absolute path", dir.display()),
             ));
         }
+        let labels = swarm_model::normalize_labels(&p.labels)
+            .map_err(|e| RpcError::invalid_params(method, e))?;
         to_json(
             self.engine
                 .add(AddTorrent {
                     torrent,
                     save_dir,
                     paused: p.paused,
+                    labels,
                 })
                 .await,
         )

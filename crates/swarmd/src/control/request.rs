@@ -13,7 +13,7 @@ use swarm_control::rpc::RpcError;
 /// in words which keys it takes.
 pub fn check_add_params(params: Option<&Value>) -> Result<(), RpcError> {
     const SOURCES: [&str; 3] = ["metainfo", "path", "magnet"];
-    const OPTIONS: [&str; 2] = ["save_dir", "paused"];
+    const OPTIONS: [&str; 3] = ["save_dir", "paused", "labels"];
     let bad = |why: String| RpcError::invalid_params(names::TORRENT_ADD, why);
     let Some(Value::Object(map)) = params else {
         return Err(bad(
@@ -26,7 +26,7 @@ pub fn check_add_params(params: Option<&Value>) -> Result<(), RpcError> {
     {
         return Err(bad(format!(
             "unknown param \"{unknown}\" (it takes one of \"metainfo\", \"path\", \"magnet\", \
-             and \"save_dir\", \"paused\")"
+             and \"save_dir\", \"paused\", \"labels\")"
         )));
     }
     let given: Vec<&str> = SOURCES

@@ -5,9 +5,14 @@
 //! A field swarmd cannot know is left out rather than made up (transmission clients read a
 //! missing field as unknown): `activityDate`, `startDate`, `secondsDownloading`,
 //! `secondsSeeding`, `recheckProgress`, `desiredAvailable`, `availability`, `dateCreated`,
-//! `creator`. Features swarmd does not have (per-torrent speed limits, labels) answer what
-//! transmission answers with the feature off.
+//! `creator`. Features swarmd does not have (bandwidth priorities) answer what transmission
+//! answers with the feature off.
+//!
+//! A torrent's own limits (`downloadLimit`/`Limited`, `uploadLimit`/`Limited`, `peer-limit`)
+//! come from its detail; swarmd keeps a speed only while it is in force, so `downloadLimit` of
+//! an unlimited torrent is 0.
 
+use super::methods::SPEED_UNIT;
 use serde_json::{json, Value};
 use swarm_control::{
     FileInfo, FilePriority, Limit, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,
@@ -45,6 +50,13 @@ pub const DETAIL_FIELDS: &[&str] = &[
     "seedIdleLimit",
     // `beginPiece`/`endPiece` of each file need the piece length.
     "files",
+    // The torrent's own limits.
+    "downloadLimit",
+    "downloadLimited",
+    "uploadLimit",
+    "uploadLimited",
+    "peer-limit",
+    "maxConnectedPeers",
 ];
 pub const FILE_FIELDS: &[&str] = &[
     "files",
@@ -89,6 +101,7 @@ fn ratio(uploaded: u64, denominator: u64) -> f64 {
 /// The value of one field, or `None` when swarmd does not know it (the field is left out).
 pub fn field(name: &str, v: &Views) -> Option<Value> {
     let s = v.summary;
+    let limits = v.detail.map(|d| &d.limits);
     let stopped = matches!(s.state, TorrentState::Paused | TorrentState::Error);
     Some(match name {
         "id" => json!(v.id),
@@ -129,14 +142,18 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "isFinished" => json!(false),
         "isStalled" => json!(false),
         "peersConnected" => json!(s.peers),
-        "peer-limit" | "maxConnectedPeers" => json!(v.peer_limit),
-        "labels" => json!([]),
+        "peer-limit" | "maxConnectedPeers" => {
+            json!(limits.and_then(|l| l.max_peers).unwrap_or(v.peer_limit))
+        }
+        "labels" => json!(s.labels),
         "group" => json!(""),
         "queuePosition" => json!(s.queue_position),
         "bandwidthPriority" => json!(0),
         "honorsSessionLimits" => json!(true),
-        "downloadLimit" | "uploadLimit" => json!(0),
-        "downloadLimited" | "uploadLimited" => json!(false),
+        "downloadLimit" => json!(limits.and_then(|l| l.download).unwrap_or(0) / SPEED_UNIT),
+        "uploadLimit" => json!(limits.and_then(|l| l.upload).unwrap_or(0) / SPEED_UNIT),
+        "downloadLimited" => json!(limits.is_some_and(|l| l.download.is_some())),
+        "uploadLimited" => json!(limits.is_some_and(|l| l.upload.is_some())),
         "seedRatioMode" => json!(super::queue::mode(v.detail?.seed_limits.ratio)),
         "seedIdleMode" => json!(super::queue::mode(v.detail?.seed_limits.idle_minutes)),
         "seedRatioLimit" => json!(match v.detail?.seed_limits.ratio {

@@ -84,7 +84,7 @@ pub fn version_jsonrpc() -> String {
 pub const RPC_VERSION: i64 = 17;
 pub const RPC_VERSION_MINIMUM: i64 = 14;
 /// Transmission counts speeds in kB of 1000 bytes (`units.speed-bytes`).
-const SPEED_UNIT: u64 = 1000;
+pub(super) const SPEED_UNIT: u64 = 1000;
 
 /// What `session-get` reports that the engine does not know: the daemon's configuration.
 #[derive(Clone, Debug)]

@@ -23,6 +23,7 @@ mod methods;
 mod metrics;
 pub mod password;
 mod queue;
+mod settings;
 mod torrents;
 pub mod web;
 

@@ -13,6 +13,7 @@ use super::fields::{
     self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, PIECE_FIELDS, TRACKER_FIELDS,
 };
 use super::methods::{engine_failure, truthy, Args, Code, Failure, Rpc};
+use super::settings::{labels_arg, LimitChanges};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
 
@@ -222,13 +223,7 @@ impl<E: Engine> Rpc<E> {
 
     pub(super) async fn torrent_add(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
         let torrent = self.torrent_to_add(args).await?;
-        if let Some(labels) = args.get("labels").and_then(Value::as_array) {
-            if !labels.is_empty() {
-                return Err(Failure::unsupported(
-                    "torrent-add: labels are not supported by swarmd yet",
-                ));
-            }
-        }
+        let labels = labels_arg("torrent-add", args)?.unwrap_or_default();
         let changes = FileChanges::from_args(args)?;
         if !changes.is_empty() && matches!(torrent, NewTorrent::Magnet(_)) {
             return Err(Failure::new(
@@ -259,6 +254,7 @@ impl<E: Engine> Rpc<E> {
             save_dir,
             // Held until the file choices are in, so that no unwanted piece is fetched.
             paused: paused || !changes.is_empty(),
+            labels,
         };
         let (key, name) = match self.engine.add(add).await {
             Ok(r) => ("torrent-added", r.name),
@@ -350,10 +346,15 @@ impl<E: Engine> Rpc<E> {
 
     pub(super) async fn torrent_set(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
         let changes = FileChanges::from_args(args)?;
+        let labels = labels_arg("torrent-set", args)?;
+        let limits = LimitChanges::from_args(args)?;
         for (key, value) in args.iter() {
-            if matches!(key.as_str(), "ids" | "files-wanted" | "files-unwanted")
-                || key.starts_with("priority-")
+            if matches!(
+                key.as_str(),
+                "ids" | "files-wanted" | "files-unwanted" | "labels"
+            ) || key.starts_with("priority-")
                 || super::queue::TORRENT_KEYS.contains(&key.as_str())
+                || LimitChanges::KEYS.contains(&key.as_str())
             {
                 continue;
             }
@@ -369,6 +370,30 @@ impl<E: Engine> Rpc<E> {
                         format!("torrent-set {}: {}", t.summary.name, f.message),
                     ));
                 }
+            }
+            let named = |f: Failure| {
+                Failure::coded(
+                    f.code,
+                    format!("torrent-set {}: {}", t.summary.name, f.message),
+                )
+            };
+            if let Some(labels) = &labels {
+                match self.engine.set_labels(t.hash, labels.clone()).await {
+                    Ok(()) | Err(EngineError::UnknownTorrent(_)) => {}
+                    Err(e) => return Err(named(engine_failure(e))),
+                }
+            }
+            if !limits.is_empty() {
+                let current = match self.engine.show(t.hash).await {
+                    Ok(d) => d.limits,
+                    Err(EngineError::UnknownTorrent(_)) => continue,
+                    Err(e) => return Err(named(engine_failure(e))),
+                };
+                let new = limits.apply_to(current).map_err(named)?;
+                self.engine
+                    .set_torrent_limits(t.hash, new)
+                    .await
+                    .map_err(|e| named(engine_failure(e)))?;
             }
             if changes.is_empty() {
                 continue;
@@ -442,16 +467,15 @@ fn id_refs(values: &[Value]) -> Result<IdRefs, Failure> {
 /// swarmd does anyway (what transmission with the feature off does), refused otherwise.
 fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     let fine = match key {
-        "labels" | "trackerAdd" | "trackerRemove" | "trackerReplace" => {
+        "trackerAdd" | "trackerRemove" | "trackerReplace" => {
             value.as_array().is_some_and(Vec::is_empty)
         }
-        "downloadLimited" | "uploadLimited" => !truthy(value),
         "honorsSessionLimits" => truthy(value),
         "bandwidthPriority" => value.as_i64() == Some(0),
         "sequentialDownload" => !truthy(value),
         // Not a change of anything swarmd keeps.
         "group" => value.as_str().is_some_and(str::is_empty),
-        "location" | "downloadLimit" | "uploadLimit" | "peer-limit" | "trackerList" => false,
+        "location" | "trackerList" => false,
         // Keys transmission does not know either: ignored, as transmission does.
         _ => true,
     };
@@ -459,14 +483,10 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         return Ok(());
     }
     let what = match key {
-        "downloadLimited"
-        | "uploadLimited"
-        | "downloadLimit"
-        | "uploadLimit"
-        | "honorsSessionLimits" => "per-torrent speed limits (use the session's: session-set)",
-        "labels" | "group" => "labels and bandwidth groups",
+        "honorsSessionLimits" => "ignoring the session's speed limits",
+        "bandwidthPriority" => "bandwidth priorities",
+        "group" => "bandwidth groups",
         "location" => "moving a torrent's data",
-        "peer-limit" => "a per-torrent peer limit (it is [network] max_peers_per_torrent)",
         _ => "this setting",
     };
     Err(Failure::unsupported(format!(

@@ -199,6 +199,7 @@ impl<E: Engine> Scanner<E> {
             torrent,
             save_dir: None,
             paused: self.options.paused,
+            labels: Vec::new(),
         };
         match self.engine.add(add).await {
             Ok(added) => {

@@ -51,6 +51,7 @@ impl Probe {
         let addr = FakeTorrent {
             report: PeersReport {
                 seeding: false,
+                slots: None,
                 peers,
             },
             delay,

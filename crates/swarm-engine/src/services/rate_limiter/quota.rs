@@ -162,7 +162,7 @@ impl QuotaBoard {
         st.settings.clone()
     }
 
-    pub(super) fn set_torrent(&self, info_hash: InfoHash, limits: Limits) -> LimitSettings {
+    pub(crate) fn set_torrent(&self, info_hash: InfoHash, limits: Limits) -> LimitSettings {
         let mut st = self.lock();
         if limits.is_none() {
             st.settings.torrents.remove(&info_hash);

@@ -113,6 +113,12 @@ fn an_unchecked_torrent_writes_no_record() {
             },
         },
         seeding_secs: 42,
+        labels: vec!["tv".into()],
+        limits: swarm_model::TorrentLimits {
+            upload: Some(1 << 20),
+            upload_slots: Some(3),
+            ..Default::default()
+        },
     };
     let (path, bytes) = state.record(snapshot(&have)).expect("a record");
     assert_eq!(path, paths.resume());
@@ -126,6 +132,9 @@ fn an_unchecked_torrent_writes_no_record() {
         "the queue's settings are kept"
     );
     assert_eq!(back.seed_limits.ratio, swarm_model::Limit::Own(1.5));
+    assert_eq!(back.labels, ["tv"], "the labels are kept");
+    assert_eq!(back.limits.upload, Some(1 << 20), "the limits are kept");
+    assert_eq!(back.limits.upload_slots, Some(3));
     state.unchecked = true;
     assert!(state.record(snapshot(&have)).is_none());
     assert!(ResumeState::new(None).record(snapshot(&have)).is_none());

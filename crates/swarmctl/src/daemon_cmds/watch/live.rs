@@ -287,6 +287,7 @@ mod tests {
             error: None,
             queue_position: 0,
             forced: false,
+            labels: Vec::new(),
         }
     }
 

@@ -153,6 +153,35 @@ mod calls {
     }
 }
 
+/// A torrent's labels and own limits, set and read back through the 4.1 form (snake_case
+/// keys, the engine's view in between).
+#[tokio::test]
+async fn labels_and_limits_set_and_read_back() {
+    let rpc = calls::rpc();
+    let set = answer(
+        &rpc,
+        json!({"jsonrpc": "2.0", "method": "torrent_set", "id": 1, "params": {
+            "labels": ["tv", "hd"], "upload_limit": 500, "upload_limited": true,
+            "peer_limit": 30}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set["result"], json!({}), "{set}");
+    let got = answer(
+        &rpc,
+        json!({"jsonrpc": "2.0", "method": "torrent_get", "id": 2, "params": {"fields": [
+            "labels", "upload_limit", "upload_limited", "download_limited", "peer_limit"]}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got["result"]["torrents"][0],
+        json!({"labels": ["tv", "hd"], "upload_limit": 500, "upload_limited": true,
+               "download_limited": false, "peer_limit": 30}),
+        "{got}"
+    );
+}
+
 /// A session key `session-get` reports but the list does not know would not be found by
 /// `session_set` under its snake_case name.
 #[tokio::test]

@@ -1,0 +1,86 @@
+//! The commands that change one torrent's own settings: its limits (`limits TORRENT`), its
+//! labels (`label`), and peers the user names (`peers add`). Each is one call to the daemon,
+//! which checks the values again (scripts may call it without swarmctl).
+
+use std::collections::BTreeSet;
+
+use swarm_control::{SetTorrentLimitsParams, TorrentSummary};
+
+use super::{connect, exit, print_json, render, Common, Failure};
+
+/// `limits TORRENT [--down R] [--up R] [--peers N] [--slots N]`: no flag shows them.
+pub fn torrent_limits(params: SetTorrentLimitsParams, common: &Common) -> Result<u8, Failure> {
+    params.check().map_err(Failure::usage)?;
+    let limits = connect(common)?.set_torrent_limits(&params)?;
+    if common.json {
+        print_json(&limits);
+    } else {
+        print!("{}", render::torrent_limits(&limits));
+    }
+    Ok(exit::OK)
+}
+
+/// `label TORRENT add|remove|set LABEL…`: the new labels are computed here from the ones the
+/// daemon shows, then set as a whole.
+pub fn label(
+    torrent: &str,
+    action: &str,
+    labels: &[String],
+    common: &Common,
+) -> Result<u8, Failure> {
+    let given = swarm_control::normalize_labels(labels).map_err(Failure::usage)?;
+    if given.is_empty() && action != "set" {
+        return Err(Failure::usage(format!(
+            "label {action}: name at least one label"
+        )));
+    }
+    let mut client = connect(common)?;
+    let new = match action {
+        "set" => given,
+        _ => {
+            let mut now = client.show(torrent)?.summary.labels;
+            if action == "add" {
+                now.extend(given);
+            } else {
+                now.retain(|l| !given.contains(l));
+            }
+            now
+        }
+    };
+    let kept = client.set_labels(torrent, new)?;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"torrent": torrent, "labels": kept})
+        );
+    } else if kept.is_empty() {
+        println!("{torrent}: no labels");
+    } else {
+        println!("{torrent}: labels {}", kept.join(", "));
+    }
+    Ok(exit::OK)
+}
+
+/// `peers add TORRENT ADDR…`: addresses are checked here first, for a usage error before any
+/// is sent.
+pub fn add_peers(torrent: &str, addrs: &[String], common: &Common) -> Result<u8, Failure> {
+    swarm_control::parse_peer_addrs(addrs).map_err(Failure::usage)?;
+    let added = connect(common)?.add_peers(torrent, addrs.to_vec())?;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"torrent": torrent, "peers": added.peers})
+        );
+    } else {
+        println!("{torrent}: dialling {}", added.peers.join(", "));
+    }
+    Ok(exit::OK)
+}
+
+/// `list --label X`: the torrents that carry every label given.
+pub fn with_labels(list: Vec<TorrentSummary>, labels: &[String]) -> Vec<TorrentSummary> {
+    let wanted: BTreeSet<&str> = labels.iter().map(|l| l.trim()).collect();
+    list.into_iter()
+        .filter(|t| wanted.iter().all(|w| t.labels.iter().any(|l| l == w)))
+        .collect()
+}
