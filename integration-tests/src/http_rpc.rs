@@ -61,6 +61,29 @@ pub fn call(port: u16, sid: &str, method: &str, arguments: Value) -> Value {
     serde_json::from_slice(&r.body).expect("a JSON answer")
 }
 
+/// Runs Debian's `transmission-remote` against the daemon's RPC on `port` with the test's
+/// account; panics with its output if it fails. Returns stdout and stderr.
+pub fn remote(port: u16, args: &[&str]) -> String {
+    let bin = crate::util::require_tool("transmission-remote");
+    let out = Command::new(bin)
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--auth")
+        .arg(format!("{USER}:{PASSWORD}"))
+        .args(args)
+        .output()
+        .expect("running transmission-remote");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "transmission-remote {args:?} failed: {text}"
+    );
+    text
+}
+
 /// The session id, from the 409 a bodyless GET gets.
 pub fn session_id(port: u16) -> String {
     let auth = basic();

@@ -11,11 +11,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use swarm_integration_tests::http;
 use swarm_integration_tests::http_rpc::{
-    basic, call, rpc_section, session_id, url, venv_python, PASSWORD, USER,
+    basic, call, remote, rpc_section, session_id, url, venv_python, PASSWORD, USER,
 };
 use swarm_integration_tests::libtorrent::{require_python_libtorrent, seeded};
 use swarm_integration_tests::prelude::*;
-use swarm_integration_tests::util::{free_tcp_port, require_tool, wait_until};
+use swarm_integration_tests::util::{free_tcp_port, wait_until};
 
 /// A raw HTTP/1.0 request with the given head lines; returns the status code.
 fn raw_status(port: u16, head: &str, body: &[u8]) -> u16 {
@@ -142,27 +142,6 @@ fn the_gate_refuses_and_the_daemon_carries_on() {
         .unwrap()
         .starts_with("4.0.6 (swarmd "));
     d.assert_alive("refused requests");
-}
-
-fn remote(port: u16, args: &[&str]) -> String {
-    let bin = require_tool("transmission-remote");
-    let out = Command::new(bin)
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--auth")
-        .arg(format!("{USER}:{PASSWORD}"))
-        .args(args)
-        .output()
-        .expect("running transmission-remote");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "transmission-remote {args:?} failed: {text}"
-    );
-    text
 }
 
 /// The `-l` row of torrent `id`: its columns split on runs of two spaces or more.

@@ -307,6 +307,17 @@ impl Client {
         self.call(names::SESSION_SET_ENCRYPTION, &params)
     }
 
+    pub fn alt_speed(&mut self) -> Result<crate::AltSpeed, ClientError> {
+        self.call(names::SESSION_GET_ALT_SPEED, &())
+    }
+
+    pub fn set_alt_speed(
+        &mut self,
+        params: &crate::SetAltSpeedParams,
+    ) -> Result<crate::AltSpeed, ClientError> {
+        self.call(names::SESSION_SET_ALT_SPEED, params)
+    }
+
     pub fn set_limits(&mut self, params: SetLimitsParams) -> Result<Limits, ClientError> {
         self.call(names::SESSION_SET_LIMITS, &params)
     }

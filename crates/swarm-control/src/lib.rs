@@ -18,6 +18,7 @@
 //! CONTRACT: the types of `swarm-model` and [`methods`] are the wire; add fields freely (with
 //! `#[serde(default)]` where a client may see an older daemon), do not rename.
 
+pub mod alt_speed;
 pub mod client;
 pub mod human;
 pub mod methods;
@@ -25,11 +26,13 @@ pub mod nss;
 pub mod paths;
 pub mod rpc;
 
+pub use alt_speed::SetAltSpeedParams;
 pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use swarm_model::{
-    normalize_labels, EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits,
-    PeerInfo, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig,
-    SessionStats, TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
+    normalize_labels, AltSchedule, AltSpeed, EngineCounters, Event, FileInfo, FilePriority,
+    InfoHash, Limit, Limits, PeerInfo, QueueConfig, QueueMove, RestartCounts, SeedAction,
+    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentState,
+    TorrentSummary, TrackerInfo,
 };

@@ -18,6 +18,8 @@ pub mod names {
     pub const SESSION_STATS: &str = "session.stats";
     pub const SESSION_GET_LIMITS: &str = "session.get_limits";
     pub const SESSION_SET_LIMITS: &str = "session.set_limits";
+    pub const SESSION_GET_ALT_SPEED: &str = "session.get_alt_speed";
+    pub const SESSION_SET_ALT_SPEED: &str = "session.set_alt_speed";
     pub const SESSION_GET_ENCRYPTION: &str = "session.get_encryption";
     pub const SESSION_SET_ENCRYPTION: &str = "session.set_encryption";
     pub const TORRENT_ADD: &str = "torrent.add";
@@ -57,6 +59,8 @@ pub mod names {
         SESSION_STATS,
         SESSION_GET_LIMITS,
         SESSION_SET_LIMITS,
+        SESSION_GET_ALT_SPEED,
+        SESSION_SET_ALT_SPEED,
         SESSION_GET_ENCRYPTION,
         SESSION_SET_ENCRYPTION,
         TORRENT_ADD,
@@ -91,6 +95,7 @@ pub mod names {
             method,
             DAEMON_SHUTDOWN
                 | SESSION_SET_LIMITS
+                | SESSION_SET_ALT_SPEED
                 | SESSION_SET_ENCRYPTION
                 | TORRENT_ADD
                 | TORRENT_PAUSE
@@ -498,7 +503,7 @@ pub fn check_rate_limit(direction: &str, bytes_per_sec: u64) -> Result<(), Strin
 }
 
 /// A limit after a change: omitted (`None`) keeps the old one, 0 lifts it.
-fn pick<T: Copy + Default + PartialEq>(new: Option<T>, old: Option<T>) -> Option<T> {
+pub(crate) fn pick<T: Copy + Default + PartialEq>(new: Option<T>, old: Option<T>) -> Option<T> {
     match new {
         None => old,
         Some(n) if n == T::default() => None,

@@ -50,6 +50,8 @@ pub struct EngineConfig {
     pub transports: Vec<TransportKind>,
     /// Global rate limits at start-up (changeable at run time through the session).
     pub limits: swarm_model::Limits,
+    /// The alternative limits and their schedule at start-up (changeable at run time).
+    pub alt_speed: swarm_model::AltSpeed,
     /// Upload slots, optimistic unchoke, seeding mode, snubbing.
     pub choker: crate::services::choker::ChokerConfig,
     /// MSE/PE policy at start-up (changeable at run time through the session).
@@ -103,6 +105,7 @@ impl Default for EngineConfig {
             // (see docs/benchmarks.md); uTP reaches the peers that TCP does not.
             transports: vec![TransportKind::Tcp, TransportKind::Utp],
             limits: swarm_model::Limits::default(),
+            alt_speed: swarm_model::AltSpeed::default(),
             choker: crate::services::choker::ChokerConfig::default(),
             encryption: swarm_wire::mse::Policy::default(),
             queue: swarm_model::QueueConfig::default(),

@@ -57,6 +57,7 @@ mod queries;
 pub(crate) mod queue;
 mod queueing;
 mod services;
+pub(crate) mod speed;
 mod torrents;
 
 pub use magnets::{AddMagnet, GetMagnet, MagnetCommand, MagnetOrder, MagnetView};
@@ -65,7 +66,7 @@ pub use queries::{
     RootStats,
 };
 pub use queueing::{QueueCommand, QueueOrder, QueueSettingsMsg};
-pub use services::{Encryption, GlobalLimits};
+pub use services::{AltSpeedMsg, Encryption, GlobalLimits};
 pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
 /// The root's children. Services are `Permanent`, torrents and magnets `Transient`.
@@ -121,6 +122,8 @@ pub struct Root {
     failed: tokio::sync::watch::Sender<Option<String>>,
     /// Which torrents may run, and which reached a seeding limit (`root/queueing.rs`).
     queue: queue::Queue,
+    /// The global rate limits: normal or alternative, and the schedule (`root/speed.rs`).
+    speed: speed::SpeedPolicy,
 }
 
 impl Root {
@@ -176,6 +179,7 @@ impl Root {
             torrents_dir: cfg.state_dir.as_deref().map(StatePaths::torrents_dir),
             failed,
             queue: queue::Queue::new(cfg.queue, cfg.seeding),
+            speed: speed::SpeedPolicy::new(cfg.limits, cfg.alt_speed),
             cfg,
         }
     }
@@ -188,6 +192,7 @@ impl Actor for Root {
         self.services.queue = Some(ctx.address().recipient());
         self.start_services(ctx);
         self.start_queue(ctx);
+        self.start_speed_schedule(ctx);
     }
 }
 

@@ -92,7 +92,8 @@ impl Session {
         }
     }
 
-    /// The global rate limits in force.
+    /// The normal global limits (in force unless the alternative ones are on: `stats` shows
+    /// the ones in force).
     pub async fn limits(&self) -> Result<Limits, EngineError> {
         self.root
             .send(crate::root::GlobalLimits(None))
@@ -104,6 +105,26 @@ impl Session {
     pub async fn set_limits(&self, limits: Limits) -> Result<Limits, EngineError> {
         self.root
             .send(crate::root::GlobalLimits(Some(limits)))
+            .await
+            .map_err(gone)
+    }
+
+    /// The alternative speed limits: rates, whether they are on, their schedule.
+    pub async fn alt_speed(&self) -> Result<swarm_model::AltSpeed, EngineError> {
+        self.root
+            .send(crate::root::AltSpeedMsg(None))
+            .await
+            .map_err(gone)
+    }
+
+    /// Replaces the alternative speed settings; answers them as now in force (a schedule whose
+    /// window is open turns them on at once).
+    pub async fn set_alt_speed(
+        &self,
+        alt: swarm_model::AltSpeed,
+    ) -> Result<swarm_model::AltSpeed, EngineError> {
+        self.root
+            .send(crate::root::AltSpeedMsg(Some(alt)))
             .await
             .map_err(gone)
     }

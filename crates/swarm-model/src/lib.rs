@@ -22,8 +22,8 @@ pub mod torrent;
 pub use error::{EngineError, EngineResult};
 pub use event::Event;
 pub use session::{
-    EngineCounters, Limits, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedingConfig,
-    SessionStats,
+    AltSchedule, AltSpeed, EngineCounters, Limits, QueueConfig, QueueMove, RestartCounts,
+    SeedAction, SeedingConfig, SessionStats, ALL_DAYS, MINUTES_PER_DAY,
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{

@@ -11,6 +11,54 @@ pub struct Limits {
     pub upload: Option<u64>,
 }
 
+/// The alternative speed limits ("turtle mode", transmission's `alt-speed-*`): rates that
+/// replace the normal global limits while `enabled`, turned on and off by hand or by a weekly
+/// schedule. Rates in bytes per second, `None` = unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AltSpeed {
+    #[serde(default)]
+    pub download: Option<u64>,
+    #[serde(default)]
+    pub upload: Option<u64>,
+    /// In force now. The schedule turns it on when its window begins and off when it ends; a
+    /// change by hand holds until the schedule's next edge.
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub schedule: AltSchedule,
+}
+
+/// When the alternative limits turn on by themselves: from `begin` to `end` (minutes after
+/// local midnight; an `end` before `begin` runs over midnight) on the days of `days`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AltSchedule {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Days as transmission's `alt-speed-time-day`: Sunday 1, Monday 2, … Saturday 64
+    /// (weekdays 62, weekend 65, every day 127). A window over midnight belongs to the day it
+    /// begins on.
+    pub days: u8,
+    pub begin_minute: u16,
+    pub end_minute: u16,
+}
+
+impl Default for AltSchedule {
+    /// Transmission's defaults: every day, 09:00 to 17:00, off.
+    fn default() -> Self {
+        AltSchedule {
+            enabled: false,
+            days: ALL_DAYS,
+            begin_minute: 9 * 60,
+            end_minute: 17 * 60,
+        }
+    }
+}
+
+/// Every day, as a mask of [`AltSchedule::days`].
+pub const ALL_DAYS: u8 = 0x7f;
+/// Minutes in a day: schedule times are below it.
+pub const MINUTES_PER_DAY: u16 = 24 * 60;
+
 /// What a torrent does when it reaches a seeding limit (`[seeding] action`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -247,6 +247,37 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show or set the alternative speed limits ("turtle mode") and their weekly schedule.
+    ///
+    /// While on, they replace the global limits (`limits`), which come back when they go off.
+    /// The schedule turns them on when its window begins and off when it ends; `on`/`off` by
+    /// hand holds until its next edge.
+    #[command(name = "alt-speed")]
+    AltSpeed {
+        /// `on` or `off` now.
+        #[arg(value_name = "on|off", value_parser = ["on", "off"])]
+        switch: Option<String>,
+        /// Download limit while on: 4M, 500K, 1.5MiB, bytes/s, or 0/unlimited.
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        down: Option<u64>,
+        /// Upload limit while on, same forms as --down.
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        up: Option<u64>,
+        /// Turn the schedule on or off.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        schedule: Option<String>,
+        /// The schedule's start, HH:MM local time.
+        #[arg(long, value_name = "HH:MM", value_parser = swarm_control::alt_speed::parse_clock)]
+        begin: Option<u16>,
+        /// The schedule's end, HH:MM; before --begin it runs over midnight.
+        #[arg(long, value_name = "HH:MM", value_parser = swarm_control::alt_speed::parse_clock)]
+        end: Option<u16>,
+        /// The schedule's days: mon,tue… , weekdays, weekend or all.
+        #[arg(long, value_name = "DAYS", value_parser = |s: &str| swarm_control::alt_speed::parse_days(&[s]))]
+        days: Option<u8>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show the daemon's totals and where it keeps things.
     Stats {
         #[command(flatten)]
@@ -391,6 +422,7 @@ impl DaemonCommand {
             | DaemonCommand::Trackers { common, .. }
             | DaemonCommand::Limits { common, .. }
             | DaemonCommand::Encryption { common, .. }
+            | DaemonCommand::AltSpeed { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
             | DaemonCommand::Queue { common, .. }
@@ -721,6 +753,27 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        DaemonCommand::AltSpeed {
+            switch,
+            down,
+            up,
+            schedule,
+            begin,
+            end,
+            days,
+            common,
+        } => settings::alt_speed(
+            swarm_control::SetAltSpeedParams {
+                enabled: switch.map(|s| s == "on"),
+                download: down,
+                upload: up,
+                schedule: schedule.map(|s| s == "on"),
+                days,
+                begin_minute: begin,
+                end_minute: end,
+            },
+            &common,
+        ),
         DaemonCommand::Encryption { policy, common } => {
             let mut client = connect(&common)?;
             let now = match policy {

@@ -120,6 +120,22 @@ pub fn start_limits(config: &Config, settings: &SettingsFile) -> Limits {
     }
 }
 
+/// The alternative speed settings to start with: those set at run time win over the config's
+/// `[alt_speed]`, as the rate limits do.
+pub fn start_alt_speed(config: &Config, settings: &SettingsFile) -> swarm_control::AltSpeed {
+    match settings.alt_speed() {
+        Some(a) => {
+            tracing::info!(
+                "alternative speed settings set at run time (kept in {}) override [alt_speed] \
+                 of the config",
+                settings.path().display()
+            );
+            a
+        }
+        None => config.alt_speed.alt_speed(),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or `daemon.shutdown`, then stops the engine.
 pub async fn serve<E: Engine>(daemon: Daemon, engine: E) -> Result<(), DaemonError> {
     let signals = forward_signals().map_err(DaemonError::Signals)?;
@@ -277,6 +293,7 @@ fn start_rpc<E: Engine>(
             .network
             .transports
             .contains(&crate::config::TransportName::Utp),
+        settings: Some(d.settings.clone()),
     };
     Ok(Some(RpcServer::start(
         &c.rpc,
@@ -368,6 +385,18 @@ async fn reload<E: Engine>(
                 }
             }
             Err(e) => tracing::error!("reload: cannot apply [limits]: {e}"),
+        }
+    }
+    if new.alt_speed != old.alt_speed {
+        // As with [limits]: the file's newest edit replaces what was set at run time.
+        match engine.set_alt_speed(new.alt_speed.alt_speed()).await {
+            Ok(a) => {
+                tracing::info!(on = a.enabled, "alternative speed settings changed");
+                if let Err(e) = d.settings.set_alt_speed(None) {
+                    tracing::error!("reload: {e}");
+                }
+            }
+            Err(e) => tracing::error!("reload: cannot apply [alt_speed]: {e}"),
         }
     }
     if new.network.encryption != old.network.encryption {

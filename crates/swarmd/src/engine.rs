@@ -150,9 +150,19 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// The engine's own counters (peers by direction, disk queue, tracker failures): what the
     /// metrics read besides [`Engine::stats`], without asking any torrent.
     fn counters(&self) -> impl Future<Output = EngineResult<EngineCounters>> + Send;
+    /// The normal global rates (in force unless the alternative ones are on; [`Engine::stats`]
+    /// has the ones in force).
     fn limits(&self) -> impl Future<Output = EngineResult<Limits>> + Send;
-    /// Sets both global rates (bytes/s, `None` = unlimited); returns the limits now in force.
+    /// Sets both normal global rates (bytes/s, `None` = unlimited); returns them.
     fn set_limits(&self, limits: Limits) -> impl Future<Output = EngineResult<Limits>> + Send;
+    /// The alternative speed limits, their switch and their schedule.
+    fn alt_speed(&self) -> impl Future<Output = EngineResult<swarm_model::AltSpeed>> + Send;
+    /// Replaces them; returns them as now in force (a schedule whose window is open turns them
+    /// on at once).
+    fn set_alt_speed(
+        &self,
+        alt: swarm_model::AltSpeed,
+    ) -> impl Future<Output = EngineResult<swarm_model::AltSpeed>> + Send;
     /// The encryption (MSE/PE) policy in force.
     fn encryption(&self) -> impl Future<Output = EngineResult<Policy>> + Send;
     /// Sets the encryption policy for connections made from now on; returns it.

@@ -33,6 +33,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         max_half_open: net.max_half_open as usize,
         unchoke_slots: config.limits.upload_slots_per_torrent as usize,
         limits: config.limits.rate_limits(),
+        alt_speed: config.alt_speed.alt_speed(),
         choker: ChokerConfig {
             choke: ChokeConfig {
                 slots_per_torrent: config.limits.upload_slots_per_torrent as usize,
@@ -240,6 +241,17 @@ impl Engine for SessionEngine {
 
     async fn set_limits(&self, limits: Limits) -> EngineResult<Limits> {
         self.session.set_limits(limits).await
+    }
+
+    async fn alt_speed(&self) -> EngineResult<swarm_model::AltSpeed> {
+        self.session.alt_speed().await
+    }
+
+    async fn set_alt_speed(
+        &self,
+        alt: swarm_model::AltSpeed,
+    ) -> EngineResult<swarm_model::AltSpeed> {
+        self.session.set_alt_speed(alt).await
     }
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {

@@ -24,6 +24,7 @@ pub struct FakeEngine {
 pub struct State {
     pub torrents: BTreeMap<InfoHash, FakeTorrent>,
     pub limits: Limits,
+    pub alt_speed: swarm_model::AltSpeed,
     pub encryption: swarm_wire::mse::Policy,
     pub queue: (QueueConfig, SeedingConfig),
     /// Every call, as `method hash…`.
@@ -460,6 +461,19 @@ impl Engine for FakeEngine {
         ));
         self.state().limits = limits;
         Ok(limits)
+    }
+
+    async fn alt_speed(&self) -> EngineResult<swarm_model::AltSpeed> {
+        Ok(self.state().alt_speed)
+    }
+
+    async fn set_alt_speed(
+        &self,
+        alt: swarm_model::AltSpeed,
+    ) -> EngineResult<swarm_model::AltSpeed> {
+        self.record(format!("set_alt_speed {alt:?}"));
+        self.state().alt_speed = alt;
+        Ok(alt)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -24,6 +24,10 @@ pub struct RuntimeSettings {
     /// Global rates set with `session.set_limits`; they replace `[limits]` rates of the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// The alternative speed limits as last set at run time (`swarmctl alt-speed`, the HTTP
+    /// RPC's `alt-speed-*`): they replace `[alt_speed]` of the config, their switch included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_speed: Option<swarm_control::AltSpeed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +100,27 @@ impl SettingsFile {
 
     /// Records run-time limits (`None`: forget them, the config's apply) and saves the file.
     pub fn set_limits(&self, limits: Option<Limits>) -> Result<(), SettingsError> {
+        self.update(|s| s.limits = limits)
+    }
+
+    /// The alternative speed settings set at run time, if any.
+    pub fn alt_speed(&self) -> Option<swarm_control::AltSpeed> {
+        self.lock().alt_speed
+    }
+
+    /// Records run-time alternative speed settings (`None`: forget them) and saves the file.
+    pub fn set_alt_speed(&self, alt: Option<swarm_control::AltSpeed>) -> Result<(), SettingsError> {
+        self.update(|s| s.alt_speed = alt)
+    }
+
+    /// Changes what the file holds and saves it, if that changed anything.
+    fn update(&self, change: impl FnOnce(&mut RuntimeSettings)) -> Result<(), SettingsError> {
         let mut current = self.lock();
-        if current.limits == limits {
+        let before = current.clone();
+        change(&mut current);
+        if *current == before {
             return Ok(());
         }
-        current.limits = limits;
         let bytes = serde_json::to_vec_pretty(&*current).map_err(|e| SettingsError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
@@ -137,8 +157,16 @@ mod tests {
         let (again, problem) = SettingsFile::open(dir.path());
         assert!(problem.is_none());
         assert_eq!(again.limits(), Some(l));
+        // Each setting is kept beside the others.
+        let alt = swarm_control::AltSpeed {
+            enabled: true,
+            download: Some(1 << 20),
+            ..Default::default()
+        };
+        again.set_alt_speed(Some(alt)).unwrap();
         again.set_limits(None).unwrap();
-        assert_eq!(SettingsFile::open(dir.path()).0.limits(), None);
+        let (third, _) = SettingsFile::open(dir.path());
+        assert_eq!((third.limits(), third.alt_speed()), (None, Some(alt)));
 
         std::fs::write(file.path(), b"{\"limits\": 5").unwrap();
         let (bad, problem) = SettingsFile::open(dir.path());

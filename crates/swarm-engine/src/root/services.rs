@@ -11,13 +11,16 @@ use actix::prelude::*;
 use swarm_supervisor::{ChildHandle, ChildLink, ChildSpec, Restart, Terminate};
 use swarm_tracker::UdpConfig;
 
-use super::{Root, RootChild};
+use super::{speed, Root, RootChild};
 use crate::services::announcer::Announcer;
 use crate::services::choker::Choker;
 use crate::services::dht::DhtService;
 use crate::services::listener::Listener;
 use crate::services::rate_limiter::{RateLimiter, SetLimits};
 use crate::services::udp_port::{UdpPort, UdpPortConfig};
+
+/// How often the alternative limits' schedule is looked at: its edges are whole minutes.
+const SCHEDULE_PERIOD: std::time::Duration = std::time::Duration::from_secs(20);
 use crate::services::ServiceRef;
 
 impl Root {
@@ -135,9 +138,27 @@ impl Root {
             }
         }
         // The limits live in the board, shared by every limiter incarnation: set once.
+        self.speed.tick(speed::LocalTime::now());
+        self.apply_speed();
+    }
+
+    /// Hands the global limits in force to the rate limiter.
+    fn apply_speed(&self) {
+        let l = self.speed.in_force();
         self.services.limiter.do_send(SetLimits {
-            global_down: self.cfg.limits.download,
-            global_up: self.cfg.limits.upload,
+            global_down: l.download,
+            global_up: l.upload,
+        });
+    }
+
+    /// Looks at the alternative limits' schedule twice a minute.
+    pub(super) fn start_speed_schedule(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SCHEDULE_PERIOD, |root, _| {
+            if root.speed.tick(speed::LocalTime::now()) {
+                let on = root.speed.alt().enabled;
+                tracing::info!(on, "alternative speed limits switched by their schedule");
+                root.apply_speed();
+            }
         });
     }
 }
@@ -175,7 +196,8 @@ impl Handler<Encryption> for Root {
     }
 }
 
-/// The global limits in force, and a way to change them at run time.
+/// The normal global limits (in force unless the alternative ones are on), and a way to change
+/// them at run time.
 #[derive(Message)]
 #[rtype(result = "swarm_model::Limits")]
 pub struct GlobalLimits(pub Option<swarm_model::Limits>);
@@ -185,20 +207,29 @@ impl Handler<GlobalLimits> for Root {
 
     fn handle(&mut self, msg: GlobalLimits, _: &mut Context<Self>) -> Self::Result {
         if let Some(l) = msg.0 {
-            self.services.limiter.do_send(SetLimits {
-                global_down: l.download,
-                global_up: l.upload,
-            });
-            // Answer with what was asked: the limiter applies it on its next message.
-            return MessageResult(swarm_model::Limits {
-                download: l.download.filter(|r| *r > 0),
-                upload: l.upload.filter(|r| *r > 0),
-            });
+            self.speed.set_normal(l);
+            // The limiter applies it on its next message; the answer is what was asked.
+            self.apply_speed();
         }
-        let g = self.board.settings().global;
-        MessageResult(swarm_model::Limits {
-            download: g.down,
-            upload: g.up,
-        })
+        MessageResult(self.speed.normal())
+    }
+}
+
+/// The alternative limits, their switch and their schedule, and a way to change them.
+#[derive(Message)]
+#[rtype(result = "swarm_model::AltSpeed")]
+pub struct AltSpeedMsg(pub Option<swarm_model::AltSpeed>);
+
+impl Handler<AltSpeedMsg> for Root {
+    type Result = MessageResult<AltSpeedMsg>;
+
+    fn handle(&mut self, msg: AltSpeedMsg, _: &mut Context<Self>) -> Self::Result {
+        if let Some(a) = msg.0 {
+            self.speed.set_alt(a);
+            // A new schedule whose window is open now turns the limits on at once.
+            self.speed.tick(speed::LocalTime::now());
+            self.apply_speed();
+        }
+        MessageResult(self.speed.alt())
     }
 }

@@ -386,6 +386,22 @@ pub fn limits(l: &Limits) -> String {
     )
 }
 
+/// The alternative speed limits, their switch and their schedule.
+pub fn alt_speed(a: &swarm_control::AltSpeed) -> String {
+    use swarm_control::alt_speed::{format_clock, format_days};
+    let s = &a.schedule;
+    format!(
+        "alternative limits: {}\ndownload: {}\nupload:   {}\nschedule: {}, {} to {}, {}\n",
+        if a.enabled { "on" } else { "off" },
+        limit(a.download),
+        limit(a.upload),
+        if s.enabled { "on" } else { "off" },
+        format_clock(s.begin_minute),
+        format_clock(s.end_minute),
+        format_days(s.days)
+    )
+}
+
 pub fn stats(info: &DaemonInfo, s: &SessionStats) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -1,5 +1,6 @@
 //! The commands that change one torrent's own settings: its limits (`limits TORRENT`), its
-//! labels (`label`), and peers the user names (`peers add`). Each is one call to the daemon,
+//! labels (`label`), and peers the user names (`peers add`); and the session's alternative
+//! speed limits (`alt-speed`). Each is one call to the daemon,
 //! which checks the values again (scripts may call it without swarmctl).
 
 use std::collections::BTreeSet;
@@ -16,6 +17,23 @@ pub fn torrent_limits(params: SetTorrentLimitsParams, common: &Common) -> Result
         print_json(&limits);
     } else {
         print!("{}", render::torrent_limits(&limits));
+    }
+    Ok(exit::OK)
+}
+
+/// `alt-speed [on|off] [--down R] [--up R] [--schedule on|off] [--begin] [--end] [--days]`:
+/// no argument shows them.
+pub fn alt_speed(params: swarm_control::SetAltSpeedParams, common: &Common) -> Result<u8, Failure> {
+    let mut client = connect(common)?;
+    let now = if params.is_query() {
+        client.alt_speed()?
+    } else {
+        client.set_alt_speed(&params)?
+    };
+    if common.json {
+        print_json(&now);
+    } else {
+        print!("{}", render::alt_speed(&now));
     }
     Ok(exit::OK)
 }

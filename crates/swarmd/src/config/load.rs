@@ -155,6 +155,26 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             }
         }
     }
+    {
+        use swarm_control::alt_speed::{parse_clock, parse_days};
+        let a = &c.alt_speed;
+        for (key, clock) in [("begin", &a.begin), ("end", &a.end)] {
+            if let Err(e) = parse_clock(clock) {
+                return fail("alt_speed", key, e);
+            }
+        }
+        if let Err(e) = parse_days(&a.days) {
+            return fail("alt_speed", "days", e);
+        }
+        for (key, kib) in [
+            ("download_kib_s", a.download_kib_s),
+            ("upload_kib_s", a.upload_kib_s),
+        ] {
+            if let Err(e) = swarm_control::check_rate_limit(key, kib.saturating_mul(1024)) {
+                return fail("alt_speed", key, e);
+            }
+        }
+    }
     if let Some(r) = c.seeding.ratio_limit {
         if !r.is_finite() || r < 0.0 {
             return fail(

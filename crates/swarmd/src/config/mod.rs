@@ -27,6 +27,7 @@ pub struct Config {
     pub daemon: DaemonSection,
     pub network: NetworkSection,
     pub limits: LimitsSection,
+    pub alt_speed: AltSpeedSection,
     pub watch: WatchSection,
     pub control: ControlSection,
     pub dht: DhtSection,
@@ -151,6 +152,60 @@ impl LimitsSection {
         Limits {
             download: bytes(self.download_kib_s),
             upload: bytes(self.upload_kib_s),
+        }
+    }
+}
+
+/// `[alt_speed]`: the alternative speed limits ("turtle mode", transmission's `alt-speed-*`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AltSpeedSection {
+    /// KiB/s over all torrents while the alternative limits are on; 0 = unlimited.
+    pub download_kib_s: u64,
+    pub upload_kib_s: u64,
+    /// On at start-up.
+    pub enabled: bool,
+    /// Turn them on and off by the clock.
+    pub schedule: bool,
+    /// `HH:MM`, local time; an `end` before `begin` runs over midnight.
+    pub begin: String,
+    pub end: String,
+    /// `mon` … `sun`, `weekdays`, `weekend`, `all`.
+    pub days: Vec<String>,
+}
+
+impl Default for AltSpeedSection {
+    /// Transmission's defaults: 50 kB/s each way, 09:00 to 17:00 every day, all off.
+    fn default() -> Self {
+        AltSpeedSection {
+            download_kib_s: 50,
+            upload_kib_s: 50,
+            enabled: false,
+            schedule: false,
+            begin: "09:00".into(),
+            end: "17:00".into(),
+            days: vec!["all".into()],
+        }
+    }
+}
+
+impl AltSpeedSection {
+    /// The engine's settings. The times and days were checked when the file was read; one that
+    /// does not parse (never expected) keeps transmission's default.
+    pub fn alt_speed(&self) -> swarm_control::AltSpeed {
+        use swarm_control::alt_speed::{parse_clock, parse_days};
+        let bytes = |kib: u64| (kib > 0).then(|| kib.saturating_mul(1024));
+        let d = swarm_control::AltSchedule::default();
+        swarm_control::AltSpeed {
+            download: bytes(self.download_kib_s),
+            upload: bytes(self.upload_kib_s),
+            enabled: self.enabled,
+            schedule: swarm_control::AltSchedule {
+                enabled: self.schedule,
+                days: parse_days(&self.days).unwrap_or(d.days),
+                begin_minute: parse_clock(&self.begin).unwrap_or(d.begin_minute),
+                end_minute: parse_clock(&self.end).unwrap_or(d.end_minute),
+            },
         }
     }
 }

@@ -172,6 +172,19 @@ impl Answer {
     }
 }
 
+/// Keeps alternative speed settings changed at run time (over the socket or the HTTP RPC)
+/// across restarts; a failure to write is logged, the settings apply until swarmd stops.
+pub fn record_alt_speed(settings: &SettingsFile, now: swarm_control::AltSpeed) {
+    match settings.set_alt_speed(Some(now)) {
+        Ok(()) => tracing::info!(
+            on = now.enabled, download = ?now.download, upload = ?now.upload,
+            schedule = now.schedule.enabled, file = %settings.path().display(),
+            "alternative speed settings set at run time; kept across restarts"
+        ),
+        Err(err) => tracing::error!("{err}; the new settings apply until swarmd stops"),
+    }
+}
+
 /// The response written when a response cannot be encoded (never expected).
 pub const CANNOT_ENCODE: &[u8] =
     br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: cannot encode"}}"#;
@@ -268,6 +281,8 @@ impl<E: Engine> Dispatcher<E> {
                 to_json(e.limits().await)
             }
             names::SESSION_SET_LIMITS => self.set_limits(decode(method, params)?).await,
+            names::SESSION_GET_ALT_SPEED => to_json(self.engine.alt_speed().await),
+            names::SESSION_SET_ALT_SPEED => self.set_alt_speed(decode(method, params)?).await,
             names::SESSION_GET_ENCRYPTION => {
                 no_params(method, params)?;
                 encryption_result(e.encryption().await)
@@ -413,6 +428,17 @@ impl<E: Engine> Dispatcher<E> {
             ),
             Err(err) => tracing::error!("{err}; the new limits apply until swarmd stops"),
         }
+        to_json(Ok(now))
+    }
+
+    /// Applies the alternative speed settings, then records them so a restart keeps them.
+    async fn set_alt_speed(&self, p: swarm_control::SetAltSpeedParams) -> Outcome {
+        let current = self.engine.alt_speed().await?;
+        let new = p
+            .apply_to(current)
+            .map_err(|e| RpcError::invalid_params(names::SESSION_SET_ALT_SPEED, e))?;
+        let now = self.engine.set_alt_speed(new).await?;
+        record_alt_speed(&self.settings, now);
         to_json(Ok(now))
     }
 

@@ -97,6 +97,9 @@ pub struct SessionInfo {
     /// `[network] transports` holds TCP / uTP.
     pub tcp_enabled: bool,
     pub utp_enabled: bool,
+    /// Where settings changed at run time are kept (rate limits, alternative speeds), as the
+    /// control socket keeps them; `None` keeps nothing.
+    pub settings: Option<std::sync::Arc<crate::runtime_settings::SettingsFile>>,
 }
 
 pub struct Rpc<E> {
@@ -172,17 +175,18 @@ impl<E: Engine> Rpc<E> {
     async fn session_values(&self) -> Result<Map<String, Value>, Failure> {
         let stats = self.engine.stats().await.map_err(engine_failure)?;
         let encryption = self.engine.encryption().await.map_err(engine_failure)?;
-        let l = stats.limits;
+        // The normal limits: with the alternative ones on, `stats` has those instead.
+        let l = self.engine.limits().await.map_err(engine_failure)?;
+        let alt = self.engine.alt_speed().await.map_err(engine_failure)?;
         let kb = |b: Option<u64>| b.map_or(0, |b| b / SPEED_UNIT);
         let dir = self.info.download_dir.display().to_string();
         let free = statvfs(&self.info.download_dir).map_or(-1, |(free, _)| free as i64);
-        let mut v = json_map(json!({
-            "alt-speed-down": 50, "alt-speed-enabled": false, "alt-speed-time-begin": 540,
-            "alt-speed-time-day": 127, "alt-speed-time-enabled": false, "alt-speed-time-end": 1020,
-            "alt-speed-up": 50, "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+        let mut v = super::alt_speed::session_values(&alt);
+        v.extend(json_map(json!({
+            "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
             "cache-size-mb": 0, "config-dir": self.info.config_dir.display().to_string(),
             "default-trackers": "", "dht-enabled": self.info.dht_enabled,
-        }));
+        })));
         v.extend(json_map(json!({
             "download-dir": dir, "download-dir-free-space": free,
             "encryption": transmission_encryption(encryption),
@@ -267,6 +271,7 @@ impl<E: Engine> Rpc<E> {
             if (key.starts_with("speed-limit-") && !key.contains("alt"))
                 || key == "encryption"
                 || super::queue::SESSION_KEYS.contains(&key.as_str())
+                || super::alt_speed::SESSION_KEYS.contains(&key.as_str())
             {
                 continue;
             }
@@ -284,7 +289,23 @@ impl<E: Engine> Rpc<E> {
                 }
             }
         }
+        let alt = match super::alt_speed::change(args)? {
+            None => None,
+            Some(p) => {
+                let current = self.engine.alt_speed().await.map_err(engine_failure)?;
+                Some(
+                    p.apply_to(current)
+                        .map_err(|e| Failure::new(format!("session-set: {e}")))?,
+                )
+            }
+        };
         self.session_set_queue(args).await?;
+        if let Some(a) = alt {
+            let now = self.engine.set_alt_speed(a).await.map_err(engine_failure)?;
+            if let Some(settings) = &self.info.settings {
+                crate::control::dispatch::record_alt_speed(settings, now);
+            }
+        }
         if let Some(p) = encryption {
             let p = self
                 .engine
@@ -300,6 +321,9 @@ impl<E: Engine> Rpc<E> {
                 .await
                 .map_err(engine_failure)?;
             tracing::info!(download = ?l.download, upload = ?l.upload, "rate limits set over the HTTP RPC");
+            if let Some(Err(e)) = self.info.settings.as_ref().map(|s| s.set_limits(Some(l))) {
+                tracing::error!("{e}; the new limits apply until swarmd stops");
+            }
         }
         Ok(Map::new())
     }

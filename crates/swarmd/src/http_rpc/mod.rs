@@ -16,6 +16,7 @@
 //! `[rpc] enabled`, stopped before the engine on shutdown.
 
 mod access;
+mod alt_speed;
 mod fields;
 mod ids;
 mod jsonrpc;

@@ -81,6 +81,7 @@ mod calls {
             dht_enabled: false,
             tcp_enabled: true,
             utp_enabled: true,
+            settings: None,
         };
         Rpc::new(
             engine,
