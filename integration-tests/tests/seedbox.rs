@@ -149,13 +149,19 @@ fn peers_add_dials_a_seeder_no_tracker_names() {
     verify_download(&torrent, &payload, &out);
 }
 
-/// What `show --json` says of a torrent's labels and own limits.
-fn settings(d: &Daemon, ih: &str) -> (Value, Value) {
+/// What `show --json` says of a torrent's labels, own limits, seeding limits and force start.
+fn settings(d: &Daemon, ih: &str) -> (Value, Value, Value, Value) {
     let v = d.show(ih).unwrap_or_else(|e| panic!("show {ih}: {e}"));
-    (v["labels"].clone(), v["limits"].clone())
+    (
+        v["labels"].clone(),
+        v["limits"].clone(),
+        v["seed_limits"].clone(),
+        v["forced"].clone(),
+    )
 }
 
-/// Labels and limits set by `swarmctl` are the torrent's through a crash of the torrent
+/// Labels, limits, seeding limits and a force start set by `swarmctl` are the torrent's through
+/// a crash of the torrent
 /// (`torrent.reannounce@PREFIX`, fault-injection build) and a restart of the daemon; a label's
 /// `save_dir` chooses where a torrent added with it goes; `list --label` filters.
 #[test]
@@ -206,8 +212,20 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
     let listed = d.ctl_json(&["list", "--label", "tv"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(d.ctl_json(&["list", "--label", "hd"]), json!([]));
+    d.ctl_ok(&["seed-limits", &ih, "--ratio", "1.5", "--idle", "unlimited"]);
+    d.ctl_ok(&["start", "--force", &ih]);
     let before = settings(&d, &ih);
-    assert_eq!(before, (json!(["tv", "extra"]), want.clone()));
+    let seed_limits =
+        json!({"ratio": {"own": 1.5}, "seed_time_minutes": "global", "idle_minutes": "unlimited"});
+    assert_eq!(
+        before,
+        (
+            json!(["tv", "extra"]),
+            want.clone(),
+            seed_limits,
+            json!(true)
+        )
+    );
 
     // The torrent crashes; its next incarnation starts from its resume record.
     let _ = d.rpc("torrent.reannounce", Some(json!({ "torrent": ih })));
