@@ -85,6 +85,9 @@ fn downloads_run_one_at_a_time_in_queue_order_and_a_moved_one_goes_next() {
         verify_download(torrent, payload, &dirs.downloads);
     }
     let seen = states(&events);
+    // With its slot free, the first went straight to downloading, never through the queue.
+    let first = seen.iter().find(|(ih, _)| ih == a).map(|(_, s)| s.as_str());
+    assert_eq!(first, Some("downloading"), "{seen:?}");
     let mut downloading: Vec<&str> = Vec::new();
     let mut finished: Vec<&str> = Vec::new();
     for (ih, state) in &seen {
@@ -174,4 +177,65 @@ fn a_seed_pauses_at_its_ratio_limit_and_one_set_to_remove_is_removed() {
         "remove (not remove-with-data) deleted the data"
     );
     daemon.assert_alive("the seeding limits");
+}
+
+/// Checks take turns (`[queue] max_active_checks`, 1 by default, as transmission and
+/// qBittorrent): three torrents told to verify at once hash one after another, the others
+/// waiting in `checking_queued`, never two `checking` together, each ending as it was.
+#[test]
+fn checks_take_turns() {
+    let env = TestEnv::new("queue-checks");
+    let dirs = DaemonConfig::fast("queueing").write(&env, free_tcp_port());
+    let daemon = Daemon::start(&env, &dirs, "checks");
+    // The first is big enough that its check outlasts the two verify requests after it.
+    let sizes = [48 * MIB, 256 * KIB, 256 * KIB];
+    let mut hashes = Vec::new();
+    for (i, len) in sizes.into_iter().enumerate() {
+        let payload = Payload::single(
+            &env.subdir(&format!("data{i}")),
+            "c.bin",
+            len,
+            40 + i as u64,
+        );
+        let torrent = payload.make_torrent(&env.path().join(format!("c{i}.torrent")), 20, &[]);
+        hashes.push(daemon.add(&torrent.path, Some(&payload.dir)));
+    }
+    for ih in &hashes {
+        daemon.wait_torrent(ih, "seeding after the first check", WAIT, |v| {
+            v["state"] == "seeding"
+        });
+    }
+    let events = Events::subscribe(&dirs.socket);
+    let mut args = vec!["verify"];
+    args.extend(hashes.iter().map(String::as_str));
+    daemon.ctl_ok(&args);
+    for ih in &hashes {
+        daemon.wait_torrent(ih, "seeding after verify", WAIT, |v| {
+            v["state"] == "seeding" && v["have_bytes"] == v["total_bytes"]
+        });
+    }
+    let seen = states(&events);
+    let mut checking: Vec<&str> = Vec::new();
+    for (ih, state) in &seen {
+        checking.retain(|c| c != ih);
+        if state == "checking" {
+            checking.push(ih);
+        }
+        assert!(checking.len() <= 1, "two checking at once: {seen:?}");
+    }
+    let of = |ih: &str| -> Vec<&str> {
+        seen.iter()
+            .filter(|(h, _)| h == ih)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    };
+    assert_eq!(of(&hashes[0]), ["checking", "seeding"], "{seen:?}");
+    for ih in &hashes[1..] {
+        assert_eq!(
+            of(ih),
+            ["checking_queued", "checking", "seeding"],
+            "{seen:?}"
+        );
+    }
+    daemon.assert_alive("the check queue");
 }

@@ -56,6 +56,9 @@ pub struct EngineConfig {
     pub choker: crate::services::choker::ChokerConfig,
     /// MSE/PE policy at start-up (changeable at run time through the session).
     pub encryption: swarm_wire::mse::Policy,
+    /// Torrents that hash their data at once (start-up checks, `verify`); the others wait in
+    /// `checking_queued`. Read at start.
+    pub max_active_checks: usize,
     /// `[queue]`: how many torrents run at once (changeable at run time).
     pub queue: swarm_model::QueueConfig,
     /// `[seeding]`: the session's seeding limits and what reaching one does.
@@ -106,6 +109,7 @@ impl Default for EngineConfig {
             transports: vec![TransportKind::Tcp, TransportKind::Utp],
             limits: swarm_model::Limits::default(),
             alt_speed: swarm_model::AltSpeed::default(),
+            max_active_checks: 1,
             choker: crate::services::choker::ChokerConfig::default(),
             encryption: swarm_wire::mse::Policy::default(),
             queue: swarm_model::QueueConfig::default(),

@@ -124,6 +124,8 @@ pub struct Root {
     queue: queue::Queue,
     /// The global rate limits: normal or alternative, and the schedule (`root/speed.rs`).
     speed: speed::SpeedPolicy,
+    /// Turns to hash data, shared by every torrent (`EngineConfig::max_active_checks`).
+    checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Root {
@@ -180,6 +182,7 @@ impl Root {
             failed,
             queue: queue::Queue::new(cfg.queue, cfg.seeding),
             speed: speed::SpeedPolicy::new(cfg.limits, cfg.alt_speed),
+            checks: Arc::new(tokio::sync::Semaphore::new(cfg.max_active_checks.max(1))),
             cfg,
         }
     }

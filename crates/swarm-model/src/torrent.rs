@@ -11,6 +11,9 @@ use swarm_wire::InfoHash;
 pub enum TorrentState {
     /// Waiting for the metadata of a magnet link.
     FetchingMetadata,
+    /// Waiting for its turn to hash its data: checks run a few at a time (`[queue]
+    /// max_active_checks`), transmission's "check-wait" (status 1).
+    CheckingQueued,
     /// Hashing existing data (initial check or `verify`).
     Checking,
     Downloading,
@@ -31,6 +34,7 @@ impl TorrentState {
     pub fn as_str(self) -> &'static str {
         match self {
             TorrentState::FetchingMetadata => "fetching_metadata",
+            TorrentState::CheckingQueued => "checking_queued",
             TorrentState::Checking => "checking",
             TorrentState::Downloading => "downloading",
             TorrentState::Seeding => "seeding",

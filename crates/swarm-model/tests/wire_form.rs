@@ -179,6 +179,7 @@ fn events_are_tagged() {
 fn states_are_spelled_as_on_the_wire() {
     for state in [
         TorrentState::FetchingMetadata,
+        TorrentState::CheckingQueued,
         TorrentState::Checking,
         TorrentState::Downloading,
         TorrentState::Seeding,

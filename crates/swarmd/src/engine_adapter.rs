@@ -46,6 +46,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
         handshake_timeout: Duration::from_secs(net.handshake_timeout_secs.get()),
         encryption: net.encryption,
         queue: config.queue.queue_config(),
+        max_active_checks: config.queue.max_active_checks as usize,
         seeding: config.seeding.seeding_config(),
         transports: net
             .transports

@@ -35,6 +35,7 @@ impl Want {
             TorrentState::Downloading | TorrentState::QueuedDownload => Want::Download,
             TorrentState::Seeding | TorrentState::QueuedSeed => Want::Seed,
             TorrentState::FetchingMetadata
+            | TorrentState::CheckingQueued
             | TorrentState::Checking
             | TorrentState::Paused
             | TorrentState::Error => Want::Nothing,
@@ -248,7 +249,8 @@ impl Queue {
         let started = e
             .expected
             .is_some_and(|t| now.saturating_duration_since(t) < EXPECT_FOR);
-        if state == TorrentState::Checking || (started && want == Want::Nothing) {
+        let checking = matches!(state, TorrentState::Checking | TorrentState::CheckingQueued);
+        if checking || (started && want == Want::Nothing) {
             want = e.want;
         } else {
             e.expected = None;

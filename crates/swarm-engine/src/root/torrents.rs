@@ -228,6 +228,7 @@ impl Root {
             transferred: Default::default(),
             encryption: self.encryption.clone(),
             held: Default::default(),
+            checks: self.checks.clone(),
         });
         (meta, shared)
     }

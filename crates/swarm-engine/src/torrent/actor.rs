@@ -157,6 +157,11 @@ pub struct Torrent {
     pub(super) assembly: Assembly,
     pub(super) stats: TorrentStats,
     pub(super) checking: Option<Box<Checking>>,
+    /// The turn (of `TorrentShared::checks`) the running check holds; dropped when it ends, and
+    /// with the actor if it crashes.
+    pub(super) check_turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts the checks asked for: a turn granted to one that was given up is handed back.
+    pub(super) checks_asked: u64,
     pub(super) resume: ResumeState,
     /// The peer actors' supervisor, made with the first peer: most of a thousand idle torrents
     /// never need one (it is ~400 bytes).
@@ -209,6 +214,8 @@ impl Torrent {
                 ..Default::default()
             },
             checking: None,
+            check_turn: None,
+            checks_asked: 0,
             children: None,
             ticks: 0,
             file_priorities: Vec::new(),

@@ -298,13 +298,16 @@ impl Handler<SetPaused> for Torrent {
         match (msg.0, self.state) {
             (true, TorrentState::Paused)
             | (false, TorrentState::Downloading | TorrentState::Seeding) => {}
-            (true, TorrentState::Checking) => self.cfg.paused = true,
+            // The check goes on (or waits for its turn), then the torrent stays paused.
+            (true, TorrentState::Checking | TorrentState::CheckingQueued) => self.cfg.paused = true,
             (true, _) => {
                 self.go_quiet(ctx);
                 self.state = TorrentState::Paused;
                 self.cfg.paused = true;
             }
-            (false, TorrentState::Checking) => self.cfg.paused = false,
+            (false, TorrentState::Checking | TorrentState::CheckingQueued) => {
+                self.cfg.paused = false
+            }
             (false, _) if self.resume.unchecked => {
                 // The data was missing at start: what is there now is unknown until hashed.
                 self.cfg.paused = false;
@@ -386,7 +389,10 @@ impl Handler<Verify> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Verify, ctx: &mut Context<Self>) {
-        if self.state == TorrentState::Checking {
+        if matches!(
+            self.state,
+            TorrentState::Checking | TorrentState::CheckingQueued
+        ) {
             return;
         }
         let was_paused = self.state == TorrentState::Paused;

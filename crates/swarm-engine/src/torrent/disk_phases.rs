@@ -18,7 +18,37 @@ use crate::torrent::resume_state::{ResumeState, Snapshot, StartFrom};
 impl Torrent {
     // ---- checking -----------------------------------------------------------------------------
 
+    /// Checks the data once a turn is free (at once if one is); meanwhile the torrent waits in
+    /// `checking_queued`.
     pub(super) fn start_check(&mut self, ctx: &mut Context<Self>) {
+        self.checks_asked += 1;
+        self.check_turn = None;
+        let turns = self.shared.checks.clone();
+        match turns.clone().try_acquire_owned() {
+            Ok(turn) => self.begin_check(Some(turn), ctx),
+            // Never closed: a check without a turn is better than none.
+            Err(tokio::sync::TryAcquireError::Closed) => self.begin_check(None, ctx),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.state = TorrentState::CheckingQueued;
+                self.publish();
+                let asked = self.checks_asked;
+                let wait = async move { turns.acquire_owned().await.ok() };
+                ctx.spawn(wait.into_actor(self).map(move |turn, act, ctx| {
+                    // A check asked again meanwhile (or given up) has its own wait.
+                    if act.checks_asked == asked && act.state == TorrentState::CheckingQueued {
+                        act.begin_check(turn, ctx);
+                    }
+                }));
+            }
+        }
+    }
+
+    fn begin_check(
+        &mut self,
+        turn: Option<tokio::sync::OwnedSemaphorePermit>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.check_turn = turn;
         self.state = TorrentState::Checking;
         self.publish();
         let sizes = self.shared.storage.sizes_for_check();
@@ -54,6 +84,9 @@ impl Torrent {
     }
 
     pub(super) fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
+        // Handed on once this torrent's next state is out: the next check's `checking` comes
+        // after it in the event stream.
+        let _turn = self.check_turn.take();
         self.resume.unchecked = false;
         // What the check found is worth a record soon: a crash should not repeat the check.
         self.resume.dirty = true;

@@ -51,6 +51,9 @@ pub struct TorrentShared {
     /// root, read by every incarnation of the torrent when it would go live, so that one
     /// restarted after a crash waits as the one before it did.
     pub held: std::sync::atomic::AtomicBool,
+    /// Turns to hash data (`[queue] max_active_checks`), shared by all torrents: a torrent holds
+    /// one while it checks, and waits in `checking_queued` for one.
+    pub checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// A torrent's payload counters (what `show`, `stats`, the resume record and the trackers'

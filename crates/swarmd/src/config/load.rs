@@ -227,6 +227,13 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     {
         return fail("network", "transports", "names a transport twice".into());
     }
+    if c.queue.max_active_checks == 0 {
+        return fail(
+            "queue",
+            "max_active_checks",
+            "must be at least 1 (0 would never check anything)".into(),
+        );
+    }
     if c.network.max_half_open == 0 {
         return fail("network", "max_half_open", "must be at least 1".into());
     }

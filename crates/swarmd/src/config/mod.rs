@@ -348,6 +348,9 @@ pub struct QueueSection {
     pub max_active_total: u32,
     /// A download without payload for this long leaves its slot to the next one (0: never).
     pub stalled_minutes: u32,
+    /// Torrents hashing their data at once; the others wait in `checking_queued`. At least 1;
+    /// read at start.
+    pub max_active_checks: u32,
 }
 
 impl Default for QueueSection {
@@ -355,6 +358,7 @@ impl Default for QueueSection {
         QueueSection {
             max_active_downloads: 5,
             max_active_seeds: 0,
+            max_active_checks: 1,
             max_active_total: 0,
             stalled_minutes: 30,
         }

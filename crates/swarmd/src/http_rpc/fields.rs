@@ -80,6 +80,7 @@ pub const PIECE_FIELDS: &[&str] = &["pieces"];
 pub fn status(state: TorrentState) -> i64 {
     match state {
         TorrentState::Paused | TorrentState::Error => 0,
+        TorrentState::CheckingQueued => 1,
         TorrentState::Checking => 2,
         TorrentState::QueuedDownload => 3,
         TorrentState::FetchingMetadata | TorrentState::Downloading => 4,

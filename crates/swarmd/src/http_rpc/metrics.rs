@@ -20,11 +20,14 @@ use crate::engine::{Engine, EngineResult};
 pub const PATH: &str = "/metrics";
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const STATES: [TorrentState; 6] = [
+const STATES: [TorrentState; 9] = [
     TorrentState::FetchingMetadata,
+    TorrentState::CheckingQueued,
     TorrentState::Checking,
     TorrentState::Downloading,
     TorrentState::Seeding,
+    TorrentState::QueuedDownload,
+    TorrentState::QueuedSeed,
     TorrentState::Paused,
     TorrentState::Error,
 ];

@@ -39,7 +39,9 @@ impl<E: Engine> Rpc<E> {
                 || t.upload_rate > 0
                 || matches!(
                     t.state,
-                    TorrentState::Checking | TorrentState::FetchingMetadata
+                    TorrentState::Checking
+                        | TorrentState::CheckingQueued
+                        | TorrentState::FetchingMetadata
                 )
         };
         let numbers = table.observe(list.iter().map(|t| (t.info_hash, active(t))), now);
