@@ -239,3 +239,60 @@ fn checks_take_turns() {
     }
     daemon.assert_alive("the check queue");
 }
+
+/// `swarmctl queue-settings` changes the queue and the session's seeding limits at run time;
+/// they survive a restart (kept beside the config, which they override), and an edit of the
+/// config's `[queue]` that is reloaded replaces them.
+#[test]
+fn queue_settings_set_at_run_time_survive_a_restart() {
+    let env = TestEnv::new("queue-settings");
+    let dirs = DaemonConfig::fast("queueing").write(&env, free_tcp_port());
+    let daemon = Daemon::start(&env, &dirs, "settings");
+    let now = daemon.ctl_json(&["queue-settings"]);
+    assert_eq!(now["queue"]["max_active_downloads"], 5, "{now}");
+    let set = daemon.ctl_json(&[
+        "queue-settings",
+        "--downloads",
+        "2",
+        "--seeds",
+        "0",
+        "--ratio",
+        "1.5",
+        "--action",
+        "remove",
+    ]);
+    let want = json!({
+        "queue": {"max_active_downloads": 2, "max_active_seeds": null, "max_active_total": null,
+                  "stalled_minutes": 30},
+        "seeding": {"ratio_limit": 1.5, "seed_time_minutes": null, "idle_minutes": null,
+                    "action": "remove"},
+    });
+    assert_eq!(set, want);
+    daemon.ctl_exit(&["queue-settings", "--ratio", "lots"], 2);
+    daemon.ctl_ok(&["shutdown", "--wait"]);
+    drop(daemon);
+
+    let daemon = Daemon::start(&env, &dirs, "settings-again");
+    assert_eq!(
+        daemon.ctl_json(&["queue-settings"]),
+        want,
+        "after a restart"
+    );
+    let out = daemon.ctl_ok(&["queue-settings"]);
+    assert!(
+        out.contains("downloads at once: 2") && out.contains("at a limit: remove"),
+        "{out}"
+    );
+
+    // The config file's [queue] edited and reloaded: its values apply, the run-time ones go.
+    let mut text = std::fs::read_to_string(&dirs.config).unwrap();
+    text.push_str("\n[queue]\nmax_active_downloads = 3\n");
+    std::fs::write(&dirs.config, text).unwrap();
+    daemon.guard().signal(libc::SIGHUP);
+    wait_until("the reload", WAIT, Duration::from_millis(100), || {
+        daemon.ctl_json(&["queue-settings"])["queue"]["max_active_downloads"] == 3
+    })
+    .unwrap();
+    let after = daemon.ctl_json(&["queue-settings"]);
+    assert_eq!(after["seeding"]["ratio_limit"], Value::Null, "{after}");
+}

@@ -307,6 +307,18 @@ impl Client {
         self.call(names::SESSION_SET_ENCRYPTION, &params)
     }
 
+    /// The queue's settings and the session's seeding limits.
+    pub fn queue_settings(&mut self) -> Result<crate::QueueParams, ClientError> {
+        self.call(names::SESSION_GET_QUEUE, &())
+    }
+
+    pub fn set_queue_settings(
+        &mut self,
+        params: &crate::QueueParams,
+    ) -> Result<crate::QueueParams, ClientError> {
+        self.call(names::SESSION_SET_QUEUE, params)
+    }
+
     pub fn alt_speed(&mut self) -> Result<crate::AltSpeed, ClientError> {
         self.call(names::SESSION_GET_ALT_SPEED, &())
     }

@@ -247,6 +247,37 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show or set the queue (how many torrents run at once) and the session's seeding limits
+    /// ([queue] and [seeding]); 0 is no limit. Kept across restarts.
+    #[command(name = "queue-settings")]
+    QueueSettings {
+        /// Torrents downloading at once.
+        #[arg(long, value_name = "N")]
+        downloads: Option<u32>,
+        /// Torrents seeding at once.
+        #[arg(long, value_name = "N")]
+        seeds: Option<u32>,
+        /// Both together.
+        #[arg(long, value_name = "N")]
+        total: Option<u32>,
+        /// Minutes without data after which a download leaves its slot.
+        #[arg(long, value_name = "MINUTES")]
+        stalled: Option<u32>,
+        /// The session's ratio limit (torrents on `global`).
+        #[arg(long, value_name = "RATIO", value_parser = parse_plain_ratio)]
+        ratio: Option<f64>,
+        /// The session's seeding time limit, minutes.
+        #[arg(long, value_name = "MINUTES")]
+        seed_time: Option<u64>,
+        /// The session's idle limit, minutes.
+        #[arg(long, value_name = "MINUTES")]
+        idle: Option<u64>,
+        /// What a torrent reaching a limit does.
+        #[arg(long, value_parser = ["pause", "remove", "remove-with-data"])]
+        action: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show or set the alternative speed limits ("turtle mode") and their weekly schedule.
     ///
     /// While on, they replace the global limits (`limits`), which come back when they go off.
@@ -385,6 +416,15 @@ fn parse_minutes_limit(s: &str) -> Result<Limit<u64>, String> {
     })
 }
 
+fn parse_plain_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a ratio: a number of 0 or more (0: no limit)"
+        )),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<u64, String> {
     let rate = swarm_control::human::parse_rate(s)?;
     swarm_control::check_rate_limit("the", rate)?;
@@ -423,6 +463,7 @@ impl DaemonCommand {
             | DaemonCommand::Limits { common, .. }
             | DaemonCommand::Encryption { common, .. }
             | DaemonCommand::AltSpeed { common, .. }
+            | DaemonCommand::QueueSettings { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
             | DaemonCommand::Queue { common, .. }
@@ -753,6 +794,29 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        DaemonCommand::QueueSettings {
+            downloads,
+            seeds,
+            total,
+            stalled,
+            ratio,
+            seed_time,
+            idle,
+            action,
+            common,
+        } => settings::queue_settings(
+            settings::QueueChange {
+                downloads,
+                seeds,
+                total,
+                stalled,
+                ratio,
+                seed_time,
+                idle,
+                action,
+            },
+            &common,
+        ),
         DaemonCommand::AltSpeed {
             switch,
             down,

@@ -136,6 +136,25 @@ pub fn start_alt_speed(config: &Config, settings: &SettingsFile) -> swarm_contro
     }
 }
 
+/// The queue and seeding settings to start with: those set at run time win over the config's
+/// `[queue]` and `[seeding]`.
+pub fn start_queue(
+    config: &Config,
+    settings: &SettingsFile,
+) -> (swarm_control::QueueConfig, swarm_control::SeedingConfig) {
+    match settings.queue() {
+        Some(q) => {
+            tracing::info!(
+                "queue and seeding limits set at run time (kept in {}) override [queue] and \
+                 [seeding] of the config",
+                settings.path().display()
+            );
+            q
+        }
+        None => (config.queue.queue_config(), config.seeding.seeding_config()),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or `daemon.shutdown`, then stops the engine.
 pub async fn serve<E: Engine>(daemon: Daemon, engine: E) -> Result<(), DaemonError> {
     let signals = forward_signals().map_err(DaemonError::Signals)?;
@@ -385,6 +404,18 @@ async fn reload<E: Engine>(
                 }
             }
             Err(e) => tracing::error!("reload: cannot apply [limits]: {e}"),
+        }
+    }
+    if new.queue != old.queue || new.seeding != old.seeding {
+        let (q, s) = (new.queue.queue_config(), new.seeding.seeding_config());
+        match engine.set_queue_config(q, s).await {
+            Ok(_) => {
+                tracing::info!(queue = ?q, seeding = ?s, "queue and seeding limits changed");
+                if let Err(e) = d.settings.set_queue(None) {
+                    tracing::error!("reload: {e}");
+                }
+            }
+            Err(e) => tracing::error!("reload: cannot apply [queue] and [seeding]: {e}"),
         }
     }
     if new.alt_speed != old.alt_speed {

@@ -176,6 +176,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let mut cfg = engine_adapter::engine_config(&daemon.config, &daemon.paths);
         cfg.limits = daemon::start_limits(&daemon.config, &daemon.settings);
         cfg.alt_speed = daemon::start_alt_speed(&daemon.config, &daemon.settings);
+        (cfg.queue, cfg.seeding) = daemon::start_queue(&daemon.config, &daemon.settings);
         let session = swarm_engine::Session::start(cfg)?;
         let restored = session.restore(&daemon.paths.state_dir).await;
         tracing::info!(torrents = restored, listen = %session.listen_addr(), "engine started");

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use swarm_control::Limits;
 
 /// What the file holds. Fields absent from the file are not overridden.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSettings {
     /// Global rates set with `session.set_limits`; they replace `[limits]` rates of the config.
@@ -28,6 +28,13 @@ pub struct RuntimeSettings {
     /// RPC's `alt-speed-*`): they replace `[alt_speed]` of the config, their switch included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_speed: Option<swarm_control::AltSpeed>,
+    /// The queue and the session's seeding limits as last set at run time (`swarmctl
+    /// queue-settings`, the HTTP RPC's `download-queue-*`, `seedRatioLimit`…): they replace
+    /// `[queue]` and `[seeding]` of the config. Set together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<swarm_control::QueueConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeding: Option<swarm_control::SeedingConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +118,20 @@ impl SettingsFile {
     /// Records run-time alternative speed settings (`None`: forget them) and saves the file.
     pub fn set_alt_speed(&self, alt: Option<swarm_control::AltSpeed>) -> Result<(), SettingsError> {
         self.update(|s| s.alt_speed = alt)
+    }
+
+    /// The queue and seeding settings set at run time, if any.
+    pub fn queue(&self) -> Option<(swarm_control::QueueConfig, swarm_control::SeedingConfig)> {
+        let s = self.lock();
+        Some((s.queue?, s.seeding?))
+    }
+
+    /// Records run-time queue and seeding settings (`None`: forget them) and saves the file.
+    pub fn set_queue(
+        &self,
+        queue: Option<(swarm_control::QueueConfig, swarm_control::SeedingConfig)>,
+    ) -> Result<(), SettingsError> {
+        self.update(|s| (s.queue, s.seeding) = (queue.map(|q| q.0), queue.map(|q| q.1)))
     }
 
     /// Changes what the file holds and saves it, if that changed anything.

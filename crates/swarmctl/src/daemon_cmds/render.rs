@@ -386,6 +386,30 @@ pub fn limits(l: &Limits) -> String {
     )
 }
 
+/// The queue's settings and the session's seeding limits, one per line.
+pub fn queue_settings(p: &swarm_control::QueueParams) -> String {
+    fn or_none<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+        v.map_or_else(|| "no limit".to_owned(), |v| format!("{v}{unit}"))
+    }
+    let (q, s) = (p.queue.unwrap_or_default(), p.seeding.unwrap_or_default());
+    let action = match s.action {
+        swarm_control::SeedAction::Pause => "pause",
+        swarm_control::SeedAction::Remove => "remove",
+        swarm_control::SeedAction::RemoveWithData => "remove-with-data",
+    };
+    format!(
+        "downloads at once: {}\nseeds at once: {}\ntotal at once: {}\nstalled after: {}\n\
+         ratio limit: {}\nseed time limit: {}\nidle limit: {}\nat a limit: {action}\n",
+        or_none(q.max_active_downloads, ""),
+        or_none(q.max_active_seeds, ""),
+        or_none(q.max_active_total, ""),
+        or_none(q.stalled_minutes, " min"),
+        or_none(s.ratio_limit, ""),
+        or_none(s.seed_time_minutes, " min"),
+        or_none(s.idle_minutes, " min"),
+    )
+}
+
 /// The alternative speed limits, their switch and their schedule.
 pub fn alt_speed(a: &swarm_control::AltSpeed) -> String {
     use swarm_control::alt_speed::{format_clock, format_days};

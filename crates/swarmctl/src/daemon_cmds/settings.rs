@@ -21,6 +21,73 @@ pub fn torrent_limits(params: SetTorrentLimitsParams, common: &Common) -> Result
     Ok(exit::OK)
 }
 
+/// The flags of `queue-settings`: each given one changes that setting, 0 lifts a limit.
+pub struct QueueChange {
+    pub downloads: Option<u32>,
+    pub seeds: Option<u32>,
+    pub total: Option<u32>,
+    pub stalled: Option<u32>,
+    pub ratio: Option<f64>,
+    pub seed_time: Option<u64>,
+    pub idle: Option<u64>,
+    pub action: Option<String>,
+}
+
+/// `queue-settings [--downloads N] …`: no flag shows them. The new settings are computed here
+/// from the ones in force and sent whole (the daemon checks them again).
+pub fn queue_settings(change: QueueChange, common: &Common) -> Result<u8, Failure> {
+    let mut client = connect(common)?;
+    let now = client.queue_settings()?;
+    let (mut q, mut s) = (
+        now.queue.unwrap_or_default(),
+        now.seeding.unwrap_or_default(),
+    );
+    let c = &change;
+    let touched = c.downloads.is_some()
+        || c.seeds.is_some()
+        || c.total.is_some()
+        || c.stalled.is_some()
+        || c.ratio.is_some()
+        || c.seed_time.is_some()
+        || c.idle.is_some()
+        || c.action.is_some();
+    let result = if touched {
+        fn set<T: PartialEq + Default + Copy>(slot: &mut Option<T>, new: Option<T>) {
+            if let Some(v) = new {
+                *slot = (v != T::default()).then_some(v);
+            }
+        }
+        set(&mut q.max_active_downloads, c.downloads);
+        set(&mut q.max_active_seeds, c.seeds);
+        set(&mut q.max_active_total, c.total);
+        set(&mut q.stalled_minutes, c.stalled);
+        set(&mut s.seed_time_minutes, c.seed_time);
+        set(&mut s.idle_minutes, c.idle);
+        if let Some(r) = c.ratio {
+            s.ratio_limit = (r > 0.0).then_some(r);
+        }
+        if let Some(a) = &c.action {
+            s.action = match a.as_str() {
+                "remove" => swarm_control::SeedAction::Remove,
+                "remove-with-data" => swarm_control::SeedAction::RemoveWithData,
+                _ => swarm_control::SeedAction::Pause,
+            };
+        }
+        client.set_queue_settings(&swarm_control::QueueParams {
+            queue: Some(q),
+            seeding: Some(s),
+        })?
+    } else {
+        now
+    };
+    if common.json {
+        print_json(&result);
+    } else {
+        print!("{}", render::queue_settings(&result));
+    }
+    Ok(exit::OK)
+}
+
 /// `alt-speed [on|off] [--down R] [--up R] [--schedule on|off] [--begin] [--end] [--days]`:
 /// no argument shows them.
 pub fn alt_speed(params: swarm_control::SetAltSpeedParams, common: &Common) -> Result<u8, Failure> {

@@ -185,6 +185,21 @@ pub fn record_alt_speed(settings: &SettingsFile, now: swarm_control::AltSpeed) {
     }
 }
 
+/// Keeps the queue and seeding settings changed at run time (over the socket or the HTTP RPC)
+/// across restarts; a failure to write is logged, the settings apply until swarmd stops.
+pub fn record_queue(
+    settings: &SettingsFile,
+    now: (swarm_control::QueueConfig, swarm_control::SeedingConfig),
+) {
+    match settings.set_queue(Some(now)) {
+        Ok(()) => tracing::info!(
+            queue = ?now.0, seeding = ?now.1, file = %settings.path().display(),
+            "queue and seeding limits set at run time; kept across restarts"
+        ),
+        Err(err) => tracing::error!("{err}; the new settings apply until swarmd stops"),
+    }
+}
+
 /// The response written when a response cannot be encoded (never expected).
 pub const CANNOT_ENCODE: &[u8] =
     br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: cannot encode"}}"#;
@@ -323,8 +338,8 @@ impl<E: Engine> Dispatcher<E> {
                 let now = e
                     .set_queue_config(p.queue.unwrap_or(queue), p.seeding.unwrap_or(seeding))
                     .await;
-                if let Ok((q, s)) = &now {
-                    tracing::info!(queue = ?q, seeding = ?s, "queue and seeding limits set at run time (until swarmd restarts)");
+                if let Ok(now) = &now {
+                    record_queue(&self.settings, *now);
                 }
                 queue_result(now)
             }

@@ -157,11 +157,14 @@ impl<E: Engine> Rpc<E> {
             "a number of minutes",
         )?;
         if changed {
-            self.engine
+            let now = self
+                .engine
                 .set_queue_config(q, s)
                 .await
                 .map_err(engine_failure)?;
-            tracing::info!(queue = ?q, seeding = ?s, "queue and seeding limits set over the HTTP RPC (until swarmd restarts)");
+            if let Some(settings) = &self.info.settings {
+                crate::control::dispatch::record_queue(settings, now);
+            }
         }
         Ok(())
     }
