@@ -205,9 +205,21 @@ fn labels_and_limits_survive_a_torrent_crash_and_a_restart() {
         "label a,b: {code} {err}"
     );
     let limits = d.ctl_json(&[
-        "limits", &ih, "--down", "2M", "--up", "1M", "--peers", "20", "--slots", "3",
+        "limits",
+        &ih,
+        "--down",
+        "2M",
+        "--up",
+        "1M",
+        "--peers",
+        "20",
+        "--slots",
+        "3",
+        "--priority",
+        "high",
     ]);
-    let want = json!({"download": 2 * MIB, "upload": MIB, "max_peers": 20, "upload_slots": 3});
+    let want = json!({"download": 2 * MIB, "upload": MIB, "max_peers": 20, "upload_slots": 3,
+                      "priority": "high"});
     assert_eq!(limits, want, "limits: {limits}");
     let listed = d.ctl_json(&["list", "--label", "tv"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");

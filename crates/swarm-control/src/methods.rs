@@ -332,6 +332,9 @@ pub struct SetTorrentLimitsParams {
     pub max_peers: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_slots: Option<u32>,
+    /// Its share of the global limits: `low`, `normal`, `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<swarm_model::BandwidthPriority>,
 }
 
 /// The most connections one torrent may be given (`max_peers`).
@@ -368,6 +371,7 @@ impl SetTorrentLimitsParams {
             upload: pick(self.upload, current.upload),
             max_peers: pick(self.max_peers, current.max_peers),
             upload_slots: pick(self.upload_slots, current.upload_slots),
+            priority: self.priority.unwrap_or(current.priority),
         }
     }
 
@@ -377,6 +381,7 @@ impl SetTorrentLimitsParams {
             && self.upload.is_none()
             && self.max_peers.is_none()
             && self.upload_slots.is_none()
+            && self.priority.is_none()
     }
 }
 
@@ -676,6 +681,7 @@ mod tests {
             upload: Some(6000),
             max_peers: Some(10),
             upload_slots: None,
+            priority: swarm_model::BandwidthPriority::Low,
         };
         let p = SetTorrentLimitsParams {
             torrent: "x".into(),
@@ -691,6 +697,15 @@ mod tests {
                 upload_slots: Some(3),
                 ..now
             }
+        );
+        let high = SetTorrentLimitsParams {
+            torrent: "x".into(),
+            priority: Some(swarm_model::BandwidthPriority::High),
+            ..Default::default()
+        };
+        assert_eq!(
+            high.apply_to(now).priority,
+            swarm_model::BandwidthPriority::High
         );
         let query = SetTorrentLimitsParams {
             torrent: "x".into(),

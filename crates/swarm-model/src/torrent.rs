@@ -171,6 +171,51 @@ pub struct TorrentLimits {
     /// Peers unchoked at once, the optimistic one included.
     #[serde(default)]
     pub upload_slots: Option<u32>,
+    /// Its share of the global limits against other torrents (transmission's
+    /// `bandwidthPriority`).
+    #[serde(default)]
+    pub priority: BandwidthPriority,
+}
+
+/// A torrent's share of the global rate limits while torrents compete for them: when the
+/// limiter has more askers than bytes, a `high` torrent is served four times as often as a
+/// `low` one and twice as often as a `normal` one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BandwidthPriority {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl BandwidthPriority {
+    /// Grants per turn of the rate limiter's line.
+    pub fn weight(self) -> u32 {
+        match self {
+            BandwidthPriority::Low => 1,
+            BandwidthPriority::Normal => 2,
+            BandwidthPriority::High => 4,
+        }
+    }
+
+    /// Transmission's `bandwidthPriority`: -1, 0, 1.
+    pub fn transmission(self) -> i64 {
+        match self {
+            BandwidthPriority::Low => -1,
+            BandwidthPriority::Normal => 0,
+            BandwidthPriority::High => 1,
+        }
+    }
+
+    pub fn from_transmission(n: i64) -> Option<Self> {
+        match n {
+            -1 => Some(BandwidthPriority::Low),
+            0 => Some(BandwidthPriority::Normal),
+            1 => Some(BandwidthPriority::High),
+            _ => None,
+        }
+    }
 }
 
 /// The longest label, in bytes.

@@ -65,7 +65,7 @@ fn summary_and_detail() {
     assert_eq!(v["labels"], json!(["tv"]));
     assert_eq!(
         v["limits"],
-        json!({"download": null, "upload": 1048576, "max_peers": 20, "upload_slots": null})
+        json!({"download": null, "upload": 1048576, "max_peers": 20, "upload_slots": null, "priority": "normal"})
     );
     // Flattened: the summary's fields sit at the top level.
     assert_eq!(v["name"], "debian.iso");

@@ -244,6 +244,9 @@ pub enum DaemonCommand {
         /// With a torrent: its peers unchoked at once (0: [limits] upload_slots_per_torrent).
         #[arg(long, value_name = "N", requires = "torrent")]
         slots: Option<u32>,
+        /// With a torrent: its share of the global limits, low, normal or high.
+        #[arg(long, value_name = "PRIORITY", requires = "torrent", value_parser = parse_bandwidth_priority)]
+        priority: Option<swarm_control::BandwidthPriority>,
         #[command(flatten)]
         common: Common,
     },
@@ -414,6 +417,15 @@ fn parse_minutes_limit(s: &str) -> Result<Limit<u64>, String> {
         v.parse::<u64>()
             .map_err(|_| format!("{v:?} is not a number of minutes, global or unlimited"))
     })
+}
+
+fn parse_bandwidth_priority(s: &str) -> Result<swarm_control::BandwidthPriority, String> {
+    match s {
+        "low" => Ok(swarm_control::BandwidthPriority::Low),
+        "normal" => Ok(swarm_control::BandwidthPriority::Normal),
+        "high" => Ok(swarm_control::BandwidthPriority::High),
+        _ => Err(format!("{s:?} is not a priority: low, normal or high")),
+    }
 }
 
 fn parse_plain_ratio(s: &str) -> Result<f64, String> {
@@ -764,6 +776,7 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             up,
             peers,
             slots,
+            priority,
             common,
         } => settings::torrent_limits(
             SetTorrentLimitsParams {
@@ -772,6 +785,7 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
                 upload: up,
                 max_peers: peers,
                 upload_slots: slots,
+                priority,
             },
             &common,
         ),

@@ -90,6 +90,7 @@ pub struct SetTorrentLimits {
     pub info_hash: InfoHash,
     pub down: Option<u64>,
     pub up: Option<u64>,
+    pub priority: swarm_model::BandwidthPriority,
 }
 
 /// The torrent is removed: drop its limits, gate and waiters.
@@ -217,9 +218,9 @@ impl Handler<SetTorrentLimits> for RateLimiter {
     type Result = ();
 
     fn handle(&mut self, msg: SetTorrentLimits, ctx: &mut Context<Self>) {
-        let settings = self
-            .board
-            .set_torrent(msg.info_hash, Limits::new(msg.down, msg.up));
+        let settings =
+            self.board
+                .set_torrent(msg.info_hash, Limits::new(msg.down, msg.up), msg.priority);
         self.apply(settings, ctx);
     }
 }

@@ -507,7 +507,8 @@ impl Actor for Torrent {
         // A daemon restart begins with an empty board. Only a torrent with rates of its own
         // says so: a thousand torrents starting would otherwise send the limiter a thousand
         // settings to apply for nothing.
-        if self.cfg.limits.download.is_some() || self.cfg.limits.upload.is_some() {
+        let l = &self.cfg.limits;
+        if l.download.is_some() || l.upload.is_some() || l.priority != Default::default() {
             self.apply_rate_limits();
         }
         let start = match self.cfg.known_have.take() {

@@ -101,11 +101,13 @@ impl Torrent {
         self.services.board.set_torrent(
             ih,
             crate::services::rate_limiter::Limits::new(l.download, l.upload),
+            l.priority,
         );
         self.services.limiter.do_send(SetTorrentLimits {
             info_hash: ih,
             down: l.download,
             up: l.upload,
+            priority: l.priority,
         });
     }
 

@@ -370,11 +370,16 @@ pub fn torrent_limits(l: &TorrentLimits) -> String {
     let count = |n: Option<u32>| n.map_or_else(|| "the session's".to_owned(), |n| n.to_string());
     let speed = |r: Option<u64>| r.map_or_else(|| "the session's".to_owned(), rate);
     format!(
-        "download: {}\nupload: {}\npeers: {}\nupload slots: {}\n",
+        "download: {}\nupload: {}\npeers: {}\nupload slots: {}\npriority: {}\n",
         speed(l.download),
         speed(l.upload),
         count(l.max_peers),
-        count(l.upload_slots)
+        count(l.upload_slots),
+        match l.priority {
+            swarm_control::BandwidthPriority::Low => "low",
+            swarm_control::BandwidthPriority::Normal => "normal",
+            swarm_control::BandwidthPriority::High => "high",
+        }
     )
 }
 

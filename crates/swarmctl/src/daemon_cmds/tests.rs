@@ -104,6 +104,7 @@ fn commands_against_a_scripted_daemon() {
         up: Some(0),
         peers: None,
         slots: None,
+        priority: None,
         common: common.clone(),
     };
     assert_eq!(execute(limits).unwrap(), exit::OK);

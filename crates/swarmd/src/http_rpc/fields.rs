@@ -5,7 +5,7 @@
 //! A field swarmd cannot know is left out rather than made up (transmission clients read a
 //! missing field as unknown): `activityDate`, `startDate`, `secondsDownloading`,
 //! `secondsSeeding`, `recheckProgress`, `desiredAvailable`, `availability`, `dateCreated`,
-//! `creator`. Features swarmd does not have (bandwidth priorities) answer what transmission
+//! `creator`. Features swarmd does not have (bandwidth groups) answer what transmission
 //! answers with the feature off.
 //!
 //! A torrent's own limits (`downloadLimit`/`Limited`, `uploadLimit`/`Limited`, `peer-limit`)
@@ -57,6 +57,7 @@ pub const DETAIL_FIELDS: &[&str] = &[
     "uploadLimited",
     "peer-limit",
     "maxConnectedPeers",
+    "bandwidthPriority",
 ];
 pub const FILE_FIELDS: &[&str] = &[
     "files",
@@ -149,7 +150,7 @@ pub fn field(name: &str, v: &Views) -> Option<Value> {
         "labels" => json!(s.labels),
         "group" => json!(""),
         "queuePosition" => json!(s.queue_position),
-        "bandwidthPriority" => json!(0),
+        "bandwidthPriority" => json!(limits.map_or(0, |l| l.priority.transmission())),
         "honorsSessionLimits" => json!(true),
         "downloadLimit" => json!(limits.and_then(|l| l.download).unwrap_or(0) / SPEED_UNIT),
         "uploadLimit" => json!(limits.and_then(|l| l.upload).unwrap_or(0) / SPEED_UNIT),

@@ -34,15 +34,17 @@ pub(super) struct LimitChanges {
     down: (Option<u64>, Option<bool>),
     up: (Option<u64>, Option<bool>),
     peers: Option<u32>,
+    priority: Option<swarm_control::BandwidthPriority>,
 }
 
 impl LimitChanges {
-    pub(super) const KEYS: [&'static str; 5] = [
+    pub(super) const KEYS: [&'static str; 6] = [
         "downloadLimit",
         "downloadLimited",
         "uploadLimit",
         "uploadLimited",
         "peer-limit",
+        "bandwidthPriority",
     ];
 
     pub(super) fn from_args(args: &Args) -> Result<Self, Failure> {
@@ -72,7 +74,20 @@ impl LimitChanges {
             }
             n => n.map(|n| n as u32),
         };
+        let priority = match args.get("bandwidthPriority") {
+            None => None,
+            Some(v) => Some(
+                v.as_i64()
+                    .and_then(swarm_control::BandwidthPriority::from_transmission)
+                    .ok_or_else(|| {
+                        Failure::new(format!(
+                            "torrent-set: bandwidthPriority {v} is not -1 (low), 0 (normal) or 1 (high)"
+                        ))
+                    })?,
+            ),
+        };
         Ok(LimitChanges {
+            priority,
             down: (
                 speed("downloadLimit")?,
                 args.get("downloadLimited").map(truthy),
@@ -83,7 +98,10 @@ impl LimitChanges {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.down == (None, None) && self.up == (None, None) && self.peers.is_none()
+        self.down == (None, None)
+            && self.up == (None, None)
+            && self.peers.is_none()
+            && self.priority.is_none()
     }
 
     pub(super) fn apply_to(&self, current: TorrentLimits) -> Result<TorrentLimits, Failure> {
@@ -102,6 +120,7 @@ impl LimitChanges {
             upload: one("upload", self.up, current.upload)?,
             max_peers: self.peers.or(current.max_peers),
             upload_slots: current.upload_slots,
+            priority: self.priority.unwrap_or(current.priority),
         })
     }
 }
@@ -145,6 +164,11 @@ mod tests {
             .apply_to(none)
             .unwrap_err();
         assert!(err.message.contains("downloadLimit"), "{}", err.message);
+        let high = changes(json!({"bandwidthPriority": 1}))
+            .apply_to(off)
+            .unwrap();
+        assert_eq!(high.priority, swarm_control::BandwidthPriority::High);
+        assert_eq!(high.max_peers, Some(30), "untouched");
     }
 
     #[test]
@@ -153,6 +177,7 @@ mod tests {
             (json!({"peer-limit": 0}), "peer-limit 0"),
             (json!({"uploadLimit": "fast"}), "uploadLimit"),
             (json!({"downloadLimit": 2_000_000_000_000u64}), "download"),
+            (json!({"bandwidthPriority": 2}), "bandwidthPriority 2"),
         ] {
             let err = match LimitChanges::from_args(&args(v.clone())) {
                 Err(f) => f.message,

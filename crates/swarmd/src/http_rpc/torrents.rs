@@ -473,7 +473,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
             value.as_array().is_some_and(Vec::is_empty)
         }
         "honorsSessionLimits" => truthy(value),
-        "bandwidthPriority" => value.as_i64() == Some(0),
         "sequentialDownload" => !truthy(value),
         // Not a change of anything swarmd keeps.
         "group" => value.as_str().is_some_and(str::is_empty),
@@ -486,7 +485,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     }
     let what = match key {
         "honorsSessionLimits" => "ignoring the session's speed limits",
-        "bandwidthPriority" => "bandwidth priorities",
         "group" => "bandwidth groups",
         "location" => "moving a torrent's data",
         _ => "this setting",

@@ -2,8 +2,11 @@
 //! Generic over the reply handle `W` (a oneshot sender in the actor, a number in tests), and
 //! driven by the caller's clock.
 //!
-//! Fairness: waiters queue per (torrent, direction), FIFO inside; the queues take turns, one
-//! grant per turn, so a torrent with 400 hungry peers cannot starve one with a single peer. A
+//! Fairness: waiters queue per (torrent, direction), FIFO inside; the queues take turns, so a
+//! torrent with 400 hungry peers cannot starve one with a single peer. A turn is as many grants
+//! as the torrent's bandwidth priority weighs (low 1, normal 2, high 4), counted across serves
+//! (a queue keeps its place until its turn is used up, as in deficit round robin): when bytes
+//! are short, a high-priority torrent gets four times what a low one gets. A
 //! grant is at most an equal share of the global bucket among everyone waiting in that
 //! direction (but at least one block), so the first in line does not empty the bucket either.
 //! A newcomer is answered on the spot only when nobody waits in its direction.
@@ -41,6 +44,14 @@ fn retune(b: &mut TokenBucket, rate: Option<u64>) {
 
 type Key = (InfoHash, Direction);
 
+/// How a queue's turn went: it got grants and has more waiters (to the back of the turn), it is
+/// empty (out of the turn), or its buckets held none (it keeps its place).
+enum Turn {
+    Served,
+    Empty,
+    Blocked,
+}
+
 struct Waiter<W> {
     want: u64,
     reply: W,
@@ -54,6 +65,8 @@ pub struct Line<W> {
     queues: HashMap<Key, VecDeque<Waiter<W>>>,
     /// Queues with waiters, in turn order.
     turn: VecDeque<Key>,
+    /// Grants left in the turn of the queue at the front (and of queues blocked mid-turn).
+    credits: HashMap<Key, u32>,
     per_torrent: HashMap<InfoHash, usize>,
     per_dir: [usize; 2],
 }
@@ -66,6 +79,7 @@ impl<W> Line<W> {
             torrents: HashMap::new(),
             queues: HashMap::new(),
             turn: VecDeque::new(),
+            credits: HashMap::new(),
             per_torrent: HashMap::new(),
             per_dir: [0, 0],
         };
@@ -157,27 +171,13 @@ impl<W> Line<W> {
             let mut kept = VecDeque::with_capacity(self.turn.len());
             let mut served = Vec::new();
             for key in std::mem::take(&mut self.turn) {
-                let head = self
-                    .queues
-                    .get(&key)
-                    .and_then(|q| q.front())
-                    .map(|w| w.want);
-                let Some(want) = head else {
-                    self.queues.remove(&key);
-                    continue;
-                };
-                let sharers = self.per_dir[key.1.index()];
-                let granted = self.grant(&key.0, key.1, want, sharers);
-                match (granted, self.pop_if(&key, granted.is_some())) {
-                    (Some(n), Some(w)) => {
-                        out.push((w.reply, Grant::Bytes(n)));
-                        if self.queues.get(&key).is_some_and(|q| !q.is_empty()) {
-                            served.push(key);
-                        } else {
-                            self.queues.remove(&key);
-                        }
+                match self.take_turn(&key, &mut out) {
+                    Turn::Served => served.push(key),
+                    Turn::Empty => {
+                        self.queues.remove(&key);
+                        self.credits.remove(&key);
                     }
-                    _ => kept.push_back(key),
+                    Turn::Blocked => kept.push_back(key),
                 }
             }
             kept.extend(served);
@@ -185,6 +185,38 @@ impl<W> Line<W> {
             if out.len() == before {
                 return out;
             }
+        }
+    }
+
+    /// One queue's turn: grants while its buckets allow, until the turn's credit (its weight)
+    /// is used up; a turn cut short by empty buckets goes on at the next serve.
+    fn take_turn(&mut self, key: &Key, out: &mut Vec<(W, Grant)>) -> Turn {
+        let weight = self.settings.weight(&key.0).max(1);
+        let mut credit = self.credits.get(key).copied().unwrap_or(weight);
+        while credit > 0 {
+            let head = self.queues.get(key).and_then(|q| q.front()).map(|w| w.want);
+            let Some(want) = head else {
+                return Turn::Empty;
+            };
+            let sharers = self.per_dir[key.1.index()];
+            let granted = self.grant(&key.0, key.1, want, sharers);
+            match (granted, self.pop_if(key, granted.is_some())) {
+                (Some(n), Some(w)) => {
+                    out.push((w.reply, Grant::Bytes(n)));
+                    credit -= 1;
+                }
+                _ => break,
+            }
+        }
+        if self.queues.get(key).is_none_or(|q| q.is_empty()) {
+            return Turn::Empty;
+        }
+        if credit == 0 {
+            self.credits.remove(key);
+            Turn::Served
+        } else {
+            self.credits.insert(*key, credit);
+            Turn::Blocked
         }
     }
 
@@ -267,6 +299,7 @@ impl<W> Line<W> {
 
     fn remove_queue(&mut self, key: &Key) -> VecDeque<Waiter<W>> {
         self.turn.retain(|k| k != key);
+        self.credits.remove(key);
         let q = self.queues.remove(key).unwrap_or_default();
         self.uncount(key, q.len());
         q

@@ -76,9 +76,20 @@ impl Limits {
 pub struct LimitSettings {
     pub global: Limits,
     pub torrents: HashMap<InfoHash, Limits>,
+    /// Grants per turn in the waiting line of the torrents whose bandwidth priority is not
+    /// normal ([`swarm_model::BandwidthPriority::weight`]).
+    pub weights: HashMap<InfoHash, u32>,
 }
 
 impl LimitSettings {
+    /// A torrent's grants per turn in the line.
+    pub fn weight(&self, info_hash: &InfoHash) -> u32 {
+        self.weights
+            .get(info_hash)
+            .copied()
+            .unwrap_or(swarm_model::BandwidthPriority::Normal.weight())
+    }
+
     /// Whether transfers of `info_hash` in `dir` are limited at all (globally or on their own).
     pub fn is_limited(&self, info_hash: &InfoHash, dir: Direction) -> bool {
         self.global.get(dir).is_some()
@@ -162,12 +173,22 @@ impl QuotaBoard {
         st.settings.clone()
     }
 
-    pub(crate) fn set_torrent(&self, info_hash: InfoHash, limits: Limits) -> LimitSettings {
+    pub(crate) fn set_torrent(
+        &self,
+        info_hash: InfoHash,
+        limits: Limits,
+        priority: swarm_model::BandwidthPriority,
+    ) -> LimitSettings {
         let mut st = self.lock();
         if limits.is_none() {
             st.settings.torrents.remove(&info_hash);
         } else {
             st.settings.torrents.insert(info_hash, limits);
+        }
+        if priority == swarm_model::BandwidthPriority::Normal {
+            st.settings.weights.remove(&info_hash);
+        } else {
+            st.settings.weights.insert(info_hash, priority.weight());
         }
         let st = &*st;
         if let Some(gate) = st.gates.get(&info_hash) {
@@ -180,6 +201,7 @@ impl QuotaBoard {
     pub(super) fn forget(&self, info_hash: &InfoHash) -> LimitSettings {
         let mut st = self.lock();
         st.settings.torrents.remove(info_hash);
+        st.settings.weights.remove(info_hash);
         st.gates.remove(info_hash);
         st.settings.clone()
     }
@@ -274,14 +296,14 @@ mod tests {
         let gate = board.gate(IH);
         let other = board.gate(InfoHash([2; 20]));
         assert!(!gate.limited(Direction::Up));
-        board.set_torrent(IH, Limits::new(None, Some(1000)));
+        board.set_torrent(IH, Limits::new(None, Some(1000)), Default::default());
         assert!(gate.limited(Direction::Up));
         assert!(!gate.limited(Direction::Down));
         assert!(!other.limited(Direction::Up));
         board.set_global(Limits::new(Some(5000), Some(0)));
         assert!(gate.limited(Direction::Down) && other.limited(Direction::Down));
         assert!(!other.limited(Direction::Up), "0 means unlimited");
-        board.set_torrent(IH, Limits::default());
+        board.set_torrent(IH, Limits::default(), Default::default());
         assert!(!gate.limited(Direction::Up));
         // A gate handed out later starts with the right flags.
         assert!(board.gate(InfoHash([3; 20])).limited(Direction::Down));

@@ -101,6 +101,7 @@ async fn lifting_the_limit_answers_the_waiters_unlimited() {
         info_hash: A,
         down: None,
         up: Some(32 * KIB),
+        priority: Default::default(),
     });
     assert_eq!(
         limiter.send(ask(A, 1 << 20)).await.unwrap(),
@@ -115,6 +116,7 @@ async fn lifting_the_limit_answers_the_waiters_unlimited() {
         info_hash: A,
         down: None,
         up: None,
+        priority: Default::default(),
     });
     let reply = tokio::time::timeout(Duration::from_secs(3), waiting).await;
     assert_eq!(reply.unwrap().unwrap().unwrap(), Grant::Unlimited);
