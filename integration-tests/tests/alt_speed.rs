@@ -9,7 +9,7 @@ use swarm_integration_tests::prelude::*;
 
 /// The limits the rate limiter holds now.
 fn in_force(d: &Daemon) -> Value {
-    d.ctl_json(&["stats"])["limits"].clone()
+    d.ctl_json(&["stats"])["session"]["limits"].clone()
 }
 
 /// The local time `minutes` from now as HH:MM, as the daemon reads the clock.

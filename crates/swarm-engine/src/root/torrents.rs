@@ -99,7 +99,7 @@ impl Root {
             }
         }
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
-        let (meta, shared) = self.torrent_shared(msg.meta, &save_dir);
+        let (meta, shared) = self.torrent_shared(msg.meta, &save_dir, paused);
         // Into the queue, at its end (a restarted daemon adds torrents in their saved order),
         // decided at once: it runs after its check if a slot is free now, else it waits queued.
         let forced = msg.record.as_ref().is_some_and(|r| r.forced);
@@ -188,6 +188,7 @@ impl Root {
         &mut self,
         mut meta: Metainfo,
         save_dir: &Path,
+        paused: bool,
     ) -> (Arc<Metainfo>, Arc<TorrentShared>) {
         let ih = meta.info_hash;
         // The raw info dictionary moves to the torrent's shared handle (served over
@@ -197,10 +198,17 @@ impl Root {
         let id = self.next_storage_id;
         self.next_storage_id += 1;
         let storage = Arc::new(Storage::new(id, save_dir.to_path_buf(), meta.clone()));
+        // What `list` shows until the torrent's first publish (its thread may be busy): a
+        // torrent added paused is paused (a client that adds paused and reads at once, as
+        // Sonarr does, must not see a check).
+        let first = match paused {
+            true => swarm_model::TorrentState::Paused,
+            false => swarm_model::TorrentState::Checking,
+        };
         let summary = blank_summary(
             ih,
             meta.info.name.clone(),
-            swarm_model::TorrentState::Checking,
+            first,
             meta.info.total_length,
             save_dir,
         );
