@@ -3,6 +3,8 @@
 //! schedule; while on, the rate limiter holds their rates (`stats`), and the normal limits come
 //! back when they go off. What was set at run time survives a restart.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use swarm_integration_tests::http_rpc::{call, remote, rpc_section, session_id};
 use swarm_integration_tests::prelude::*;
@@ -10,6 +12,29 @@ use swarm_integration_tests::prelude::*;
 /// The limits the rate limiter holds now.
 fn in_force(d: &Daemon) -> Value {
     d.ctl_json(&["stats"])["session"]["limits"].clone()
+}
+
+/// Waits (bounded) until the rate limiter holds `want`: it takes new limits on its own mailbox,
+/// a moment after the root answered.
+fn expect_in_force(d: &Daemon, want: &Value) {
+    wait_until(
+        "the limits in force",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || in_force(d) == *want,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {} in force, {want} expected", in_force(d)));
+}
+
+/// [`expect_in_force`] of the download limit alone.
+fn expect_download(d: &Daemon, want: u64) {
+    wait_until(
+        "the download limit in force",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || in_force(d)["download"] == want,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {} in force, download {want} expected", in_force(d)));
 }
 
 /// The local time `minutes` from now as HH:MM, as the daemon reads the clock.
@@ -42,7 +67,7 @@ fn alternative_limits_switch_by_hand_by_rpc_and_by_schedule() {
     let normal = json!({"download": 4000 * KIB, "upload": null});
     let alt = json!({"download": 100 * KIB, "upload": 64 * KIB});
     let d = Daemon::start(&env, &dirs, "daemon");
-    assert_eq!(in_force(&d), normal);
+    expect_in_force(&d, &normal);
     let out = d.ctl_ok(&["alt-speed"]);
     assert!(out.contains("alternative limits: off"), "{out}");
 
@@ -50,16 +75,13 @@ fn alternative_limits_switch_by_hand_by_rpc_and_by_schedule() {
     // ones, and a change of those meanwhile is what comes back.
     let shown = d.ctl_json(&["alt-speed", "on"]);
     assert_eq!(shown["enabled"], true);
-    assert_eq!(in_force(&d), alt);
+    expect_in_force(&d, &alt);
     assert_eq!(d.ctl_json(&["limits"]), normal);
     d.ctl_ok(&["limits", "--down", "2M"]);
-    assert_eq!(
-        in_force(&d),
-        alt,
-        "the normal limits change behind the alternative ones"
-    );
+    // The normal limits change behind the alternative ones.
+    expect_in_force(&d, &alt);
     d.ctl_ok(&["alt-speed", "off"]);
-    assert_eq!(in_force(&d)["download"], 2048 * KIB);
+    expect_download(&d, 2048 * KIB);
 
     // transmission-remote: on, new rates, off; session-get shows each.
     let sid = session_id(rpc_port);
@@ -74,9 +96,9 @@ fn alternative_limits_switch_by_hand_by_rpc_and_by_schedule() {
         2048 * KIB / 1000,
         "the normal limit, not the one in force"
     );
-    assert_eq!(in_force(&d)["download"], 300_000);
+    expect_download(&d, 300_000);
     remote(rpc_port, &["--no-alt-speed"]);
-    assert_eq!(in_force(&d)["download"], 2048 * KIB);
+    expect_download(&d, 2048 * KIB);
     let bad = call(
         rpc_port,
         &sid,
@@ -105,7 +127,7 @@ fn alternative_limits_switch_by_hand_by_rpc_and_by_schedule() {
         "all",
     ]);
     assert_eq!(shown["enabled"], true, "inside the window: {shown}");
-    assert_eq!(in_force(&d)["download"], 300_000);
+    expect_download(&d, 300_000);
     let (begin, end) = (clock_in(60), clock_in(90));
     let shown = d.ctl_json(&["alt-speed", "--begin", &begin, "--end", &end]);
     assert_eq!(shown["enabled"], false, "outside the window: {shown}");
@@ -124,7 +146,7 @@ fn alternative_limits_switch_by_hand_by_rpc_and_by_schedule() {
         ),
         (json!(true), json!(300_000), json!(true))
     );
-    assert_eq!(in_force(&d)["download"], 300_000);
+    expect_download(&d, 300_000);
     let out = d.ctl_ok(&["alt-speed"]);
     assert!(
         out.contains(&format!("schedule: on, {begin} to {end}, all")),

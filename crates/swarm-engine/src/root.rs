@@ -66,7 +66,7 @@ pub use queries::{
     RootStats,
 };
 pub use queueing::{QueueCommand, QueueOrder, QueueSettingsMsg};
-pub use services::{AltSpeedMsg, Encryption, GlobalLimits};
+pub use services::{AltSpeedMsg, Encryption, GlobalLimits, LimitsInForce};
 pub use torrents::{AddTorrent, GetGivenUp, RemoveTorrent, StartGivenUp};
 
 /// The root's children. Services are `Permanent`, torrents and magnets `Transient`.

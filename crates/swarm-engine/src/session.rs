@@ -591,7 +591,11 @@ impl Session {
             restarts,
             uptime_secs: root.uptime.as_secs(),
             listen_port: root.listen_port,
-            limits: self.limits().await?,
+            limits: self
+                .root
+                .send(crate::root::LimitsInForce)
+                .await
+                .map_err(gone)?,
             // `None` only when the DHT is off (or its node is restarting).
             dht_nodes: match &root.dht {
                 Some(dht) => dht.stats().await.ok().map(|s| s.nodes as u32),

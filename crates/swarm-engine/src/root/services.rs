@@ -215,6 +215,19 @@ impl Handler<GlobalLimits> for Root {
     }
 }
 
+/// The global limits in force: the alternative ones while they are on, else the normal ones.
+#[derive(Message)]
+#[rtype(result = "swarm_model::Limits")]
+pub struct LimitsInForce;
+
+impl Handler<LimitsInForce> for Root {
+    type Result = MessageResult<LimitsInForce>;
+
+    fn handle(&mut self, _: LimitsInForce, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.speed.in_force())
+    }
+}
+
 /// The alternative limits, their switch and their schedule, and a way to change them.
 #[derive(Message)]
 #[rtype(result = "swarm_model::AltSpeed")]

@@ -64,6 +64,9 @@ pub struct SpeedPolicy {
     /// Whether the last tick found the schedule's window open (`None`: not ticked since the
     /// schedule was set): edges are changes of it.
     window: Option<bool>,
+    /// The first tick of a policy just made (a daemon starting): a window found open turns the
+    /// limits on, one found closed leaves the switch as it was kept (on by hand stays on).
+    starting: bool,
 }
 
 impl SpeedPolicy {
@@ -72,6 +75,7 @@ impl SpeedPolicy {
             normal: clean(normal),
             alt: clean_alt(alt),
             window: None,
+            starting: true,
         }
     }
 
@@ -104,6 +108,7 @@ impl SpeedPolicy {
     pub fn set_alt(&mut self, alt: AltSpeed) {
         if alt.schedule != self.alt.schedule {
             self.window = None;
+            self.starting = false;
         }
         self.alt = clean_alt(alt);
     }
@@ -120,7 +125,11 @@ impl SpeedPolicy {
         if self.window == Some(open) {
             return false;
         }
+        let starting = std::mem::take(&mut self.starting) && self.window.is_none();
         self.window = Some(open);
+        if starting && !open {
+            return false;
+        }
         let before = self.in_force();
         self.alt.enabled = open;
         self.in_force() != before

@@ -124,3 +124,27 @@ fn a_new_schedule_is_judged_at_once_and_no_schedule_never_switches() {
     assert!(!p.tick(at(MON, 17, 0)));
     assert_eq!(p.normal().download, Some(5));
 }
+
+/// A daemon starting inside the window turns the limits on; outside it, a switch kept on by
+/// hand stays on until the next edge.
+#[test]
+fn a_start_inside_the_window_turns_them_on_and_outside_keeps_the_switch() {
+    let mut p = policy(schedule(ALL_DAYS, 9, 17));
+    assert!(p.tick(at(MON, 10, 0)), "started inside: on");
+    let mut kept = SpeedPolicy::new(
+        Limits::default(),
+        AltSpeed {
+            enabled: true,
+            download: Some(10),
+            upload: None,
+            schedule: schedule(ALL_DAYS, 9, 17),
+        },
+    );
+    assert!(
+        !kept.tick(at(MON, 20, 0)),
+        "started outside: the kept switch holds"
+    );
+    assert!(kept.alt().enabled);
+    assert!(!kept.tick(at(TUE, 9, 0)), "the window opens: on, as it is");
+    assert!(kept.tick(at(TUE, 17, 0)), "it closes: off");
+}
