@@ -574,6 +574,16 @@ fn print_json<T: Serialize>(value: &T) {
     }
 }
 
+/// Prints `value` as JSON with `--json`, else as `render` writes it; the command's success.
+fn show<T: Serialize>(common: &Common, value: &T, render: impl FnOnce(&T) -> String) -> u8 {
+    if common.json {
+        print_json(value);
+    } else {
+        print!("{}", render(value));
+    }
+    exit::OK
+}
+
 fn execute(command: DaemonCommand) -> Result<u8, Failure> {
     match command {
         DaemonCommand::Add {
@@ -585,12 +595,7 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
         } => add(&sources, save_dir, paused, labels, &common),
         DaemonCommand::List { labels, common } if !labels.is_empty() => {
             let list = settings::with_labels(connect(&common)?.list()?, &labels);
-            if common.json {
-                print_json(&list);
-            } else {
-                print!("{}", render::torrent_table(&list));
-            }
-            Ok(exit::OK)
+            Ok(show(&common, &list, |l| render::torrent_table(l)))
         }
         DaemonCommand::Label {
             torrent,

@@ -7,18 +7,13 @@ use std::collections::BTreeSet;
 
 use swarm_control::{SetTorrentLimitsParams, TorrentSummary};
 
-use super::{connect, exit, print_json, render, Common, Failure};
+use super::{connect, exit, render, show, Common, Failure};
 
 /// `limits TORRENT [--down R] [--up R] [--peers N] [--slots N]`: no flag shows them.
 pub fn torrent_limits(params: SetTorrentLimitsParams, common: &Common) -> Result<u8, Failure> {
     params.check().map_err(Failure::usage)?;
     let limits = connect(common)?.set_torrent_limits(&params)?;
-    if common.json {
-        print_json(&limits);
-    } else {
-        print!("{}", render::torrent_limits(&limits));
-    }
-    Ok(exit::OK)
+    Ok(show(common, &limits, render::torrent_limits))
 }
 
 /// The flags of `queue-settings`: each given one changes that setting, 0 lifts a limit.
@@ -80,12 +75,7 @@ pub fn queue_settings(change: QueueChange, common: &Common) -> Result<u8, Failur
     } else {
         now
     };
-    if common.json {
-        print_json(&result);
-    } else {
-        print!("{}", render::queue_settings(&result));
-    }
-    Ok(exit::OK)
+    Ok(show(common, &result, render::queue_settings))
 }
 
 /// `alt-speed [on|off] [--down R] [--up R] [--schedule on|off] [--begin] [--end] [--days]`:
@@ -97,12 +87,7 @@ pub fn alt_speed(params: swarm_control::SetAltSpeedParams, common: &Common) -> R
     } else {
         client.set_alt_speed(&params)?
     };
-    if common.json {
-        print_json(&now);
-    } else {
-        print!("{}", render::alt_speed(&now));
-    }
-    Ok(exit::OK)
+    Ok(show(common, &now, render::alt_speed))
 }
 
 /// `label TORRENT add|remove|set LABEL…`: the new labels are computed here from the ones the
