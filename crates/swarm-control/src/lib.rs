@@ -29,7 +29,8 @@ pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use swarm_model::{
-    normalize_labels, EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits,
-    PeerInfo, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig,
-    SessionStats, TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
+    normalize_labels, BlocklistFile, BlocklistProblem, BlocklistStatus, EngineCounters, Event,
+    FileInfo, FilePriority, InfoHash, Limit, Limits, PeerInfo, QueueConfig, QueueMove,
+    RestartCounts, SeedAction, SeedLimits, SeedingConfig, SessionStats, TorrentDetail,
+    TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
 };
