@@ -6,24 +6,26 @@
 //!    dials swarmd; the download completes from the other, and the blocked seeder's libtorrent
 //!    sent nothing at all (not even a handshake) while swarmd counts its refusals.
 //! 2. **reload**: a list added to the blocklist directory (gzip, with a malformed line) is read
-//!    on SIGHUP, an edited file on `swarmctl blocklist reload`; a corrupt file fails the reload,
-//!    named, and the rules in force stay.
+//!    on SIGHUP, an edited file on `swarmctl blocklist reload`, the `[blocklist] url` (a local
+//!    HTTP server) on the HTTP RPC's `blocklist-update`, which `session-get` then shows; a
+//!    corrupt file fails the reload, named, and the rules in force stay.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use swarm_integration_tests::daemon::is_complete_seed;
 use swarm_integration_tests::libtorrent::{LibtorrentPeer, LtOptions};
 use swarm_integration_tests::prelude::*;
+use swarm_integration_tests::{http, http_rpc};
 
 const BLOCKED: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
-fn start(env: &TestEnv, lists: &Path) -> Daemon {
+fn start(env: &TestEnv, lists: &Path, more: &str) -> Daemon {
     let extra = format!(
-        "[blocklist]\nenabled = true\npaths = [\"{}\"]\n",
+        "[blocklist]\nenabled = true\npaths = [\"{}\"]\n{more}",
         lists.display()
     );
     let dirs = DaemonConfig {
@@ -72,7 +74,7 @@ fn a_blocklisted_seeder_is_never_connected() {
         format!("# the lab's bad peer\nlab seeder:{BLOCKED}-{BLOCKED}\n"),
     )
     .unwrap();
-    let d = start(&env, &lists);
+    let d = start(&env, &lists, "");
     // The good seeder is slowed down: without the blocklist the unlimited blocked one would
     // serve most of the download.
     let good = LibtorrentPeer::spawn(
@@ -136,7 +138,32 @@ fn sighup_and_reload_read_the_lists_again() {
     let lists = env.subdir("blocklists");
     let first = lists.join("a.p2p");
     std::fs::write(&first, format!("lab:{BLOCKED}-{BLOCKED}\n")).unwrap();
-    let d = start(&env, &lists);
+    // `[blocklist] url`, served from another directory by a plain HTTP server.
+    let served = env.subdir("served");
+    std::fs::write(
+        served.join("list.p2p"),
+        "doc net:203.0.113.0-203.0.113.255\n",
+    )
+    .unwrap();
+    let web_port = free_tcp_port();
+    let mut web = Command::new("python3");
+    web.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &web_port.to_string(),
+    ])
+    .arg("--directory")
+    .arg(&served);
+    let _web = ChildGuard::spawn(&env, "http-server", web);
+    let list_url = format!("http://127.0.0.1:{web_port}/list.p2p");
+    let rpc_port = free_tcp_port();
+    let more = format!(
+        "url = \"{list_url}\"\n\n{}",
+        http_rpc::rpc_section(rpc_port, "")
+    );
+    let d = start(&env, &lists, &more);
     let s = status(&d);
     assert_eq!(
         (s["enabled"].as_bool(), s["rules"].as_u64()),
@@ -163,12 +190,38 @@ fn sighup_and_reload_read_the_lists_again() {
     let shown = d.ctl_ok(&["blocklist", "reload"]);
     assert!(shown.contains("rules:    3 "), "{shown}");
 
+    // The HTTP RPC's blocklist-update fetches the url (once the server answers), and
+    // session-get shows the blocklist.
+    wait_until(
+        "the HTTP server",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || http::get(&list_url, Duration::from_secs(2)).is_ok_and(|r| r.status == 200),
+    )
+    .expect("the HTTP server to answer");
+    let sid = http_rpc::session_id(rpc_port);
+    let answer = http_rpc::call(rpc_port, &sid, "blocklist-update", json!({}));
+    assert_eq!(answer["result"], "success", "{answer}");
+    assert_eq!(answer["arguments"]["blocklist-size"], 4, "{answer}");
+    let fields = json!({"fields": ["blocklist-enabled", "blocklist-size", "blocklist-url"]});
+    let got = http_rpc::call(rpc_port, &sid, "session-get", fields);
+    assert_eq!(
+        got["arguments"],
+        json!({"blocklist-enabled": true, "blocklist-size": 4, "blocklist-url": list_url}),
+        "{got}"
+    );
+
     // A corrupt file fails the reload, named; the rules in force stay.
     let corrupt = lists.join("c.gz");
     std::fs::write(&corrupt, [0x1f, 0x8b, 8, 0, 9, 9, 9]).unwrap();
     let (code, _, err) = d.ctl(&["blocklist", "reload"]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("c.gz"), "{err}");
-    assert_eq!(status(&d)["rules"], 3);
+    let answer = http_rpc::call(rpc_port, &sid, "blocklist-update", json!({}));
+    assert!(
+        answer["result"].as_str().unwrap().contains("c.gz"),
+        "{answer}"
+    );
+    assert_eq!(status(&d)["rules"], 4);
     d.assert_alive("a failed blocklist reload");
 }

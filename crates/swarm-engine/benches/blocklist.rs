@@ -55,7 +55,6 @@ fn probes(set: &RangeSet, make: impl Fn(&mut XorShift) -> IpAddr) -> Vec<IpAddr>
         match set.contains(ip) {
             true if hit.len() < LOOKUPS as usize / 2 => hit.push(ip),
             false if miss.len() < LOOKUPS as usize / 2 => miss.push(ip),
-            _ if rng.next() % 64 == 0 => miss.push(ip),
             _ => {}
         }
     }

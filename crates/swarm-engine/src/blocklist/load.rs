@@ -175,7 +175,7 @@ mod tests {
         std::fs::write(lists.join("b.gz"), gz.finish().unwrap()).unwrap();
         std::fs::write(lists.join(".hidden"), "7.7.7.7\n").unwrap();
 
-        let loaded = load(&[lists.clone()]).unwrap();
+        let loaded = load(std::slice::from_ref(&lists)).unwrap();
         assert_eq!(loaded.set.counts(), (4, 1));
         assert_eq!(loaded.malformed, 2);
         assert_eq!(loaded.files.len(), 2);
@@ -194,11 +194,14 @@ mod tests {
     fn an_unreadable_file_fails_and_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.p2p");
-        let e = load(&[missing.clone()]).unwrap_err();
+        let e = load(std::slice::from_ref(&missing)).unwrap_err();
         assert_eq!(e.path, missing);
         let corrupt = dir.path().join("bad.gz");
         std::fs::write(&corrupt, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-        assert_eq!(load(&[corrupt.clone()]).unwrap_err().path, corrupt);
+        assert_eq!(
+            load(std::slice::from_ref(&corrupt)).unwrap_err().path,
+            corrupt
+        );
     }
 
     #[test]
