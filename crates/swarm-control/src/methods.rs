@@ -45,6 +45,9 @@ pub mod names {
     pub const TORRENT_SET_LABELS: &str = "torrent.set_labels";
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+    pub const BLOCKLIST_STATUS: &str = "blocklist.status";
+    pub const BLOCKLIST_RELOAD: &str = "blocklist.reload";
+    pub const BLOCKLIST_UPDATE: &str = "blocklist.update";
 
     /// Notification carrying one [`crate::Event`] as its params.
     pub const NOTIFY_EVENT: &str = "event";
@@ -86,6 +89,9 @@ pub mod names {
         TORRENT_SET_LABELS,
         TORRENT_TRACKERS,
         EVENTS_SUBSCRIBE,
+        BLOCKLIST_STATUS,
+        BLOCKLIST_RELOAD,
+        BLOCKLIST_UPDATE,
     ];
 
     /// Methods that change the daemon's state: only the daemon's own uid, root and the users of
@@ -113,6 +119,8 @@ pub mod names {
                 | TORRENT_ADD_PEERS
                 | TORRENT_SET_LIMITS
                 | TORRENT_SET_LABELS
+                | BLOCKLIST_RELOAD
+                | BLOCKLIST_UPDATE
         )
     }
 }

@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub queue: swarm_model::QueueConfig,
     /// `[seeding]`: the session's seeding limits and what reaching one does.
     pub seeding: swarm_model::SeedingConfig,
+    /// `[blocklist]`: where the IP blocklist's rules come from (loaded by `Session::start`).
+    pub blocklist: swarm_model::BlocklistSources,
 }
 
 impl EngineConfig {
@@ -114,6 +116,7 @@ impl Default for EngineConfig {
             encryption: swarm_wire::mse::Policy::default(),
             queue: swarm_model::QueueConfig::default(),
             seeding: swarm_model::SeedingConfig::default(),
+            blocklist: swarm_model::BlocklistSources::default(),
         }
     }
 }

@@ -34,6 +34,7 @@
 
 pub mod allowed_fast;
 pub mod bitfield;
+pub mod blocklist;
 pub mod choke;
 pub mod config;
 pub mod disk;

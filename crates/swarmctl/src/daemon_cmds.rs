@@ -216,6 +216,15 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show the IP blocklist (rules, files, last load, refusals), or read its files again.
+    ///
+    /// `reload` reads the files of `[blocklist] paths` again (as SIGHUP does); `update` first
+    /// fetches `[blocklist] url`. Either keeps the rules in force if a file cannot be read.
+    Blocklist {
+        action: Option<BlocklistAction>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show or set the encryption (MSE/PE) policy: require, prefer, allow or disable.
     Encryption {
         /// The new policy; without it, the one in force is shown.
@@ -334,6 +343,15 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// What `swarmctl blocklist` does besides showing the blocklist.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BlocklistAction {
+    /// Read the files again.
+    Reload,
+    /// Fetch `[blocklist] url`, then read the files again.
+    Update,
 }
 
 #[derive(Subcommand, Debug)]
@@ -476,6 +494,7 @@ impl DaemonCommand {
             | DaemonCommand::Encryption { common, .. }
             | DaemonCommand::AltSpeed { common, .. }
             | DaemonCommand::QueueSettings { common, .. }
+            | DaemonCommand::Blocklist { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
             | DaemonCommand::Queue { common, .. }
@@ -862,6 +881,20 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
                 print_json(&now);
             } else {
                 println!("encryption: {}", now.encryption);
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Blocklist { action, common } => {
+            let mut client = connect(&common)?;
+            let status = match action {
+                None => client.blocklist()?,
+                Some(BlocklistAction::Reload) => client.reload_blocklist(false)?,
+                Some(BlocklistAction::Update) => client.reload_blocklist(true)?,
+            };
+            if common.json {
+                print_json(&status);
+            } else {
+                print!("{}", render::blocklist(&status));
             }
             Ok(exit::OK)
         }

@@ -12,7 +12,7 @@
 //! The HTTP RPC (`[rpc]`, off by default) starts after the control socket and stops before the
 //! engine, like the control server.
 //! SIGHUP re-reads the config file and applies what can change at run time: `[limits]` rates,
-//! `[watch]`, `daemon.log_level`; other changes are logged as needing a restart.
+//! `[watch]`, `daemon.log_level`, `[blocklist]` (whose files are read again); other changes are logged as needing a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -434,6 +434,16 @@ async fn reload<E: Engine>(
         match engine.set_encryption(new.network.encryption).await {
             Ok(p) => tracing::info!(policy = %p, "encryption policy changed"),
             Err(e) => tracing::error!("reload: cannot apply [network] encryption: {e}"),
+        }
+    }
+    if new.blocklist.enabled || new.blocklist != old.blocklist {
+        // Always re-read: a SIGHUP is how a cron job that rewrote the files says so.
+        match engine
+            .reload_blocklist(Some(new.blocklist.sources(&d.paths.state_dir)))
+            .await
+        {
+            Ok(s) => tracing::info!(rules = s.rules, enabled = s.enabled, "blocklist reloaded"),
+            Err(e) => tracing::error!("reload: blocklist kept as it was: {e}"),
         }
     }
     let watch_changed = new.watch != old.watch || new_paths.watch_dir != d.paths.watch_dir;

@@ -13,8 +13,9 @@ use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits,
-    SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentSummary, TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, Limits, PeerInfo,
+    QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits,
+    TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use swarmd::config::{Config, TransportName};
@@ -62,6 +63,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
             min_interval: Duration::from_secs(config.trackers.min_interval_secs),
         },
         state_dir: Some(paths.state_dir.clone()),
+        blocklist: config.blocklist.sources(&paths.state_dir),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
                 net.listen.ip(),
@@ -257,6 +259,21 @@ impl Engine for SessionEngine {
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
         self.session.encryption().await
+    }
+
+    async fn blocklist(&self) -> EngineResult<BlocklistStatus> {
+        Ok(self.session.blocklist())
+    }
+
+    async fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> EngineResult<BlocklistStatus> {
+        self.session.reload_blocklist(sources).await
+    }
+
+    async fn update_blocklist(&self) -> EngineResult<BlocklistStatus> {
+        self.session.update_blocklist().await
     }
 
     async fn set_encryption(

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, QueueConfig,
-    QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentState,
-    TorrentSummary, TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, FilePriority, InfoHash,
+    Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats,
+    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
 };
 use tokio::sync::broadcast;
 
@@ -26,6 +26,8 @@ pub struct State {
     pub limits: Limits,
     pub alt_speed: swarm_model::AltSpeed,
     pub encryption: swarm_wire::mse::Policy,
+    /// The blocklist as the last reload set it (its rules: one per path).
+    pub blocklist: BlocklistStatus,
     pub queue: (QueueConfig, SeedingConfig),
     /// Every call, as `method hash…`.
     pub calls: Vec<String>,
@@ -443,6 +445,31 @@ impl Engine for FakeEngine {
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
         Ok(self.state().encryption)
+    }
+
+    async fn blocklist(&self) -> EngineResult<BlocklistStatus> {
+        Ok(self.state().blocklist.clone())
+    }
+
+    async fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> EngineResult<BlocklistStatus> {
+        self.record(format!("reload_blocklist {}", sources.is_some()));
+        let mut s = self.state();
+        if let Some(src) = sources {
+            s.blocklist.enabled = src.enabled;
+            s.blocklist.url = src.url;
+            s.blocklist.rules = src.paths.len() as u64;
+        }
+        Ok(s.blocklist.clone())
+    }
+
+    async fn update_blocklist(&self) -> EngineResult<BlocklistStatus> {
+        self.record("update_blocklist".into());
+        Err(EngineError::Invalid(
+            "no blocklist url is configured".into(),
+        ))
     }
 
     async fn set_encryption(

@@ -87,6 +87,7 @@ impl Root {
             transports: self.cfg.transports.clone().into(),
             udp: self.udp.clone(),
             encryption: self.encryption.clone(),
+            blocklist: self.blocklist.clone(),
             connect_timeout: self.cfg.connect_timeout,
             handshake_timeout: self.cfg.handshake_timeout,
         };

@@ -227,6 +227,7 @@ impl Root {
             status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
             encryption: self.encryption.clone(),
+            blocklist: self.blocklist.clone(),
             held: Default::default(),
             checks: self.checks.clone(),
         });

@@ -32,6 +32,9 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
     {
         *p = expand(p, home);
     }
+    for p in &mut config.blocklist.paths {
+        *p = expand(p, home);
+    }
     for p in config
         .labels
         .values_mut()

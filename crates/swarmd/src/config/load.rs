@@ -175,6 +175,22 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             }
         }
     }
+    if let Some(p) = c.blocklist.paths.iter().find(|p| !p.is_absolute()) {
+        return fail(
+            "blocklist",
+            "paths",
+            format!("{} is not an absolute path", p.display()),
+        );
+    }
+    if let Some(url) = &c.blocklist.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return fail(
+                "blocklist",
+                "url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            );
+        }
+    }
     if let Some(r) = c.seeding.ratio_limit {
         if !r.is_finite() || r < 0.0 {
             return fail(

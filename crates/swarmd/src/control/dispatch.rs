@@ -314,6 +314,18 @@ impl<E: Engine> Dispatcher<E> {
                 }
                 encryption_result(now)
             }
+            names::BLOCKLIST_STATUS => {
+                no_params(method, params)?;
+                to_json(e.blocklist().await)
+            }
+            names::BLOCKLIST_RELOAD => {
+                no_params(method, params)?;
+                to_json(e.reload_blocklist(None).await)
+            }
+            names::BLOCKLIST_UPDATE => {
+                no_params(method, params)?;
+                to_json(e.update_blocklist().await)
+            }
             names::TORRENT_ADD => {
                 check_add_params(params.as_ref())?;
                 self.add(decode(method, params)?).await

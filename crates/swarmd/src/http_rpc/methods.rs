@@ -151,9 +151,7 @@ impl<E: Engine> Rpc<E> {
                 "port-test: swarmd does not ask an outside service whether its peer port is \
                  reachable; check it from another machine",
             )),
-            "blocklist-update" => Err(Failure::unsupported(
-                "blocklist-update: swarmd has no blocklist",
-            )),
+            "blocklist-update" => self.blocklist_update().await,
             "torrent-set-location" => Err(Failure::unsupported(
                 "torrent-set-location: swarmd cannot move a torrent's data yet",
             )),
@@ -178,12 +176,14 @@ impl<E: Engine> Rpc<E> {
         // The normal limits: with the alternative ones on, `stats` has those instead.
         let l = self.engine.limits().await.map_err(engine_failure)?;
         let alt = self.engine.alt_speed().await.map_err(engine_failure)?;
+        let blocklist = self.engine.blocklist().await.map_err(engine_failure)?;
         let kb = |b: Option<u64>| b.map_or(0, |b| b / SPEED_UNIT);
         let dir = self.info.download_dir.display().to_string();
         let free = statvfs(&self.info.download_dir).map_or(-1, |(free, _)| free as i64);
         let mut v = super::alt_speed::session_values(&alt);
         v.extend(json_map(json!({
-            "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+            "blocklist-enabled": blocklist.enabled,
+            "blocklist-size": blocklist.rules, "blocklist-url": blocklist.url.unwrap_or_default(),
             "cache-size-mb": 0, "config-dir": self.info.config_dir.display().to_string(),
             "default-trackers": "", "dht-enabled": self.info.dht_enabled,
         })));
@@ -217,6 +217,18 @@ impl<E: Engine> Rpc<E> {
         let (queue, seeding) = self.engine.queue_config().await.map_err(engine_failure)?;
         v.extend(super::queue::session_values(&queue, &seeding));
         Ok(v)
+    }
+
+    /// transmission fetches its `blocklist-url`; swarmd does when `[blocklist] url` is set, and
+    /// otherwise reads the files of `[blocklist] paths` again. Either answers the rules now in
+    /// force; a failure keeps the rules and says which file or url failed.
+    async fn blocklist_update(&self) -> Result<Map<String, Value>, Failure> {
+        let status = match self.engine.blocklist().await.map_err(engine_failure)?.url {
+            Some(_) => self.engine.update_blocklist().await,
+            None => self.engine.reload_blocklist(None).await,
+        }
+        .map_err(|e| Failure::coded(Code::System, format!("blocklist-update: {e}")))?;
+        Ok(json_map(json!({"blocklist-size": status.rules})))
     }
 
     async fn session_get(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
