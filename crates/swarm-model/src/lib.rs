@@ -27,6 +27,6 @@ pub use session::{
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    normalize_labels, FileInfo, FilePriority, Limit, PeerInfo, SeedLimits, TorrentDetail,
+    normalize_labels, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo, SeedLimits, TorrentDetail,
     TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS, MAX_LABEL_LEN,
 };

@@ -82,6 +82,9 @@ pub struct TorrentConfig {
     pub restarted: bool,
     /// Queue position, force start and seeding limits: the root's, kept in the record.
     pub queue: crate::torrent::resume_state::QueueSettings,
+    /// Where the data moves once complete (a download in the incomplete directory); `None`:
+    /// it stays in `save_dir`.
+    pub complete_dir: Option<PathBuf>,
 }
 
 impl TorrentConfig {
@@ -178,6 +181,10 @@ pub struct Torrent {
     link: swarm_supervisor::ChildLink,
     /// Super-seeding, while it runs (`cfg.super_seed` and seeding; see `sync_super_seed`).
     pub(super) super_seed: Option<Box<SuperSeed>>,
+    /// A step of a move of the data is with the disk pool (see `relocate.rs`).
+    pub(super) move_running: bool,
+    /// Why the move under way stopped, if it did.
+    pub(super) move_error: Option<String>,
 }
 
 impl Torrent {
@@ -219,6 +226,8 @@ impl Torrent {
             registered: None,
             link,
             super_seed: None,
+            move_running: false,
+            move_error: None,
             meta,
         }
     }
@@ -291,6 +300,7 @@ impl Torrent {
         }
         self.fill_all();
         self.publish();
+        self.move_when_complete(ctx);
     }
 
     /// Stops every peer actor for good (no re-dial).
@@ -347,7 +357,7 @@ impl Torrent {
     /// Seconds until the next tick: every second while peers are connected (rates, pipelines,
     /// timeouts), every [`IDLE_TICK`] otherwise, so a thousand idle torrents cost next to nothing.
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
-        let step = if !self.peers.is_empty() || self.checking.is_some() {
+        let step = if !self.peers.is_empty() || self.checking.is_some() || self.move_running {
             1
         } else if self.state == TorrentState::Downloading {
             IDLE_TICK
@@ -525,6 +535,8 @@ impl Actor for Torrent {
             }
             _ => self.start_check(ctx),
         }
+        // A move under way (a restarted incarnation, or one the record brought back) goes on.
+        self.continue_move(ctx);
         self.schedule_tick(ctx);
         self.publish();
         if let Some(secs) =

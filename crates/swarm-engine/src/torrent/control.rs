@@ -36,6 +36,15 @@ impl Torrent {
             queue_position: self.cfg.queue.position,
             forced: self.cfg.queue.forced,
             labels: self.cfg.labels.clone(),
+            moving: self
+                .shared
+                .storage
+                .moving()
+                .map(|(to, progress)| swarm_model::MoveProgress {
+                    to: to.display().to_string(),
+                    progress,
+                    error: self.move_error.clone(),
+                }),
         }
     }
 
@@ -386,6 +395,13 @@ impl Handler<Verify> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Verify, ctx: &mut Context<Self>) {
+        self.verify(ctx);
+    }
+}
+
+impl Torrent {
+    /// Hashes everything on disk again (`verify`, and a torrent pointed at another directory).
+    pub(super) fn verify(&mut self, ctx: &mut Context<Self>) {
         if self.state == TorrentState::Checking {
             return;
         }

@@ -142,6 +142,8 @@ impl Torrent {
             seeding_secs: self.shared.transferred.seeding_secs(),
             labels: self.cfg.labels.clone(),
             limits: self.cfg.limits,
+            moving: self.shared.storage.move_journal(),
+            complete_dir: self.cfg.complete_dir.clone(),
         })
     }
 

@@ -151,6 +151,7 @@ impl Torrent {
                 self.peers.broadcast(&ToPeer::Have(index));
                 if self.picker.is_complete() && self.state == TorrentState::Downloading {
                     self.on_complete();
+                    self.move_when_complete(ctx);
                 }
             }
             WriteOutcome::HashMismatch => {

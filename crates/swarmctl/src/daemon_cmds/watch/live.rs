@@ -288,6 +288,7 @@ mod tests {
             queue_position: 0,
             forced: false,
             labels: Vec::new(),
+            moving: None,
         }
     }
 

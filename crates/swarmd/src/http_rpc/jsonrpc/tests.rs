@@ -75,6 +75,7 @@ mod calls {
         engine.insert(HASH, "ubuntu");
         let info = crate::http_rpc::SessionInfo {
             download_dir: "/downloads".into(),
+            incomplete_dir: None,
             config_dir: "/etc/swarmd".into(),
             peer_limit: 50,
             peer_limit_global: 200,
@@ -113,7 +114,7 @@ mod calls {
                 {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [HASH]}},
                 {"jsonrpc": "2.0", "method": "torrent_frobnicate", "id": 2},
                 {"jsonrpc": "2.0", "method": "torrent_set", "id": 3,
-                 "params": {"location": "/elsewhere"}},
+                 "params": {"group": "fast"}},
                 {"jsonrpc": "1.0", "method": "session_get", "id": 4},
                 {"jsonrpc": "2.0", "method": "session_get", "id": 5, "params": [1]},
             ]),
@@ -132,7 +133,7 @@ mod calls {
         let why = answers[2]["error"]["data"]["error_string"]
             .as_str()
             .unwrap();
-        assert!(why.contains("moving a torrent's data"), "{why}");
+        assert!(why.contains("bandwidth groups"), "{why}");
         assert_eq!(answers[3]["error"]["code"], -32600);
         assert_eq!(answers[3]["id"], Value::Null);
         assert_eq!(answers[4]["error"]["code"], -32602);
