@@ -110,7 +110,11 @@ impl Relocation {
         }
         Ok(Relocation {
             to: to.to_path_buf(),
-            method: if same_fs { Method::Rename } else { Method::Copy },
+            method: if same_fs {
+                Method::Rename
+            } else {
+                Method::Copy
+            },
             done: files.iter().map(|(_, _, skip)| *skip).collect(),
             lens: files.iter().map(|(_, len, _)| *len).collect(),
         })
@@ -134,7 +138,11 @@ impl Relocation {
             .collect();
         Relocation {
             to: journal.to.clone(),
-            method: if same_fs { Method::Rename } else { Method::Copy },
+            method: if same_fs {
+                Method::Rename
+            } else {
+                Method::Copy
+            },
             done,
             lens: files.iter().map(|(_, len, _)| *len).collect(),
         }
@@ -182,7 +190,11 @@ impl Relocation {
     pub fn progress(&self, current: u64) -> f64 {
         let total: u64 = self.lens.iter().sum();
         if total == 0 {
-            return if self.done.iter().all(|d| *d) { 1.0 } else { 0.0 };
+            return if self.done.iter().all(|d| *d) {
+                1.0
+            } else {
+                0.0
+            };
         }
         let moved: u64 = self
             .lens
@@ -214,8 +226,8 @@ mod tests {
 
     #[test]
     fn a_move_goes_file_by_file_then_finishes_with_its_journal_telling_how_far() {
-        let mut r = Relocation::plan(Path::new("/a"), Path::new("/b"), &files(), true, none)
-            .unwrap();
+        let mut r =
+            Relocation::plan(Path::new("/a"), Path::new("/b"), &files(), true, none).unwrap();
         // Padding is never on disk: done from the start.
         assert_eq!(r.journal().done, vec![1]);
         assert_eq!(
@@ -249,8 +261,8 @@ mod tests {
 
     #[test]
     fn another_filesystem_means_copies() {
-        let r = Relocation::plan(Path::new("/a"), Path::new("/mnt/b"), &files(), false, none)
-            .unwrap();
+        let r =
+            Relocation::plan(Path::new("/a"), Path::new("/mnt/b"), &files(), false, none).unwrap();
         assert_eq!(
             r.next(),
             Step::File {
@@ -281,7 +293,13 @@ mod tests {
             Err(MoveRefused::SameDir("/a".into()))
         );
         assert_eq!(
-            Relocation::plan(Path::new("/a"), Path::new("/a/album/x"), &files(), true, none),
+            Relocation::plan(
+                Path::new("/a"),
+                Path::new("/a/album/x"),
+                &files(),
+                true,
+                none
+            ),
             Err(MoveRefused::IntoItself("/a/album/x".into()))
         );
         // A sibling whose name starts like the top directory is not inside it.

@@ -23,8 +23,8 @@ use crate::root::{
     QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, PeerSource, PeersFound, Reannounce,
-    MoveStorage, SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, MoveStorage, PeerSource, PeersFound,
+    Reannounce, SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Published, Totals};

@@ -378,7 +378,6 @@ impl Storage {
         Ok(file)
     }
 
-
     /// Deletes the payload files, the parts file and the torrent's directory if it became empty.
     pub fn delete_files(&self) -> io::Result<()> {
         {
@@ -410,9 +409,8 @@ impl Storage {
                 Err(e) => return Err(e),
             }
         }
-        let dirs: std::collections::BTreeSet<PathBuf> = (0..self.rels.len())
-            .map(|i| self.located(i).0)
-            .collect();
+        let dirs: std::collections::BTreeSet<PathBuf> =
+            (0..self.rels.len()).map(|i| self.located(i).0).collect();
         for dir in dirs {
             self.remove_empty_dirs(&dir);
         }

@@ -27,6 +27,7 @@ pub use session::{
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    normalize_labels, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo, SeedLimits, TorrentDetail,
-    TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS, MAX_LABEL_LEN,
+    normalize_labels, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo, SeedLimits,
+    TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS,
+    MAX_LABEL_LEN,
 };

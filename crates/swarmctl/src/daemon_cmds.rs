@@ -37,10 +37,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use swarm_control::methods::names;
 use swarm_control::{
-    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit, MoveStorageParams,
-    QueueMove,
-    QueuePositionResult, SeedLimits, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetTorrentLimitsParams,
+    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit,
+    MoveStorageParams, QueueMove, QueuePositionResult, SeedLimits, SetLimitsParams,
+    SetQueuePositionParams, SetSeedLimitsParams, SetTorrentLimitsParams,
 };
 
 /// Exit statuses of the daemon commands.

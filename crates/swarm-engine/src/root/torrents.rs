@@ -416,6 +416,9 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
         };
         cfg.labels = record.labels.clone();
         cfg.limits = record.limits;
+        // Moved since the add, or still to move when complete.
+        cfg.save_dir = record.save_dir.clone();
+        cfg.complete_dir = record.complete_dir.clone();
         cfg.record = Some(Box::new(record));
     }
     cfg
@@ -564,6 +567,7 @@ mod tests {
             queue: QueueSettings::default(),
             labels: Vec::new(),
             limits: Default::default(),
+            complete_dir: None,
         };
         let cfg = restart_config(&base);
         assert_eq!(

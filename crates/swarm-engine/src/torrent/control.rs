@@ -31,7 +31,7 @@ impl Torrent {
             downloaded: self.shared.transferred.downloaded(),
             uploaded: self.shared.transferred.uploaded(),
             peers: self.peers.live_count() as u32,
-            save_dir: self.cfg.save_dir.display().to_string(),
+            save_dir: self.shared.storage.save_dir().display().to_string(),
             error: self.error.clone(),
             queue_position: self.cfg.queue.position,
             forced: self.cfg.queue.forced,

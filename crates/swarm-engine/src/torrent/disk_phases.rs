@@ -128,7 +128,9 @@ impl Torrent {
     pub(super) fn resume_bytes(&self) -> Option<(PathBuf, Vec<u8>)> {
         self.resume.record(Snapshot {
             info_hash: self.shared.info_hash,
-            save_dir: self.cfg.save_dir.clone(),
+            // The storage's: the source until a move is done, the destination from then on,
+            // whichever incarnation of the torrent saw the move finish.
+            save_dir: self.shared.storage.save_dir(),
             paused: self.state == TorrentState::Paused || self.cfg.paused,
             have: self.picker.have(),
             files: self.shared.storage.file_stats(),

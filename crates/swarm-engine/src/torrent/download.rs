@@ -181,7 +181,7 @@ impl Torrent {
                 let msg = if full {
                     format!(
                         "no space left on device writing to {}",
-                        self.cfg.save_dir.display()
+                        self.shared.storage.save_dir().display()
                     )
                 } else {
                     format!("writing piece {index}: {e}")

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, QueueMove,
-    QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams, SetFilePriorityParams,
-    MoveStorageParams, SetLabelsParams, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
-    TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, MoveStorageParams,
+    QueueMove, QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams,
+    SetFilePriorityParams, SetLabelsParams, SetLimitsParams, SetQueuePositionParams,
+    SetSeedLimitsParams, SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
