@@ -36,15 +36,7 @@ impl Torrent {
             queue_position: self.cfg.queue.position,
             forced: self.cfg.queue.forced,
             labels: self.cfg.labels.clone(),
-            moving: self
-                .shared
-                .storage
-                .moving()
-                .map(|(to, progress)| swarm_model::MoveProgress {
-                    to: to.display().to_string(),
-                    progress,
-                    error: self.move_error.clone(),
-                }),
+            moving: self.move_progress(),
         }
     }
 

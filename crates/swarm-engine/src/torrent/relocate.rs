@@ -21,6 +21,23 @@ use crate::disk::MoveOrder;
 use crate::storage::moving::{MoveFailed, MoveStep};
 
 impl Torrent {
+    /// The summary's `moving`: the move under way, or one that could not start (a download
+    /// complete in the incomplete directory whose save directory has a file of its name).
+    pub(super) fn move_progress(&self) -> Option<swarm_model::MoveProgress> {
+        let view = |to: &std::path::Path, progress, error: Option<&String>| {
+            Some(swarm_model::MoveProgress {
+                to: to.display().to_string(),
+                progress,
+                error: error.cloned(),
+            })
+        };
+        match (self.shared.storage.moving(), &self.move_error) {
+            (Some((to, progress)), error) => view(&to, progress, error.as_ref()),
+            (None, Some(error)) => view(self.cfg.complete_dir.as_ref()?, 0.0, Some(error)),
+            (None, None) => None,
+        }
+    }
+
     /// Goes on with the move the storage has under way, if any and no step is running.
     pub(super) fn continue_move(&mut self, ctx: &mut Context<Self>) {
         if !self.move_running && self.shared.storage.moving().is_some() {

@@ -68,7 +68,7 @@ mod calls {
     use super::*;
     use crate::fake_engine::FakeEngine;
 
-    const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+    pub(super) const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
 
     pub(super) fn rpc() -> Rpc<FakeEngine> {
         let engine = FakeEngine::new();
@@ -195,4 +195,65 @@ async fn every_session_key_has_its_snake_case_name() {
             "{key} is missing from ARGUMENT_KEYS"
         );
     }
+}
+
+/// `torrent-set-location` moves with `move: true` and only re-points without it, as
+/// transmission does; `torrent-set`'s `location` re-points; a relative or missing location is
+/// refused before the engine hears of it.
+#[tokio::test]
+async fn set_location_moves_or_repoints() {
+    let rpc = calls::rpc();
+    let ids = json!([calls::HASH]);
+    let args = |v: Value| v.as_object().unwrap().clone();
+    let call = |method: &'static str, a: Value| {
+        let rpc = &rpc;
+        async move { rpc.call(method, &args(a)).await }
+    };
+    call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "/srv/a", "move": true}),
+    )
+    .await
+    .unwrap();
+    call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "/srv/b"}),
+    )
+    .await
+    .unwrap();
+    call("torrent-set", json!({"ids": ids, "location": "/srv/c"}))
+        .await
+        .unwrap();
+    let calls = rpc.engine.state().calls.clone();
+    let moves: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("move_storage"))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            &format!("move_storage {} /srv/a true", calls::HASH),
+            &format!("move_storage {} /srv/b false", calls::HASH),
+            &format!("move_storage {} /srv/c false", calls::HASH),
+        ]
+    );
+    let err = call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "srv"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("location srv is not an absolute path"),
+        "{}",
+        err.message
+    );
+    let err = call("torrent-set-location", json!({"ids": ids}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("location is missing"),
+        "{}",
+        err.message
+    );
 }
