@@ -35,7 +35,7 @@ use swarm_wire::Metainfo;
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
 use crate::rate::Rate;
-use crate::resume::{write_atomic, ResumeRecord, StatePaths};
+use crate::resume::{ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, Progress as AnnounceProgress};
 use crate::services::choker::{Choker, UnregisterTorrent};
 use crate::services::listener::Listener;
@@ -185,6 +185,8 @@ pub struct Torrent {
     pub(super) move_running: bool,
     /// Why the move under way stopped, if it did.
     pub(super) move_error: Option<String>,
+    /// The resume record's saves, kept in order.
+    pub(super) record_saves: super::disk_phases::RecordSaves,
 }
 
 impl Torrent {
@@ -228,6 +230,7 @@ impl Torrent {
             super_seed: None,
             move_running: false,
             move_error: None,
+            record_saves: Default::default(),
             meta,
         }
     }
@@ -558,7 +561,7 @@ impl Actor for Torrent {
         // A last, synchronous save: small, and the only chance before the actor is gone.
         if self.checking.is_none() {
             if let Some((path, bytes)) = self.resume_bytes() {
-                if let Err(e) = write_atomic(&path, &bytes) {
+                if let Err(e) = self.record_saves.next().write(&path, &bytes) {
                     tracing::warn!(torrent = %self.name(), "saving resume state: {e}");
                 }
             }
