@@ -447,6 +447,9 @@ impl Torrent {
         }
         if self.every(2, step) {
             self.progress_event();
+            if self.move_running {
+                self.moving_event();
+            }
         }
         self.publish();
     }

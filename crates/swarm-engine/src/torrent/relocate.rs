@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use actix::prelude::*;
-use swarm_model::EngineError;
+use swarm_model::{EngineError, Event};
 
 use super::actor::Torrent;
 use super::messages::MoveStorage;
@@ -81,6 +81,7 @@ impl Torrent {
                     // The journal on disk after each file: a crash goes on from here.
                     act.save_resume();
                     act.publish();
+                    act.moving_event();
                     act.move_next(ctx);
                 }
                 Ok(Some(MoveStep::Finished { save_dir })) => act.move_finished(save_dir),
@@ -95,10 +96,26 @@ impl Torrent {
         if self.cfg.complete_dir.as_ref() == Some(&save_dir) {
             self.cfg.complete_dir = None;
         }
+        let _ = self.services.events.send(Event::Moving {
+            info_hash: self.shared.info_hash,
+            to: save_dir.display().to_string(),
+            progress: 1.0,
+        });
         self.cfg.save_dir = save_dir;
         self.move_error = None;
         self.save_resume();
         self.publish();
+    }
+
+    /// Tells subscribers (`swarmctl watch`) how far the move under way is.
+    pub(super) fn moving_event(&self) {
+        if let Some((to, progress)) = self.shared.storage.moving() {
+            let _ = self.services.events.send(Event::Moving {
+                info_hash: self.shared.info_hash,
+                to: to.display().to_string(),
+                progress,
+            });
+        }
     }
 
     /// A step failed: the files stay where they are now (each whole at one place), the torrent
