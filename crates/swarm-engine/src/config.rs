@@ -13,6 +13,9 @@ pub struct EngineConfig {
     pub listen: SocketAddr,
     /// Where torrents are saved unless told otherwise.
     pub download_dir: PathBuf,
+    /// Where new downloads are written until complete, then moved to their save directory
+    /// (transmission's incomplete-dir); `None`: straight into the save directory.
+    pub incomplete_dir: Option<PathBuf>,
     pub max_peers_per_torrent: usize,
     /// Peer connections across all torrents.
     pub max_peers_global: usize,
@@ -84,6 +87,7 @@ impl Default for EngineConfig {
         EngineConfig {
             listen: ([0, 0, 0, 0], 6881).into(),
             download_dir: PathBuf::from("."),
+            incomplete_dir: None,
             max_peers_per_torrent: 50,
             max_peers_global: 500,
             max_half_open: 16,

@@ -48,6 +48,7 @@ pub mod peer_id;
 pub mod pex;
 pub mod picker;
 pub mod rate;
+pub mod relocation;
 pub mod resume;
 pub mod root;
 pub mod services;

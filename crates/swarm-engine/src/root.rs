@@ -328,6 +328,7 @@ fn blank_summary(
         uploaded: 0,
         peers: 0,
         labels: Vec::new(),
+        moving: None,
         save_dir: save_dir.display().to_string(),
         error: None,
         queue_position: 0,

@@ -24,8 +24,8 @@ use crate::root::{
     QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, PeerSource, PeersFound, Reannounce,
-    SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, MoveStorage, PeerSource, PeersFound,
+    Reannounce, SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Published, Totals};
@@ -493,6 +493,32 @@ impl Session {
             }
             Target::Magnet(m) => Err(EngineError::Invalid(format!(
                 "{} has no metadata yet: set its limits once it is downloading",
+                m.summary.name
+            ))),
+        }
+    }
+
+    /// Moves the torrent's data to `to` (absolute), file by file while it trades; with
+    /// `move_data` false, only looks for the data there (and rechecks). Returns once the move
+    /// has started; its progress is the summary's `moving`. Refused, with nothing moved, when a
+    /// file of the torrent exists at `to` already.
+    pub async fn move_storage(
+        &self,
+        ih: InfoHash,
+        to: PathBuf,
+        move_data: bool,
+    ) -> Result<(), EngineError> {
+        if !to.is_absolute() {
+            return Err(EngineError::Invalid(format!(
+                "the destination {} is not an absolute path",
+                to.display()
+            )));
+        }
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(MoveStorage { to, move_data }).await.map_err(gone)?,
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: nothing to move (remove and add it again with another \
+                 save directory)",
                 m.summary.name
             ))),
         }

@@ -29,7 +29,8 @@ pub use session::{
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    normalize_labels, BandwidthPriority, FileInfo, FilePriority, Limit, PeerInfo, SeedLimits,
+    normalize_labels, BandwidthPriority, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo,
+    SeedLimits,
     TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS,
     MAX_LABEL_LEN,
 };

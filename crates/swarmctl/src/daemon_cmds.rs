@@ -37,9 +37,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use swarm_control::methods::names;
 use swarm_control::{
-    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit, QueueMove,
-    QueuePositionResult, SeedLimits, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetTorrentLimitsParams,
+    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit,
+    MoveStorageParams, QueueMove, QueuePositionResult, SeedLimits, SetLimitsParams,
+    SetQueuePositionParams, SetSeedLimitsParams, SetTorrentLimitsParams,
 };
 
 /// Exit statuses of the daemon commands.
@@ -159,6 +159,21 @@ pub enum DaemonCommand {
         /// Also delete the downloaded files.
         #[arg(long)]
         delete_data: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Move a torrent's data to another directory while it keeps seeding (file by file; across
+    /// filesystems each file is copied, synced, then its source deleted). Refused, with nothing
+    /// moved, if a file of the torrent exists there already. `show` and `watch` show the
+    /// progress; a restart of the daemon finishes a move it interrupted.
+    Move {
+        #[arg(help = ONE_TORRENT)]
+        torrent: String,
+        /// The new save directory (made if missing).
+        dir: PathBuf,
+        /// Move nothing: the data is in DIR already; point the torrent there and check it.
+        #[arg(long)]
+        no_move: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -485,6 +500,7 @@ impl DaemonCommand {
                 ..
             }
             | DaemonCommand::Show { common, .. }
+            | DaemonCommand::Move { common, .. }
             | DaemonCommand::Remove { common, .. }
             | DaemonCommand::SuperSeed { common, .. }
             | DaemonCommand::Files { common, .. }
@@ -703,6 +719,31 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             } else {
                 print!("{}", render::seed_limits(&limits));
             }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Move {
+            torrent,
+            dir,
+            no_move,
+            common,
+        } => {
+            // A relative DIR is the user's, from here: the daemon's working directory is not.
+            let dir = std::path::absolute(&dir)
+                .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+            let mut client = connect(&common)?;
+            let _: PathBuf = client.call(
+                names::TORRENT_MOVE_STORAGE,
+                &MoveStorageParams {
+                    torrent: torrent.clone(),
+                    dir: dir.clone(),
+                    move_data: !no_move,
+                },
+            )?;
+            let what = match no_move {
+                false => format!("moving to {}", dir.display()),
+                true => format!("looking for its data in {}", dir.display()),
+            };
+            report(&common, &torrent, &what);
             Ok(exit::OK)
         }
         DaemonCommand::Verify(t) => {

@@ -300,6 +300,7 @@ fn start_rpc<E: Engine>(
     }
     let info = SessionInfo {
         download_dir: d.paths.download_dir.clone(),
+        incomplete_dir: c.daemon.incomplete_dir.clone(),
         config_dir: d.paths.state_dir.clone(),
         peer_limit: c.network.max_peers_per_torrent,
         peer_limit_global: c.network.max_peers_global,
@@ -494,7 +495,9 @@ fn restart_only_changes(
     if new.trackers != old.trackers {
         out.push("[trackers]");
     }
-    if (&new_paths.state_dir, &new_paths.download_dir) != (&paths.state_dir, &paths.download_dir) {
+    if (&new_paths.state_dir, &new_paths.download_dir) != (&paths.state_dir, &paths.download_dir)
+        || new.daemon.incomplete_dir != old.daemon.incomplete_dir
+    {
         out.push("[daemon] directories");
     }
     out

@@ -127,6 +127,14 @@ pub trait Engine: Clone + Send + Sync + 'static {
         id: InfoHash,
         labels: Vec<String>,
     ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Moves the torrent's data to `dir` (absolute), or with `move_data` false only points it
+    /// there (and rechecks); returns once the move has started.
+    fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     /// Peers the torrent dials (checked already: IP literals, port not 0).
     fn add_peers(
         &self,

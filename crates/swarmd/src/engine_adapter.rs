@@ -29,6 +29,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
     EngineConfig {
         listen: net.listen,
         download_dir: paths.download_dir.clone(),
+        incomplete_dir: config.daemon.incomplete_dir.clone(),
         max_peers_per_torrent: net.max_peers_per_torrent as usize,
         max_peers_global: net.max_peers_global as usize,
         max_half_open: net.max_half_open as usize,
@@ -198,6 +199,15 @@ impl Engine for SessionEngine {
 
     async fn set_labels(&self, id: InfoHash, labels: Vec<String>) -> EngineResult<()> {
         self.session.set_labels(id, labels).await
+    }
+
+    async fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> EngineResult<()> {
+        self.session.move_storage(id, dir, move_data).await
     }
 
     async fn add_peers(&self, id: InfoHash, peers: Vec<SocketAddr>) -> EngineResult<()> {

@@ -134,6 +134,7 @@ pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
         queue_position: 0,
         forced: false,
         labels: Vec::new(),
+        moving: None,
     }
 }
 
@@ -334,6 +335,16 @@ impl Engine for FakeEngine {
     async fn set_labels(&self, id: InfoHash, labels: Vec<String>) -> EngineResult<()> {
         self.record(format!("set_labels {id} {labels:?}"));
         self.with_torrent(id, |t| t.summary.labels = labels)
+    }
+
+    async fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> EngineResult<()> {
+        self.record(format!("move_storage {id} {} {move_data}", dir.display()));
+        self.with_torrent(id, |t| t.summary.save_dir = dir.display().to_string())
     }
 
     async fn add_peers(&self, id: InfoHash, peers: Vec<std::net::SocketAddr>) -> EngineResult<()> {

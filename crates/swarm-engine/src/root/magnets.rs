@@ -124,6 +124,7 @@ impl Root {
             .unwrap_or_else(|| self.cfg.download_dir.clone());
         let rec = ResumeRecord {
             labels: entry.labels.clone(),
+            moving: None,
             ..ResumeRecord::first(ih, save_dir, entry.paused, entry.added_at)
         };
         if let Err(e) = StatePaths::of(d, ih).save_record(&rec) {

@@ -158,6 +158,16 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     };
     line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
+    if let Some(m) = &s.moving {
+        let stopped = m
+            .error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" — stopped: {e}"));
+        line(
+            "Moving:",
+            format!("to {}, {}{stopped}", m.to, percent(m.progress)),
+        );
+    }
     if !s.labels.is_empty() {
         line("Labels:", s.labels.join(", "));
     }

@@ -139,6 +139,7 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     let paths = [
         ("daemon", "state_dir", &c.daemon.state_dir),
         ("daemon", "download_dir", &c.daemon.download_dir),
+        ("daemon", "incomplete_dir", &c.daemon.incomplete_dir),
         ("watch", "dir", &c.watch.dir),
         ("control", "socket", &c.control.socket),
         ("rpc", "unix_socket", &c.rpc.unix_socket),

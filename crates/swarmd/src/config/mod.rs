@@ -68,6 +68,10 @@ pub struct DaemonSection {
     /// Where torrents are saved unless `torrent.add` says otherwise. Unset: by mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_dir: Option<PathBuf>,
+    /// Where new downloads are written until complete, then moved to their save directory
+    /// (transmission's incomplete-dir). Unset: straight into the save directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_dir: Option<PathBuf>,
     /// A tracing filter: `info`, `debug`, `swarmd=debug,swarm_engine=info` … `RUST_LOG` wins.
     pub log_level: String,
 }
@@ -77,6 +81,7 @@ impl Default for DaemonSection {
         DaemonSection {
             state_dir: None,
             download_dir: None,
+            incomplete_dir: None,
             log_level: "info".into(),
         }
     }

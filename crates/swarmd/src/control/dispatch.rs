@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, QueueMove,
-    QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams, SetFilePriorityParams,
-    SetLabelsParams, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
-    TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, MoveStorageParams,
+    QueueMove, QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams,
+    SetFilePriorityParams, SetLabelsParams, SetLimitsParams, SetQueuePositionParams,
+    SetSeedLimitsParams, SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -402,6 +402,12 @@ impl<E: Engine> Dispatcher<E> {
                 let id = self.resolve(&p.torrent).await?;
                 e.set_labels(id, labels.clone()).await?;
                 to_json(Ok(labels))
+            }
+            names::TORRENT_MOVE_STORAGE => {
+                let p: MoveStorageParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                e.move_storage(id, p.dir.clone(), p.move_data).await?;
+                to_json(Ok(p.dir))
             }
             names::TORRENT_ADD_PEERS => {
                 let p: AddPeersParams = decode(method, params)?;

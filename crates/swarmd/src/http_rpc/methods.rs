@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use swarm_control::{Limits, TorrentState};
 
 use super::ids::Ids;
+use super::torrents::location_arg;
 use crate::engine::{Engine, EngineError};
 
 /// A call's arguments.
@@ -90,6 +91,8 @@ pub(super) const SPEED_UNIT: u64 = 1000;
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
     pub download_dir: PathBuf,
+    /// `[daemon] incomplete_dir`, if set.
+    pub incomplete_dir: Option<PathBuf>,
     pub config_dir: PathBuf,
     pub peer_limit: u32,
     pub peer_limit_global: u32,
@@ -152,9 +155,13 @@ impl<E: Engine> Rpc<E> {
                  reachable; check it from another machine",
             )),
             "blocklist-update" => self.blocklist_update().await,
-            "torrent-set-location" => Err(Failure::unsupported(
-                "torrent-set-location: swarmd cannot move a torrent's data yet",
-            )),
+            "torrent-set-location" => {
+                let location = location_arg("torrent-set-location", args)?
+                    .ok_or_else(|| Failure::new("torrent-set-location: location is missing"))?;
+                let move_data = args.get("move").is_some_and(truthy);
+                self.set_location("torrent-set-location", args, location, move_data)
+                    .await
+            }
             "torrent-rename-path" => Err(Failure::unsupported(
                 "torrent-rename-path: swarmd cannot rename a torrent's files yet",
             )),
@@ -190,8 +197,9 @@ impl<E: Engine> Rpc<E> {
         v.extend(json_map(json!({
             "download-dir": dir, "download-dir-free-space": free,
             "encryption": transmission_encryption(encryption),
-            "incomplete-dir": "",
-            "incomplete-dir-enabled": false, "lpd-enabled": false,
+            "incomplete-dir": self.info.incomplete_dir.as_ref()
+                .map_or_else(String::new, |d| d.display().to_string()),
+            "incomplete-dir-enabled": self.info.incomplete_dir.is_some(), "lpd-enabled": false,
             "peer-limit-global": self.info.peer_limit_global,
             "peer-limit-per-torrent": self.info.peer_limit, "peer-port": stats.listen_port,
             "peer-port-random-on-start": false, "pex-enabled": true,
