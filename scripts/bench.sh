@@ -79,10 +79,10 @@ if [ "$micro" != 0 ]; then
   crit=(-- --warm-up-time 1 --measurement-time 3)
   echo "bench: criterion (short measurement times)" >&2
   "$CARGO" bench -p swarm-wire --bench wire_decode --bench mse_rc4 "${crit[@]}"
-  "$CARGO" bench -p swarm-engine --bench picker --bench hashing --bench resume --bench token_bucket "${crit[@]}"
+  "$CARGO" bench -p swarm-engine --bench picker --bench hashing --bench resume --bench token_bucket --bench blocklist "${crit[@]}"
   "$CARGO" bench -p swarm-engine --features fast-sha1 --bench hashing "${crit[@]}"
   SWARM_BENCH_SINCE=$since "$bench_bin" micro "${doc_args[@]}" \
-    --command "scripts/bench.sh: cargo bench -p swarm-wire --bench wire_decode --bench mse_rc4; cargo bench -p swarm-engine --bench picker --bench hashing --bench resume --bench token_bucket; the same with --features fast-sha1 --bench hashing; all ${crit[*]}"
+    --command "scripts/bench.sh: cargo bench -p swarm-wire --bench wire_decode --bench mse_rc4; cargo bench -p swarm-engine --bench picker --bench hashing --bench resume --bench token_bucket --bench blocklist; the same with --features fast-sha1 --bench hashing; all ${crit[*]}"
 fi
 
 # --- loopback benchmarks against real clients --------------------------------------------------

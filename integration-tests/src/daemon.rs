@@ -77,6 +77,8 @@ pub struct DaemonConfig<'a> {
     pub listen_ip: Ipv4Addr,
     /// Lines appended to the `[network]` section (e.g. `transports = ["utp"]`).
     pub network: &'a str,
+    /// Lines appended to the `[daemon]` section (e.g. `incomplete_dir = "…"`).
+    pub daemon: &'a str,
 }
 
 impl<'a> DaemonConfig<'a> {
@@ -92,6 +94,7 @@ impl<'a> DaemonConfig<'a> {
             extra: "",
             listen_ip: Ipv4Addr::LOCALHOST,
             network: "",
+            daemon: "",
         }
     }
 
@@ -159,6 +162,7 @@ impl<'a> DaemonConfig<'a> {
 [daemon]
 state_dir = "{state}"
 download_dir = "{downloads}"
+{daemon}
 
 [network]
 listen = "{listen_ip}:{port}"
@@ -176,6 +180,7 @@ connect_timeout_secs = 3
             extra = self.extra,
             listen_ip = self.listen_ip,
             network = self.network,
+            daemon = self.daemon,
         );
         fs::write(&dirs.config, text).expect("writing the daemon's config");
         dirs

@@ -154,6 +154,9 @@ pub struct LtOptions {
     /// Run on a lab host ([`crate::netlab`]): inside its namespace, listening and dialling from
     /// its address. `None`: 127.0.0.1.
     pub host: Option<Host>,
+    /// Listen and dial from this loopback address (`127.0.0.x`: all of 127/8 is the loopback)
+    /// instead of 127.0.0.1, in the test's own namespace. Ignored with `host`.
+    pub bind: Option<std::net::Ipv4Addr>,
 }
 
 impl LtOptions {
@@ -180,6 +183,7 @@ impl LtOptions {
             paused: false,
             super_seed: false,
             host: None,
+            bind: None,
         }
     }
 
@@ -465,11 +469,16 @@ impl LibtorrentPeer {
         if let Some(h) = &opts.host {
             cmd.args(["--bind", &h.ip.to_string()]);
             cmd = h.wrap(&cmd);
+        } else if let Some(ip) = opts.bind {
+            cmd.args(["--bind", &ip.to_string()]);
         }
         let guard = ChildGuard::spawn(env, &name, cmd);
         let peer = LibtorrentPeer {
             guard,
-            ip: opts.host.as_ref().map_or(LOOPBACK, |h| h.ip),
+            ip: opts
+                .host
+                .as_ref()
+                .map_or(opts.bind.unwrap_or(LOOPBACK), |h| h.ip),
             port,
             state_dir,
             peer_log,

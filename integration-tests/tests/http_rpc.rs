@@ -466,7 +466,7 @@ fn jsonrpc_2_form_of_transmission_4_1() {
              "params": {"fields": ["rpc_version", "version", "peer_port"]}},
             {"jsonrpc": "2.0", "id": 2, "method": "torrent_frobnicate"},
             {"jsonrpc": "2.0", "id": 3, "method": "torrent_set",
-             "params": {"ids": [id], "location": "/elsewhere"}},
+             "params": {"ids": [id], "group": "fast"}},
             {"jsonrpc": "2.0", "id": 4, "method": "torrent_get", "params": ["id"]},
         ]),
     );
@@ -492,7 +492,7 @@ fn jsonrpc_2_form_of_transmission_4_1() {
     assert!(answers[2]["error"]["data"]["error_string"]
         .as_str()
         .unwrap()
-        .contains("moving a torrent's data"));
+        .contains("bandwidth groups"));
     assert_eq!(answers[3]["error"]["code"], -32602, "{v}");
     d.wait_torrent(
         &hash,

@@ -19,8 +19,8 @@ use crate::methods::{
 };
 use crate::rpc::{Id, Incoming, Request, RpcError, MAX_RESPONSE_LINE};
 use crate::{
-    AddParams, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail, TorrentLimits,
-    TorrentSummary, TrackerInfo,
+    AddParams, BlocklistStatus, Event, FileInfo, Limits, PeerInfo, SessionStats, TorrentDetail,
+    TorrentLimits, TorrentSummary, TrackerInfo,
 };
 
 /// How long a call waits for its answer by default. `torrent.verify` and friends answer as soon as
@@ -328,6 +328,19 @@ impl Client {
         params: &crate::SetAltSpeedParams,
     ) -> Result<crate::AltSpeed, ClientError> {
         self.call(names::SESSION_SET_ALT_SPEED, params)
+    }
+
+    pub fn blocklist(&mut self) -> Result<BlocklistStatus, ClientError> {
+        self.call(names::BLOCKLIST_STATUS, &())
+    }
+
+    /// Reads the blocklist's files again (`update`: fetches its url first).
+    pub fn reload_blocklist(&mut self, update: bool) -> Result<BlocklistStatus, ClientError> {
+        let method = match update {
+            true => names::BLOCKLIST_UPDATE,
+            false => names::BLOCKLIST_RELOAD,
+        };
+        self.call(method, &())
     }
 
     pub fn set_limits(&mut self, params: SetLimitsParams) -> Result<Limits, ClientError> {

@@ -31,8 +31,8 @@ pub use client::{Client, ClientError, EventStream, StreamItem};
 pub use methods::*;
 pub use rpc::{codes, Id, Notification, Request, Response, RpcError};
 pub use swarm_model::{
-    normalize_labels, AltSchedule, AltSpeed, BandwidthPriority, EngineCounters, Event, FileInfo,
-    FilePriority, InfoHash, Limit, Limits, PeerInfo, QueueConfig, QueueMove, RestartCounts,
-    SeedAction, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits,
-    TorrentState, TorrentSummary, TrackerInfo,
+    normalize_labels, AltSchedule, AltSpeed, BandwidthPriority, BlocklistFile, BlocklistProblem,
+    BlocklistStatus, EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limit, Limits,
+    PeerInfo, QueueConfig, QueueMove, RestartCounts, SeedAction, SeedLimits, SeedingConfig,
+    SessionStats, TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
 };

@@ -43,8 +43,12 @@ pub mod names {
     pub const TORRENT_ADD_PEERS: &str = "torrent.add_peers";
     pub const TORRENT_SET_LIMITS: &str = "torrent.set_limits";
     pub const TORRENT_SET_LABELS: &str = "torrent.set_labels";
+    pub const TORRENT_MOVE_STORAGE: &str = "torrent.move_storage";
     pub const TORRENT_TRACKERS: &str = "torrent.trackers";
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+    pub const BLOCKLIST_STATUS: &str = "blocklist.status";
+    pub const BLOCKLIST_RELOAD: &str = "blocklist.reload";
+    pub const BLOCKLIST_UPDATE: &str = "blocklist.update";
 
     /// Notification carrying one [`crate::Event`] as its params.
     pub const NOTIFY_EVENT: &str = "event";
@@ -84,8 +88,12 @@ pub mod names {
         TORRENT_ADD_PEERS,
         TORRENT_SET_LIMITS,
         TORRENT_SET_LABELS,
+        TORRENT_MOVE_STORAGE,
         TORRENT_TRACKERS,
         EVENTS_SUBSCRIBE,
+        BLOCKLIST_STATUS,
+        BLOCKLIST_RELOAD,
+        BLOCKLIST_UPDATE,
     ];
 
     /// Methods that change the daemon's state: only the daemon's own uid, root and the users of
@@ -113,6 +121,9 @@ pub mod names {
                 | TORRENT_ADD_PEERS
                 | TORRENT_SET_LIMITS
                 | TORRENT_SET_LABELS
+                | BLOCKLIST_RELOAD
+                | BLOCKLIST_UPDATE
+                | TORRENT_MOVE_STORAGE
         )
     }
 }
@@ -393,6 +404,23 @@ impl SetTorrentLimitsParams {
 pub struct SetLabelsParams {
     pub torrent: String,
     pub labels: Vec<String>,
+}
+
+/// Params of `torrent.move_storage`: move the torrent's data to `dir` (absolute), file by file
+/// while it keeps trading, or with `move: false` only look for the data there (a recheck). The
+/// result is `dir`, once the move has started; its progress is `moving` in `torrent.show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveStorageParams {
+    pub torrent: String,
+    pub dir: std::path::PathBuf,
+    /// `false`: do not move anything, point the torrent at `dir` (default `true`).
+    #[serde(default = "yes", rename = "move")]
+    pub move_data: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Params of `torrent.add_peers`: addresses the torrent dials, `IP:PORT` (IPv6 as

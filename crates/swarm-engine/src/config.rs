@@ -13,6 +13,9 @@ pub struct EngineConfig {
     pub listen: SocketAddr,
     /// Where torrents are saved unless told otherwise.
     pub download_dir: PathBuf,
+    /// Where new downloads are written until complete, then moved to their save directory
+    /// (transmission's incomplete-dir); `None`: straight into the save directory.
+    pub incomplete_dir: Option<PathBuf>,
     pub max_peers_per_torrent: usize,
     /// Peer connections across all torrents.
     pub max_peers_global: usize,
@@ -63,6 +66,8 @@ pub struct EngineConfig {
     pub queue: swarm_model::QueueConfig,
     /// `[seeding]`: the session's seeding limits and what reaching one does.
     pub seeding: swarm_model::SeedingConfig,
+    /// `[blocklist]`: where the IP blocklist's rules come from (loaded by `Session::start`).
+    pub blocklist: swarm_model::BlocklistSources,
 }
 
 impl EngineConfig {
@@ -82,6 +87,7 @@ impl Default for EngineConfig {
         EngineConfig {
             listen: ([0, 0, 0, 0], 6881).into(),
             download_dir: PathBuf::from("."),
+            incomplete_dir: None,
             max_peers_per_torrent: 50,
             max_peers_global: 500,
             max_half_open: 16,
@@ -114,6 +120,7 @@ impl Default for EngineConfig {
             encryption: swarm_wire::mse::Policy::default(),
             queue: swarm_model::QueueConfig::default(),
             seeding: swarm_model::SeedingConfig::default(),
+            blocklist: swarm_model::BlocklistSources::default(),
         }
     }
 }

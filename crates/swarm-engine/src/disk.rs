@@ -3,7 +3,8 @@
 //! Owns: a few worker threads, the open-file LRU ([`FileCache`]) and a small read cache of whole
 //! pieces for uploads. Takes jobs from any actor: verify-and-write a complete piece, read a block
 //! to upload, check a piece of existing data, place skipped files (the parts file), delete a
-//! torrent's files. Replies through a oneshot
+//! torrent's files, move them to another directory one file at a time (`storage/moving.rs`).
+//! Replies through a oneshot
 //! channel that the asking actor awaits.
 //!
 //! Why threads of our own and not actix's `SyncArbiter`: a panicking `SyncArbiter` worker is never
@@ -24,7 +25,19 @@ use tokio::sync::oneshot;
 
 use crate::file_cache::FileCache;
 use crate::hash::piece_hash;
+use crate::storage::moving::{MoveFailed, MoveStep};
 use crate::storage::Storage;
+
+/// What a move job does (see `storage/moving.rs`).
+#[derive(Debug)]
+pub enum MoveOrder {
+    /// Plan a move to this directory (or go on with the one to it under way).
+    Start(std::path::PathBuf),
+    /// Move the next file, or finish.
+    Step,
+    /// Point the torrent at this directory without moving anything.
+    Repoint(std::path::PathBuf),
+}
 
 /// Outcome of a verify-and-write job.
 #[derive(Debug)]
@@ -67,6 +80,11 @@ enum Job {
         storage: Arc<Storage>,
         skipped: Vec<bool>,
         reply: oneshot::Sender<io::Result<()>>,
+    },
+    Move {
+        storage: Arc<Storage>,
+        order: MoveOrder,
+        reply: oneshot::Sender<Result<Option<MoveStep>, MoveFailed>>,
     },
 }
 
@@ -292,6 +310,21 @@ impl DiskPool {
         rx.await.unwrap_or_else(|_| Err(crashed()))
     }
 
+    /// One order of a move of the torrent's data: `Some(step)` for [`MoveOrder::Step`].
+    pub async fn relocate(
+        &self,
+        storage: Arc<Storage>,
+        order: MoveOrder,
+    ) -> Result<Option<MoveStep>, MoveFailed> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Move {
+            storage,
+            order,
+            reply,
+        });
+        rx.await.unwrap_or_else(|_| Err(MoveFailed::Io(crashed())))
+    }
+
     /// Drops cached handles and pieces of a torrent that goes away.
     pub fn forget(&self, storage_id: u64) {
         self.shared.files.forget(storage_id);
@@ -364,6 +397,19 @@ impl Shared {
                 reply,
             } => {
                 let _ = reply.send(storage.set_skipped(&skipped));
+            }
+            Job::Move {
+                storage,
+                order,
+                reply,
+            } => {
+                let files = &self.files;
+                let done = match order {
+                    MoveOrder::Start(to) => storage.start_move(&to).map(|()| None),
+                    MoveOrder::Step => storage.move_step(files).map(Some),
+                    MoveOrder::Repoint(to) => storage.repoint(files, &to).map(|()| None),
+                };
+                let _ = reply.send(done);
             }
         }
     }

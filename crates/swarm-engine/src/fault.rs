@@ -15,7 +15,9 @@
 //! The points: `torrent.tick`, `torrent.reannounce` (a torrent panics when told to reannounce:
 //! a crash at a moment the test picks), `torrent.freeze_after`, `peer.block`,
 //! `peer.upload_after`, `disk.write`, `announcer.poll`, `choker.round`, `rate_limiter.serve`,
-//! `listener.accept`, `dht.started` (right after the DHT node came up), `dht.check`.
+//! `listener.accept`, `dht.started` (right after the DHT node came up), `dht.check`,
+//! `disk.move_pause` (a move of a torrent's data waits that many seconds before each file after
+//! its first: a crash in the middle of a move at a moment the test picks).
 
 #[cfg(any(test, feature = "fault-injection"))]
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -88,6 +88,12 @@ impl FileCache {
         inner.files.retain(|(id, _), _| *id != storage_id);
     }
 
+    /// Closes one file (a move put it somewhere else).
+    pub fn forget_file(&self, key: (u64, usize)) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.files.remove(&key);
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()

@@ -34,6 +34,7 @@
 
 pub mod allowed_fast;
 pub mod bitfield;
+pub mod blocklist;
 pub mod choke;
 pub mod config;
 pub mod disk;
@@ -47,6 +48,7 @@ pub mod peer_id;
 pub mod pex;
 pub mod picker;
 pub mod rate;
+pub mod relocation;
 pub mod resume;
 pub mod root;
 pub mod services;

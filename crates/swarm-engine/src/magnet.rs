@@ -53,6 +53,8 @@ pub struct MagnetDial {
     /// The UDP port, for its uTP endpoint at the time of each dial (it changes on a restart).
     pub udp: UdpSlot,
     pub encryption: PolicyCell,
+    /// Addresses it refuses (the session's IP blocklist).
+    pub blocklist: crate::blocklist::Blocklist,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
 }
@@ -127,6 +129,9 @@ impl MagnetFetch {
 
     fn add_peers(&mut self, addrs: impl IntoIterator<Item = SocketAddr>, ctx: &mut Context<Self>) {
         for a in addrs {
+            if self.dial.blocklist.refuses(a.ip(), "magnet peer") {
+                continue;
+            }
             let ourselves = a.port() == self.dial.listen_port && a.ip().is_loopback();
             if !ourselves && a.port() != 0 && self.known.len() < 1000 && self.known.insert(a) {
                 self.queue.push(a);

@@ -63,6 +63,14 @@ pub struct ResumeRecord {
     /// The torrent's own limits (rates, peers, upload slots).
     #[serde(default)]
     pub limits: TorrentLimits,
+    /// A move of the data under way: where to, and which files are there already. `save_dir`
+    /// stays the source until the move is done; a restart goes on with it.
+    #[serde(default)]
+    pub moving: Option<crate::relocation::MoveJournal>,
+    /// Where the data goes once complete: the save directory of a download written to the
+    /// incomplete directory (`save_dir` until then).
+    #[serde(default)]
+    pub complete_dir: Option<PathBuf>,
 }
 
 impl ResumeRecord {

@@ -116,6 +116,8 @@ pub struct Root {
     peer_budget: PeerBudget,
     /// The encryption policy, shared by all torrents and the listener.
     encryption: PolicyCell,
+    /// The IP blocklist, shared by the listener, the UDP port, torrents and magnets.
+    blocklist: crate::blocklist::Blocklist,
     /// `<state>/torrents`, where each torrent's `.torrent` and resume record live.
     torrents_dir: Option<Arc<std::path::Path>>,
     /// Why the engine cannot go on (a global service gave up), for whoever runs it.
@@ -134,6 +136,7 @@ impl Root {
         (socket, udp_socket): (std::net::TcpListener, Option<std::net::UdpSocket>),
         events: tokio::sync::broadcast::Sender<Event>,
         failed: tokio::sync::watch::Sender<Option<String>>,
+        blocklist: crate::blocklist::Blocklist,
     ) -> Self {
         let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         // One child's crashes never take down the others (one_for_one), and there is no
@@ -170,6 +173,7 @@ impl Root {
             board,
             peer_budget: PeerBudget::new(cfg.max_peers_global.max(1)),
             encryption: PolicyCell::new(cfg.encryption),
+            blocklist,
             arbiters,
             torrents: HashMap::new(),
             children: Children::new(policy, |r: &mut Root| &mut r.children).named("root"),
@@ -324,6 +328,7 @@ fn blank_summary(
         uploaded: 0,
         peers: 0,
         labels: Vec::new(),
+        moving: None,
         save_dir: save_dir.display().to_string(),
         error: None,
         queue_position: 0,

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, Limits, PeerInfo, QueueConfig, QueueMove,
-    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentState,
-    TorrentSummary, TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, FilePriority, Limits,
+    PeerInfo, QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail,
+    TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
 
 use crate::bitfield::Bitfield;
+use crate::blocklist::{Blocklist, LoadError, UpdateError};
 use crate::config::EngineConfig;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
@@ -23,8 +24,8 @@ use crate::root::{
     QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
-    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, PeerSource, PeersFound, Reannounce,
-    SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
+    GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, MoveStorage, PeerSource, PeersFound,
+    Reannounce, SetFilePriorities, SetLabels, SetLimits, SetPaused, SetSuperSeed, Verify,
 };
 use crate::torrent::resume_state::QueueSettings;
 use crate::torrent::shared::{Published, Totals};
@@ -51,15 +52,29 @@ pub struct Session {
     events: broadcast::Sender<Event>,
     listen: SocketAddr,
     failed: tokio::sync::watch::Receiver<Option<String>>,
+    blocklist: Blocklist,
 }
 
 fn gone<E>(_: E) -> EngineError {
     EngineError::ShuttingDown
 }
 
+fn blocklist_error(e: LoadError) -> EngineError {
+    EngineError::Io {
+        doing: "cannot read the blocklist",
+        path: e.path,
+        reason: e.reason,
+    }
+}
+
 impl Session {
     /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
     pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
+        // Before the peer port opens: no connection is taken before the rules are in force.
+        let blocklist = Blocklist::default();
+        blocklist
+            .load(Some(cfg.blocklist.clone()))
+            .map_err(blocklist_error)?;
         let need_udp = cfg.utp() || cfg.dht_shares_port();
         let (socket, udp) = bind_peer_port(cfg.listen, need_udp)?;
         let listen = socket.local_addr().map_err(|e| EngineError::Listen {
@@ -68,12 +83,20 @@ impl Session {
         })?;
         let (events, _) = broadcast::channel(1024);
         let (failed_tx, failed) = tokio::sync::watch::channel(None);
-        let root = Root::new(cfg, (socket, udp), events.clone(), failed_tx).start();
+        let root = Root::new(
+            cfg,
+            (socket, udp),
+            events.clone(),
+            failed_tx,
+            blocklist.clone(),
+        )
+        .start();
         Ok(Session {
             root,
             events,
             listen,
             failed,
+            blocklist,
         })
     }
 
@@ -127,6 +150,41 @@ impl Session {
             .send(crate::root::AltSpeedMsg(Some(alt)))
             .await
             .map_err(gone)
+    }
+
+    /// The IP blocklist's rules in force, where they came from, and what it refused.
+    pub fn blocklist(&self) -> BlocklistStatus {
+        self.blocklist.status()
+    }
+
+    /// Reads the blocklist again, from `sources` if given (the config changed), else from
+    /// those in use. A file that cannot be read fails it and the rules in force stay.
+    pub async fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> Result<BlocklistStatus, EngineError> {
+        let list = self.blocklist.clone();
+        tokio::task::spawn_blocking(move || list.load(sources).map_err(blocklist_error))
+            .await
+            .map_err(|e| EngineError::Internal(format!("blocklist load: {e}")))?
+    }
+
+    /// Fetches the blocklist's url (`[blocklist] url`) into its file, then reloads.
+    pub async fn update_blocklist(&self) -> Result<BlocklistStatus, EngineError> {
+        let list = self.blocklist.clone();
+        tokio::task::spawn_blocking(move || {
+            list.update().map_err(|e| match e {
+                UpdateError::Load(e) => blocklist_error(e),
+                UpdateError::Save { path, reason } => EngineError::Io {
+                    doing: "cannot save the fetched blocklist to",
+                    path,
+                    reason,
+                },
+                other => EngineError::Invalid(other.to_string()),
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("blocklist update: {e}")))?
     }
 
     /// The encryption (MSE/PE) policy in force.
@@ -440,6 +498,32 @@ impl Session {
         }
     }
 
+    /// Moves the torrent's data to `to` (absolute), file by file while it trades; with
+    /// `move_data` false, only looks for the data there (and rechecks). Returns once the move
+    /// has started; its progress is the summary's `moving`. Refused, with nothing moved, when a
+    /// file of the torrent exists at `to` already.
+    pub async fn move_storage(
+        &self,
+        ih: InfoHash,
+        to: PathBuf,
+        move_data: bool,
+    ) -> Result<(), EngineError> {
+        if !to.is_absolute() {
+            return Err(EngineError::Invalid(format!(
+                "the destination {} is not an absolute path",
+                to.display()
+            )));
+        }
+        match self.target(ih).await? {
+            Target::Torrent(t) => t.send(MoveStorage { to, move_data }).await.map_err(gone)?,
+            Target::Magnet(m) => Err(EngineError::Invalid(format!(
+                "{} has no metadata yet: nothing to move (remove and add it again with another \
+                 save directory)",
+                m.summary.name
+            ))),
+        }
+    }
+
     /// The torrent's labels, replacing the ones it had (normalized by the caller).
     pub async fn set_labels(&self, ih: InfoHash, labels: Vec<String>) -> Result<(), EngineError> {
         match self.target(ih).await? {
@@ -629,6 +713,8 @@ impl Session {
             disk_jobs_panicked: root.disk_jobs_panicked,
             trackers_failing: trackers.failing,
             announce_failures: trackers.announce_failures,
+            peers_blocked: self.blocklist.blocked(),
+            blocklist_rules: self.blocklist.rules() as u64,
         })
     }
 

@@ -26,7 +26,9 @@ use swarm_wire::{Info, Metainfo};
 
 use crate::file_cache::FileCache;
 use crate::parts_file::PartsFile;
+use crate::relocation::Relocation;
 
+pub mod moving;
 mod skipped;
 #[cfg(test)]
 mod tests;
@@ -59,18 +61,45 @@ impl std::ops::Deref for SharedInfo {
 pub struct Storage {
     /// Unique per torrent instance, keys the open-file cache.
     pub id: u64,
-    pub save_dir: PathBuf,
     /// The torrent's info dictionary (`storage.info.piece_len(…)`), shared with the metainfo
     /// rather than copied: its piece hashes are 20 bytes a piece.
     pub info: SharedInfo,
-    paths: Vec<PathBuf>,
+    /// Each file's path below the save directory (the torrent's name first, for a multi-file
+    /// torrent).
+    rels: Vec<PathBuf>,
+    /// Where the files are: the save directory, and while the data moves, which files are at
+    /// the destination already ([`Storage::path`]). Read when a file is opened, not per block.
+    place: RwLock<Place>,
     /// Writes of one torrent go one at a time: two threads writing the same file only spin on
-    /// its inode lock in the kernel (measured); hashing still runs in parallel.
+    /// its inode lock in the kernel (measured); hashing still runs in parallel. A move takes it
+    /// too, to switch a file to its new place between two writes.
     write_lock: std::sync::Mutex<()>,
+    /// Per file, pieces written to it so far (in this process): a copy made without the write
+    /// lock is good only if no write came in meanwhile (see `storage/moving.rs`).
+    writes: Vec<std::sync::atomic::AtomicU64>,
+    /// Bytes of the file being copied by a move, for its progress.
+    move_copied: std::sync::atomic::AtomicU64,
     /// Some file is parted: reads and writes must look at `parts`. Only changes under both
     /// `write_lock` and `parts`' write lock.
     any_parted: AtomicBool,
     parts: RwLock<Parts>,
+}
+
+/// The save directory, and the move under way if there is one.
+#[derive(Debug)]
+struct Place {
+    save_dir: PathBuf,
+    moving: Option<Relocation>,
+}
+
+impl Place {
+    /// The directory file `i` is under now.
+    fn dir_of(&self, i: usize) -> &Path {
+        match &self.moving {
+            Some(m) if m.is_moved(i) => m.to(),
+            _ => &self.save_dir,
+        }
+    }
 }
 
 /// Which files are parted, and the parts file (opened on first use).
@@ -83,11 +112,11 @@ struct Parts {
 impl Storage {
     pub fn new(id: u64, save_dir: PathBuf, meta: Arc<Metainfo>) -> Self {
         let info = SharedInfo(meta);
-        let paths = info
+        let rels = info
             .files
             .iter()
             .map(|f| {
-                let mut p = save_dir.clone();
+                let mut p = PathBuf::new();
                 if !info.single_file {
                     p.push(&info.name);
                 }
@@ -100,10 +129,15 @@ impl Storage {
         let n = info.files.len();
         Storage {
             id,
-            save_dir,
             info,
-            paths,
+            rels,
+            place: RwLock::new(Place {
+                save_dir,
+                moving: None,
+            }),
             write_lock: std::sync::Mutex::new(()),
+            writes: (0..n).map(|_| Default::default()).collect(),
+            move_copied: Default::default(),
             any_parted: AtomicBool::new(false),
             parts: RwLock::new(Parts {
                 parted: vec![false; n],
@@ -112,12 +146,42 @@ impl Storage {
         }
     }
 
-    pub fn path(&self, file_index: usize) -> &Path {
-        &self.paths[file_index]
+    /// Where file `file_index` is now.
+    pub fn path(&self, file_index: usize) -> PathBuf {
+        let place = self.place_ref();
+        place.dir_of(file_index).join(&self.rels[file_index])
+    }
+
+    /// The directory file `file_index` is under now, and its path.
+    fn located(&self, file_index: usize) -> (PathBuf, PathBuf) {
+        let place = self.place_ref();
+        let dir = place.dir_of(file_index);
+        (dir.to_path_buf(), dir.join(&self.rels[file_index]))
+    }
+
+    /// Every file's path now.
+    fn paths(&self) -> Vec<PathBuf> {
+        let place = self.place_ref();
+        (0..self.rels.len())
+            .map(|i| place.dir_of(i).join(&self.rels[i]))
+            .collect()
+    }
+
+    /// The save directory (during a move, the one the data leaves).
+    pub fn save_dir(&self) -> PathBuf {
+        self.place_ref().save_dir.clone()
+    }
+
+    fn place_ref(&self) -> std::sync::RwLockReadGuard<'_, Place> {
+        self.place.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn place_mut(&self) -> std::sync::RwLockWriteGuard<'_, Place> {
+        self.place.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn num_files(&self) -> usize {
-        self.paths.len()
+        self.rels.len()
     }
 
     /// Writes a whole verified piece.
@@ -139,17 +203,17 @@ impl Storage {
                 self.parts_file(parts)?.write(index, in_piece, chunk)?;
                 continue;
             }
-            let path = &self.paths[span.file_index];
+            let i = span.file_index;
             let file = cache
-                .get((self.id, span.file_index), true, || {
-                    self.open(span.file_index, true)
-                })
-                .map_err(|e| at(path, e))?;
+                .get((self.id, i), true, || self.open(i, true))
+                .map_err(|e| at(&self.path(i), e))?;
             let mut offset = span.file_offset;
             for part in chunk.chunks(WRITE_PART) {
-                file.write_all_at(part, offset).map_err(|e| at(path, e))?;
+                file.write_all_at(part, offset)
+                    .map_err(|e| at(&self.path(i), e))?;
                 offset += part.len() as u64;
             }
+            self.writes[i].fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -182,14 +246,12 @@ impl Storage {
                 }
                 continue;
             }
-            let path = &self.paths[span.file_index];
+            let i = span.file_index;
             let file = cache
-                .get((self.id, span.file_index), false, || {
-                    self.open(span.file_index, false)
-                })
-                .map_err(|e| at(path, e))?;
+                .get((self.id, i), false, || self.open(i, false))
+                .map_err(|e| at(&self.path(i), e))?;
             file.read_exact_at(chunk, span.file_offset)
-                .map_err(|e| at(path, e))?;
+                .map_err(|e| at(&self.path(i), e))?;
         }
         if done != buf.len() {
             return Err(io::Error::new(
@@ -213,7 +275,7 @@ impl Storage {
                 return parts.file.as_ref().is_some_and(|f| f.has(index));
             }
             self.info.files[s.file_index].pad
-                || std::fs::symlink_metadata(&self.paths[s.file_index])
+                || std::fs::symlink_metadata(self.path(s.file_index))
                     .is_ok_and(|m| m.is_file() && m.len() >= s.file_offset + s.len)
         })
     }
@@ -237,14 +299,14 @@ impl Storage {
 
     /// Where the payload lives: the file of a single-file torrent, the top directory of others.
     pub fn data_path(&self) -> PathBuf {
-        self.save_dir.join(&self.info.name)
+        self.save_dir().join(&self.info.name)
     }
 
     /// No byte of the payload is on disk: every file (padding and empty ones aside) is missing,
     /// or the save directory itself is. What an unmounted disk or a moved folder looks like, as
     /// opposed to a few files deleted.
     pub fn nothing_on_disk(&self) -> bool {
-        self.paths
+        self.paths()
             .iter()
             .zip(self.info.files.iter())
             .filter(|(_, f)| !f.pad && f.length > 0)
@@ -256,7 +318,7 @@ impl Storage {
     pub fn file_stats(&self) -> Vec<Option<(u64, i64)>> {
         use std::os::unix::fs::MetadataExt;
         let stat = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.mtime()));
-        let mut stats: Vec<_> = self.paths.iter().map(|p| stat(p)).collect();
+        let mut stats: Vec<_> = self.paths().iter().map(|p| stat(p)).collect();
         if self.any_parted.load(Ordering::Relaxed) {
             stats.push(stat(&self.parts_path()));
         }
@@ -266,24 +328,34 @@ impl Storage {
     /// Opens file `i`; for writing, creates it (and its directories) at its full length, sparse.
     /// Refuses symlinks anywhere between the save directory and the file.
     pub(crate) fn open(&self, i: usize, write: bool) -> io::Result<File> {
-        let path = &self.paths[i];
-        self.check_no_symlinks(path)?;
+        match self.open_at(i, write) {
+            // A move switched the file to its new place between our look at the place and the
+            // open (reads do not wait for a move): look again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !write => self.open_at(i, false),
+            other => other,
+        }
+    }
+
+    fn open_at(&self, i: usize, write: bool) -> io::Result<File> {
+        let (dir, path) = self.located(i);
+        let path = &path;
+        check_no_symlinks(&dir, path)?;
         if write {
             // The save directory is made when the torrent is added; one that is gone since is
             // an unmounted disk or a moved folder, and recreating it would fill the mount point
             // (or the wrong disk) with a second copy. Directories below it are ours to make.
-            if !self.save_dir.is_dir() {
+            if !dir.is_dir() {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
                     format!(
                         "the save directory {} is gone (is the disk mounted?)",
-                        self.save_dir.display()
+                        dir.display()
                     ),
                 ));
             }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
-                self.check_no_symlinks(path)?;
+                check_no_symlinks(&dir, path)?;
             }
         }
         let mut opts = OpenOptions::new();
@@ -306,30 +378,6 @@ impl Storage {
         Ok(file)
     }
 
-    fn check_no_symlinks(&self, path: &Path) -> io::Result<()> {
-        let Ok(rel) = path.strip_prefix(&self.save_dir) else {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "path outside the save directory",
-            ));
-        };
-        let mut cur = self.save_dir.clone();
-        let parts: Vec<_> = rel.components().collect();
-        for part in parts.iter().take(parts.len().saturating_sub(1)) {
-            cur.push(part);
-            match std::fs::symlink_metadata(&cur) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!("refusing to follow symlink {}", cur.display()),
-                    ))
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
     /// Deletes the payload files, the parts file and the torrent's directory if it became empty.
     pub fn delete_files(&self) -> io::Result<()> {
         {
@@ -342,10 +390,12 @@ impl Storage {
                 _ => {}
             }
         }
-        for p in &self.paths {
+        for i in 0..self.rels.len() {
+            let (dir, p) = self.located(i);
+            let p = &p;
             // Never through a symlink planted inside the save directory: that would delete
             // something outside it. Such a path is left alone (and said so), the rest goes.
-            if let Err(e) = self.check_no_symlinks(p) {
+            if let Err(e) = check_no_symlinks(&dir, p) {
                 tracing::warn!(file = %p.display(), "not deleted: {e}");
                 continue;
             }
@@ -359,30 +409,66 @@ impl Storage {
                 Err(e) => return Err(e),
             }
         }
-        if !self.info.single_file {
-            let top = self.save_dir.join(&self.info.name);
-            // Remove now-empty directories bottom-up; non-empty ones (user files) stay.
-            let mut dirs: Vec<PathBuf> = self
-                .paths
-                .iter()
-                .filter_map(|p| p.parent().map(Path::to_path_buf))
-                .collect();
-            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-            dirs.dedup();
-            for d in dirs {
-                let mut cur = d;
-                while cur.starts_with(&top) {
-                    if std::fs::remove_dir(&cur).is_err() {
-                        break;
-                    }
-                    if !cur.pop() {
-                        break;
-                    }
-                }
-            }
+        let dirs: std::collections::BTreeSet<PathBuf> =
+            (0..self.rels.len()).map(|i| self.located(i).0).collect();
+        for dir in dirs {
+            self.remove_empty_dirs(&dir);
         }
         Ok(())
     }
+
+    /// Removes the torrent's now-empty directories under `dir`, bottom-up; non-empty ones (user
+    /// files) stay. Nothing for a single-file torrent.
+    fn remove_empty_dirs(&self, dir: &Path) {
+        if self.info.single_file {
+            return;
+        }
+        let top = dir.join(&self.info.name);
+        let mut dirs: Vec<PathBuf> = self
+            .rels
+            .iter()
+            .filter_map(|p| dir.join(p).parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let mut cur = d;
+            while cur.starts_with(&top) {
+                if std::fs::remove_dir(&cur).is_err() {
+                    break;
+                }
+                if !cur.pop() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Refuses a symlink anywhere between `dir` and `path` (the file itself is opened with
+/// `O_NOFOLLOW`).
+fn check_no_symlinks(dir: &Path, path: &Path) -> io::Result<()> {
+    let Ok(rel) = path.strip_prefix(dir) else {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "path outside the save directory",
+        ));
+    };
+    let mut cur = dir.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for part in parts.iter().take(parts.len().saturating_sub(1)) {
+        cur.push(part);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("refusing to follow symlink {}", cur.display()),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Makes `dir` (and its parents) and checks that we can create files in it.

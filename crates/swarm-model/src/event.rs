@@ -37,6 +37,13 @@ pub enum Event {
         name: String,
         state: TorrentState,
     },
+    /// The torrent's data is moving to `to`: after each file, and every 2 s while one copies;
+    /// `progress` 1.0 when the move is done (`to` is the save directory from then on).
+    Moving {
+        info_hash: InfoHash,
+        to: String,
+        progress: f64,
+    },
     /// An event of a newer daemon that this client does not know: skipped, never sent.
     #[serde(other)]
     Unknown,

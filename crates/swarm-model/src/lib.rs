@@ -14,11 +14,13 @@
 //! CONTRACT: these types are what the control protocol carries; add fields freely (with
 //! `#[serde(default)]` where a client may see an older daemon), do not rename.
 
+pub mod blocklist;
 pub mod error;
 pub mod event;
 pub mod session;
 pub mod torrent;
 
+pub use blocklist::{BlocklistFile, BlocklistProblem, BlocklistSources, BlocklistStatus};
 pub use error::{EngineError, EngineResult};
 pub use event::Event;
 pub use session::{
@@ -27,7 +29,8 @@ pub use session::{
 };
 pub use swarm_wire::InfoHash;
 pub use torrent::{
-    normalize_labels, BandwidthPriority, FileInfo, FilePriority, Limit, PeerInfo, SeedLimits,
+    normalize_labels, BandwidthPriority, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo,
+    SeedLimits,
     TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS,
     MAX_LABEL_LEN,
 };

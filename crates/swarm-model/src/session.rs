@@ -169,4 +169,9 @@ pub struct EngineCounters {
     pub trackers_failing: u32,
     /// Announces that failed since the announcer (last) started.
     pub announce_failures: u64,
+    /// Peer addresses the IP blocklist refused since the start, and its ranges in force.
+    #[serde(default)]
+    pub peers_blocked: u64,
+    #[serde(default)]
+    pub blocklist_rules: u64,
 }

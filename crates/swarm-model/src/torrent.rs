@@ -86,6 +86,22 @@ pub struct TorrentSummary {
     /// The user's labels, in the order given (see [`normalize_labels`]).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// A move of the data under way (`move`, or a download in the incomplete directory going to
+    /// its save directory); `None` when the data stays where it is.
+    #[serde(default)]
+    pub moving: Option<MoveProgress>,
+}
+
+/// A move of a torrent's data to another directory, as `show` and `watch` see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MoveProgress {
+    /// The directory the data goes to (the save directory once the move is done).
+    pub to: String,
+    /// 0.0..=1.0 of the bytes.
+    pub progress: f64,
+    /// Why the move stopped (it goes on with `move` to the same directory, or at a restart).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ fn summary() -> TorrentSummary {
         queue_position: 0,
         forced: false,
         labels: vec!["tv".into()],
+        moving: None,
     }
 }
 

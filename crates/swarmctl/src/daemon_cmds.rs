@@ -37,9 +37,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use swarm_control::methods::names;
 use swarm_control::{
-    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit, QueueMove,
-    QueuePositionResult, SeedLimits, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetTorrentLimitsParams,
+    codes, AddParams, Client, ClientError, FilePriority, FilePriorityChange, Limit,
+    MoveStorageParams, QueueMove, QueuePositionResult, SeedLimits, SetLimitsParams,
+    SetQueuePositionParams, SetSeedLimitsParams, SetTorrentLimitsParams,
 };
 
 /// Exit statuses of the daemon commands.
@@ -162,6 +162,21 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Move a torrent's data to another directory while it keeps seeding (file by file; across
+    /// filesystems each file is copied, synced, then its source deleted). Refused, with nothing
+    /// moved, if a file of the torrent exists there already. `show` and `watch` show the
+    /// progress; a restart of the daemon finishes a move it interrupted.
+    Move {
+        #[arg(help = ONE_TORRENT)]
+        torrent: String,
+        /// The new save directory (made if missing).
+        dir: PathBuf,
+        /// Move nothing: the data is in DIR already; point the torrent there and check it.
+        #[arg(long)]
+        no_move: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Re-check torrents' data on disk.
     Verify(Targets),
     /// Announce to the trackers now.
@@ -213,6 +228,15 @@ pub enum DaemonCommand {
     Trackers {
         #[arg(help = ONE_TORRENT)]
         torrent: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the IP blocklist (rules, files, last load, refusals), or read its files again.
+    ///
+    /// `reload` reads the files of `[blocklist] paths` again (as SIGHUP does); `update` first
+    /// fetches `[blocklist] url`. Either keeps the rules in force if a file cannot be read.
+    Blocklist {
+        action: Option<BlocklistAction>,
         #[command(flatten)]
         common: Common,
     },
@@ -334,6 +358,15 @@ pub enum DaemonCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// What `swarmctl blocklist` does besides showing the blocklist.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BlocklistAction {
+    /// Read the files again.
+    Reload,
+    /// Fetch `[blocklist] url`, then read the files again.
+    Update,
 }
 
 #[derive(Subcommand, Debug)]
@@ -467,6 +500,7 @@ impl DaemonCommand {
                 ..
             }
             | DaemonCommand::Show { common, .. }
+            | DaemonCommand::Move { common, .. }
             | DaemonCommand::Remove { common, .. }
             | DaemonCommand::SuperSeed { common, .. }
             | DaemonCommand::Files { common, .. }
@@ -476,6 +510,7 @@ impl DaemonCommand {
             | DaemonCommand::Encryption { common, .. }
             | DaemonCommand::AltSpeed { common, .. }
             | DaemonCommand::QueueSettings { common, .. }
+            | DaemonCommand::Blocklist { common, .. }
             | DaemonCommand::Stats { common }
             | DaemonCommand::Watch { common }
             | DaemonCommand::Queue { common, .. }
@@ -691,6 +726,31 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        DaemonCommand::Move {
+            torrent,
+            dir,
+            no_move,
+            common,
+        } => {
+            // A relative DIR is the user's, from here: the daemon's working directory is not.
+            let dir = std::path::absolute(&dir)
+                .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+            let mut client = connect(&common)?;
+            let _: PathBuf = client.call(
+                names::TORRENT_MOVE_STORAGE,
+                &MoveStorageParams {
+                    torrent: torrent.clone(),
+                    dir: dir.clone(),
+                    move_data: !no_move,
+                },
+            )?;
+            let what = match no_move {
+                false => format!("moving to {}", dir.display()),
+                true => format!("looking for its data in {}", dir.display()),
+            };
+            report(&common, &torrent, &what);
+            Ok(exit::OK)
+        }
         DaemonCommand::Verify(t) => {
             for_each(&t.torrents, &t.common, names::TORRENT_VERIFY, "verifying")
         }
@@ -867,6 +927,20 @@ fn execute(command: DaemonCommand) -> Result<u8, Failure> {
                 print_json(&now);
             } else {
                 println!("encryption: {}", now.encryption);
+            }
+            Ok(exit::OK)
+        }
+        DaemonCommand::Blocklist { action, common } => {
+            let mut client = connect(&common)?;
+            let status = match action {
+                None => client.blocklist()?,
+                Some(BlocklistAction::Reload) => client.reload_blocklist(false)?,
+                Some(BlocklistAction::Update) => client.reload_blocklist(true)?,
+            };
+            if common.json {
+                print_json(&status);
+            } else {
+                print!("{}", render::blocklist(&status));
             }
             Ok(exit::OK)
         }

@@ -12,7 +12,7 @@
 //! The HTTP RPC (`[rpc]`, off by default) starts after the control socket and stops before the
 //! engine, like the control server.
 //! SIGHUP re-reads the config file and applies what can change at run time: `[limits]` rates,
-//! `[watch]`, `daemon.log_level`; other changes are logged as needing a restart.
+//! `[watch]`, `daemon.log_level`, `[blocklist]` (whose files are read again); other changes are logged as needing a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -300,6 +300,7 @@ fn start_rpc<E: Engine>(
     }
     let info = SessionInfo {
         download_dir: d.paths.download_dir.clone(),
+        incomplete_dir: c.daemon.incomplete_dir.clone(),
         config_dir: d.paths.state_dir.clone(),
         peer_limit: c.network.max_peers_per_torrent,
         peer_limit_global: c.network.max_peers_global,
@@ -436,6 +437,16 @@ async fn reload<E: Engine>(
             Err(e) => tracing::error!("reload: cannot apply [network] encryption: {e}"),
         }
     }
+    if new.blocklist.enabled || new.blocklist != old.blocklist {
+        // Always re-read: a SIGHUP is how a cron job that rewrote the files says so.
+        match engine
+            .reload_blocklist(Some(new.blocklist.sources(&d.paths.state_dir)))
+            .await
+        {
+            Ok(s) => tracing::info!(rules = s.rules, enabled = s.enabled, "blocklist reloaded"),
+            Err(e) => tracing::error!("reload: blocklist kept as it was: {e}"),
+        }
+    }
     let watch_changed = new.watch != old.watch || new_paths.watch_dir != d.paths.watch_dir;
     d.paths.watch_dir = new_paths.watch_dir.clone();
     if watch_changed {
@@ -484,7 +495,9 @@ fn restart_only_changes(
     if new.trackers != old.trackers {
         out.push("[trackers]");
     }
-    if (&new_paths.state_dir, &new_paths.download_dir) != (&paths.state_dir, &paths.download_dir) {
+    if (&new_paths.state_dir, &new_paths.download_dir) != (&paths.state_dir, &paths.download_dir)
+        || new.daemon.incomplete_dir != old.daemon.incomplete_dir
+    {
         out.push("[daemon] directories");
     }
     out

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo, QueueConfig, QueueMove,
-    SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentSummary,
-    TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, InfoHash, Limits, PeerInfo,
+    QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits,
+    TorrentSummary, TrackerInfo,
 };
 pub use swarm_model::{EngineError, EngineResult};
 use swarm_wire::mse::Policy;
@@ -127,6 +127,14 @@ pub trait Engine: Clone + Send + Sync + 'static {
         id: InfoHash,
         labels: Vec<String>,
     ) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Moves the torrent's data to `dir` (absolute), or with `move_data` false only points it
+    /// there (and rechecks); returns once the move has started.
+    fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     /// Peers the torrent dials (checked already: IP literals, port not 0).
     fn add_peers(
         &self,
@@ -163,6 +171,16 @@ pub trait Engine: Clone + Send + Sync + 'static {
         &self,
         alt: swarm_model::AltSpeed,
     ) -> impl Future<Output = EngineResult<swarm_model::AltSpeed>> + Send;
+    /// The IP blocklist: the rules in force, where from, what it refused.
+    fn blocklist(&self) -> impl Future<Output = EngineResult<BlocklistStatus>> + Send;
+    /// Reads the blocklist's files again, from `sources` when given (the config changed); on
+    /// an unreadable file the rules in force stay and the error names the file.
+    fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> impl Future<Output = EngineResult<BlocklistStatus>> + Send;
+    /// Fetches `[blocklist] url` into its file, then reloads.
+    fn update_blocklist(&self) -> impl Future<Output = EngineResult<BlocklistStatus>> + Send;
     /// The encryption (MSE/PE) policy in force.
     fn encryption(&self) -> impl Future<Output = EngineResult<Policy>> + Send;
     /// Sets the encryption policy for connections made from now on; returns it.

@@ -13,8 +13,9 @@ use swarm_engine::services::choker::ChokerConfig;
 use swarm_engine::torrent::peer::transport::TransportKind;
 use swarm_engine::{AddOptions, EngineConfig, Session};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits,
-    SeedingConfig, SessionStats, TorrentDetail, TorrentLimits, TorrentSummary, TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, Limits, PeerInfo,
+    QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentLimits,
+    TorrentSummary, TrackerInfo,
 };
 use swarm_wire::InfoHash;
 use swarmd::config::{Config, TransportName};
@@ -28,6 +29,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
     EngineConfig {
         listen: net.listen,
         download_dir: paths.download_dir.clone(),
+        incomplete_dir: config.daemon.incomplete_dir.clone(),
         max_peers_per_torrent: net.max_peers_per_torrent as usize,
         max_peers_global: net.max_peers_global as usize,
         max_half_open: net.max_half_open as usize,
@@ -62,6 +64,7 @@ pub fn engine_config(config: &Config, paths: &Paths) -> EngineConfig {
             min_interval: Duration::from_secs(config.trackers.min_interval_secs),
         },
         state_dir: Some(paths.state_dir.clone()),
+        blocklist: config.blocklist.sources(&paths.state_dir),
         dht: config.dht.enabled.then(|| swarm_dht::DhtConfig {
             bind: SocketAddr::new(
                 net.listen.ip(),
@@ -198,6 +201,15 @@ impl Engine for SessionEngine {
         self.session.set_labels(id, labels).await
     }
 
+    async fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> EngineResult<()> {
+        self.session.move_storage(id, dir, move_data).await
+    }
+
     async fn add_peers(&self, id: InfoHash, peers: Vec<SocketAddr>) -> EngineResult<()> {
         self.session.add_peers(id, peers).await
     }
@@ -257,6 +269,21 @@ impl Engine for SessionEngine {
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
         self.session.encryption().await
+    }
+
+    async fn blocklist(&self) -> EngineResult<BlocklistStatus> {
+        Ok(self.session.blocklist())
+    }
+
+    async fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> EngineResult<BlocklistStatus> {
+        self.session.reload_blocklist(sources).await
+    }
+
+    async fn update_blocklist(&self) -> EngineResult<BlocklistStatus> {
+        self.session.update_blocklist().await
     }
 
     async fn set_encryption(

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use swarm_control::{AddResult, FilePriorityChange};
 use swarm_model::{
-    EngineCounters, Event, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, QueueConfig,
-    QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail, TorrentState,
-    TorrentSummary, TrackerInfo,
+    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, FilePriority, InfoHash,
+    Limits, PeerInfo, QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats,
+    TorrentDetail, TorrentState, TorrentSummary, TrackerInfo,
 };
 use tokio::sync::broadcast;
 
@@ -26,6 +26,8 @@ pub struct State {
     pub limits: Limits,
     pub alt_speed: swarm_model::AltSpeed,
     pub encryption: swarm_wire::mse::Policy,
+    /// The blocklist as the last reload set it (its rules: one per path).
+    pub blocklist: BlocklistStatus,
     pub queue: (QueueConfig, SeedingConfig),
     /// Every call, as `method hash…`.
     pub calls: Vec<String>,
@@ -132,6 +134,7 @@ pub fn summary(info_hash: InfoHash, name: &str) -> TorrentSummary {
         queue_position: 0,
         forced: false,
         labels: Vec::new(),
+        moving: None,
     }
 }
 
@@ -334,6 +337,16 @@ impl Engine for FakeEngine {
         self.with_torrent(id, |t| t.summary.labels = labels)
     }
 
+    async fn move_storage(
+        &self,
+        id: InfoHash,
+        dir: std::path::PathBuf,
+        move_data: bool,
+    ) -> EngineResult<()> {
+        self.record(format!("move_storage {id} {} {move_data}", dir.display()));
+        self.with_torrent(id, |t| t.summary.save_dir = dir.display().to_string())
+    }
+
     async fn add_peers(&self, id: InfoHash, peers: Vec<std::net::SocketAddr>) -> EngineResult<()> {
         self.record(format!("add_peers {id} {peers:?}"));
         self.with_torrent(id, |_| ())
@@ -443,6 +456,31 @@ impl Engine for FakeEngine {
 
     async fn encryption(&self) -> EngineResult<swarm_wire::mse::Policy> {
         Ok(self.state().encryption)
+    }
+
+    async fn blocklist(&self) -> EngineResult<BlocklistStatus> {
+        Ok(self.state().blocklist.clone())
+    }
+
+    async fn reload_blocklist(
+        &self,
+        sources: Option<BlocklistSources>,
+    ) -> EngineResult<BlocklistStatus> {
+        self.record(format!("reload_blocklist {}", sources.is_some()));
+        let mut s = self.state();
+        if let Some(src) = sources {
+            s.blocklist.enabled = src.enabled;
+            s.blocklist.url = src.url;
+            s.blocklist.rules = src.paths.len() as u64;
+        }
+        Ok(s.blocklist.clone())
+    }
+
+    async fn update_blocklist(&self) -> EngineResult<BlocklistStatus> {
+        self.record("update_blocklist".into());
+        Err(EngineError::Invalid(
+            "no blocklist url is configured".into(),
+        ))
     }
 
     async fn set_encryption(

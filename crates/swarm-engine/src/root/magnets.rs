@@ -87,6 +87,7 @@ impl Root {
             transports: self.cfg.transports.clone().into(),
             udp: self.udp.clone(),
             encryption: self.encryption.clone(),
+            blocklist: self.blocklist.clone(),
             connect_timeout: self.cfg.connect_timeout,
             handshake_timeout: self.cfg.handshake_timeout,
         };
@@ -123,6 +124,7 @@ impl Root {
             .unwrap_or_else(|| self.cfg.download_dir.clone());
         let rec = ResumeRecord {
             labels: entry.labels.clone(),
+            moving: None,
             ..ResumeRecord::first(ih, save_dir, entry.paused, entry.added_at)
         };
         if let Err(e) = StatePaths::of(d, ih).save_record(&rec) {

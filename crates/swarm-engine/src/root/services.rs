@@ -33,6 +33,7 @@ impl Root {
         let socket = self.socket.try_clone();
         let (half_open, handshake_timeout) = (cfg.max_half_open * 4, cfg.handshake_timeout);
         let encryption = self.encryption.clone();
+        let blocklist = self.blocklist.clone();
         let udp = UdpConfig {
             base_timeout: cfg.udp_tracker_timeout,
             max_retries: cfg.udp_tracker_retries,
@@ -49,6 +50,7 @@ impl Root {
             max_half_open: half_open,
             handshake_timeout,
             encryption: self.encryption.clone(),
+            blocklist: self.blocklist.clone(),
         };
         let mut table = vec![ChildSpec::new(
             RootChild::Listener,
@@ -63,6 +65,7 @@ impl Root {
                     half_open,
                     handshake_timeout,
                     encryption.clone(),
+                    blocklist.clone(),
                     link,
                 ))
             }),

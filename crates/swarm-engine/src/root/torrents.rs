@@ -76,6 +76,12 @@ impl Root {
         // is made only if its record had no data (a failure there shows when it writes): one
         // that had data and is gone is an unmounted disk, which the torrent reports (see
         // `Torrent::trusted_record`) instead of our making it again on the mount point.
+        let (save_dir, complete_dir) = self.download_place(&msg, save_dir);
+        if let Some(dir) = &complete_dir {
+            if msg.record.is_none() {
+                writable_save_dir(dir)?;
+            }
+        }
         match &msg.record {
             None => writable_save_dir(&save_dir)?,
             Some(r) if !r.have_bytes().is_some_and(|b| b.iter().any(|&x| x != 0)) => {
@@ -91,6 +97,7 @@ impl Root {
             if msg.record.is_none() && !paths.has_record() {
                 let rec = ResumeRecord {
                     labels: msg.labels.clone(),
+                    complete_dir: complete_dir.clone(),
                     ..ResumeRecord::first(ih, save_dir.clone(), msg.paused, crate::now_unix())
                 };
                 if let Err(e) = paths.save_record(&rec) {
@@ -100,6 +107,11 @@ impl Root {
         }
         let paused = msg.paused || msg.record.as_ref().is_some_and(|r| r.paused);
         let (meta, shared) = self.torrent_shared(msg.meta, &save_dir, paused);
+        // A move under way when the daemon stopped goes on: the files it finished are at the
+        // destination, the others where they were.
+        if let Some(journal) = msg.record.as_ref().and_then(|r| r.moving.as_ref()) {
+            shared.storage.resume_move(journal);
+        }
         // Into the queue, at its end (a restarted daemon adds torrents in their saved order),
         // decided at once: it runs after its check if a slot is free now, else it waits queued.
         let forced = msg.record.as_ref().is_some_and(|r| r.forced);
@@ -128,6 +140,7 @@ impl Root {
             limits,
             known_have: msg.known_have,
             record: msg.record.map(Box::new),
+            complete_dir,
             ..self.torrent_config(save_dir, paused, state.clone())
         };
         // `added` goes out before the torrent can publish anything: its first `state` event
@@ -157,6 +170,26 @@ impl Root {
         Ok(ih)
     }
 
+    /// Where a torrent's data is written, and where it goes once complete: a new download goes
+    /// to the incomplete directory (when one is set) and on to `save_dir` when complete, unless
+    /// it is complete already (its pieces are known, or its data is in `save_dir`: seeding what
+    /// is there); a restored torrent is where its record says.
+    fn download_place(&self, msg: &AddTorrent, save_dir: PathBuf) -> (PathBuf, Option<PathBuf>) {
+        if let Some(r) = &msg.record {
+            return (save_dir, r.complete_dir.clone());
+        }
+        let Some(incomplete) = &self.cfg.incomplete_dir else {
+            return (save_dir, None);
+        };
+        let n = msg.meta.info.num_pieces();
+        let complete = msg.known_have.as_ref().is_some_and(|h| h.count() == n)
+            || save_dir.join(&msg.meta.info.name).exists();
+        if complete || *incomplete == save_dir {
+            return (save_dir, None);
+        }
+        (incomplete.clone(), Some(save_dir))
+    }
+
     /// A torrent's settings from the session's, with no known pieces and no resume record.
     fn torrent_config(
         &self,
@@ -179,6 +212,7 @@ impl Root {
             record: None,
             restarted: false,
             queue: Default::default(),
+            complete_dir: None,
         }
     }
 
@@ -235,6 +269,7 @@ impl Root {
             status: StatusCell::new(Published::new(&summary, Default::default())),
             transferred: Default::default(),
             encryption: self.encryption.clone(),
+            blocklist: self.blocklist.clone(),
             held: Default::default(),
             checks: self.checks.clone(),
         });
@@ -358,7 +393,7 @@ impl Handler<StartGivenUp> for Root {
         let (meta, shared, state) = (e.meta.clone(), e.shared.clone(), e.state.clone());
         let mut tcfg = TorrentConfig {
             queue: self.queue_settings(ih).unwrap_or_default(),
-            ..self.torrent_config(shared.storage.save_dir.clone(), false, state)
+            ..self.torrent_config(shared.storage.save_dir(), false, state)
         };
         // The user's settings survive giving up: they are in the record, as after a crash.
         if let Some(r) = tcfg.resume.as_ref().and_then(StatePaths::load_record) {
@@ -391,6 +426,9 @@ fn restart_config(base: &TorrentConfig) -> TorrentConfig {
         };
         cfg.labels = record.labels.clone();
         cfg.limits = record.limits;
+        // Moved since the add, or still to move when complete.
+        cfg.save_dir = record.save_dir.clone();
+        cfg.complete_dir = record.complete_dir.clone();
         cfg.record = Some(Box::new(record));
     }
     cfg
@@ -539,6 +577,7 @@ mod tests {
             queue: QueueSettings::default(),
             labels: Vec::new(),
             limits: Default::default(),
+            complete_dir: None,
         };
         let cfg = restart_config(&base);
         assert_eq!(

@@ -49,6 +49,8 @@ pub struct Listener {
     /// `HASH('req2', info-hash)` → info-hash, for every routed torrent.
     by_req2: HashMap<[u8; 20], InfoHash>,
     half_open: HalfOpen,
+    /// Connections from blocked addresses are closed at once, before any handshake.
+    blocklist: crate::blocklist::Blocklist,
     /// How long an accepted connection may take to send its handshake.
     pub handshake_timeout: Duration,
     link: ChildLink,
@@ -62,6 +64,7 @@ impl Listener {
         max_half_open: usize,
         handshake_timeout: Duration,
         encryption: PolicyCell,
+        blocklist: crate::blocklist::Blocklist,
         link: ChildLink,
     ) -> Self {
         Listener {
@@ -69,6 +72,7 @@ impl Listener {
             routes: HashMap::new(),
             by_req2: HashMap::new(),
             half_open: HalfOpen::new(max_half_open, encryption),
+            blocklist,
             handshake_timeout,
             link,
         }
@@ -95,6 +99,7 @@ impl Actor for Listener {
         let me = ctx.address();
         let half_open = self.half_open.clone();
         let handshake_timeout = self.handshake_timeout;
+        let blocklist = self.blocklist.clone();
         ctx.spawn(
             async move {
                 loop {
@@ -109,6 +114,9 @@ impl Actor for Listener {
                             continue;
                         }
                     };
+                    if blocklist.refuses(addr.ip(), "incoming connection") {
+                        continue; // dropping the stream closes it
+                    }
                     let me = me.clone();
                     let finder = me.clone().recipient();
                     half_open.read_handshake(

@@ -119,6 +119,8 @@ pub struct UdpPortConfig {
     pub handshake_timeout: Duration,
     /// The encryption policy incoming uTP connections are held to (the listener's).
     pub encryption: PolicyCell,
+    /// Incoming uTP connections from blocked addresses are dropped before their handshake.
+    pub blocklist: crate::blocklist::Blocklist,
 }
 
 pub struct UdpPort {
@@ -165,6 +167,7 @@ impl UdpPort {
         let half_open = HalfOpen::new(self.cfg.max_half_open, self.cfg.encryption.clone());
         let timeout = self.cfg.handshake_timeout;
         let listener = self.listener.clone();
+        let blocklist = self.cfg.blocklist.clone();
         ctx.spawn(
             async move {
                 loop {
@@ -173,6 +176,9 @@ impl UdpPort {
                         Err(e) => return format!("uTP endpoint stopped: {e}"),
                     };
                     let addr = stream.remote_addr();
+                    if blocklist.refuses(addr.ip(), "incoming uTP connection") {
+                        continue; // dropping the stream resets it
+                    }
                     // An encrypting peer names its torrent by a hash only the listener can look
                     // up; while it restarts, no connection could be routed anyway.
                     let Some(finder) = listener.get() else {

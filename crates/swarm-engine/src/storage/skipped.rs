@@ -15,7 +15,7 @@ use crate::parts_file::PartsFile;
 impl Storage {
     /// Where the bytes of parted files go.
     pub fn parts_path(&self) -> PathBuf {
-        self.save_dir
+        self.save_dir()
             .join(format!(".{}.parts", self.info.0.info_hash.to_hex()))
     }
 
@@ -31,7 +31,7 @@ impl Storage {
         for (i, f) in self.info.files.iter().enumerate() {
             let skip = skipped.get(i).copied().unwrap_or(false) && !f.pad && f.length > 0;
             if skip && !parts.parted[i] {
-                parts.parted[i] = std::fs::symlink_metadata(&self.paths[i]).is_err();
+                parts.parted[i] = std::fs::symlink_metadata(self.path(i)).is_err();
             } else if !skip && parts.parted[i] {
                 match self.unpart(&mut parts, i) {
                     Ok(()) => parts.parted[i] = false,
@@ -49,7 +49,7 @@ impl Storage {
 
     /// Moves the bytes of file `i` held in the parts file into the file itself, creating it.
     fn unpart(&self, parts: &mut Parts, i: usize) -> io::Result<()> {
-        let file = self.open(i, true).map_err(|e| at(&self.paths[i], e))?;
+        let file = self.open(i, true).map_err(|e| at(&self.path(i), e))?;
         let Some(held) = self.existing_parts_file(parts)? else {
             return Ok(());
         };
@@ -61,7 +61,7 @@ impl Storage {
                     buf.resize(span.len as usize, 0);
                     held.read(piece, in_piece, &mut buf)?;
                     file.write_all_at(&buf, span.file_offset)
-                        .map_err(|e| at(&self.paths[i], e))?;
+                        .map_err(|e| at(&self.path(i), e))?;
                 }
                 in_piece += span.len as u32;
             }

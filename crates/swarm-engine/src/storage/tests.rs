@@ -282,3 +282,144 @@ fn deleting_the_files_deletes_the_parts_file() {
     assert!(!f.storage.parts_path().exists());
     assert!(!f.out.path().join("tree").exists());
 }
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A move goes file by file: between steps each file reads back from wherever it is, and at
+/// the end the data is only at the destination, which is the save directory, with a skipped
+/// file's bytes (the parts file) there too.
+#[test]
+fn a_move_carries_every_file_and_the_parts_file_and_reads_go_on_meanwhile() {
+    let f = fixture(&[40_000, 25_000, 30_000], 16_384);
+    let cache = FileCache::new(8);
+    let skipped = [false, true, false];
+    f.storage.set_skipped(&skipped).unwrap();
+    let pieces = wanted_pieces(&f, &skipped);
+    write_pieces(&f, &cache, &pieces);
+    assert!(f.storage.parts_path().exists());
+    let dest = tempfile::tempdir().unwrap();
+    let to = dest.path().join("done");
+    f.storage.start_move(&to).unwrap();
+    assert_eq!(f.storage.moving(), Some((to.clone(), 0.0)));
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 10, "the move never finished");
+        for &p in &pieces {
+            assert!(
+                piece_reads_back(&f, &cache, p),
+                "piece {p} after {steps} steps"
+            );
+        }
+        match f.storage.move_step(&cache).unwrap() {
+            moving::MoveStep::Moved { .. } => {
+                let journal = f.storage.move_journal().unwrap();
+                assert_eq!(journal.to, to);
+            }
+            moving::MoveStep::Finished { save_dir } => {
+                assert_eq!(save_dir, to);
+                break;
+            }
+        }
+    }
+    assert_eq!(f.storage.save_dir(), to);
+    assert!(f.storage.moving().is_none() && f.storage.move_journal().is_none());
+    assert!(
+        files_under(f.out.path()).is_empty(),
+        "left at the source: {:?}",
+        files_under(f.out.path())
+    );
+    let name = &f.meta.info.name;
+    let parts = format!(".{}.parts", f.meta.info_hash.to_hex());
+    assert_eq!(
+        files_under(&to),
+        [
+            PathBuf::from(&parts),
+            Path::new(name).join("f0"),
+            Path::new(name).join("f2")
+        ]
+    );
+    for &p in &pieces {
+        assert!(piece_reads_back(&f, &cache, p), "piece {p} after the move");
+    }
+    // Writes go to the new place too: un-skipping makes file 1 there from the parts file.
+    f.storage.set_skipped(&[false; 3]).unwrap();
+    assert!(to.join(name).join("f1").exists());
+}
+
+/// A file of the torrent at the destination: refused before anything moves, naming it, and
+/// the data stays readable where it is.
+#[test]
+fn a_move_onto_an_existing_file_is_refused_and_moves_nothing() {
+    let f = fixture(&[20_000, 20_000], 16_384);
+    let cache = FileCache::new(8);
+    let all: Vec<u32> = (0..f.meta.info.num_pieces()).collect();
+    write_pieces(&f, &cache, &all);
+    let dest = tempfile::tempdir().unwrap();
+    let theirs = dest.path().join(&f.meta.info.name).join("f1");
+    std::fs::create_dir_all(theirs.parent().unwrap()).unwrap();
+    std::fs::write(&theirs, b"not yours").unwrap();
+    let err = f.storage.start_move(dest.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(&*theirs.to_string_lossy()) && err.contains("exists already"),
+        "{err}"
+    );
+    assert!(f.storage.moving().is_none());
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"not yours");
+    assert_eq!(f.storage.save_dir(), f.out.path());
+    assert!(all.iter().all(|&p| piece_reads_back(&f, &cache, p)));
+}
+
+/// After a crash: the journal lists file 0; file 1 reached the destination unrecorded and its
+/// source is still there (a copy whose source was not deleted yet). The resumed move counts it
+/// as moved, and its finish deletes the leftover.
+#[test]
+fn a_resumed_move_finishes_from_its_journal_and_what_is_at_the_destination() {
+    let f = fixture(&[20_000, 20_000, 20_000], 16_384);
+    let cache = FileCache::new(8);
+    let all: Vec<u32> = (0..f.meta.info.num_pieces()).collect();
+    write_pieces(&f, &cache, &all);
+    let dest = tempfile::tempdir().unwrap();
+    let name = &f.meta.info.name;
+    let (src, dst) = (f.out.path().join(name), dest.path().join(name));
+    std::fs::create_dir_all(&dst).unwrap();
+    std::fs::rename(src.join("f0"), dst.join("f0")).unwrap();
+    std::fs::copy(src.join("f1"), dst.join("f1")).unwrap();
+    let journal = crate::relocation::MoveJournal {
+        to: dest.path().to_path_buf(),
+        done: vec![0],
+    };
+    cache.forget(f.storage.id);
+    f.storage.resume_move(&journal);
+    assert_eq!(f.storage.move_journal().unwrap().done, vec![0, 1]);
+    assert!(all.iter().all(|&p| piece_reads_back(&f, &cache, p)));
+    assert_eq!(
+        f.storage.move_step(&cache).unwrap(),
+        moving::MoveStep::Moved { index: 2 }
+    );
+    assert!(matches!(
+        f.storage.move_step(&cache).unwrap(),
+        moving::MoveStep::Finished { .. }
+    ));
+    assert!(
+        files_under(f.out.path()).is_empty(),
+        "{:?}",
+        files_under(f.out.path())
+    );
+    assert!(all.iter().all(|&p| piece_reads_back(&f, &cache, p)));
+}

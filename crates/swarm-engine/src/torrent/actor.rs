@@ -35,7 +35,7 @@ use swarm_wire::Metainfo;
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
 use crate::rate::Rate;
-use crate::resume::{write_atomic, ResumeRecord, StatePaths};
+use crate::resume::{ResumeRecord, StatePaths};
 use crate::services::announcer::{Announcer, Progress as AnnounceProgress};
 use crate::services::choker::{Choker, UnregisterTorrent};
 use crate::services::listener::Listener;
@@ -82,6 +82,9 @@ pub struct TorrentConfig {
     pub restarted: bool,
     /// Queue position, force start and seeding limits: the root's, kept in the record.
     pub queue: crate::torrent::resume_state::QueueSettings,
+    /// Where the data moves once complete (a download in the incomplete directory); `None`:
+    /// it stays in `save_dir`.
+    pub complete_dir: Option<PathBuf>,
 }
 
 impl TorrentConfig {
@@ -183,6 +186,12 @@ pub struct Torrent {
     link: swarm_supervisor::ChildLink,
     /// Super-seeding, while it runs (`cfg.super_seed` and seeding; see `sync_super_seed`).
     pub(super) super_seed: Option<Box<SuperSeed>>,
+    /// A step of a move of the data is with the disk pool (see `relocate.rs`).
+    pub(super) move_running: bool,
+    /// Why the move under way stopped, if it did.
+    pub(super) move_error: Option<String>,
+    /// The resume record's saves, kept in order.
+    pub(super) record_saves: super::disk_phases::RecordSaves,
 }
 
 impl Torrent {
@@ -226,6 +235,9 @@ impl Torrent {
             registered: None,
             link,
             super_seed: None,
+            move_running: false,
+            move_error: None,
+            record_saves: Default::default(),
             meta,
         }
     }
@@ -298,6 +310,7 @@ impl Torrent {
         }
         self.fill_all();
         self.publish();
+        self.move_when_complete(ctx);
     }
 
     /// Stops every peer actor for good (no re-dial).
@@ -354,7 +367,7 @@ impl Torrent {
     /// Seconds until the next tick: every second while peers are connected (rates, pipelines,
     /// timeouts), every [`IDLE_TICK`] otherwise, so a thousand idle torrents cost next to nothing.
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
-        let step = if !self.peers.is_empty() || self.checking.is_some() {
+        let step = if !self.peers.is_empty() || self.checking.is_some() || self.move_running {
             1
         } else if self.state == TorrentState::Downloading {
             IDLE_TICK
@@ -441,6 +454,9 @@ impl Torrent {
         }
         if self.every(2, step) {
             self.progress_event();
+            if self.move_running {
+                self.moving_event();
+            }
         }
         self.publish();
     }
@@ -533,6 +549,8 @@ impl Actor for Torrent {
             }
             _ => self.start_check(ctx),
         }
+        // A move under way (a restarted incarnation, or one the record brought back) goes on.
+        self.continue_move(ctx);
         self.schedule_tick(ctx);
         self.publish();
         if let Some(secs) =
@@ -554,7 +572,7 @@ impl Actor for Torrent {
         // A last, synchronous save: small, and the only chance before the actor is gone.
         if self.checking.is_none() {
             if let Some((path, bytes)) = self.resume_bytes() {
-                if let Err(e) = write_atomic(&path, &bytes) {
+                if let Err(e) = self.record_saves.next().write(&path, &bytes) {
                     tracing::warn!(torrent = %self.name(), "saving resume state: {e}");
                 }
             }

@@ -31,11 +31,12 @@ impl Torrent {
             downloaded: self.shared.transferred.downloaded(),
             uploaded: self.shared.transferred.uploaded(),
             peers: self.peers.live_count() as u32,
-            save_dir: self.cfg.save_dir.display().to_string(),
+            save_dir: self.shared.storage.save_dir().display().to_string(),
             error: self.error.clone(),
             queue_position: self.cfg.queue.position,
             forced: self.cfg.queue.forced,
             labels: self.cfg.labels.clone(),
+            moving: self.move_progress(),
         }
     }
 
@@ -391,6 +392,13 @@ impl Handler<Verify> for Torrent {
     type Result = ();
 
     fn handle(&mut self, _: Verify, ctx: &mut Context<Self>) {
+        self.verify(ctx);
+    }
+}
+
+impl Torrent {
+    /// Hashes everything on disk again (`verify`, and a torrent pointed at another directory).
+    pub(super) fn verify(&mut self, ctx: &mut Context<Self>) {
         if matches!(
             self.state,
             TorrentState::Checking | TorrentState::CheckingQueued

@@ -161,7 +161,9 @@ impl Torrent {
     pub(super) fn resume_bytes(&self) -> Option<(PathBuf, Vec<u8>)> {
         self.resume.record(Snapshot {
             info_hash: self.shared.info_hash,
-            save_dir: self.cfg.save_dir.clone(),
+            // The storage's: the source until a move is done, the destination from then on,
+            // whichever incarnation of the torrent saw the move finish.
+            save_dir: self.shared.storage.save_dir(),
             paused: self.state == TorrentState::Paused || self.cfg.paused,
             have: self.picker.have(),
             files: self.shared.storage.file_stats(),
@@ -175,6 +177,8 @@ impl Torrent {
             seeding_secs: self.shared.transferred.seeding_secs(),
             labels: self.cfg.labels.clone(),
             limits: self.cfg.limits,
+            moving: self.shared.storage.move_journal(),
+            complete_dir: self.cfg.complete_dir.clone(),
         })
     }
 
@@ -189,11 +193,51 @@ impl Torrent {
         self.resume.dirty = false;
         if let Some((path, bytes)) = self.resume_bytes() {
             let name = self.name();
+            let save = self.record_saves.next();
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = write_atomic(&path, &bytes) {
+                if let Err(e) = save.write(&path, &bytes) {
                     tracing::warn!(torrent = %name, "saving resume state: {e}");
                 }
             });
         }
+    }
+}
+
+/// The resume record's saves in the order they were made. Saves run off the actor's thread and
+/// two may overlap (a move saves its journal after each file, a moment after the save that
+/// started it): the older one, landing last, would put back a journal that forgets a file.
+/// Each save has a number; one older than what is on disk is dropped.
+#[derive(Default)]
+pub(super) struct RecordSaves {
+    made: u64,
+    written: std::sync::Arc<std::sync::Mutex<u64>>,
+}
+
+/// One save, numbered.
+pub(super) struct RecordSave {
+    number: u64,
+    written: std::sync::Arc<std::sync::Mutex<u64>>,
+}
+
+impl RecordSaves {
+    pub(super) fn next(&mut self) -> RecordSave {
+        self.made += 1;
+        RecordSave {
+            number: self.made,
+            written: self.written.clone(),
+        }
+    }
+}
+
+impl RecordSave {
+    /// Writes the record unless a newer one was written already.
+    pub(super) fn write(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if *written > self.number {
+            return Ok(());
+        }
+        write_atomic(path, bytes)?;
+        *written = self.number;
+        Ok(())
     }
 }

@@ -151,6 +151,7 @@ impl Torrent {
                 self.peers.broadcast(&ToPeer::Have(index));
                 if self.picker.is_complete() && self.state == TorrentState::Downloading {
                     self.on_complete();
+                    self.move_when_complete(ctx);
                 }
             }
             WriteOutcome::HashMismatch => {
@@ -180,7 +181,7 @@ impl Torrent {
                 let msg = if full {
                     format!(
                         "no space left on device writing to {}",
-                        self.cfg.save_dir.display()
+                        self.shared.storage.save_dir().display()
                     )
                 } else {
                     format!("writing piece {index}: {e}")

@@ -112,10 +112,13 @@ impl Torrent {
     /// Remembers new peer addresses and dials them if there is room.
     pub(super) fn add_peers(
         &mut self,
-        addrs: Vec<std::net::SocketAddr>,
+        mut addrs: Vec<std::net::SocketAddr>,
         source: crate::torrent::messages::PeerSource,
         ctx: &mut Context<Self>,
     ) {
+        self.shared
+            .blocklist
+            .retain_allowed(&mut addrs, source.as_str());
         let fresh = self.peers.add_addresses(addrs, source, Instant::now());
         if fresh > 0 {
             tracing::debug!(torrent = %self.name(), fresh, source = source.as_str(), "new peer addresses");
@@ -132,6 +135,11 @@ impl Torrent {
             self.peers
                 .dial_plan(self.cfg.peer_cap(), self.cfg.max_half_open, Instant::now());
         for sock in plan {
+            // Learnt before a reload that blocked it.
+            if self.shared.blocklist.refuses(sock.ip(), "dial") {
+                self.peers.forget_address(sock);
+                continue;
+            }
             let Some(place) = self.shared.peer_budget.take() else {
                 tracing::debug!(torrent = %self.name(), "global connection limit reached");
                 break;

@@ -229,6 +229,16 @@ pub struct SetLimits(pub swarm_model::TorrentLimits);
 #[rtype(result = "()")]
 pub struct SetLabels(pub Vec<String>);
 
+/// Move the data to `to` (`move_data`), or only look for it there (transmission's
+/// `torrent-set-location` with `move: false`, which rechecks). Answers once the move has started
+/// (or was refused); the move goes on file by file, shown in the summary's `moving`.
+#[derive(Message)]
+#[rtype(result = "Result<(), swarm_model::EngineError>")]
+pub struct MoveStorage {
+    pub to: std::path::PathBuf,
+    pub move_data: bool,
+}
+
 /// Hash everything on disk again.
 #[derive(Message)]
 #[rtype(result = "()")]

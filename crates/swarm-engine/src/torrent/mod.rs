@@ -4,7 +4,8 @@
 //! - [`actor`]: the `Torrent` actor — lifecycle, state machine, the tick; with [`download`] (peer
 //!   events, blocks in, pieces out to the disk pool), [`links`] (listener, announcer, DHT,
 //!   choker; finding and dialling peers), [`control`] (queries and orders from the root) and
-//!   [`disk_phases`] (the hash check and the resume record, carried out).
+//!   [`disk_phases`] (the hash check and the resume record, carried out) and [`relocate`] (a move
+//!   of the data to another directory, driven one file at a time).
 //! - [`supervisor`]: the torrent's children and their restart policy, declared.
 //! - [`peer`]: `PeerConn`, one actor per connection (with its transport and writer).
 //! - [`messages`]: every message to or from a torrent.
@@ -24,6 +25,7 @@ mod links;
 pub mod messages;
 pub mod peer;
 pub mod peer_set;
+mod relocate;
 pub mod resume_state;
 pub mod shared;
 pub mod super_seed;

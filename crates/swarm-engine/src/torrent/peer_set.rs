@@ -151,6 +151,13 @@ impl<H: PeerHandle> PeerSet<H> {
         fresh
     }
 
+    /// Drops an address from the book (it is blocked now); a fresh report may bring it back.
+    pub fn forget_address(&mut self, addr: SocketAddr) {
+        if let Some(book) = self.book.as_mut() {
+            book.known.remove(&addr);
+        }
+    }
+
     /// Addresses to dial now: as many as there is room for under `max_peers` and `max_half_open`.
     pub fn dial_plan(
         &self,

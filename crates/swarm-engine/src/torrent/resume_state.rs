@@ -66,6 +66,8 @@ pub struct Snapshot<'a> {
     pub limits: TorrentLimits,
     pub queue: QueueSettings,
     pub seeding_secs: u64,
+    pub moving: Option<crate::relocation::MoveJournal>,
+    pub complete_dir: Option<PathBuf>,
 }
 
 /// What the root's queue decided for a torrent and the torrent keeps in its record, so that a
@@ -152,6 +154,8 @@ impl ResumeState {
             seeding_secs: s.seeding_secs,
             labels: s.labels,
             limits: s.limits,
+            moving: s.moving,
+            complete_dir: s.complete_dir,
         };
         Some((paths.resume(), serde_json::to_vec_pretty(&rec).ok()?))
     }

@@ -47,6 +47,8 @@ pub struct TorrentShared {
     pub transferred: Transferred,
     /// The session's encryption policy (shared by all torrents and the listener).
     pub encryption: crate::torrent::peer::encryption::PolicyCell,
+    /// The session's IP blocklist: addresses learnt and dials are checked against it.
+    pub blocklist: crate::blocklist::Blocklist,
     /// The root's queue holds the torrent (`queued_download` / `queued_seed`): written by the
     /// root, read by every incarnation of the torrent when it would go live, so that one
     /// restarted after a crash waits as the one before it did.

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use swarm_control::human::{bytes, duration, limit, rate, utc};
 use swarm_control::{
-    DaemonInfo, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats, TorrentDetail,
-    TorrentLimits, TorrentSummary, TrackerInfo,
+    BlocklistStatus, DaemonInfo, FileInfo, FilePriority, InfoHash, Limits, PeerInfo, SessionStats,
+    TorrentDetail, TorrentLimits, TorrentSummary, TrackerInfo,
 };
 
 /// Left-aligned text columns, right-aligned where `right[i]`; two spaces between columns.
@@ -158,6 +158,16 @@ pub fn torrent_detail(d: &TorrentDetail) -> String {
     };
     line("Progress:", progress);
     line("Save dir:", s.save_dir.clone());
+    if let Some(m) = &s.moving {
+        let stopped = m
+            .error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" — stopped: {e}"));
+        line(
+            "Moving:",
+            format!("to {}, {}{stopped}", m.to, percent(m.progress)),
+        );
+    }
     if !s.labels.is_empty() {
         line("Labels:", s.labels.join(", "));
     }
@@ -429,6 +439,47 @@ pub fn alt_speed(a: &swarm_control::AltSpeed) -> String {
         format_clock(s.end_minute),
         format_days(s.days)
     )
+}
+
+pub fn blocklist(b: &BlocklistStatus) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(out, "{k:<10}{v}");
+    };
+    line("enabled:", if b.enabled { "yes" } else { "no" }.into());
+    line(
+        "rules:",
+        format!(
+            "{} ({} IPv4, {} IPv6 ranges, {})",
+            b.rules,
+            b.rules_v4,
+            b.rules_v6,
+            bytes(b.memory_bytes)
+        ),
+    );
+    line("loaded:", b.loaded_at.map_or_else(|| "never".into(), utc));
+    line("blocked:", format!("{} addresses refused", b.blocked));
+    if let Some(url) = &b.url {
+        line("url:", url.clone());
+    }
+    for f in &b.files {
+        line(
+            "file:",
+            format!(
+                "{} ({} rules, {} malformed)",
+                f.path.display(),
+                f.rules,
+                f.malformed
+            ),
+        );
+    }
+    if b.malformed > 0 {
+        line("malformed:", format!("{} lines; the first:", b.malformed));
+        for p in &b.problems {
+            let _ = writeln!(out, "  {}:{}: {}", p.path.display(), p.line, p.reason);
+        }
+    }
+    out
 }
 
 pub fn stats(info: &DaemonInfo, s: &SessionStats) -> String {

@@ -109,6 +109,20 @@ fn text_line(item: &StreamItem) -> String {
                 state,
             } => format!("{} {state} {name}", short_hash(info_hash)),
             Event::Unknown => "(an event of a newer swarmd)".into(),
+            Event::Moving {
+                info_hash,
+                to,
+                progress,
+            } if *progress >= 1.0 => format!("{} moved to {to}", short_hash(info_hash)),
+            Event::Moving {
+                info_hash,
+                to,
+                progress,
+            } => format!(
+                "{} moving {:5.1}% to {to}",
+                short_hash(info_hash),
+                progress * 100.0
+            ),
             Event::Progress {
                 info_hash,
                 progress,

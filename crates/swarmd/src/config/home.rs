@@ -22,6 +22,7 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
     for p in [
         &mut config.daemon.state_dir,
         &mut config.daemon.download_dir,
+        &mut config.daemon.incomplete_dir,
         &mut config.watch.dir,
         &mut config.control.socket,
         &mut config.rpc.unix_socket,
@@ -30,6 +31,9 @@ pub fn expand_paths(config: &mut Config, home: Option<&Path>) {
     .into_iter()
     .flatten()
     {
+        *p = expand(p, home);
+    }
+    for p in &mut config.blocklist.paths {
         *p = expand(p, home);
     }
     for p in config

@@ -139,6 +139,7 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
     let paths = [
         ("daemon", "state_dir", &c.daemon.state_dir),
         ("daemon", "download_dir", &c.daemon.download_dir),
+        ("daemon", "incomplete_dir", &c.daemon.incomplete_dir),
         ("watch", "dir", &c.watch.dir),
         ("control", "socket", &c.control.socket),
         ("rpc", "unix_socket", &c.rpc.unix_socket),
@@ -173,6 +174,22 @@ fn validate(c: &Config, text: &str, path: &Path) -> Result<(), ConfigError> {
             if let Err(e) = swarm_control::check_rate_limit(key, kib.saturating_mul(1024)) {
                 return fail("alt_speed", key, e);
             }
+        }
+    }
+    if let Some(p) = c.blocklist.paths.iter().find(|p| !p.is_absolute()) {
+        return fail(
+            "blocklist",
+            "paths",
+            format!("{} is not an absolute path", p.display()),
+        );
+    }
+    if let Some(url) = &c.blocklist.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return fail(
+                "blocklist",
+                "url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            );
         }
     }
     if let Some(r) = c.seeding.ratio_limit {

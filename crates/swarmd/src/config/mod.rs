@@ -35,6 +35,7 @@ pub struct Config {
     pub rpc: RpcSection,
     pub queue: QueueSection,
     pub seeding: SeedingSection,
+    pub blocklist: BlocklistSection,
     /// `[labels.NAME]`: settings of the torrents that carry the label `NAME`.
     pub labels: std::collections::BTreeMap<String, LabelSection>,
 }
@@ -67,6 +68,10 @@ pub struct DaemonSection {
     /// Where torrents are saved unless `torrent.add` says otherwise. Unset: by mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_dir: Option<PathBuf>,
+    /// Where new downloads are written until complete, then moved to their save directory
+    /// (transmission's incomplete-dir). Unset: straight into the save directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_dir: Option<PathBuf>,
     /// A tracing filter: `info`, `debug`, `swarmd=debug,swarm_engine=info` … `RUST_LOG` wins.
     pub log_level: String,
 }
@@ -76,6 +81,7 @@ impl Default for DaemonSection {
         DaemonSection {
             state_dir: None,
             download_dir: None,
+            incomplete_dir: None,
             log_level: "info".into(),
         }
     }
@@ -400,6 +406,33 @@ impl SeedingSection {
             seed_time_minutes: self.seed_time_minutes,
             idle_minutes: self.idle_minutes,
             action: self.action,
+        }
+    }
+}
+
+/// `[blocklist]`: peer addresses never connected to or accepted (docs/operations.md,
+/// "IP blocklist").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlocklistSection {
+    pub enabled: bool,
+    /// Files (eMule DAT, PeerGuardian P2P, CIDR lists; plain or gzip) and directories (every
+    /// file in them), absolute.
+    pub paths: Vec<PathBuf>,
+    /// Fetched by `swarmctl blocklist update` (and the HTTP RPC's `blocklist-update`) into
+    /// `STATE_DIR/blocklist-url`, which is loaded with `paths` from then on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl BlocklistSection {
+    /// Where the engine reads the rules from.
+    pub fn sources(&self, state_dir: &std::path::Path) -> swarm_model::BlocklistSources {
+        swarm_model::BlocklistSources {
+            enabled: self.enabled,
+            paths: self.paths.clone(),
+            url: self.url.clone(),
+            url_file: self.url.as_ref().map(|_| state_dir.join("blocklist-url")),
         }
     }
 }

@@ -37,6 +37,7 @@ fn shipped_file_documents_every_key() {
     full.control.socket = Some("/x.sock".into());
     full.control.group = Some("g".into());
     full.dht.port = Some(1);
+    full.blocklist.url = Some("https://x/l.gz".into());
     let value = toml::Value::try_from(&full).unwrap();
     let mut missing = Vec::new();
     for (section, table) in value.as_table().unwrap() {
@@ -290,5 +291,29 @@ fn tilde_paths_are_expanded() {
     assert!(
         msg.contains("watch.dir") && msg.contains("absolute"),
         "{msg}"
+    );
+}
+
+#[test]
+fn blocklist_paths_and_url_are_checked() {
+    let c = parse_str("[blocklist]\nenabled = true\npaths = [\"/srv/lists\"]\n").unwrap();
+    let sources = c.blocklist.sources(Path::new("/state"));
+    assert_eq!(sources.paths, vec![PathBuf::from("/srv/lists")]);
+    assert_eq!(sources.url_file, None, "no url, no downloaded file");
+    let e = error_of("[blocklist]\npaths = [\"/a\", \"lists\"]\n");
+    assert!(
+        e.contains("blocklist.paths") && e.contains("lists is not an absolute path"),
+        "{e}"
+    );
+    let e = error_of("[blocklist]\nurl = \"ftp://x/l\"\n");
+    assert!(
+        e.contains("blocklist.url") && e.contains("not an http"),
+        "{e}"
+    );
+    let c = parse_str("[blocklist]\nurl = \"https://x/l.gz\"\n").unwrap();
+    let sources = c.blocklist.sources(Path::new("/state"));
+    assert_eq!(
+        sources.url_file,
+        Some(PathBuf::from("/state/blocklist-url"))
     );
 }

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use swarm_control::methods::names;
 use swarm_control::rpc::{codes, Id, Request, RpcError, JSONRPC_VERSION};
 use swarm_control::{
-    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, QueueMove,
-    QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams, SetFilePriorityParams,
-    SetLabelsParams, SetLimitsParams, SetQueuePositionParams, SetSeedLimitsParams,
-    SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams, SubscribeResult, TorrentParams,
-    TorrentRef, TorrentSource, MIN_PREFIX_LEN,
+    AddParams, AddPeersParams, AddPeersResult, DaemonInfo, EncryptionParams, MoveStorageParams,
+    QueueMove, QueueMoveParams, QueueParams, QueuePositionResult, RemoveParams,
+    SetFilePriorityParams, SetLabelsParams, SetLimitsParams, SetQueuePositionParams,
+    SetSeedLimitsParams, SetSuperSeedParams, SetTorrentLimitsParams, ShutdownParams,
+    SubscribeResult, TorrentParams, TorrentRef, TorrentSource, MIN_PREFIX_LEN,
 };
 use swarm_wire::InfoHash;
 
@@ -314,6 +314,18 @@ impl<E: Engine> Dispatcher<E> {
                 }
                 encryption_result(now)
             }
+            names::BLOCKLIST_STATUS => {
+                no_params(method, params)?;
+                to_json(e.blocklist().await)
+            }
+            names::BLOCKLIST_RELOAD => {
+                no_params(method, params)?;
+                to_json(e.reload_blocklist(None).await)
+            }
+            names::BLOCKLIST_UPDATE => {
+                no_params(method, params)?;
+                to_json(e.update_blocklist().await)
+            }
             names::TORRENT_ADD => {
                 check_add_params(params.as_ref())?;
                 self.add(decode(method, params)?).await
@@ -390,6 +402,12 @@ impl<E: Engine> Dispatcher<E> {
                 let id = self.resolve(&p.torrent).await?;
                 e.set_labels(id, labels.clone()).await?;
                 to_json(Ok(labels))
+            }
+            names::TORRENT_MOVE_STORAGE => {
+                let p: MoveStorageParams = decode(method, params)?;
+                let id = self.resolve(&p.torrent).await?;
+                e.move_storage(id, p.dir.clone(), p.move_data).await?;
+                to_json(Ok(p.dir))
             }
             names::TORRENT_ADD_PEERS => {
                 let p: AddPeersParams = decode(method, params)?;

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use swarm_control::{Limits, TorrentState};
 
 use super::ids::Ids;
+use super::torrents::location_arg;
 use crate::engine::{Engine, EngineError};
 
 /// A call's arguments.
@@ -90,6 +91,8 @@ pub(super) const SPEED_UNIT: u64 = 1000;
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
     pub download_dir: PathBuf,
+    /// `[daemon] incomplete_dir`, if set.
+    pub incomplete_dir: Option<PathBuf>,
     pub config_dir: PathBuf,
     pub peer_limit: u32,
     pub peer_limit_global: u32,
@@ -151,12 +154,14 @@ impl<E: Engine> Rpc<E> {
                 "port-test: swarmd does not ask an outside service whether its peer port is \
                  reachable; check it from another machine",
             )),
-            "blocklist-update" => Err(Failure::unsupported(
-                "blocklist-update: swarmd has no blocklist",
-            )),
-            "torrent-set-location" => Err(Failure::unsupported(
-                "torrent-set-location: swarmd cannot move a torrent's data yet",
-            )),
+            "blocklist-update" => self.blocklist_update().await,
+            "torrent-set-location" => {
+                let location = location_arg("torrent-set-location", args)?
+                    .ok_or_else(|| Failure::new("torrent-set-location: location is missing"))?;
+                let move_data = args.get("move").is_some_and(truthy);
+                self.set_location("torrent-set-location", args, location, move_data)
+                    .await
+            }
             "torrent-rename-path" => Err(Failure::unsupported(
                 "torrent-rename-path: swarmd cannot rename a torrent's files yet",
             )),
@@ -178,20 +183,23 @@ impl<E: Engine> Rpc<E> {
         // The normal limits: with the alternative ones on, `stats` has those instead.
         let l = self.engine.limits().await.map_err(engine_failure)?;
         let alt = self.engine.alt_speed().await.map_err(engine_failure)?;
+        let blocklist = self.engine.blocklist().await.map_err(engine_failure)?;
         let kb = |b: Option<u64>| b.map_or(0, |b| b / SPEED_UNIT);
         let dir = self.info.download_dir.display().to_string();
         let free = statvfs(&self.info.download_dir).map_or(-1, |(free, _)| free as i64);
         let mut v = super::alt_speed::session_values(&alt);
         v.extend(json_map(json!({
-            "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+            "blocklist-enabled": blocklist.enabled,
+            "blocklist-size": blocklist.rules, "blocklist-url": blocklist.url.unwrap_or_default(),
             "cache-size-mb": 0, "config-dir": self.info.config_dir.display().to_string(),
             "default-trackers": "", "dht-enabled": self.info.dht_enabled,
         })));
         v.extend(json_map(json!({
             "download-dir": dir, "download-dir-free-space": free,
             "encryption": transmission_encryption(encryption),
-            "incomplete-dir": "",
-            "incomplete-dir-enabled": false, "lpd-enabled": false,
+            "incomplete-dir": self.info.incomplete_dir.as_ref()
+                .map_or_else(String::new, |d| d.display().to_string()),
+            "incomplete-dir-enabled": self.info.incomplete_dir.is_some(), "lpd-enabled": false,
             "peer-limit-global": self.info.peer_limit_global,
             "peer-limit-per-torrent": self.info.peer_limit, "peer-port": stats.listen_port,
             "peer-port-random-on-start": false, "pex-enabled": true,
@@ -217,6 +225,18 @@ impl<E: Engine> Rpc<E> {
         let (queue, seeding) = self.engine.queue_config().await.map_err(engine_failure)?;
         v.extend(super::queue::session_values(&queue, &seeding));
         Ok(v)
+    }
+
+    /// transmission fetches its `blocklist-url`; swarmd does when `[blocklist] url` is set, and
+    /// otherwise reads the files of `[blocklist] paths` again. Either answers the rules now in
+    /// force; a failure keeps the rules and says which file or url failed.
+    async fn blocklist_update(&self) -> Result<Map<String, Value>, Failure> {
+        let status = match self.engine.blocklist().await.map_err(engine_failure)?.url {
+            Some(_) => self.engine.update_blocklist().await,
+            None => self.engine.reload_blocklist(None).await,
+        }
+        .map_err(|e| Failure::coded(Code::System, format!("blocklist-update: {e}")))?;
+        Ok(json_map(json!({"blocklist-size": status.rules})))
     }
 
     async fn session_get(&self, args: &Args) -> Result<Map<String, Value>, Failure> {

@@ -185,6 +185,18 @@ pub fn render(
         "Announces that failed.",
         c.announce_failures,
     );
+    out.single(
+        "swarmd_blocklist_rules",
+        "gauge",
+        "Address ranges of the IP blocklist in force.",
+        c.blocklist_rules,
+    );
+    out.single(
+        "swarmd_peers_blocked_total",
+        "counter",
+        "Peer addresses the IP blocklist refused (connections, dials, addresses learnt).",
+        c.peers_blocked,
+    );
     // The busiest torrents, then by name: a bounded number of series however many torrents.
     list.sort_by(|a, b| {
         (b.download_rate + b.upload_rate)
@@ -268,6 +280,7 @@ mod tests {
         let c = EngineCounters {
             peers_incoming: 3,
             peers_utp_incoming: 1,
+            peers_blocked: 4,
             ..Default::default()
         };
         let mut a =
@@ -291,6 +304,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("swarmd_dht_nodes 7\n"), "{text}");
+        assert!(text.contains("swarmd_peers_blocked_total 4\n"), "{text}");
         assert!(
             text.contains("swarmd_metrics_torrents_omitted 1\n"),
             "{text}"

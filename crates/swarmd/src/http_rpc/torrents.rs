@@ -346,14 +346,45 @@ impl<E: Engine> Rpc<E> {
             .map_err(|e| corrupt(format!("{filename}: invalid torrent: {e}")))
     }
 
+    /// `torrent-set-location` (and `torrent-set`'s `location`): moves the torrents' data to
+    /// `location` (`move_data`), or points them there without moving anything, as transmission
+    /// does with `move: false`. A move goes on after the answer; `torrent-get` shows where the
+    /// data is (`downloadDir` changes when it is done).
+    pub(super) async fn set_location(
+        &self,
+        method: &str,
+        args: &Args,
+        location: PathBuf,
+        move_data: bool,
+    ) -> Result<Map<String, Value>, Failure> {
+        for t in self.select(args.get("ids")).await? {
+            match self
+                .engine
+                .move_storage(t.hash, location.clone(), move_data)
+                .await
+            {
+                Ok(()) | Err(EngineError::UnknownTorrent(_)) => {}
+                Err(e) => {
+                    let f = engine_failure(e);
+                    return Err(Failure::coded(
+                        f.code,
+                        format!("{method} {}: {}", t.summary.name, f.message),
+                    ));
+                }
+            }
+        }
+        Ok(Map::new())
+    }
+
     pub(super) async fn torrent_set(&self, args: &Args) -> Result<Map<String, Value>, Failure> {
         let changes = FileChanges::from_args(args)?;
+        let location = location_arg("torrent-set", args)?;
         let labels = labels_arg("torrent-set", args)?;
         let limits = LimitChanges::from_args(args)?;
         for (key, value) in args.iter() {
             if matches!(
                 key.as_str(),
-                "ids" | "files-wanted" | "files-unwanted" | "labels"
+                "ids" | "files-wanted" | "files-unwanted" | "labels" | "location"
             ) || key.starts_with("priority-")
                 || super::queue::TORRENT_KEYS.contains(&key.as_str())
                 || LimitChanges::KEYS.contains(&key.as_str())
@@ -361,6 +392,12 @@ impl<E: Engine> Rpc<E> {
                 continue;
             }
             check_unchangeable(key, value)?;
+        }
+        if let Some(location) = location {
+            // transmission's "new location of the torrent's content": the data is looked for
+            // there, not moved (`torrent-set-location` moves it).
+            self.set_location("torrent-set", args, location, false)
+                .await?;
         }
         for t in self.select(args.get("ids")).await? {
             match self.torrent_set_queue(t.hash, args).await {
@@ -465,6 +502,26 @@ fn id_refs(values: &[Value]) -> Result<IdRefs, Failure> {
     Ok(refs)
 }
 
+/// The `location` of `torrent-set-location` and `torrent-set`: an absolute directory.
+pub(super) fn location_arg(method: &str, args: &Args) -> Result<Option<PathBuf>, Failure> {
+    let Some(v) = args.get("location") else {
+        return Ok(None);
+    };
+    let Some(text) = v.as_str() else {
+        return Err(Failure::new(format!(
+            "{method}: location: {v} is not a directory path"
+        )));
+    };
+    let path = PathBuf::from(text);
+    if !path.is_absolute() {
+        return Err(Failure::coded(
+            Code::PathNotAbsolute,
+            format!("{method}: location {text} is not an absolute path"),
+        ));
+    }
+    Ok(Some(path))
+}
+
 /// `torrent-set` keys of features swarmd does not have: accepted when they ask for what
 /// swarmd does anyway (what transmission with the feature off does), refused otherwise.
 fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
@@ -476,7 +533,7 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
         "sequentialDownload" => !truthy(value),
         // Not a change of anything swarmd keeps.
         "group" => value.as_str().is_some_and(str::is_empty),
-        "location" | "trackerList" => false,
+        "trackerList" => false,
         // Keys transmission does not know either: ignored, as transmission does.
         _ => true,
     };
@@ -486,7 +543,6 @@ fn check_unchangeable(key: &str, value: &Value) -> Result<(), Failure> {
     let what = match key {
         "honorsSessionLimits" => "ignoring the session's speed limits",
         "group" => "bandwidth groups",
-        "location" => "moving a torrent's data",
         _ => "this setting",
     };
     Err(Failure::unsupported(format!(

@@ -119,6 +119,11 @@ fn an_unchecked_torrent_writes_no_record() {
             upload_slots: Some(3),
             ..Default::default()
         },
+        moving: Some(crate::relocation::MoveJournal {
+            to: "/done".into(),
+            done: vec![1],
+        }),
+        complete_dir: Some("/final".into()),
     };
     let (path, bytes) = state.record(snapshot(&have)).expect("a record");
     assert_eq!(path, paths.resume());
@@ -135,6 +140,12 @@ fn an_unchecked_torrent_writes_no_record() {
     assert_eq!(back.labels, ["tv"], "the labels are kept");
     assert_eq!(back.limits.upload, Some(1 << 20), "the limits are kept");
     assert_eq!(back.limits.upload_slots, Some(3));
+    assert_eq!(
+        back.moving.map(|m| (m.to, m.done)),
+        Some(("/done".into(), vec![1])),
+        "a move's journal is kept"
+    );
+    assert_eq!(back.complete_dir, Some("/final".into()));
     state.unchecked = true;
     assert!(state.record(snapshot(&have)).is_none());
     assert!(ResumeState::new(None).record(snapshot(&have)).is_none());

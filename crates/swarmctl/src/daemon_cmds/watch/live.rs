@@ -36,6 +36,8 @@ struct Row {
     state: Option<TorrentState>,
     /// Why the torrent is in state `error`.
     error: Option<String>,
+    /// How far its data's move is, while one is under way.
+    moving: Option<f64>,
 }
 
 pub struct LiveView {
@@ -61,6 +63,7 @@ impl LiveView {
                 up: t.upload_rate,
                 state: Some(t.state),
                 error: t.error,
+                moving: t.moving.map(|m| m.progress),
             })
             .collect();
         LiveView {
@@ -93,6 +96,7 @@ impl LiveView {
                         up: 0,
                         state: None,
                         error: None,
+                        moving: None,
                     });
                 }
             }
@@ -127,6 +131,16 @@ impl LiveView {
                 }
             }
             StreamItem::Event(Event::Unknown) => return false,
+            StreamItem::Event(Event::Moving {
+                info_hash,
+                progress,
+                ..
+            }) => {
+                if let Some(r) = self.row(info_hash) {
+                    r.moving = (*progress < 1.0).then_some(*progress);
+                }
+                return false;
+            }
             StreamItem::Event(Event::Progress {
                 info_hash,
                 progress,
@@ -244,6 +258,7 @@ fn line(r: &Row, width: usize) -> String {
         .error
         .as_deref()
         .map(|e| format!("  ({e})"))
+        .or_else(|| r.moving.map(|p| format!("  (moving {:.0}%)", p * 100.0)))
         .unwrap_or_default();
     format!(
         "{} {bar}{:5.1}% {:<11}{rates}  {}{error}",
@@ -288,6 +303,7 @@ mod tests {
             queue_position: 0,
             forced: false,
             labels: Vec::new(),
+            moving: None,
         }
     }
 
@@ -350,6 +366,25 @@ mod tests {
         v.apply(&progress("aaaaaaaa11", 1.0, TorrentState::Seeding));
         let l = &v.frame(WIDE)[0];
         assert!(l.contains(" seeding ") && !l.contains("disk full"), "{l}");
+    }
+
+    /// A move of the data shows on the torrent's line until it is done.
+    #[test]
+    fn a_move_shows_until_done() {
+        let mut v = LiveView::new(vec![summary("bbbbbbbb22", TorrentState::Seeding)]);
+        let moving = |p: f64| {
+            StreamItem::Event(Event::Moving {
+                info_hash: ih("bbbbbbbb22"),
+                to: "/srv/archive".into(),
+                progress: p,
+            })
+        };
+        v.apply(&moving(0.25));
+        let l = &v.frame(WIDE)[0];
+        assert!(l.contains(" seeding ") && l.contains("(moving 25%)"), "{l}");
+        v.apply(&moving(1.0));
+        let l = &v.frame(WIDE)[0];
+        assert!(!l.contains("moving"), "{l}");
     }
 
     /// More torrents than rows, and a narrow terminal: the frame fits, and says what it left out.

@@ -68,13 +68,14 @@ mod calls {
     use super::*;
     use crate::fake_engine::FakeEngine;
 
-    const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+    pub(super) const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
 
     pub(super) fn rpc() -> Rpc<FakeEngine> {
         let engine = FakeEngine::new();
         engine.insert(HASH, "ubuntu");
         let info = crate::http_rpc::SessionInfo {
             download_dir: "/downloads".into(),
+            incomplete_dir: None,
             config_dir: "/etc/swarmd".into(),
             peer_limit: 50,
             peer_limit_global: 200,
@@ -114,7 +115,7 @@ mod calls {
                 {"jsonrpc": "2.0", "method": "torrent_stop", "params": {"ids": [HASH]}},
                 {"jsonrpc": "2.0", "method": "torrent_frobnicate", "id": 2},
                 {"jsonrpc": "2.0", "method": "torrent_set", "id": 3,
-                 "params": {"location": "/elsewhere"}},
+                 "params": {"group": "fast"}},
                 {"jsonrpc": "1.0", "method": "session_get", "id": 4},
                 {"jsonrpc": "2.0", "method": "session_get", "id": 5, "params": [1]},
             ]),
@@ -133,7 +134,7 @@ mod calls {
         let why = answers[2]["error"]["data"]["error_string"]
             .as_str()
             .unwrap();
-        assert!(why.contains("moving a torrent's data"), "{why}");
+        assert!(why.contains("bandwidth groups"), "{why}");
         assert_eq!(answers[3]["error"]["code"], -32600);
         assert_eq!(answers[3]["id"], Value::Null);
         assert_eq!(answers[4]["error"]["code"], -32602);
@@ -195,4 +196,65 @@ async fn every_session_key_has_its_snake_case_name() {
             "{key} is missing from ARGUMENT_KEYS"
         );
     }
+}
+
+/// `torrent-set-location` moves with `move: true` and only re-points without it, as
+/// transmission does; `torrent-set`'s `location` re-points; a relative or missing location is
+/// refused before the engine hears of it.
+#[tokio::test]
+async fn set_location_moves_or_repoints() {
+    let rpc = calls::rpc();
+    let ids = json!([calls::HASH]);
+    let args = |v: Value| v.as_object().unwrap().clone();
+    let call = |method: &'static str, a: Value| {
+        let rpc = &rpc;
+        async move { rpc.call(method, &args(a)).await }
+    };
+    call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "/srv/a", "move": true}),
+    )
+    .await
+    .unwrap();
+    call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "/srv/b"}),
+    )
+    .await
+    .unwrap();
+    call("torrent-set", json!({"ids": ids, "location": "/srv/c"}))
+        .await
+        .unwrap();
+    let calls = rpc.engine.state().calls.clone();
+    let moves: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("move_storage"))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            &format!("move_storage {} /srv/a true", calls::HASH),
+            &format!("move_storage {} /srv/b false", calls::HASH),
+            &format!("move_storage {} /srv/c false", calls::HASH),
+        ]
+    );
+    let err = call(
+        "torrent-set-location",
+        json!({"ids": ids, "location": "srv"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("location srv is not an absolute path"),
+        "{}",
+        err.message
+    );
+    let err = call("torrent-set-location", json!({"ids": ids}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("location is missing"),
+        "{}",
+        err.message
+    );
 }
