@@ -30,7 +30,6 @@ pub use session::{
 pub use swarm_wire::InfoHash;
 pub use torrent::{
     normalize_labels, BandwidthPriority, FileInfo, FilePriority, Limit, MoveProgress, PeerInfo,
-    SeedLimits,
-    TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo, MAX_LABELS,
-    MAX_LABEL_LEN,
+    SeedLimits, TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
+    MAX_LABELS, MAX_LABEL_LEN,
 };
