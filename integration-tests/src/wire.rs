@@ -108,28 +108,6 @@ impl RawPeer {
         })
     }
 
-    /// Bounds the socket's receive buffer (the kernel doubles `bytes` for its bookkeeping): a
-    /// peer that stops reading then stalls the sender within a few KiB, whatever the host's
-    /// `tcp_rmem`.
-    pub fn limit_receive_buffer(&self, bytes: i32) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a valid socket descriptor and an `int` option of the right size.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&bytes as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }

@@ -431,6 +431,7 @@ impl<H: PeerHandle> PeerSet<H> {
         l.peer_interested = on;
         if on && trading && l.am_choking && unchoked < unchoke_slots {
             l.am_choking = false;
+            l.unchoked_since_snapshot = true;
             l.handle.send(ToPeer::Choke(false));
         }
     }
@@ -561,7 +562,8 @@ impl<H: PeerHandle> PeerSet<H> {
     }
 
     /// Carries out a choke round: the orders, then who holds the optimistic unchoke and who is
-    /// snubbed (sorted), as the choker sees it.
+    /// snubbed (sorted), as the choker sees it. A peer given a free slot since the round's
+    /// snapshot keeps it: the round did not know it (the next one does).
     pub fn apply_choke(
         &mut self,
         orders: Vec<(PeerKey, bool)>,
@@ -570,6 +572,9 @@ impl<H: PeerHandle> PeerSet<H> {
     ) {
         for (k, choke) in orders {
             if let Some(l) = self.live_mut(k) {
+                if choke && l.unchoked_since_snapshot {
+                    continue;
+                }
                 l.am_choking = choke;
                 l.handle.send(ToPeer::Choke(choke));
             }

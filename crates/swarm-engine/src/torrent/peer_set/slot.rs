@@ -66,6 +66,11 @@ pub struct Live<H> {
     pub in_flight: VecDeque<BlockRef>,
     pub am_interested: bool,
     pub am_choking: bool,
+    /// Unchoked by us (a free slot given at once, `PeerSet::on_interested`) after the choker's
+    /// last look at this torrent: a decision from that round did not know, and must not choke
+    /// it back (the requests the peer sent meanwhile would be dropped: measured, a lone leecher
+    /// unchoked, choked and unchoked again within a second, its requests lost).
+    pub unchoked_since_snapshot: bool,
     pub peer_choking: bool,
     pub peer_interested: bool,
     /// How many requests to keep in flight; grows with the measured rate.
@@ -147,9 +152,10 @@ impl<H> PeerSlot<H> {
             }
             _ => (self.down.per_second(), self.up.per_second()),
         };
-        let Conn::Live(l) = &self.conn else {
+        let Conn::Live(l) = &mut self.conn else {
             return None;
         };
+        l.unchoked_since_snapshot = false;
         let snapshot = crate::choke::PeerSnapshot {
             key,
             interested: l.peer_interested,
@@ -179,6 +185,7 @@ impl<H> Live<H> {
             in_flight: VecDeque::new(),
             am_interested: false,
             am_choking: true,
+            unchoked_since_snapshot: false,
             peer_choking: true,
             peer_interested: false,
             target_depth: INITIAL_DEPTH,

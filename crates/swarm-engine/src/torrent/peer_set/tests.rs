@@ -247,6 +247,29 @@ fn free_upload_slot_is_given_at_once() {
     assert!(pc.orders().is_empty());
 }
 
+/// A choke round decided on a snapshot taken before a peer got a free slot does not choke it
+/// back (a lone leecher was unchoked, choked and unchoked again, its requests dropped); the
+/// round after, which saw it, decides as usual.
+#[test]
+fn a_round_that_did_not_see_a_free_slot_given_leaves_it() {
+    let now = Instant::now();
+    let mut set = PeerSet::<Probe>::new(id(1), 6881, PIECES);
+    let (a, pa, _) = live_peer(&mut set, addr(7000), true, id(2), now);
+    let before = set.snapshots(now);
+    assert!(!before[0].interested);
+    set.on_interested(a, true, true, 4);
+    assert_eq!(pa.orders(), vec![ToPeer::Choke(false)]);
+    // The round's decision, made on `before`: nobody to unchoke.
+    let stale = crate::choke::changes(&[], set.choking());
+    assert_eq!(stale, vec![(a, true)]);
+    set.apply_choke(stale, None, &[]);
+    assert_eq!(pa.orders(), vec![ToPeer::Choke(false)], "choked back");
+    // The next round saw it; its decision is carried out.
+    assert!(set.snapshots(now)[0].interested);
+    set.apply_choke(crate::choke::changes(&[], set.choking()), None, &[]);
+    assert_eq!(pa.orders(), vec![ToPeer::Choke(false), ToPeer::Choke(true)]);
+}
+
 /// A crashed outgoing peer is re-dialled into the same slot: it is connecting again, its
 /// availability leaves the picker, and what we learned of it (hash failures) stays.
 #[test]
