@@ -415,7 +415,8 @@ fn jsonrpc_2_form_of_transmission_4_1() {
         port,
         &sid,
         &json!({"jsonrpc": "2.0", "id": "add-1", "method": "torrent_add",
-                "params": {"metainfo": metainfo, "download_dir": dirs.downloads}}),
+                "params": {"metainfo": metainfo, "download_dir": dirs.downloads,
+                           "bandwidth_priority": 1, "peer_limit": 9}}),
     );
     assert_eq!(status, 200);
     assert_eq!(v["id"], "add-1", "{v}");
@@ -429,7 +430,8 @@ fn jsonrpc_2_form_of_transmission_4_1() {
 
     let get = json!({"jsonrpc": "2.0", "id": 7, "method": "torrent_get",
         "params": {"ids": [id], "fields": ["id", "hash_string", "status", "pieces",
-            "piece_count", "percent_done", "wanted", "files", "download_dir"]}});
+            "piece_count", "percent_done", "wanted", "files", "download_dir",
+            "bandwidth_priority", "peer_limit"]}});
     let mut t = Value::Null;
     wait_until(
         "the torrent to be seeding (seen by torrent_get)",
@@ -441,6 +443,10 @@ fn jsonrpc_2_form_of_transmission_4_1() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}: {t}"));
+    // torrent_add's limits held from the start (and the torrent, held while they were set,
+    // was started: it seeds).
+    assert_eq!(t["bandwidth_priority"], 1, "{t}");
+    assert_eq!(t["peer_limit"], 9, "{t}");
     assert_eq!(t["piece_count"], 9, "{t}");
     assert_eq!(t["wanted"], json!([true]), "{t}");
     assert_eq!(t["download_dir"], dirs.downloads.to_str().unwrap(), "{t}");

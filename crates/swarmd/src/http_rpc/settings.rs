@@ -47,13 +47,29 @@ impl LimitChanges {
         "bandwidthPriority",
     ];
 
+    /// The keys `torrent-add` takes (transmission's: no rates on add).
+    pub(super) const ADD_KEYS: [&'static str; 2] = ["peer-limit", "bandwidthPriority"];
+
+    /// `torrent-set`'s limit keys.
     pub(super) fn from_args(args: &Args) -> Result<Self, Failure> {
+        Self::read("torrent-set", args, &Self::KEYS)
+    }
+
+    /// `torrent-add`'s: the peer limit and the bandwidth priority, to hold from the start.
+    pub(super) fn from_add_args(args: &Args) -> Result<Self, Failure> {
+        Self::read("torrent-add", args, &Self::ADD_KEYS)
+    }
+
+    /// The changes `args` asks for among `keys`; errors name `method`.
+    fn read(method: &str, args: &Args, keys: &[&str]) -> Result<Self, Failure> {
+        let get = |key: &str| keys.contains(&key).then(|| args.get(key)).flatten();
         let number = |key: &str| -> Result<Option<u64>, Failure> {
-            match args.get(key) {
+            match get(key) {
                 None => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                    Failure::new(format!("torrent-set: {key}: {v} is not a number"))
-                }),
+                Some(v) => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| Failure::new(format!("{method}: {key}: {v} is not a number"))),
             }
         };
         let speed = |key: &str| -> Result<Option<u64>, Failure> {
@@ -62,37 +78,34 @@ impl LimitChanges {
             };
             let bytes = kb.saturating_mul(SPEED_UNIT);
             swarm_control::check_rate_limit(key, bytes)
-                .map_err(|e| Failure::new(format!("torrent-set: {e}")))?;
+                .map_err(|e| Failure::new(format!("{method}: {e}")))?;
             Ok(Some(bytes))
         };
         let peers = match number("peer-limit")? {
             Some(n) if n == 0 || n > u64::from(swarm_control::MAX_TORRENT_PEERS) => {
                 return Err(Failure::new(format!(
-                    "torrent-set: peer-limit {n} is not between 1 and {}",
+                    "{method}: peer-limit {n} is not between 1 and {}",
                     swarm_control::MAX_TORRENT_PEERS
                 )))
             }
             n => n.map(|n| n as u32),
         };
-        let priority = match args.get("bandwidthPriority") {
+        let priority = match get("bandwidthPriority") {
             None => None,
             Some(v) => Some(
                 v.as_i64()
                     .and_then(swarm_control::BandwidthPriority::from_transmission)
                     .ok_or_else(|| {
                         Failure::new(format!(
-                            "torrent-set: bandwidthPriority {v} is not -1 (low), 0 (normal) or 1 (high)"
+                            "{method}: bandwidthPriority {v} is not -1 (low), 0 (normal) or 1 (high)"
                         ))
                     })?,
             ),
         };
         Ok(LimitChanges {
             priority,
-            down: (
-                speed("downloadLimit")?,
-                args.get("downloadLimited").map(truthy),
-            ),
-            up: (speed("uploadLimit")?, args.get("uploadLimited").map(truthy)),
+            down: (speed("downloadLimit")?, get("downloadLimited").map(truthy)),
+            up: (speed("uploadLimit")?, get("uploadLimited").map(truthy)),
             peers,
         })
     }
@@ -169,6 +182,23 @@ mod tests {
             .unwrap();
         assert_eq!(high.priority, swarm_control::BandwidthPriority::High);
         assert_eq!(high.max_peers, Some(30), "untouched");
+    }
+
+    /// torrent-add takes the peer limit and the priority, as transmission's, and no rates.
+    #[test]
+    fn torrent_add_takes_its_two_keys() {
+        let add = |v: Value| LimitChanges::from_add_args(&args(v));
+        let ok = add(json!({"peer-limit": 9, "bandwidthPriority": -1, "uploadLimit": 5}))
+            .unwrap_or_else(|f| panic!("{}", f.message));
+        let limits = ok.apply_to(TorrentLimits::default()).unwrap();
+        assert_eq!(limits.max_peers, Some(9));
+        assert_eq!(limits.priority, swarm_control::BandwidthPriority::Low);
+        assert_eq!(limits.upload, None, "not a torrent-add key");
+        assert!(add(json!({"uploadLimit": 5, "uploadLimited": true}))
+            .unwrap()
+            .is_empty());
+        let err = add(json!({"peer-limit": 0})).err().unwrap().message;
+        assert!(err.starts_with("torrent-add: peer-limit 0"), "{err}");
     }
 
     #[test]

@@ -227,6 +227,7 @@ impl<E: Engine> Rpc<E> {
         let torrent = self.torrent_to_add(args).await?;
         let labels = labels_arg("torrent-add", args)?.unwrap_or_default();
         let changes = FileChanges::from_args(args)?;
+        let limits = LimitChanges::from_add_args(args)?;
         if !changes.is_empty() && matches!(torrent, NewTorrent::Magnet(_)) {
             return Err(Failure::new(
                 "torrent-add: files-wanted/-unwanted and priorities need the file list, which a \
@@ -254,8 +255,9 @@ impl<E: Engine> Rpc<E> {
         let add = AddTorrent {
             torrent,
             save_dir,
-            // Held until the file choices are in, so that no unwanted piece is fetched.
-            paused: paused || !changes.is_empty(),
+            // Held until the file choices and limits are in, so that no unwanted piece is
+            // fetched and no peer is served beyond them.
+            paused: paused || !changes.is_empty() || !limits.is_empty(),
             labels,
         };
         let (key, name) = match self.engine.add(add).await {
@@ -277,6 +279,14 @@ impl<E: Engine> Rpc<E> {
                 ));
             }
         };
+        if key == "torrent-added" && !limits.is_empty() {
+            let current = self.engine.show(hash).await.map_err(engine_failure)?.limits;
+            let new = limits.apply_to(current)?;
+            self.engine
+                .set_torrent_limits(hash, new)
+                .await
+                .map_err(engine_failure)?;
+        }
         if key == "torrent-added" && !changes.is_empty() {
             let files = self.engine.files(hash).await.map_err(engine_failure)?;
             let list = changes.apply(&files)?;
@@ -284,9 +294,9 @@ impl<E: Engine> Rpc<E> {
                 .set_file_priority(hash, list)
                 .await
                 .map_err(engine_failure)?;
-            if !paused {
-                self.engine.resume(hash).await.map_err(engine_failure)?;
-            }
+        }
+        if key == "torrent-added" && !paused && !(changes.is_empty() && limits.is_empty()) {
+            self.engine.resume(hash).await.map_err(engine_failure)?;
         }
         let id = self
             .ids
