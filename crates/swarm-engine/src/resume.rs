@@ -250,6 +250,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The resume record's saves in the order they were made. Saves run off the actor's thread and
+/// two may overlap (a move saves its journal after each file, a moment after the save that
+/// started it): the older one, landing last, would put back a journal that forgets a file.
+/// Each save has a number; one older than what is on disk is dropped.
+#[derive(Default)]
+pub struct RecordSaves {
+    made: u64,
+    written: std::sync::Arc<std::sync::Mutex<u64>>,
+}
+
+/// One save, numbered.
+pub struct RecordSave {
+    number: u64,
+    written: std::sync::Arc<std::sync::Mutex<u64>>,
+}
+
+impl RecordSaves {
+    pub fn begin(&mut self) -> RecordSave {
+        self.made += 1;
+        RecordSave {
+            number: self.made,
+            written: self.written.clone(),
+        }
+    }
+}
+
+impl RecordSave {
+    /// Writes the record unless a newer one was written already.
+    pub fn write(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if *written > self.number {
+            return Ok(());
+        }
+        write_atomic(path, bytes)?;
+        *written = self.number;
+        Ok(())
+    }
+}
+
 /// Magnet links saved in `state_dir` whose metadata was not fetched yet, each with its resume
 /// record (save directory, paused) when it has one.
 pub fn load_magnets(state_dir: &Path) -> Vec<(String, Option<ResumeRecord>)> {

@@ -7,21 +7,20 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use swarm_model::{
-    BlocklistSources, BlocklistStatus, EngineCounters, Event, FileInfo, FilePriority, Limits,
-    PeerInfo, QueueConfig, QueueMove, SeedLimits, SeedingConfig, SessionStats, TorrentDetail,
-    TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
+    EngineCounters, Event, FileInfo, FilePriority, PeerInfo, QueueMove, SeedLimits, SessionStats,
+    TorrentDetail, TorrentLimits, TorrentState, TorrentSummary, TrackerInfo,
 };
 use swarm_wire::{InfoHash, Metainfo};
 use tokio::sync::broadcast;
 
 use crate::bitfield::Bitfield;
-use crate::blocklist::{Blocklist, LoadError, UpdateError};
+use crate::blocklist::Blocklist;
 use crate::config::EngineConfig;
 use crate::magnet::GetMagnetPeers;
 use crate::root::{
     AddTorrent, GetGivenUp, GetMagnet, GetRootStats, GetTorrent, ListJson, ListNames,
     ListPublished, ListTorrents, MagnetCommand, MagnetOrder, MagnetView, QueueCommand, QueueOrder,
-    QueueSettingsMsg, RemoveTorrent, Root, ShutdownSession, StartGivenUp,
+    RemoveTorrent, Root, ShutdownSession, StartGivenUp,
 };
 use crate::torrent::messages::{
     GetDetail, GetFiles, GetPeers, GetPieces, GetSummary, MoveStorage, PeerSource, PeersFound,
@@ -32,6 +31,8 @@ use crate::torrent::shared::{Published, Totals};
 use crate::torrent::Torrent;
 use swarm_model::EngineError;
 
+mod settings;
+use settings::blocklist_error;
 #[cfg(test)]
 mod tests;
 
@@ -57,14 +58,6 @@ pub struct Session {
 
 fn gone<E>(_: E) -> EngineError {
     EngineError::ShuttingDown
-}
-
-fn blocklist_error(e: LoadError) -> EngineError {
-    EngineError::Io {
-        doing: "cannot read the blocklist",
-        path: e.path,
-        reason: e.reason,
-    }
 }
 
 impl Session {
@@ -113,97 +106,6 @@ impl Session {
             // The root is gone without saying why: nothing will ever fail.
             None => std::future::pending().await,
         }
-    }
-
-    /// The normal global limits (in force unless the alternative ones are on: `stats` shows
-    /// the ones in force).
-    pub async fn limits(&self) -> Result<Limits, EngineError> {
-        self.root
-            .send(crate::root::GlobalLimits(None))
-            .await
-            .map_err(gone)
-    }
-
-    /// Changes the global rate limits at run time (`None` or 0: unlimited).
-    pub async fn set_limits(&self, limits: Limits) -> Result<Limits, EngineError> {
-        self.root
-            .send(crate::root::GlobalLimits(Some(limits)))
-            .await
-            .map_err(gone)
-    }
-
-    /// The alternative speed limits: rates, whether they are on, their schedule.
-    pub async fn alt_speed(&self) -> Result<swarm_model::AltSpeed, EngineError> {
-        self.root
-            .send(crate::root::AltSpeedMsg(None))
-            .await
-            .map_err(gone)
-    }
-
-    /// Replaces the alternative speed settings; answers them as now in force (a schedule whose
-    /// window is open turns them on at once).
-    pub async fn set_alt_speed(
-        &self,
-        alt: swarm_model::AltSpeed,
-    ) -> Result<swarm_model::AltSpeed, EngineError> {
-        self.root
-            .send(crate::root::AltSpeedMsg(Some(alt)))
-            .await
-            .map_err(gone)
-    }
-
-    /// The IP blocklist's rules in force, where they came from, and what it refused.
-    pub fn blocklist(&self) -> BlocklistStatus {
-        self.blocklist.status()
-    }
-
-    /// Reads the blocklist again, from `sources` if given (the config changed), else from
-    /// those in use. A file that cannot be read fails it and the rules in force stay.
-    pub async fn reload_blocklist(
-        &self,
-        sources: Option<BlocklistSources>,
-    ) -> Result<BlocklistStatus, EngineError> {
-        let list = self.blocklist.clone();
-        tokio::task::spawn_blocking(move || list.load(sources).map_err(blocklist_error))
-            .await
-            .map_err(|e| EngineError::Internal(format!("blocklist load: {e}")))?
-    }
-
-    /// Fetches the blocklist's url (`[blocklist] url`) into its file, then reloads.
-    pub async fn update_blocklist(&self) -> Result<BlocklistStatus, EngineError> {
-        let list = self.blocklist.clone();
-        tokio::task::spawn_blocking(move || {
-            list.update().map_err(|e| match e {
-                UpdateError::Load(e) => blocklist_error(e),
-                UpdateError::Save { path, reason } => EngineError::Io {
-                    doing: "cannot save the fetched blocklist to",
-                    path,
-                    reason,
-                },
-                other => EngineError::Invalid(other.to_string()),
-            })
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("blocklist update: {e}")))?
-    }
-
-    /// The encryption (MSE/PE) policy in force.
-    pub async fn encryption(&self) -> Result<swarm_wire::mse::Policy, EngineError> {
-        self.root
-            .send(crate::root::Encryption(None))
-            .await
-            .map_err(gone)
-    }
-
-    /// Changes the encryption policy at run time; connections made from now on follow it.
-    pub async fn set_encryption(
-        &self,
-        policy: swarm_wire::mse::Policy,
-    ) -> Result<swarm_wire::mse::Policy, EngineError> {
-        self.root
-            .send(crate::root::Encryption(Some(policy)))
-            .await
-            .map_err(gone)
     }
 
     /// Adds a magnet link: the metadata is fetched from peers first.
@@ -414,23 +316,6 @@ impl Session {
         self.queue_order(ih, QueueCommand::SeedLimits(limits))
             .await
             .map(drop)
-    }
-
-    /// The queue's and the seeding limits' settings in force.
-    pub async fn queue_config(&self) -> Result<(QueueConfig, SeedingConfig), EngineError> {
-        self.root.send(QueueSettingsMsg(None)).await.map_err(gone)
-    }
-
-    /// Changes the queue's and the seeding limits' settings at run time.
-    pub async fn set_queue_config(
-        &self,
-        queue: QueueConfig,
-        seeding: SeedingConfig,
-    ) -> Result<(QueueConfig, SeedingConfig), EngineError> {
-        self.root
-            .send(QueueSettingsMsg(Some((queue, seeding))))
-            .await
-            .map_err(gone)
     }
 
     /// Pauses a torrent (and ends a force start).

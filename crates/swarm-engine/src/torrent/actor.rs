@@ -191,7 +191,7 @@ pub struct Torrent {
     /// Why the move under way stopped, if it did.
     pub(super) move_error: Option<String>,
     /// The resume record's saves, kept in order.
-    pub(super) record_saves: super::disk_phases::RecordSaves,
+    pub(super) record_saves: crate::resume::RecordSaves,
 }
 
 impl Torrent {
@@ -572,7 +572,7 @@ impl Actor for Torrent {
         // A last, synchronous save: small, and the only chance before the actor is gone.
         if self.checking.is_none() {
             if let Some((path, bytes)) = self.resume_bytes() {
-                if let Err(e) = self.record_saves.next().write(&path, &bytes) {
+                if let Err(e) = self.record_saves.begin().write(&path, &bytes) {
                     tracing::warn!(torrent = %self.name(), "saving resume state: {e}");
                 }
             }

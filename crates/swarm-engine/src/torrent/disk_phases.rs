@@ -11,7 +11,6 @@ use swarm_model::TorrentState;
 use super::actor::Torrent;
 use crate::bitfield::Bitfield;
 use crate::picker::Picker;
-use crate::resume::write_atomic;
 use crate::torrent::check::{CheckStep, Checking};
 use crate::torrent::resume_state::{ResumeState, Snapshot, StartFrom};
 
@@ -193,51 +192,12 @@ impl Torrent {
         self.resume.dirty = false;
         if let Some((path, bytes)) = self.resume_bytes() {
             let name = self.name();
-            let save = self.record_saves.next();
+            let save = self.record_saves.begin();
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = save.write(&path, &bytes) {
                     tracing::warn!(torrent = %name, "saving resume state: {e}");
                 }
             });
         }
-    }
-}
-
-/// The resume record's saves in the order they were made. Saves run off the actor's thread and
-/// two may overlap (a move saves its journal after each file, a moment after the save that
-/// started it): the older one, landing last, would put back a journal that forgets a file.
-/// Each save has a number; one older than what is on disk is dropped.
-#[derive(Default)]
-pub(super) struct RecordSaves {
-    made: u64,
-    written: std::sync::Arc<std::sync::Mutex<u64>>,
-}
-
-/// One save, numbered.
-pub(super) struct RecordSave {
-    number: u64,
-    written: std::sync::Arc<std::sync::Mutex<u64>>,
-}
-
-impl RecordSaves {
-    pub(super) fn next(&mut self) -> RecordSave {
-        self.made += 1;
-        RecordSave {
-            number: self.made,
-            written: self.written.clone(),
-        }
-    }
-}
-
-impl RecordSave {
-    /// Writes the record unless a newer one was written already.
-    pub(super) fn write(&self, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        if *written > self.number {
-            return Ok(());
-        }
-        write_atomic(path, bytes)?;
-        *written = self.number;
-        Ok(())
     }
 }

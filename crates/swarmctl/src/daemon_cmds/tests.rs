@@ -1,6 +1,9 @@
 //! Argument parsing, exit codes, and commands against a scripted daemon.
 
+use super::cli::Targets;
+use super::torrents::parse_priority;
 use super::*;
+use swarm_control::FilePriority;
 use swarm_control::RpcError;
 
 #[test]

@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 use swarm_control::{AltSpeed, SetAltSpeedParams};
 
-use super::methods::{truthy, Args, Failure, SPEED_UNIT};
+use super::rpc::{truthy, Args, Failure, SPEED_UNIT};
 
 /// `session-set` keys handled here.
 pub const SESSION_KEYS: &[&str] = &[

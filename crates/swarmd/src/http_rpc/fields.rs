@@ -12,7 +12,7 @@
 //! come from its detail; swarmd keeps a speed only while it is in force, so `downloadLimit` of
 //! an unlimited torrent is 0.
 
-use super::methods::SPEED_UNIT;
+use super::rpc::SPEED_UNIT;
 use serde_json::{json, Value};
 use swarm_control::{
     FileInfo, FilePriority, Limit, PeerInfo, TorrentDetail, TorrentState, TorrentSummary,

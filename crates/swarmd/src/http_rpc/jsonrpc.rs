@@ -15,7 +15,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::methods::{Code, Failure, Rpc};
+use super::rpc::{Code, Failure, Rpc};
 use crate::engine::Engine;
 
 /// What this form's `session_get` reports: transmission 4.1.0's RPC.
@@ -337,7 +337,7 @@ fn fix_values(method: &str, result: &mut Value) {
                 *v = json!(RPC_VERSION_SEMVER);
             }
             if let Some(v) = result.get_mut("version") {
-                *v = json!(super::methods::version_jsonrpc());
+                *v = json!(super::rpc::version_jsonrpc());
             }
         }
         "torrent-get" => {

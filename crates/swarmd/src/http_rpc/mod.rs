@@ -24,6 +24,7 @@ mod methods;
 mod metrics;
 pub mod password;
 mod queue;
+mod rpc;
 mod settings;
 mod torrents;
 pub mod web;
@@ -40,8 +41,8 @@ use serde_json::{json, Map, Value};
 use crate::config::RpcSection;
 use crate::engine::Engine;
 pub use access::{Credentials, Gate, IpRule, Knock};
-pub use methods::{version, Rpc, SessionInfo, RPC_VERSION};
 use password::PasswordHash;
+pub use rpc::{version, Rpc, SessionInfo, RPC_VERSION};
 
 /// Where the RPC answers; transmission clients append nothing else.
 pub const PATH: &str = "/transmission/rpc";
@@ -337,10 +338,10 @@ async fn legacy_answer<E: Engine>(rpc: &Rpc<E>, request: Value) -> Value {
     let outcome = match (request.get("method"), arguments) {
         (Some(Value::String(method)), None) => rpc.call(method, &Map::new()).await,
         (Some(Value::String(method)), Some(Value::Object(args))) => rpc.call(method, &args).await,
-        (Some(Value::String(method)), Some(other)) => Err(methods::Failure::new(format!(
+        (Some(Value::String(method)), Some(other)) => Err(rpc::Failure::new(format!(
             "{method}: arguments must be an object, not {other}"
         ))),
-        _ => Err(methods::Failure::new("no method name")),
+        _ => Err(rpc::Failure::new("no method name")),
     };
     let mut out = Map::new();
     match outcome {

@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 use swarm_control::{Limit, QueueConfig, QueueMove, SeedLimits, SeedingConfig};
 
-use super::methods::{engine_failure, truthy, Args, Failure, Rpc};
+use super::rpc::{engine_failure, truthy, Args, Failure, Rpc};
 use crate::engine::{Engine, EngineError};
 
 /// What `session-get` shows for a setting that is off (transmission's defaults), and what

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use swarm_control::TorrentLimits;
 
-use super::methods::{truthy, Args, Failure, SPEED_UNIT};
+use super::rpc::{truthy, Args, Failure, SPEED_UNIT};
 
 /// The `labels` of `torrent-add` and `torrent-set` (transmission 3.00+): a list of strings,
 /// normalized as the control socket does; `None` when not given.

@@ -12,7 +12,7 @@ use swarm_wire::InfoHash;
 use super::fields::{
     self, Views, DETAIL_FIELDS, FILE_FIELDS, PEER_FIELDS, PIECE_FIELDS, TRACKER_FIELDS,
 };
-use super::methods::{engine_failure, truthy, Args, Code, Failure, Rpc};
+use super::rpc::{engine_failure, truthy, Args, Code, Failure, Rpc};
 use super::settings::{labels_arg, LimitChanges};
 use crate::engine::{AddTorrent, Engine, EngineError, NewTorrent};
 use crate::intake;
