@@ -39,6 +39,7 @@ pub mod choke;
 pub mod config;
 pub mod disk;
 mod fault;
+pub mod fd_budget;
 mod file_cache;
 pub mod hash;
 pub mod magnet;

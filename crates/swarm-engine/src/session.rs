@@ -62,7 +62,9 @@ fn gone<E>(_: E) -> EngineError {
 
 impl Session {
     /// Binds the peer port and starts the root supervisor. Must run inside an actix `System`.
-    pub fn start(cfg: EngineConfig) -> Result<Session, EngineError> {
+    pub fn start(mut cfg: EngineConfig) -> Result<Session, EngineError> {
+        // Before anything opens a descriptor: the limits that fit the open-file limit.
+        crate::fd_budget::apply(&mut cfg);
         // Before the peer port opens: no connection is taken before the rules are in force.
         let blocklist = Blocklist::default();
         blocklist

@@ -16,7 +16,8 @@
 //! 5. [`soak`]: a crash-resume soak, `kill -9` at random moments of a download, again and again;
 //! 6. [`full_disk`]: a full disk (a small tmpfs; needs root), and a resume that goes on at once;
 //! 7. [`exposure`]: privilege and exposure: the control socket's mode, no TCP control port, the
-//!    unit file.
+//!    unit file;
+//! 8. [`fd_limit`]: a daemon under `ulimit -n 256` flooded with 1 000 connections keeps serving.
 //!
 //! Everything runs on 127.0.0.1 with the DHT off (on only for the DHT restart). A missing tool FAILS a test, never skips it.
 //! The daemons are the test library's [`Daemon`] with the [`DaemonConfig::fast`] preset. The soak
@@ -25,6 +26,7 @@
 
 mod exposure;
 mod faults;
+mod fd_limit;
 mod full_disk;
 mod hostile_input;
 mod hostile_peers;

@@ -102,6 +102,7 @@ impl Actor for Listener {
         let blocklist = self.blocklist.clone();
         ctx.spawn(
             async move {
+                let mut accept_errors = AcceptErrors::default();
                 loop {
                     let (stream, addr) = match listener.accept().await {
                         Ok(x) => {
@@ -109,7 +110,9 @@ impl Actor for Listener {
                             x
                         }
                         Err(e) => {
-                            tracing::warn!("accept failed: {e}");
+                            // Out of descriptors (EMFILE) lasts as long as the flood that
+                            // caused it: one line a minute, not ten a second.
+                            accept_errors.failed(&e, std::time::Instant::now());
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
@@ -130,6 +133,34 @@ impl Actor for Listener {
             }
             .into_actor(self),
         );
+    }
+}
+
+/// Failed accepts, logged at most once a minute with how many there were since the last line.
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl AcceptErrors {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn failed(&mut self, e: &std::io::Error, now: std::time::Instant) {
+        self.since += 1;
+        if self
+            .last_logged
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            failures = self.since,
+            "accepting peer connections failed: {e} (connections wait in the backlog; with \
+             'Too many open files', raise the open-file limit)"
+        );
+        self.last_logged = Some(now);
+        self.since = 0;
     }
 }
 
