@@ -17,13 +17,16 @@
 //! 6. [`full_disk`]: a full disk (a small tmpfs; needs root), and a resume that goes on at once;
 //! 7. [`exposure`]: privilege and exposure: the control socket's mode, no TCP control port, the
 //!    unit file;
-//! 8. [`fd_limit`]: a daemon under `ulimit -n 256` flooded with 1 000 connections keeps serving.
+//! 8. [`fd_limit`]: a daemon under `ulimit -n 256` flooded with 1 000 connections keeps serving;
+//! 9. [`churn`]: the churn soak, half an hour of peers, a tracker and data misbehaving (ignored:
+//!    `make soak` runs it).
 //!
 //! Everything runs on 127.0.0.1 with the DHT off (on only for the DHT restart). A missing tool FAILS a test, never skips it.
 //! The daemons are the test library's [`Daemon`] with the [`DaemonConfig::fast`] preset. The soak
 //! is tunable for a longer run: `SWARM_IT_SOAK_ROUNDS` (default 20) and `SWARM_IT_SOAK_SEED` (the
 //! seed of the kill times; printed by every run).
 
+mod churn;
 mod exposure;
 mod faults;
 mod fd_limit;

@@ -91,6 +91,41 @@ struct Entry {
     expected: Option<Instant>,
 }
 
+impl Entry {
+    /// What the torrent published.
+    fn observe(&mut self, state: TorrentState, seen: Observed, now: Instant) {
+        let mut want = Want::of(state);
+        // A check keeps the wish it interrupts (a verify while downloading keeps the slot; a
+        // new torrent checks before it downloads), and a torrent just started shows its old
+        // state for a moment.
+        let started = self
+            .expected
+            .is_some_and(|t| now.saturating_duration_since(t) < EXPECT_FOR);
+        let checking = matches!(state, TorrentState::Checking | TorrentState::CheckingQueued);
+        if checking || (started && want == Want::Nothing) {
+            want = self.want;
+        } else {
+            self.expected = None;
+        }
+        if seen.downloaded != self.seen.downloaded
+            || (want == Want::Download) != (self.want == Want::Download)
+        {
+            self.last_download = now;
+        }
+        if seen.downloaded != self.seen.downloaded
+            || seen.uploaded != self.seen.uploaded
+            || (want == Want::Seed) != (self.want == Want::Seed)
+        {
+            self.last_payload = now;
+        }
+        if want != Want::Seed || state == TorrentState::QueuedSeed {
+            // A seeding run ended (paused by its limit, or otherwise): the next one is judged.
+            self.limit_done &= want == Want::Seed;
+        }
+        (self.want, self.seen) = (want, seen);
+    }
+}
+
 /// How long a started torrent's wish outlives a published state that does not show it yet (the
 /// torrent answers its start within milliseconds; this bounds a torrent that never does).
 const EXPECT_FOR: Duration = Duration::from_secs(5);
@@ -237,40 +272,27 @@ impl Queue {
             .is_some()
     }
 
-    /// What a torrent published.
+    /// What one torrent published (the unit tests' way; the root uses [`Queue::observe_all`]).
+    #[cfg(test)]
     pub fn observe(&mut self, ih: InfoHash, state: TorrentState, seen: Observed, now: Instant) {
-        let Some(e) = self.entry_mut(ih) else {
-            return;
-        };
-        let mut want = Want::of(state);
-        // A check keeps the wish it interrupts (a verify while downloading keeps the slot; a
-        // new torrent checks before it downloads), and a torrent just started shows its old
-        // state for a moment.
-        let started = e
-            .expected
-            .is_some_and(|t| now.saturating_duration_since(t) < EXPECT_FOR);
-        let checking = matches!(state, TorrentState::Checking | TorrentState::CheckingQueued);
-        if checking || (started && want == Want::Nothing) {
-            want = e.want;
-        } else {
-            e.expected = None;
+        if let Some(e) = self.entry_mut(ih) {
+            e.observe(state, seen, now);
         }
-        if seen.downloaded != e.seen.downloaded
-            || (want == Want::Download) != (e.want == Want::Download)
-        {
-            e.last_download = now;
+    }
+
+    /// What every queued torrent published, as `look` finds it (`None`: not known, left as
+    /// it was). One pass in queue order: with a thousand torrents, looking each one up in the
+    /// queue as [`Queue::observe`] does cost the daemon 40 ms a second (measured).
+    pub fn observe_all(
+        &mut self,
+        now: Instant,
+        mut look: impl FnMut(InfoHash) -> Option<(TorrentState, Observed)>,
+    ) {
+        for e in &mut self.order {
+            if let Some((state, seen)) = look(e.ih) {
+                e.observe(state, seen, now);
+            }
         }
-        if seen.downloaded != e.seen.downloaded
-            || seen.uploaded != e.seen.uploaded
-            || (want == Want::Seed) != (e.want == Want::Seed)
-        {
-            e.last_payload = now;
-        }
-        if want != Want::Seed || state == TorrentState::QueuedSeed {
-            // A seeding run ended (paused by its limit, or otherwise): the next one is judged.
-            e.limit_done &= want == Want::Seed;
-        }
-        (e.want, e.seen) = (want, seen);
     }
 
     /// One pass over the queue: who runs, who waits, who reached a seeding limit. As in

@@ -79,21 +79,26 @@ impl Root {
 
     /// One look at every torrent: feed the core, carry out its decision.
     pub(super) fn run_queue(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        for (ih, e) in &self.torrents {
+        let torrents = &self.torrents;
+        self.queue.observe_all(Instant::now(), |ih| {
+            let e = torrents.get(&ih)?;
+            let (state, wanted_bytes) = e
+                .shared
+                .status
+                .with(|p| (p.totals.state, p.totals.wanted_bytes));
             let state = match e.gave_up {
                 Some(_) => swarm_model::TorrentState::Error,
-                None => e.shared.status.with(|p| p.totals.state),
+                None => state,
             };
             let t = &e.shared.transferred;
             let seen = Observed {
                 downloaded: t.downloaded(),
                 uploaded: t.uploaded(),
-                wanted_bytes: e.shared.status.with(|p| p.totals.wanted_bytes),
+                wanted_bytes,
                 seeding_secs: t.seeding_secs(),
             };
-            self.queue.observe(*ih, state, seen, now);
-        }
+            Some((state, seen))
+        });
         self.decide_queue(ctx);
     }
 

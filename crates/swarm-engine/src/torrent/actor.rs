@@ -533,7 +533,7 @@ impl Actor for Torrent {
         };
         match start {
             StartFrom::Known(have) if have.len() == self.picker.num_pieces() => {
-                self.finish_check(have, ctx)
+                self.finish_check(have, false, ctx)
             }
             StartFrom::DataMissing => {
                 self.resume.unchecked = true;

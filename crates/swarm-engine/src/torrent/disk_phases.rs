@@ -74,7 +74,7 @@ impl Torrent {
                 CheckStep::Wait => return,
                 CheckStep::Done => {
                     if let Some(c) = self.checking.take() {
-                        self.finish_check(c.into_have(), ctx);
+                        self.finish_check(c.into_have(), true, ctx);
                     }
                     return;
                 }
@@ -82,13 +82,18 @@ impl Torrent {
         }
     }
 
-    pub(super) fn finish_check(&mut self, have: Bitfield, ctx: &mut Context<Self>) {
+    /// The pieces we have are known: from a check (`checked`), or from the resume record.
+    pub(super) fn finish_check(&mut self, have: Bitfield, checked: bool, ctx: &mut Context<Self>) {
         // Handed on once this torrent's next state is out: the next check's `checking` comes
         // after it in the event stream.
         let _turn = self.check_turn.take();
         self.resume.unchecked = false;
-        // What the check found is worth a record soon: a crash should not repeat the check.
-        self.resume.dirty = true;
+        // What a check found is worth a record soon: a crash should not repeat the check. What
+        // the record said is on disk already (saving it again made every restart of a daemon
+        // with a thousand torrents write a thousand records).
+        if checked {
+            self.resume.dirty = true;
+        }
         let info = &self.meta.info;
         let mut picker = Picker::new(info.piece_length, info.total_length, have);
         self.peers.add_bitfields_to(&mut picker);
@@ -191,13 +196,9 @@ impl Torrent {
         }
         self.resume.dirty = false;
         if let Some((path, bytes)) = self.resume_bytes() {
-            let name = self.name();
-            let save = self.record_saves.begin();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = save.write(&path, &bytes) {
-                    tracing::warn!(torrent = %name, "saving resume state: {e}");
-                }
-            });
+            self.record_saves
+                .begin()
+                .write_later(path, bytes, self.name().to_string());
         }
     }
 }
