@@ -6,7 +6,7 @@ BINDIR := $(DESTDIR)$(PREFIX)/bin
 RELEASE := target/release
 FAULT_BIN := $(CURDIR)/target/fault/release/swarmd
 
-.PHONY: all build run test test-deps lint fault-bin fmt unit integration bench fuzz fuzz-deps fuzz-smoke install clean
+.PHONY: all build run test test-deps lint fault-bin fmt unit integration bench soak fuzz fuzz-deps fuzz-smoke install clean
 
 all: build
 
@@ -50,6 +50,13 @@ fmt:
 
 bench: build
 	./scripts/bench.sh
+
+# The churn soak: one daemon, twenty torrents, half an hour of peers that come and vanish, a
+# tracker that hangs, liars, torrents removed and added again; RSS and descriptors sampled every
+# 10 s (docs/reliability.md). SOAK_SECS for another length.
+SOAK_SECS ?= 1800
+soak: test-deps build
+	SWARM_IT_CHURN_SECS=$(SOAK_SECS) $(CARGO) test -p swarm-integration-tests --test reliability churn_soak -- --ignored --nocapture
 
 # The property tests with many cases, then every libFuzzer target in fuzz/ for FUZZ_SECS
 # seconds each (scripts/fuzz.sh; needs the nightly toolchain and cargo-fuzz, which

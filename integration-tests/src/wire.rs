@@ -108,6 +108,26 @@ impl RawPeer {
         })
     }
 
+    /// As [`RawPeer::connect`], from `from` (another loopback address, `127.0.0.x`: a peer
+    /// swarmd may ban without banning every other peer of the test, which all come from
+    /// 127.0.0.1).
+    pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> io::Result<RawPeer> {
+        let sock = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        sock.bind(&SocketAddr::from((from, 0)).into())?;
+        sock.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+        let stream: TcpStream = sock.into();
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        Ok(RawPeer {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }
