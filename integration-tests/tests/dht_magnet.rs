@@ -239,23 +239,35 @@ fn swarmd_magnet_with_udp_tracker_fetches_metadata_from_libtorrent() {
     magnet_with_tracker("magnet-tr-udp", |t| t.udp_url());
 }
 
-fn magnet_with_tracker(name: &str, tr: impl Fn(&Opentracker) -> String) {
-    let env = TestEnv::new(name);
-    let tracker = Opentracker::start(&env, &[]);
-    let payload = Payload::multi(&env.subdir("seed"), "magnetdata", 3 * MIB + 17, 3, 73);
+/// A three-file payload `name` of `size` bytes, its torrent (32 KiB pieces) announcing to a
+/// fresh opentracker, and a libtorrent seeder of it that has announced there.
+fn tracked_seeder(
+    env: &TestEnv,
+    name: &str,
+    size: u64,
+    seed: u64,
+) -> (Opentracker, Payload, Torrent, LibtorrentPeer) {
+    let tracker = Opentracker::start(env, &[]);
+    let payload = Payload::multi(&env.subdir("seed"), name, size, 3, seed);
     let torrent = payload.make_torrent(
-        &env.path().join("magnetdata.torrent"),
+        &env.path().join(format!("{name}.torrent")),
         15,
         &[&tracker.announce_url()],
     );
     tracker.allow(torrent.info_hash);
-    let seeder = LibtorrentPeer::seed(&env, &torrent.path, &payload.dir);
+    let seeder = LibtorrentPeer::seed(env, &torrent.path, &payload.dir);
     tracker.wait_scrape(
         torrent.info_hash,
         "the seeder's announce",
         Duration::from_secs(15),
         |c, _, _| c >= 1,
     );
+    (tracker, payload, torrent, seeder)
+}
+
+fn magnet_with_tracker(name: &str, tr: impl Fn(&Opentracker) -> String) {
+    let env = TestEnv::new(name);
+    let (tracker, payload, torrent, seeder) = tracked_seeder(&env, "magnetdata", 3 * MIB + 17, 73);
 
     let magnet = format!(
         "{}&dn={}&tr={}",
@@ -367,6 +379,55 @@ fn private_torrents_send_no_dht_port() {
             (dht_bit, port),
             (!private, !private),
             "{name} torrent: (DHT bit, port message)"
+        );
+    }
+}
+
+/// BEP 53: a magnet link with `so=1`, added to the daemon, downloads its second file only (the
+/// others are set to `skip` before any piece is asked for) and then seeds it; the file matches
+/// the libtorrent seeder's, the others are not complete on disk.
+#[test]
+fn magnet_select_only_downloads_only_the_selected_file() {
+    let env = TestEnv::new("magnet-so");
+    let (tracker, payload, torrent, _seeder) = tracked_seeder(&env, "sodata", 6 * MIB + 17, 91);
+    let dirs =
+        DaemonConfig::new("integration-tests/tests/dht_magnet.rs").write(&env, free_tcp_port());
+    let d = Daemon::start(&env, &dirs, "daemon");
+    let magnet = format!(
+        "{}&dn=sodata&tr={}&so=1",
+        bare_magnet(&torrent),
+        encode(&tracker.announce_url())
+    );
+    d.ctl_ok(&["add", &magnet]);
+    let ih = torrent.info_hash.to_hex();
+    let v = d.wait_torrent(&ih, "the selected file", Duration::from_secs(60), |v| {
+        v["state"] == "seeding"
+    });
+    let files = d.ctl_json(&["files", &ih]);
+    let prio: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(prio, ["skip", "normal", "skip"], "{files}");
+    let chosen = &payload.files[1];
+    let got = dirs.downloads.join("sodata").join(&chosen.rel_path);
+    assert!(
+        files_equal(&payload.file_path(chosen), &got),
+        "the selected file differs from the seeder's: {}",
+        got.display()
+    );
+    assert!(
+        v["have_bytes"].as_u64().unwrap() < torrent.total_len,
+        "the whole torrent was downloaded: {v}"
+    );
+    for f in [&payload.files[0], &payload.files[2]] {
+        let p = dirs.downloads.join("sodata").join(&f.rel_path);
+        assert!(
+            !files_equal(&payload.file_path(f), &p),
+            "{} was downloaded though `so` left it out",
+            f.rel_path
         );
     }
 }

@@ -17,7 +17,7 @@ use super::torrents::{writable_save_dir, AddTorrent};
 use super::{blank_summary, Root, RootChild};
 use crate::magnet::{MagnetDial, MagnetEntry, MagnetFetch, MetadataFetched};
 use crate::resume::{ResumeRecord, StatePaths};
-use crate::torrent::messages::{PeerSource, PeersFound};
+use crate::torrent::messages::{PeerSource, PeersFound, SetFilePriorities};
 use swarm_model::EngineError;
 
 /// Add a magnet link: its metadata is fetched first (a `MagnetFetch` child), then it becomes a
@@ -251,6 +251,7 @@ impl Handler<MetadataFetched> for Root {
         let Some(entry) = self.magnets.remove(&ih) else {
             return;
         };
+        let skip = select_only(&entry.magnet.select_only, msg.meta.info.files.len(), ih);
         let add = AddTorrent {
             meta: msg.meta,
             save_dir: entry.save_dir,
@@ -268,6 +269,11 @@ impl Handler<MetadataFetched> for Root {
                     .children
                     .addr::<crate::torrent::Torrent>(&RootChild::Torrent(ih))
                 {
+                    // Before any peer: the torrent is still checking what is on disk, so no
+                    // piece of a file left out is ever requested.
+                    if !skip.is_empty() {
+                        t.do_send(SetFilePriorities(skip));
+                    }
                     t.do_send(PeersFound {
                         addrs: msg.peers,
                         source: PeerSource::Magnet,
@@ -276,5 +282,50 @@ impl Handler<MetadataFetched> for Root {
             }
             Err(e) => tracing::error!(info_hash = %ih, "adding the fetched torrent: {e}"),
         }
+    }
+}
+
+/// BEP 53: the files a magnet's `so` leaves out, as priority changes (`skip`) for a torrent of
+/// `files` files. Indices past the last file are ignored, as the BEP asks; a list that selects
+/// no file of the torrent selects nothing out (the whole torrent downloads, with a warning).
+fn select_only(so: &[u32], files: usize, ih: InfoHash) -> Vec<(u32, swarm_model::FilePriority)> {
+    if so.is_empty() {
+        return Vec::new();
+    }
+    if !so.iter().any(|&i| (i as usize) < files) {
+        tracing::warn!(info_hash = %ih, files, "the magnet's `so` names no file of the torrent: all are downloaded");
+        return Vec::new();
+    }
+    (0..files as u32)
+        .filter(|i| so.binary_search(i).is_err())
+        .map(|i| (i, swarm_model::FilePriority::Skip))
+        .collect()
+}
+
+#[cfg(test)]
+mod select_only_tests {
+    use super::*;
+
+    #[test]
+    fn so_leaves_the_other_files_out() {
+        let ih = InfoHash([7; 20]);
+        let skip = |so: &[u32], n| {
+            select_only(so, n, ih)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(skip(&[], 4), Vec::<u32>::new(), "no `so`: everything");
+        assert_eq!(skip(&[1, 3], 4), vec![0, 2]);
+        assert_eq!(
+            skip(&[0, 9], 3),
+            vec![1, 2],
+            "indices past the end are ignored"
+        );
+        assert_eq!(
+            skip(&[5, 6], 3),
+            Vec::<u32>::new(),
+            "nothing valid: everything"
+        );
     }
 }
