@@ -277,10 +277,12 @@ impl Drop for UploadCount {
             ledger: std::mem::take(&mut self.ledger),
         };
         rt.spawn(async move {
-            if let Some(w) = rest.write.as_mut() {
-                let _ = w.shutdown().await;
-            }
             let deadline = tokio::time::Instant::now() + LINGER;
+            if let Some(w) = rest.write.as_mut() {
+                // Bounded too: an encrypted stream flushes its buffer first, into a peer that
+                // may not read.
+                let _ = tokio::time::timeout_at(deadline, w.shutdown()).await;
+            }
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let state = rest.sync();
@@ -288,8 +290,12 @@ impl Drop for UploadCount {
                     break;
                 }
             }
-            // What is still unacknowledged now is not counted: the drop below does not linger.
+            // What is still unacknowledged now is not counted, and the socket closes now: a
+            // peer that never closes its side (gone behind a NAT, or hung) would otherwise keep
+            // it, since the drop of an unsettled count lingers again — for ever (found by the
+            // churn soak: one descriptor per such peer, and a task waking ten times a second).
             rest.ledger.unacked.clear();
+            drop(rest.write.take());
         });
     }
 }
