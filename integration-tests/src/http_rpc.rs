@@ -72,11 +72,7 @@ pub fn remote(port: u16, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("running transmission-remote");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::util::output_text(&out);
     assert!(
         out.status.success(),
         "transmission-remote {args:?} failed: {text}"

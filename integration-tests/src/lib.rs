@@ -78,8 +78,8 @@ pub mod prelude {
     pub use crate::tracker::{FakeHttpTracker, Opentracker};
     pub use crate::transmission::TransmissionDaemon;
     pub use crate::util::{
-        free_tcp_port, free_tcp_udp_port, free_udp_port, loopback, require_tool, rss_bytes,
-        wait_for, wait_until, ChildGuard, TestEnv,
+        free_tcp_port, free_tcp_udp_port, free_udp_port, loopback, output_text, require_tool,
+        rss_bytes, wait_for, wait_until, ChildGuard, TestEnv,
     };
     pub use swarm_wire::InfoHash;
 }

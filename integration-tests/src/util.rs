@@ -686,6 +686,15 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A finished program's stdout then stderr, as one text (for a failure message).
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

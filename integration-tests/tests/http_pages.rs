@@ -130,11 +130,7 @@ fn transmission_web_client_runs_on_swarmd() {
         .env("SE_OFFLINE", "true")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(
         out.status.success(),
         "the web client script failed:\n{text}\n{}",

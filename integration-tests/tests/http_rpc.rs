@@ -341,11 +341,7 @@ fn transmission_rpc_library_downloads_like_sonarr() {
         ])
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(
         out.status.success(),
         "the transmission-rpc script failed:\n{text}\n{}",

@@ -645,11 +645,7 @@ fn make_install_installs_what_was_built_and_compiles_nothing() {
     for prefix in ["/usr/local", "/usr"] {
         let dest = env.unique_subdir("dest");
         let out = run(&built, &dest, prefix);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = output_text(&out);
         assert!(out.status.success(), "{text}");
         let root = dest.join(prefix.trim_start_matches('/'));
         for f in [
