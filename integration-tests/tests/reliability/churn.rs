@@ -60,6 +60,13 @@ fn sample(d: &Daemon, hashes: &[String], start: Instant) -> Sample {
     }
 }
 
+/// The indices of the torrents of `set` the daemon does not seed complete yet.
+fn incomplete(d: &Daemon, set: &[(Payload, Torrent, String)]) -> Vec<usize> {
+    (0..set.len())
+        .filter(|&i| !d.show(&set[i].2).is_ok_and(|v| is_complete_seed(&v)))
+        .collect()
+}
+
 /// A peer that claims every piece, unchokes swarmd and answers its requests with noise, for
 /// `for_`: its pieces fail their hash check and swarmd bans it.
 fn liar(addr: std::net::SocketAddr, torrent: &Torrent, seed: u64, for_: Duration) {
@@ -229,9 +236,7 @@ fn churn_soak() {
             0..=2 if lts.len() < MAX_LT => {
                 // Mostly for a torrent the daemon still downloads (a seeder of a complete one
                 // is dropped at once: both seeding).
-                let missing: Vec<usize> = (0..TORRENTS)
-                    .filter(|&k| !d.show(&set[k].2).is_ok_and(|v| is_complete_seed(&v)))
-                    .collect();
+                let missing = incomplete(&d, &set);
                 let k = match missing.len() {
                     0 => i,
                     n if !rng.next().is_multiple_of(5) => missing[(rng.next() % n as u64) as usize],
@@ -297,9 +302,7 @@ fn churn_soak() {
     lts.clear();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let missing: Vec<usize> = (0..TORRENTS)
-            .filter(|&i| !d.show(&set[i].2).is_ok_and(|v| is_complete_seed(&v)))
-            .collect();
+        let missing = incomplete(&d, &set);
         if missing.is_empty() {
             break;
         }
